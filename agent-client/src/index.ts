@@ -1,0 +1,1 @@
+export const PACKAGE_NAME = "@l402-gateway/agent-client";

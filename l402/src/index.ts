@@ -1,0 +1,1 @@
+export const L402_PROTOCOL_VERSION = 0;

@@ -1,0 +1,114 @@
+import { access, chmod, constants, mkdir, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { runCommand, tail } from "./command.js";
+import { cacheRoot } from "./paths.js";
+import { GO_BINARIES, type GoBinaryName, type GoBinarySpec } from "./versions.js";
+
+export class BinaryBuildError extends Error {
+  override readonly name = "BinaryBuildError";
+}
+
+export type BinaryPaths = Record<GoBinaryName, string>;
+
+type Log = (line: string) => void;
+const defaultLog: Log = (line) => process.stderr.write(`[regtest] ${line}\n`);
+
+export function binaryPath(spec: GoBinarySpec): string {
+  return join(cacheRoot(), "bin", `${spec.name}-${spec.version}`, spec.name);
+}
+
+async function isExecutable(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function goEnv(): NodeJS.ProcessEnv {
+  // GOTOOLCHAIN=local: never fetch another Go toolchain behind the user's back; GOWORK=off: ignore any go.work above.
+  return { ...process.env, GOTOOLCHAIN: "local", GOWORK: "off", GOFLAGS: "-mod=readonly" };
+}
+
+async function assertGoAvailable(): Promise<string> {
+  try {
+    const result = await runCommand("go", ["version"], { env: goEnv() });
+    if (result.code !== 0) throw new Error(result.stderr);
+    return result.stdout.trim();
+  } catch (error) {
+    throw new BinaryBuildError(
+      `The Go toolchain is needed to build btcd and lnd, but 'go version' failed (${(error as Error).message.trim() || "not found on PATH"}). Install Go 1.24 or newer and retry.`,
+    );
+  }
+}
+
+/** `go mod download` a pinned module and return its directory in the module cache. */
+async function downloadModule(spec: GoBinarySpec, log: Log): Promise<string> {
+  const ref = `${spec.module}@${spec.version}`;
+  log(`downloading ${ref} from the Go module proxy`);
+  const result = await runCommand("go", ["mod", "download", "-json", ref], { env: goEnv(), timeoutMs: 15 * 60_000 });
+  let parsed: { Dir?: string; Error?: string } = {};
+  try {
+    parsed = JSON.parse(result.stdout) as typeof parsed;
+  } catch {
+    // Fall through: reported below with go's own stderr.
+  }
+  if (result.code !== 0 || !parsed.Dir) {
+    const proxy = process.env.GOPROXY ?? "the default proxy";
+    throw new BinaryBuildError(
+      `Could not download ${ref} through the Go module proxy (GOPROXY=${proxy}): ${parsed.Error ?? tail(result.stderr, 10)}`,
+    );
+  }
+  return parsed.Dir;
+}
+
+/** Builds one binary inside its module's directory, so the module's own replace directives apply. */
+async function buildBinary(spec: GoBinarySpec, target: string, log: Log): Promise<void> {
+  const moduleDir = await downloadModule(spec, log);
+  await mkdir(join(target, ".."), { recursive: true });
+  const partial = `${target}.partial-${process.pid}`;
+  const tags = spec.tags.length > 0 ? ["-tags", spec.tags.join(" ")] : [];
+  log(
+    `building ${spec.name} ${spec.version}${spec.tags.length ? ` (tags: ${spec.tags.join(" ")})` : ""}; the first build takes minutes`,
+  );
+  const started = Date.now();
+  const heartbeat = setInterval(() => {
+    log(`  still building ${spec.name}… ${Math.round((Date.now() - started) / 1000)} s`);
+  }, 20_000);
+  try {
+    const result = await runCommand("go", ["build", "-trimpath", ...tags, "-o", partial, spec.pkg], {
+      cwd: moduleDir,
+      env: goEnv(),
+      timeoutMs: 60 * 60_000,
+    });
+    if (result.code !== 0) {
+      throw new BinaryBuildError(`go build of ${spec.name} ${spec.version} failed:\n${tail(result.stderr, 30)}`);
+    }
+    await chmod(partial, 0o755);
+    await rename(partial, target);
+  } finally {
+    clearInterval(heartbeat);
+    await rm(partial, { force: true });
+  }
+  log(`built ${spec.name} in ${Math.round((Date.now() - started) / 1000)} s -> ${target}`);
+}
+
+/** Returns the cached binary, building it first if it is not cached yet. */
+export async function ensureBinary(name: GoBinaryName, log: Log = defaultLog): Promise<string> {
+  const spec = GO_BINARIES[name];
+  const target = binaryPath(spec);
+  if (await isExecutable(target)) return target;
+  const goVersion = await assertGoAvailable();
+  log(`${spec.name} ${spec.version} is not cached; building it with ${goVersion}`);
+  await buildBinary(spec, target, log);
+  return target;
+}
+
+/** Ensures all four binaries, one after another (parallel Go builds only thrash a small machine). */
+export async function ensureBinaries(log: Log = defaultLog): Promise<BinaryPaths> {
+  const names = Object.keys(GO_BINARIES) as GoBinaryName[];
+  const paths: Partial<BinaryPaths> = {};
+  for (const name of names) paths[name] = await ensureBinary(name, log);
+  return paths as BinaryPaths;
+}
