@@ -91,6 +91,7 @@ export async function startNetwork(options: StartNetworkOptions): Promise<Regtes
   const started = Date.now();
   const step = (what: string) => log(`${what} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   const run = await RunDirectory.create(options.detached ?? false);
+  log(`run directory ${run.dir}`);
   const ports = await planPorts(options.ports);
   const nodes: { btcd?: BtcdNode; alice?: LndNode; bob?: LndNode } = {};
   try {
