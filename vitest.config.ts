@@ -1,4 +1,4 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 const workspaces = "{l402,gateway,llm-backend,agent-client}";
 
@@ -9,6 +9,19 @@ export default defineConfig({
         test: {
           name: "unit",
           include: [`${workspaces}/src/**/*.test.ts`],
+          // llm-backend's tests load a real model: they run in the "llm" project below.
+          exclude: [...configDefaults.exclude, "llm-backend/**"],
+        },
+      },
+      {
+        test: {
+          name: "llm",
+          include: ["llm-backend/src/**/*.test.ts"],
+          // Each file loads the default model once (CPU, about 2 s); files run one at a time so the
+          // throughput assertions do not compete with another file's decoding for the 2 cores.
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
         },
       },
       {
