@@ -1,1 +1,11 @@
-export const PACKAGE_NAME = "@l402-gateway/gateway";
+export { createApp, type GatewayParts } from "./app.js";
+export { ConfigError, loadConfigFile, parseConfig } from "./config/load.js";
+export { configSchema, type GatewayConfig, type ServiceConfig } from "./config/schema.js";
+export type { CreatedInvoice, InvoiceBackend, Settlement } from "./lightning/invoices.js";
+export { LightningUnavailableError } from "./lightning/invoices.js";
+export { connectLnd, LndInvoiceBackend } from "./lightning/lnd.js";
+export type { PriceQuote, PriceRequest, Pricer } from "./pricing/pricer.js";
+export { StaticPricer } from "./pricing/pricer.js";
+export { type GatewayOverrides, type RunningGateway, startGateway } from "./server.js";
+export { SqliteTokenStore } from "./store/sqlite.js";
+export type { TokenRecord, TokenStatus, TokenStore } from "./store/store.js";

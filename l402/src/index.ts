@@ -1,1 +1,114 @@
-export const L402_PROTOCOL_VERSION = 0;
+/**
+ * @l402-gateway/l402 — the L402 protocol core, byte-compatible with Aperture and lnget.
+ *
+ * Errors
+ *   class L402Error extends Error { readonly code: L402ErrorCode }
+ *   type L402ErrorCode = "missing" | "malformed" | "bad_signature" | "wrong_preimage" | "expired" | "revoked"
+ *     | "wrong_service" | "missing_capability" | "unknown_caveat" | "widened_caveat" | "unsupported_version"
+ *   Functions that read untrusted input (decode*, parse*, verifyToken) throw only L402Error. Builders (encode*,
+ *   mintToken, format*, the caveat builders, addFirstPartyCaveats' caveats) throw RangeError on arguments they cannot
+ *   encode: that is a bug in the caller, not a client's fault.
+ *
+ * Identifier (66 bytes: uint16 BE version 0 ‖ 32-byte payment hash ‖ 32-byte token id)
+ *   encodeIdentifier(id: TokenIdentifier): Buffer
+ *   decodeIdentifier(bytes: Uint8Array): TokenIdentifier         version ≠ 0 → unsupported_version; length → malformed
+ *   newTokenId(): Buffer
+ *   rootKeyId(identifierBytes: Uint8Array): Buffer                sha256(identifier): where the root key is stored
+ *
+ * Caveats
+ *   servicesCaveat(services: readonly ServiceGrant[]): string    "services=llm:0,img:1"
+ *   capabilitiesCaveat(service, capabilities: readonly string[]): string   "llm_capabilities=chat,completions"
+ *   validUntilCaveat(service, validUntil: Date | number (unix seconds)): string  "llm_valid_until=1893456000"
+ *   parseCaveat / parseServices / parseCapabilities / parseValidUntil, and CaveatSatisfier for more kinds.
+ *
+ * Mint and decode
+ *   mintToken({ paymentHash, caveats, location = "lsat", rootKey?, tokenId? }): MintedToken
+ *     → { macaroon (binary V2), macaroonBase64, identifier, identifierBytes, rootKey (fresh 32 bytes), rootKeyId }
+ *   decodeMacaroon(base64: string): DecodedMacaroon     standard base64 (URL-safe and unpadded accepted) of binary V2,
+ *                                                       at most MAX_MACAROON_BYTES; anything else → malformed
+ *   DecodedMacaroon { identifier, identifierBytes, location, caveats: string[], signature, toBase64(), toBytes(),
+ *                     hasValidSignature(rootKey), withCaveats(caveats) }
+ *   addFirstPartyCaveats(macaroonBase64: string, caveats: readonly string[]): string   attenuates, no root key needed
+ *
+ * Verify: verifyToken({ macaroon, preimage, rootKey, service, requiredCapabilities?, now?, satisfiers? })
+ *   → { identifier, services, capabilities, validUntil }, checking in this order:
+ *   1. sha256(preimage) = payment hash, in constant time (wrong_preimage; a preimage not 32 bytes is malformed);
+ *   2. the HMAC signature against rootKey (bad_signature); stripping or editing a caveat lands here;
+ *   3. caveats. Every caveat must be claimed by a satisfier, else unknown_caveat: `services`, `<any service>_capabilities`
+ *      and `<any service>_valid_until` are built in; a caveat for another service is checked for form and narrowing
+ *      but does not restrict this one (as in Aperture); anything else (no `=`, an unknown condition, third-party
+ *      caveats) is refused, since it may be a restriction its author expected us to enforce. A repeated condition may
+ *      only narrow, else widened_caveat: each later services list ⊆ the one before (same name and tier), each later
+ *      capability list ⊆ the one before, each later valid_until ≤ the one before. Then the last services list must
+ *      name the service (wrong_service; no services caveat also fails), every required capability must be in the
+ *      service's last capabilities caveat (missing_capability; no such caveat grants none), and now < valid_until
+ *      (expired; no valid_until never expires). Malformed caveat values are malformed.
+ *   The caller looks up the root key by rootKeyId and refuses revoked tokens before calling verify.
+ *
+ * Headers
+ *   formatChallenge({ macaroonBase64, invoice }): [string, string]   LSAT then L402: `<S> macaroon="…", invoice="…"`
+ *   parseChallenge(values: string | readonly string[]): L402Challenge  { scheme, macaroon, invoice, version? }
+ *   parseAuthorization(values: string | readonly string[]): L402Credential   { scheme, macaroons, preimage }
+ *   formatAuthorization({ macaroons | macaroon, preimage, scheme = "L402" }): string
+ *   MAX_AUTHORIZATION_HEADER_LENGTH (8 KiB), MAX_CHALLENGE_HEADER_LENGTH (16 KiB)
+ */
+export { type AuthChallenge, parseAuthChallenges } from "./auth-params.js";
+export {
+  formatAuthorization,
+  type L402Credential,
+  MAX_AUTHORIZATION_HEADER_LENGTH,
+  parseAuthorization,
+} from "./authorization.js";
+export {
+  CAPABILITIES_SUFFIX,
+  type Caveat,
+  capabilitiesCaveat,
+  capabilitiesCondition,
+  parseCapabilities,
+  parseCaveat,
+  parseServices,
+  parseValidUntil,
+  SERVICES_CONDITION,
+  type ServiceGrant,
+  servicesCaveat,
+  VALID_UNTIL_SUFFIX,
+  validUntilCaveat,
+  validUntilCondition,
+} from "./caveats.js";
+export {
+  formatChallenge,
+  type L402Challenge,
+  type L402Scheme,
+  MAX_CHALLENGE_HEADER_LENGTH,
+  parseChallenge,
+} from "./challenge.js";
+export { L402Error, type L402ErrorCode } from "./errors.js";
+export {
+  decodeIdentifier,
+  encodeIdentifier,
+  IDENTIFIER_LENGTH,
+  IDENTIFIER_VERSION,
+  newTokenId,
+  PAYMENT_HASH_LENGTH,
+  PREIMAGE_LENGTH,
+  rootKeyId,
+  TOKEN_ID_LENGTH,
+  type TokenIdentifier,
+} from "./identifier.js";
+export {
+  addFirstPartyCaveats,
+  DecodedMacaroon,
+  decodeMacaroon,
+  decodeMacaroonBytes,
+  MAX_MACAROON_BYTES,
+} from "./macaroon.js";
+export { DEFAULT_LOCATION, type MintedToken, type MintTokenOptions, mintToken, ROOT_KEY_LENGTH } from "./mint.js";
+export {
+  BUILT_IN_SATISFIERS,
+  type CaveatSatisfier,
+  capabilitiesSatisfier,
+  servicesSatisfier,
+  type VerificationContext,
+  validUntilSatisfier,
+} from "./satisfiers.js";
+export { type VerifiedToken, type VerifyTokenOptions, verifyToken } from "./verify.js";

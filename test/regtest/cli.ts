@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { relative } from "node:path";
 import { ensureBinaries } from "./binaries.js";
+import { credentialPaths } from "./lnd.js";
 import { startNetwork } from "./network.js";
 import { readNetworkFile } from "./network-file.js";
 import { manualNetworkFile, REPO_ROOT } from "./paths.js";
@@ -38,6 +39,11 @@ async function up(): Promise<void> {
     console.log(`  ${node.alias}: gRPC ${node.socket}, ${node.p2pAddress}`);
     console.log(`    ${[node.lncli, ...node.lncliArgs, "getinfo"].map(shellQuote).join(" ")}`);
   }
+  const alice = credentialPaths(info.nodes.alice.lnddir);
+  console.log("To point the gateway (gateway/config/gateway.sample.yaml) at alice:");
+  console.log(
+    `  export L402_LND_SOCKET=${info.nodes.alice.socket} L402_LND_CERT_PATH=${alice.cert} L402_LND_MACAROON_PATH=${alice.invoiceMacaroon}`,
+  );
   console.log(`  btcd: ${[info.btcd.btcctl, ...info.btcd.btcctlArgs, "getblockcount"].map(shellQuote).join(" ")}`);
   console.log("Stop it with: npm run regtest:down");
 }

@@ -46,6 +46,13 @@ export class RunDirectory {
     return run;
   }
 
+  /** Reopens the run directory of a running network, to track processes restarted by tests. */
+  static open(dir: string): RunDirectory {
+    const record = readRecord(dir);
+    if (!record) throw new Error(`no run record in ${dir}`);
+    return new RunDirectory(dir, record);
+  }
+
   track(label: string, pid: number, program: string, stopTier: number): void {
     this.record.processes.push({ label, pid, program: basename(program), stopTier });
     this.save();

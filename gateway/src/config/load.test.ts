@@ -1,0 +1,133 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfigFile, parseConfig } from "./load.js";
+
+const minimal = {
+  lnd: { socket: "127.0.0.1:10009", cert: "Y2VydA==", macaroon: "0201" },
+  store: { path: ":memory:" },
+  services: [
+    {
+      name: "llm",
+      match: { pathPrefix: "/v1/" },
+      upstream: "http://127.0.0.1:8081",
+      price: { sats: 10 },
+    },
+  ],
+};
+
+describe("gateway config", () => {
+  it("fills defaults for a minimal config", () => {
+    const config = parseConfig(minimal);
+    expect(config.listen).toEqual({ host: "127.0.0.1", port: 8080 });
+    expect(config.macaroonLocation).toBe("lsat");
+    expect(config.proxy.forwardCredential).toBe(false);
+    expect(config.limits.challengeBurst).toBe(10);
+    expect(config.services[0]?.tokenLifetimeSeconds).toBe(86_400);
+  });
+
+  it("names the bad field, the value it got and what it expected", () => {
+    const bad = { ...minimal, services: [{ ...minimal.services[0], price: { sats: -5 } }] };
+    expect(() => parseConfig(bad)).toThrow(ConfigError);
+    expect(() => parseConfig(bad)).toThrow(/services\.0\.price\.sats: Too small: expected number to be >0 \(got -5\)/);
+  });
+
+  it.each([
+    ["an unknown field", { ...minimal, lsitne: {} }, /Unrecognized key: "lsitne"/],
+    ["a socket without a port", { ...minimal, lnd: { ...minimal.lnd, socket: "localhost" } }, /lnd\.socket: host:port/],
+    [
+      "both an inline cert and a cert path",
+      { ...minimal, lnd: { ...minimal.lnd, certPath: "/tmp/tls.cert" } },
+      /set exactly one of cert and certPath/,
+    ],
+    [
+      "an upstream that is not http(s)",
+      { ...minimal, services: [{ ...minimal.services[0], upstream: "ftp://x" }] },
+      /services\.0\.upstream/,
+    ],
+    [
+      "a match without a path",
+      { ...minimal, services: [{ ...minimal.services[0], match: { methods: ["GET"] } }] },
+      /match needs pathPrefix or pathRegex/,
+    ],
+    [
+      "an invalid regex",
+      { ...minimal, services: [{ ...minimal.services[0], match: { pathRegex: "(" } }] },
+      /a valid regular expression/,
+    ],
+    [
+      "a capability rule naming a capability the service does not grant",
+      {
+        ...minimal,
+        services: [
+          {
+            ...minimal.services[0],
+            capabilities: ["chat"],
+            capabilityRules: [{ pathPrefix: "/v1/x", capability: "admin" }],
+          },
+        ],
+      },
+      /"admin" is not among this service's capabilities \[chat\]/,
+    ],
+    [
+      "duplicate service names",
+      { ...minimal, services: [minimal.services[0], minimal.services[0]] },
+      /duplicate service "llm"/,
+    ],
+    ["no services", { ...minimal, services: [] }, /services/],
+  ])("rejects %s", (_what, raw, message) => {
+    expect(() => parseConfig(raw)).toThrow(message);
+  });
+
+  it("reads YAML and resolves file paths against the config's folder", () => {
+    const dir = mkdtempSync(join(tmpdir(), "gw-config-"));
+    const file = join(dir, "gateway.yaml");
+    writeFileSync(
+      file,
+      `lnd:\n  socket: 127.0.0.1:10009\n  certPath: creds/tls.cert\n  macaroonPath: creds/invoice.macaroon\n` +
+        `store:\n  path: data/gateway.sqlite\nservices:\n  - name: llm\n    match: { pathPrefix: /v1/ }\n` +
+        `    upstream: http://127.0.0.1:8081\n    price: { sats: 3 }\n`,
+    );
+    const config = loadConfigFile(file);
+    expect(config.lnd.certPath).toBe(join(dir, "creds/tls.cert"));
+    expect(config.store.path).toBe(join(dir, "data/gateway.sqlite"));
+  });
+
+  it("takes $NAME references and their defaults from the environment, and names a missing variable", () => {
+    const dir = mkdtempSync(join(tmpdir(), "gw-config-"));
+    const file = join(dir, "gateway.yaml");
+    writeFileSync(
+      file,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own ${NAME} syntax, not a template
+      "lnd:\n  socket: ${LND_SOCKET}\n  cert: ${LND_CERT:-Y2VydA==}\n  macaroon: ${LND_MACAROON}\n" +
+        "store: { path: ':memory:' }\nservices:\n  - name: llm\n    match: { pathPrefix: /v1/ }\n" +
+        "    upstream: http://127.0.0.1:8081\n    price: { sats: 3 }\n",
+    );
+    const config = loadConfigFile(file, { LND_SOCKET: "10.0.0.1:10009", LND_MACAROON: "0201ab" });
+    expect(config.lnd).toMatchObject({ socket: "10.0.0.1:10009", cert: "Y2VydA==", macaroon: "0201ab" });
+    expect(() => loadConfigFile(file, { LND_SOCKET: "x:1" })).toThrow(
+      "lnd.macaroon: environment variable LND_MACAROON is not set and has no default",
+    );
+  });
+
+  it("loads the sample config shipped in the repo", () => {
+    const sample = join(import.meta.dirname, "..", "..", "config", "gateway.sample.yaml");
+    const config = loadConfigFile(sample, {
+      L402_LND_CERT_PATH: "/x/tls.cert",
+      L402_LND_MACAROON_PATH: "/x/invoice.macaroon",
+    });
+    expect(config.lnd.socket).toBe("127.0.0.1:10009");
+    expect(config.services.map((s) => s.name)).toEqual(["llm"]);
+  });
+
+  it("reports unreadable files and invalid YAML with the path", () => {
+    expect(() => loadConfigFile("/nonexistent/gateway.yaml")).toThrow(
+      /Cannot read config file \/nonexistent\/gateway.yaml/,
+    );
+    const dir = mkdtempSync(join(tmpdir(), "gw-config-"));
+    const file = join(dir, "bad.yaml");
+    writeFileSync(file, "services: [\n");
+    expect(() => loadConfigFile(file)).toThrow(`${file} is not valid YAML`);
+  });
+});

@@ -1,0 +1,144 @@
+import { z } from "zod";
+
+const serviceName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "a lowercase name of letters, digits and dashes (it appears in caveats)");
+
+const capability = z.string().regex(/^[a-z0-9_.-]+$/, "a capability name of lowercase letters, digits, _ . -");
+
+const matchSchema = z
+  .object({
+    /** HTTP methods this service answers; all when omitted. */
+    methods: z.array(z.string().toUpperCase()).optional(),
+    pathPrefix: z.string().startsWith("/").optional(),
+    pathRegex: z
+      .string()
+      .refine((source) => {
+        try {
+          new RegExp(source);
+          return true;
+        } catch {
+          return false;
+        }
+      }, "a valid regular expression")
+      .optional(),
+    /** Host header to match (without port); any when omitted. */
+    host: z.string().optional(),
+  })
+  .strict()
+  .refine((m) => m.pathPrefix !== undefined || m.pathRegex !== undefined, {
+    message: "a match needs pathPrefix or pathRegex",
+  });
+
+const capabilityRuleSchema = z
+  .object({
+    pathPrefix: z.string().startsWith("/"),
+    methods: z.array(z.string().toUpperCase()).optional(),
+    capability,
+  })
+  .strict();
+
+export const serviceSchema = z
+  .object({
+    name: serviceName,
+    /** Tier written into the `services=` caveat, as Aperture does. */
+    tier: z.number().int().min(0).default(0),
+    match: matchSchema,
+    upstream: z.url({ protocol: /^https?$/ }),
+    price: z.object({ sats: z.number().int().positive() }).strict(),
+    /** Capabilities granted to every token of this service (`<service>_capabilities=` caveat). */
+    capabilities: z.array(capability).default([]),
+    /** Which capability a request needs, by path; a request that matches no rule needs none. */
+    capabilityRules: z.array(capabilityRuleSchema).default([]),
+    tokenLifetimeSeconds: z.number().int().positive().default(86_400),
+    invoiceExpirySeconds: z.number().int().positive().default(600),
+    /** Paths served without payment (exact match or, with a trailing *, prefix). */
+    freePaths: z.array(z.string().startsWith("/")).default([]),
+  })
+  .strict()
+  .superRefine((service, ctx) => {
+    for (const [i, rule] of service.capabilityRules.entries()) {
+      if (!service.capabilities.includes(rule.capability)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["capabilityRules", i, "capability"],
+          message: `"${rule.capability}" is not among this service's capabilities [${service.capabilities.join(", ")}]`,
+        });
+      }
+    }
+  });
+
+const lndSchema = z
+  .object({
+    /** host:port of LND's gRPC listener. */
+    socket: z.string().regex(/^[^:\s]+:\d+$/, "host:port"),
+    /** Base64 of tls.cert, or certPath. */
+    cert: z.string().optional(),
+    certPath: z.string().optional(),
+    /** Base64 or hex of a macaroon with invoices:read/write (LND's invoice.macaroon is enough), or macaroonPath. */
+    macaroon: z.string().optional(),
+    macaroonPath: z.string().optional(),
+    /** Bound on each LND call made while answering a request. */
+    timeoutMs: z.number().int().positive().default(5_000),
+  })
+  .strict()
+  .refine((l) => (l.cert === undefined) !== (l.certPath === undefined), {
+    message: "set exactly one of cert and certPath",
+    path: ["cert"],
+  })
+  .refine((l) => (l.macaroon === undefined) !== (l.macaroonPath === undefined), {
+    message: "set exactly one of macaroon and macaroonPath",
+    path: ["macaroon"],
+  });
+
+export const configSchema = z
+  .object({
+    listen: z
+      .object({ host: z.string().default("127.0.0.1"), port: z.number().int().min(0).max(65_535).default(8080) })
+      .strict()
+      .default({ host: "127.0.0.1", port: 8080 }),
+    /** Trust X-Forwarded-* from a reverse proxy in front (Express's `trust proxy` setting). */
+    trustProxy: z.union([z.boolean(), z.number().int(), z.string()]).default(false),
+    lnd: lndSchema,
+    store: z.object({ path: z.string() }).strict(),
+    /** Macaroon location; Aperture uses "lsat". */
+    macaroonLocation: z.string().default("lsat"),
+    proxy: z
+      .object({
+        connectTimeoutMs: z.number().int().positive().default(5_000),
+        /** Longest silence allowed while waiting for upstream headers or between body chunks. */
+        idleTimeoutMs: z.number().int().positive().default(120_000),
+        /** Forward the L402 Authorization header to the upstream (off: the credential stays at the gateway). */
+        forwardCredential: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        maxHeaderBytes: z.number().int().min(1_024).default(16_384),
+        maxBodyBytes: z.number().int().positive().default(1_048_576),
+        /** Challenges (each creates an LND invoice) per client IP: sustained rate and burst. */
+        challengesPerMinute: z.number().positive().default(30),
+        challengeBurst: z.number().int().positive().default(10),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
+      .strict()
+      .prefault({}),
+    services: z.array(serviceSchema).min(1),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    for (const [i, service] of config.services.entries()) {
+      if (seen.has(service.name)) {
+        ctx.addIssue({ code: "custom", path: ["services", i, "name"], message: `duplicate service "${service.name}"` });
+      }
+      seen.add(service.name);
+    }
+  });
+
+export type GatewayConfig = z.infer<typeof configSchema>;
+export type ServiceConfig = GatewayConfig["services"][number];

@@ -1,0 +1,228 @@
+import { randomBytes } from "node:crypto";
+import { request as httpRequest } from "node:http";
+import { createServer, type Server } from "node:net";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startUpstream, type TestUpstream } from "../../test/support/upstream.js";
+import { parseConfig } from "./config/load.js";
+import { type CreatedInvoice, type InvoiceBackend, LightningUnavailableError } from "./lightning/invoices.js";
+import { type RunningGateway, startGateway } from "./server.js";
+
+/** Invoices without a node: enough to test the HTTP behaviour. Payments are proven on regtest in test/. */
+class FakeInvoices implements InvoiceBackend {
+  down = false;
+  created: CreatedInvoice[] = [];
+  async createInvoice(args: { sats: number; expirySeconds: number }): Promise<CreatedInvoice> {
+    if (this.down) throw new LightningUnavailableError("connection refused");
+    const invoice = {
+      paymentHash: randomBytes(32).toString("hex"),
+      request: `lnbcrt${args.sats}fake${this.created.length}`,
+      expiresAt: new Date(Date.now() + args.expirySeconds * 1000),
+    };
+    this.created.push(invoice);
+    return invoice;
+  }
+  async lookupSettlement() {
+    return undefined;
+  }
+  subscribeSettlements() {
+    return () => {};
+  }
+  async ping() {}
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const { port } = server.address() as { port: number };
+  await new Promise((done) => server.close(done));
+  return port;
+}
+
+/** Raw HTTP, for what fetch would normalise away (duplicate headers). */
+function rawGet(url: string, headers: [string, string][]): Promise<{ status: number; body: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const req = httpRequest(url, { method: "GET" });
+    for (const [name, value] of headers) req.appendHeader(name, value);
+    req.on("response", (res) => {
+      let body = "";
+      res.on("data", (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      res.on("end", () => resolvePromise({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("gateway HTTP behaviour (invoices faked)", () => {
+  let upstream: TestUpstream;
+  let silent: Server;
+  let gateway: RunningGateway;
+  const invoices = new FakeInvoices();
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    // Accepts connections and never answers: an upstream that hangs.
+    silent = createServer(() => {});
+    await new Promise<void>((done) => silent.listen(0, "127.0.0.1", done));
+    const silentPort = (silent.address() as { port: number }).port;
+    const config = parseConfig({
+      listen: { port: 0 },
+      lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
+      store: { path: ":memory:" },
+      proxy: { connectTimeoutMs: 1_000, idleTimeoutMs: 500 },
+      limits: { maxHeaderBytes: 4_096, maxBodyBytes: 1_000, challengeBurst: 8, challengesPerMinute: 1 },
+      log: { level: "silent" },
+      services: [
+        {
+          name: "llm",
+          match: { pathPrefix: "/v1/" },
+          upstream: upstream.url,
+          price: { sats: 21 },
+          freePaths: ["/v1/echo"],
+        },
+        {
+          name: "dead",
+          match: { pathPrefix: "/dead/" },
+          upstream: `http://127.0.0.1:${await closedPort()}`,
+          price: { sats: 1 },
+          freePaths: ["/dead/*"],
+        },
+        {
+          name: "slow",
+          match: { pathPrefix: "/slow/" },
+          upstream: `http://127.0.0.1:${silentPort}`,
+          price: { sats: 1 },
+          freePaths: ["/slow/*"],
+        },
+      ],
+    });
+    gateway = await startGateway(config, { backend: invoices, log: pino({ level: "silent" }) });
+  });
+
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+    silent.close();
+  });
+
+  it("answers 404 JSON for a path no service serves", async () => {
+    const res = await fetch(`${gateway.url}/nothing`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ code: "not_found", message: "no service is configured for GET /nothing" });
+  });
+
+  it("proxies a free path with forwarding headers, without the credential or hop-by-hop headers", async () => {
+    const res = await fetch(`${gateway.url}/v1/echo?q=1`, {
+      method: "POST",
+      headers: { authorization: "L402 abc:def", "x-custom": "kept", "content-type": "text/plain" },
+      body: "hello",
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-private-hop")).toBeNull();
+    const seen = (await res.json()) as { url: string; body: string; headers: Record<string, string> };
+    expect(seen.url).toBe("/v1/echo?q=1");
+    expect(seen.body).toBe("hello");
+    expect(seen.headers.authorization).toBeUndefined();
+    expect(seen.headers["x-custom"]).toBe("kept");
+    expect(seen.headers["x-forwarded-for"]).toBe("127.0.0.1");
+    expect(seen.headers["x-forwarded-proto"]).toBe("http");
+    expect(seen.headers["x-forwarded-host"]).toBe(new URL(gateway.url).host);
+  });
+
+  it("challenges an unpaid request with both WWW-Authenticate headers, LSAT first", async () => {
+    const res = await fetch(`${gateway.url}/v1/stream`);
+    expect(res.status).toBe(402);
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    const challenges = rawChallenges(res);
+    expect(challenges[0]).toMatch(/^LSAT macaroon="[A-Za-z0-9+/]+={0,2}", invoice="lnbcrt21fake\d+"$/);
+    expect(challenges[1]).toMatch(/^L402 macaroon="[A-Za-z0-9+/]+={0,2}", invoice="lnbcrt21fake\d+"$/);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ code: "missing", price_sats: 21 });
+    expect(body.invoice).toBe(invoices.created.at(-1)?.request);
+    expect(body.payment_hash).toBe(invoices.created.at(-1)?.paymentHash);
+    expect(typeof body.macaroon).toBe("string");
+    expect(Date.parse(String(body.expires_at))).toBeGreaterThan(Date.now());
+  });
+
+  it.each([
+    ["an L402 credential without a preimage", [["authorization", "L402 AgEEbHNhdA=="]]],
+    ["a preimage that is not hex", [["authorization", `L402 AgEE:${"z".repeat(64)}`]]],
+    [
+      "two Authorization headers with different credentials",
+      [
+        ["authorization", `L402 AgEEbHNhdA==:${"0".repeat(64)}`],
+        ["authorization", `L402 AgEEbHNhdB==:${"0".repeat(64)}`],
+      ],
+    ],
+  ] as [string, [string, string][]][])("refuses %s with a fresh 402 and code malformed", async (_what, headers) => {
+    const res = await rawGet(`${gateway.url}/v1/stream`, headers);
+    expect(res.status).toBe(402);
+    expect(JSON.parse(res.body).code).toBe("malformed");
+  });
+
+  it("treats a credential of another scheme as no credential", async () => {
+    const res = await rawGet(`${gateway.url}/v1/stream`, [["authorization", "Bearer sk-123"]]);
+    expect(res.status).toBe(402);
+    expect(JSON.parse(res.body).code).toBe("missing");
+  });
+
+  it("refuses a declared body over the limit with 413", async () => {
+    const res = await fetch(`${gateway.url}/v1/echo`, { method: "POST", body: "x".repeat(1_001) });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ code: "body_too_large" });
+  });
+
+  it("refuses a streamed body over the limit with 413", async () => {
+    const body = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 5; i++) controller.enqueue(new TextEncoder().encode("y".repeat(300)));
+        controller.close();
+      },
+    });
+    const res = await fetch(`${gateway.url}/v1/echo`, { method: "POST", body, duplex: "half" } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ code: "body_too_large" });
+  });
+
+  it("refuses oversized headers with 431 JSON", async () => {
+    const res = await rawGet(`${gateway.url}/v1/echo`, [["x-big", "b".repeat(5_000)]]);
+    expect(res.status).toBe(431);
+    expect(JSON.parse(res.body)).toMatchObject({ code: "headers_too_large" });
+  });
+
+  it("answers 502 when the upstream is down and 504 when it hangs", async () => {
+    const down = await fetch(`${gateway.url}/dead/x`);
+    expect(down.status).toBe(502);
+    expect(await down.json()).toMatchObject({ code: "upstream_unreachable" });
+    const hung = await fetch(`${gateway.url}/slow/x`);
+    expect(hung.status).toBe(504);
+    expect(await hung.json()).toMatchObject({ code: "upstream_timeout" });
+  });
+
+  it("answers 503 for a new challenge while the Lightning node is down", async () => {
+    invoices.down = true;
+    try {
+      const res = await fetch(`${gateway.url}/v1/stream`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ code: "lightning_unavailable" });
+    } finally {
+      invoices.down = false;
+    }
+  });
+
+  it("limits challenges per client with 429 and Retry-After", async () => {
+    let res: Response | undefined;
+    for (let i = 0; i < 10 && res?.status !== 429; i++) res = await fetch(`${gateway.url}/v1/stream`);
+    expect(res?.status).toBe(429);
+    expect(Number(res?.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await res?.json()).toMatchObject({ code: "rate_limited" });
+  });
+});
+
+function rawChallenges(res: Response): string[] {
+  // fetch joins repeated headers with ", "; split where a new scheme starts.
+  return (res.headers.get("www-authenticate") ?? "").split(/, (?=(?:LSAT|L402) )/);
+}

@@ -1,0 +1,42 @@
+/**
+ * Why a credential was refused. The gateway puts the code in its 402 body, so each names one cause a client can act on.
+ * `revoked` is decided by the gateway (root key deleted); this package never throws it.
+ */
+export type L402ErrorCode =
+  | "missing"
+  | "malformed"
+  | "bad_signature"
+  | "wrong_preimage"
+  | "expired"
+  | "revoked"
+  | "wrong_service"
+  | "missing_capability"
+  | "unknown_caveat"
+  | "widened_caveat"
+  | "unsupported_version";
+
+export class L402Error extends Error {
+  override readonly name = "L402Error";
+
+  constructor(
+    readonly code: L402ErrorCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * Runs `fn`, turning anything but an L402Error into one with `code`, so that code decoding untrusted input (base64,
+ * the macaroon package, TextDecoder) cannot leak a TypeError or RangeError to the caller.
+ */
+export function asL402Error<T>(code: L402ErrorCode, message: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof L402Error) throw error;
+    const detail = error instanceof Error ? `: ${error.message}` : "";
+    throw new L402Error(code, `${message}${detail}`, { cause: error });
+  }
+}
