@@ -8,6 +8,8 @@ export default defineConfig({
       {
         test: {
           name: "unit",
+          // Projects run one group after another: the llm throughput checks must not share the 2 cores with lnd.
+          sequence: { groupOrder: 0 },
           include: [`${workspaces}/src/**/*.test.ts`],
           // llm-backend's tests load a real model: they run in the "llm" project below.
           exclude: [...configDefaults.exclude, "llm-backend/**"],
@@ -16,6 +18,7 @@ export default defineConfig({
       {
         test: {
           name: "llm",
+          sequence: { groupOrder: 1 },
           include: ["llm-backend/src/**/*.test.ts"],
           // Each file loads the default model once (CPU, about 2 s); files run one at a time so the
           // throughput assertions do not compete with another file's decoding for the 2 cores.
@@ -27,6 +30,7 @@ export default defineConfig({
       {
         test: {
           name: "regtest",
+          sequence: { groupOrder: 2 },
           include: ["test/**/*.test.ts"],
           // One real Lightning network (btcd + alice + bob) for the whole run.
           globalSetup: ["test/regtest/global-setup.ts"],
