@@ -32,7 +32,7 @@ const config = parseConfig({
   lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
   store: { path: ":memory:" },
   log: { level: "silent" },
-  services: [{ name: "llm", match: { pathPrefix: "/v1/" }, upstream, price: { sats: 1 } }],
+  services: [{ name: "llm", match: { pathPrefix: "/v1/" }, upstream, price: { sats: 1 }, freePaths: ["/v1/free"] }],
 });
 const gateway = await startGateway(config, { backend: new KnownPreimageInvoices(), log: pino({ level: "silent" }) });
 const challenge = await fetch(`${gateway.url}/v1/completions`);

@@ -63,25 +63,30 @@ const gatewayChild = await startChild("gateway-server.ts", [upstream.line]);
 const gateway = JSON.parse(gatewayChild.line) as { url: string; authorization: string };
 try {
   const direct: number[] = [];
+  const free: number[] = [];
   const proxied: number[] = [];
   // Warm both paths, then alternate so drift on a shared machine affects both sides alike.
   await measure(`${upstream.line}/v1/completions`, {});
   await measure(`${gateway.url}/v1/completions`, { authorization: gateway.authorization });
   for (let round = 1; round <= rounds; round++) {
     const d = await measure(`${upstream.line}/v1/completions`, {});
+    const f = await measure(`${gateway.url}/v1/free`, {});
     const g = await measure(`${gateway.url}/v1/completions`, { authorization: gateway.authorization });
     direct.push(d.rps);
+    free.push(f.rps);
     proxied.push(g.rps);
+    const show = (label: string, r: { rps: number; p50: number; p99: number }) =>
+      `${label} ${r.rps.toFixed(0)} req/s (p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms)`;
     console.log(
-      `round ${round}: direct ${d.rps.toFixed(0)} req/s (p50 ${d.p50.toFixed(2)} ms, p99 ${d.p99.toFixed(2)} ms) | ` +
-        `through gateway, paid token verified per request ${g.rps.toFixed(0)} req/s (p50 ${g.p50.toFixed(2)} ms, p99 ${g.p99.toFixed(2)} ms)`,
+      `round ${round}: ${show("direct", d)} | ${show("gateway, free path", f)} | ${show("gateway, paid token verified", g)}`,
     );
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
-  console.log(
-    `\npaid requests through the gateway / direct to the upstream: ${(median(proxied) / median(direct)).toFixed(2)}x ` +
-      `(median of ${rounds} rounds, ${connections} connections, ${seconds} s each)`,
-  );
+  const ratio = (xs: number[], ys: number[]) => (median(xs) / median(ys)).toFixed(3);
+  console.log(`\nmedians of ${rounds} rounds, ${connections} connections, ${seconds} s each:`);
+  console.log(`  paid requests through the gateway / direct to the upstream: ${ratio(proxied, direct)}x`);
+  console.log(`  free path through the gateway (proxy alone) / direct:        ${ratio(free, direct)}x`);
+  console.log(`  paid / free through the gateway (cost of L402 verification): ${ratio(proxied, free)}x`);
 } finally {
   gatewayChild.child.kill();
   upstream.child.kill();

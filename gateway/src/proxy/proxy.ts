@@ -89,7 +89,8 @@ export class UpstreamProxy {
         signal: abort.signal,
       });
       res.writeHead(response.statusCode, endToEndHeaders(response.headers));
-      res.flushHeaders();
+      // A stream (SSE) shows its status at once; a sized body goes out with its headers in one write.
+      if (response.headers["content-length"] === undefined) res.flushHeaders();
       try {
         await pipeline(response.body, res);
       } catch {

@@ -63,8 +63,27 @@ function toRecord(row: TokenRow): TokenRecord {
   };
 }
 
+const STATEMENTS = {
+  insert: `INSERT INTO tokens (token_id, root_key_id, root_key, payment_hash, service, price_sats, invoice, status,
+             created_at, invoice_expires_at, valid_until)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?)`,
+  byRootKeyId: "SELECT * FROM tokens WHERE root_key_id = ?",
+  markPaid: "UPDATE tokens SET status = 'paid', paid_at = ? WHERE payment_hash = ? AND status = 'issued'",
+  revoke: `UPDATE tokens SET status = 'revoked', root_key = NULL, revoked_at = COALESCE(revoked_at, ?)
+           WHERE token_id = ? RETURNING *`,
+  byTokenId: "SELECT * FROM tokens WHERE token_id = ?",
+  list: `SELECT * FROM tokens WHERE (@status IS NULL OR status = @status) AND (@service IS NULL OR service = @service)
+         ORDER BY created_at DESC LIMIT @limit`,
+  unpaid: "SELECT * FROM tokens WHERE status = 'issued' AND invoice_expires_at > ? ORDER BY created_at",
+  settleIndex: "SELECT value FROM cursors WHERE name = 'lnd_settle_index'",
+  advanceSettleIndex: "UPDATE cursors SET value = MAX(value, ?) WHERE name = 'lnd_settle_index'",
+  ping: "UPDATE cursors SET value = value WHERE name = 'lnd_settle_index'",
+} as const;
+
 export class SqliteTokenStore implements TokenStore {
   private readonly db: Database.Database;
+  /** Prepared once: compiling SQL per request showed up in the gateway's profile. */
+  private readonly statements: Record<keyof typeof STATEMENTS, Database.Statement>;
 
   constructor(path: string) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
@@ -74,6 +93,9 @@ export class SqliteTokenStore implements TokenStore {
     // The revocation CLI writes while a gateway reads: wait for the lock instead of failing.
     this.db.pragma("busy_timeout = 5000");
     this.migrate();
+    this.statements = Object.fromEntries(
+      Object.entries(STATEMENTS).map(([name, sql]) => [name, this.db.prepare(sql)]),
+    ) as Record<keyof typeof STATEMENTS, Database.Statement>;
   }
 
   /** The schema version after migrating. */
@@ -94,89 +116,67 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   async insertToken(token: NewToken): Promise<void> {
-    this.db
-      .prepare(
-        `INSERT INTO tokens (token_id, root_key_id, root_key, payment_hash, service, price_sats, invoice, status,
-           created_at, invoice_expires_at, valid_until)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?)`,
-      )
-      .run(
-        token.tokenId,
-        token.rootKeyId,
-        token.rootKey,
-        token.paymentHash,
-        token.service,
-        token.priceSats,
-        token.invoice,
-        token.createdAt.getTime(),
-        token.invoiceExpiresAt.getTime(),
-        token.validUntil.getTime(),
-      );
+    this.statements.insert.run(
+      token.tokenId,
+      token.rootKeyId,
+      token.rootKey,
+      token.paymentHash,
+      token.service,
+      token.priceSats,
+      token.invoice,
+      token.createdAt.getTime(),
+      token.invoiceExpiresAt.getTime(),
+      token.validUntil.getTime(),
+    );
   }
 
   async lookupRootKey(rootKeyId: string): Promise<RootKeyLookup> {
-    const row = this.db.prepare("SELECT * FROM tokens WHERE root_key_id = ?").get(rootKeyId) as TokenRow | undefined;
+    const row = this.statements.byRootKeyId.get(rootKeyId) as TokenRow | undefined;
     if (!row) return { found: "none" };
     if (row.status === "revoked" || row.root_key === null) return { found: "revoked", token: toRecord(row) };
     return { found: "active", rootKey: row.root_key, token: toRecord(row) };
   }
 
   async markPaid(paymentHash: string, at: Date): Promise<boolean> {
-    const result = this.db
-      .prepare("UPDATE tokens SET status = 'paid', paid_at = ? WHERE payment_hash = ? AND status = 'issued'")
-      .run(at.getTime(), paymentHash);
+    const result = this.statements.markPaid.run(at.getTime(), paymentHash);
     return result.changes > 0;
   }
 
   async revoke(tokenId: string, at: Date): Promise<TokenRecord | undefined> {
-    const row = this.db
-      .prepare(
-        `UPDATE tokens SET status = 'revoked', root_key = NULL, revoked_at = COALESCE(revoked_at, ?)
-         WHERE token_id = ? RETURNING *`,
-      )
-      .get(at.getTime(), tokenId) as TokenRow | undefined;
+    const row = this.statements.revoke.get(at.getTime(), tokenId) as TokenRow | undefined;
     return row ? toRecord(row) : undefined;
   }
 
   async getToken(tokenId: string): Promise<TokenRecord | undefined> {
-    const row = this.db.prepare("SELECT * FROM tokens WHERE token_id = ?").get(tokenId) as TokenRow | undefined;
+    const row = this.statements.byTokenId.get(tokenId) as TokenRow | undefined;
     return row ? toRecord(row) : undefined;
   }
 
   async listTokens(filter: TokenFilter = {}): Promise<TokenRecord[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT * FROM tokens WHERE (@status IS NULL OR status = @status) AND (@service IS NULL OR service = @service)
-         ORDER BY created_at DESC LIMIT @limit`,
-      )
-      .all({
-        status: filter.status ?? null,
-        service: filter.service ?? null,
-        limit: filter.limit ?? 100,
-      }) as TokenRow[];
+    const rows = this.statements.list.all({
+      status: filter.status ?? null,
+      service: filter.service ?? null,
+      limit: filter.limit ?? 100,
+    }) as TokenRow[];
     return rows.map(toRecord);
   }
 
   async unpaidTokens(invoiceExpiredAfter: Date): Promise<TokenRecord[]> {
-    const rows = this.db
-      .prepare("SELECT * FROM tokens WHERE status = 'issued' AND invoice_expires_at > ? ORDER BY created_at")
-      .all(invoiceExpiredAfter.getTime()) as TokenRow[];
+    const rows = this.statements.unpaid.all(invoiceExpiredAfter.getTime()) as TokenRow[];
     return rows.map(toRecord);
   }
 
   async settleIndex(): Promise<number> {
-    const row = this.db.prepare("SELECT value FROM cursors WHERE name = 'lnd_settle_index'").get() as
-      | { value: number }
-      | undefined;
+    const row = this.statements.settleIndex.get() as { value: number } | undefined;
     return row?.value ?? 0;
   }
 
   async advanceSettleIndex(index: number): Promise<void> {
-    this.db.prepare("UPDATE cursors SET value = MAX(value, ?) WHERE name = 'lnd_settle_index'").run(index);
+    this.statements.advanceSettleIndex.run(index);
   }
 
   async ping(): Promise<void> {
-    this.db.prepare("UPDATE cursors SET value = value WHERE name = 'lnd_settle_index'").run();
+    this.statements.ping.run();
   }
 
   async close(): Promise<void> {
