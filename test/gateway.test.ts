@@ -29,6 +29,7 @@ interface Paid {
 function gatewayConfig(upstream: string, storePath: string, overrides: Record<string, unknown> = {}): GatewayConfig {
   return parseConfig({
     listen: { port: 0 },
+    operator: { port: 0 },
     lnd: {
       socket: network.nodes.alice.socket,
       cert: network.nodes.alice.cert,

@@ -29,6 +29,7 @@ class KnownPreimageInvoices implements InvoiceBackend {
 
 const config = parseConfig({
   listen: { port: 0 },
+  operator: { port: 0 },
   lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
   store: { path: ":memory:" },
   log: { level: "silent" },

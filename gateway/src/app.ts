@@ -2,15 +2,18 @@ import type { IncomingMessage } from "node:http";
 import express, { type Express, type Request, type Response } from "express";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "./config/schema.js";
+import type { HealthHandlers } from "./health/routes.js";
 import { sendJsonError } from "./http/errors.js";
+import { requestIdFrom } from "./http/request-id.js";
 import { type RouteMatch, ServiceRouter } from "./http/routing.js";
 import { Authenticator } from "./l402/authenticator.js";
 import { Challenger } from "./l402/challenger.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
 import { LightningUnavailableError } from "./lightning/invoices.js";
 import { RateLimiter } from "./limits/rate-limiter.js";
+import type { GatewayMetrics } from "./metrics/metrics.js";
 import type { Pricer } from "./pricing/pricer.js";
-import type { UpstreamProxy } from "./proxy/proxy.js";
+import type { ForwardOutcome, UpstreamProxy } from "./proxy/proxy.js";
 import type { TokenStore } from "./store/store.js";
 
 export interface GatewayParts {
@@ -19,7 +22,14 @@ export interface GatewayParts {
   readonly backend: InvoiceBackend;
   readonly pricer: Pricer;
   readonly proxy: UpstreamProxy;
+  readonly metrics: GatewayMetrics;
+  readonly health: HealthHandlers;
   readonly log: Logger;
+}
+
+interface Outcome {
+  readonly status: number;
+  readonly code?: string;
 }
 
 /** Every Authorization header as sent: Node keeps only the first of duplicates, which would hide smuggling. */
@@ -31,11 +41,21 @@ function authorizationHeaders(req: IncomingMessage): string[] {
   return values;
 }
 
+function upstreamErrorClass(outcome: ForwardOutcome): string | undefined {
+  if (!outcome.ok) {
+    if (outcome.code === "upstream_unreachable") return "unreachable";
+    if (outcome.code === "upstream_timeout") return "timeout";
+    if (outcome.code === "client_closed") return "aborted";
+    return undefined;
+  }
+  return outcome.status >= 500 ? "http_5xx" : undefined;
+}
+
 /** The Express app: route to a service, let free paths through, verify L402 tokens or challenge, then proxy. */
 export function createApp(parts: GatewayParts): Express {
-  const { config, store, backend, pricer, proxy, log } = parts;
+  const { config, store, backend, pricer, proxy, metrics, health, log } = parts;
   const router = new ServiceRouter(config.services);
-  const authenticator = new Authenticator(store);
+  const authenticator = new Authenticator(store, (token) => metrics.recordPaid(token));
   const challenger = new Challenger(backend, store, pricer, config.macaroonLocation);
   const limiter = new RateLimiter(config.limits.challengesPerMinute, config.limits.challengeBurst);
 
@@ -43,19 +63,30 @@ export function createApp(parts: GatewayParts): Express {
   app.disable("x-powered-by");
   app.disable("etag");
   app.set("trust proxy", config.trustProxy);
+  app.get("/healthz", health.liveness);
+  app.get("/readyz", health.readiness);
 
-  const forward = (req: Request, res: Response, match: RouteMatch) =>
-    proxy.forward(req, res, match.service.upstream, {
-      clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown",
-      proto: req.protocol,
-      host: req.get("host"),
-    });
+  async function forward(req: Request, res: Response, match: RouteMatch, requestId: string): Promise<Outcome> {
+    const outcome = await proxy.forward(
+      req,
+      res,
+      match.service.upstream,
+      { clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown", proto: req.protocol, host: req.get("host") },
+      { "x-request-id": requestId },
+    );
+    const service = match.service.name;
+    if (outcome.ok) metrics.requestDuration.observe({ service, phase: "upstream_ttfb" }, outcome.ttfbSeconds);
+    const errorClass = upstreamErrorClass(outcome);
+    if (errorClass) metrics.upstreamErrors.inc({ service, class: errorClass });
+    return outcome.ok ? { status: outcome.status } : { status: outcome.status, code: outcome.code };
+  }
 
   async function challenge(req: Request, res: Response, match: RouteMatch, code: string, message: string) {
     req.resume();
-    const clientIp = req.ip ?? "unknown";
-    const waitSeconds = limiter.take(clientIp);
+    const service = match.service.name;
+    const waitSeconds = limiter.take(req.ip ?? "unknown");
     if (waitSeconds > 0) {
+      metrics.rateLimited.inc({ service });
       sendJsonError(res, 429, "rate_limited", "too many payment challenges from this address", {
         "retry-after": String(waitSeconds),
       });
@@ -67,6 +98,7 @@ export function createApp(parts: GatewayParts): Express {
         { method: req.method, path: req.path },
         { code, message },
       );
+      metrics.challengesIssued.inc({ service });
       res.status(402);
       res.setHeader("cache-control", "no-store");
       res.setHeader("www-authenticate", [...issued.wwwAuthenticate]);
@@ -84,29 +116,47 @@ export function createApp(parts: GatewayParts): Express {
 
   app.use(async (req: Request, res: Response) => {
     const started = performance.now();
+    const requestId = requestIdFrom(req.headers["x-request-id"]);
+    res.setHeader("x-request-id", requestId);
     const match = router.match({ method: req.method, path: req.path, host: req.hostname });
-    let outcome: { status: number; code?: string };
+    const service = match?.service.name;
+    let outcome: Outcome;
     if (!match) {
       sendJsonError(res, 404, "not_found", `no service is configured for ${req.method} ${req.path}`);
       outcome = { status: 404, code: "not_found" };
     } else if (match.free) {
-      outcome = await forward(req, res, match);
+      outcome = await forward(req, res, match, requestId);
     } else {
+      const authStarted = performance.now();
       const auth = await authenticator.authenticate(
         authorizationHeaders(req),
         match.service.name,
         match.requiredCapabilities,
       );
-      outcome = auth.ok ? await forward(req, res, match) : await challenge(req, res, match, auth.code, auth.message);
+      metrics.requestDuration.observe(
+        { service: match.service.name, phase: "auth" },
+        (performance.now() - authStarted) / 1000,
+      );
+      if (auth.ok) {
+        metrics.paidRequests.inc({ service: match.service.name });
+        outcome = await forward(req, res, match, requestId);
+      } else {
+        // A request without any credential is the normal first step, not an authentication failure.
+        if (auth.code !== "missing") metrics.authFailures.inc({ service: match.service.name, reason: auth.code });
+        outcome = await challenge(req, res, match, auth.code, auth.message);
+      }
     }
+    const seconds = (performance.now() - started) / 1000;
+    if (service) metrics.requestDuration.observe({ service, phase: "total" }, seconds);
     log.info(
       {
+        reqId: requestId,
         method: req.method,
         path: req.path,
-        service: match?.service.name,
+        service,
         status: outcome.status,
         code: outcome.code,
-        ms: Math.round(performance.now() - started),
+        ms: Math.round(seconds * 1000),
       },
       "request",
     );

@@ -28,7 +28,9 @@ class FakeInvoices implements InvoiceBackend {
   subscribeSettlements() {
     return () => {};
   }
-  async ping() {}
+  async ping() {
+    if (this.down) throw new LightningUnavailableError("connection refused");
+  }
 }
 
 async function closedPort(): Promise<number> {
@@ -70,6 +72,7 @@ describe("gateway HTTP behaviour (invoices faked)", () => {
     const silentPort = (silent.address() as { port: number }).port;
     const config = parseConfig({
       listen: { port: 0 },
+      operator: { port: 0 },
       lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
       store: { path: ":memory:" },
       proxy: { connectTimeoutMs: 1_000, idleTimeoutMs: 500 },
@@ -213,6 +216,69 @@ describe("gateway HTTP behaviour (invoices faked)", () => {
     }
   });
 
+  it("propagates the caller's X-Request-Id upstream and back, and replaces an unsafe one", async () => {
+    const res = await fetch(`${gateway.url}/v1/echo`, { headers: { "x-request-id": "trace-42:a.b" } });
+    expect(res.headers.get("x-request-id")).toBe("trace-42:a.b");
+    expect(((await res.json()) as { headers: Record<string, string> }).headers["x-request-id"]).toBe("trace-42:a.b");
+    const unsafe = await fetch(`${gateway.url}/v1/echo`, { headers: { "x-request-id": "a b<script>" } });
+    expect(unsafe.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    const none = await fetch(`${gateway.url}/nothing`);
+    expect(none.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("is live on /healthz, and ready on /readyz while LND, the store and one upstream answer", async () => {
+    expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${gateway.operatorUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    const report = (await ready.json()) as { ready: boolean; checks: { upstreams: Record<string, { ok: boolean }> } };
+    expect(report.ready).toBe(true);
+    expect(report.checks.upstreams.llm?.ok).toBe(true);
+    expect(report.checks.upstreams.dead?.ok).toBe(false);
+    invoices.down = true;
+    try {
+      const notReady = await fetch(`${gateway.url}/readyz`);
+      expect(notReady.status).toBe(503);
+      expect(await notReady.json()).toMatchObject({
+        ready: false,
+        checks: { lnd: { ok: false, error: "connection refused" }, store: { ok: true } },
+      });
+    } finally {
+      invoices.down = false;
+    }
+  });
+
+  it("exports bounded, secret-free metrics on the operator port only", async () => {
+    expect((await fetch(`${gateway.url}/metrics`)).status).toBe(404);
+    const res = await fetch(`${gateway.operatorUrl}/metrics`);
+    expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
+    const text = await res.text();
+    expect(metricValue(text, "l402_challenges_issued_total", { service: "llm" })).toBeGreaterThanOrEqual(1);
+    expect(
+      metricValue(text, "l402_auth_failures_total", { service: "llm", reason: "malformed" }),
+    ).toBeGreaterThanOrEqual(3);
+    expect(metricValue(text, "l402_upstream_errors_total", { service: "dead", class: "unreachable" })).toBe(1);
+    expect(metricValue(text, "l402_upstream_errors_total", { service: "slow", class: "timeout" })).toBe(1);
+    expect(metricValue(text, "l402_lnd_call_errors_total", { method: "create_invoice" })).toBeGreaterThanOrEqual(1);
+    expect(metricValue(text, "l402_price_sats", { service: "llm" })).toBe(21);
+    expect(metricValue(text, "l402_surge_multiplier", { service: "llm" })).toBe(1);
+    expect(metricValue(text, "l402_request_duration_seconds_count", { service: "llm", phase: "auth" })).toBeGreaterThan(
+      0,
+    );
+    expect(
+      metricValue(text, "l402_request_duration_seconds_count", { service: "llm", phase: "pricing" }),
+    ).toBeGreaterThan(0);
+    expect(
+      metricValue(text, "l402_request_duration_seconds_count", { service: "llm", phase: "upstream_ttfb" }),
+    ).toBeGreaterThan(0);
+    expect(text).toMatch(/^process_cpu_seconds_total /m);
+    for (const invoice of invoices.created) {
+      expect(text).not.toContain(invoice.paymentHash);
+      expect(text).not.toContain(invoice.request);
+    }
+    expect(text).not.toContain("127.0.0.1");
+    expect(text).not.toMatch(/path="/);
+  });
+
   it("limits challenges per client with 429 and Retry-After", async () => {
     let res: Response | undefined;
     for (let i = 0; i < 10 && res?.status !== 429; i++) res = await fetch(`${gateway.url}/v1/stream`);
@@ -221,6 +287,12 @@ describe("gateway HTTP behaviour (invoices faked)", () => {
     expect(await res?.json()).toMatchObject({ code: "rate_limited" });
   });
 });
+
+function metricValue(text: string, name: string, labels: Record<string, string>): number {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && wanted.every((w) => l.includes(w)));
+  return line === undefined ? Number.NaN : Number(line.split(" ").at(-1));
+}
 
 function rawChallenges(res: Response): string[] {
   // fetch joins repeated headers with ", "; split where a new scheme starts.

@@ -1,11 +1,16 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import express from "express";
 import pino, { type Logger } from "pino";
 import { createApp } from "./app.js";
 import type { GatewayConfig } from "./config/schema.js";
+import { healthHandlers } from "./health/routes.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
 import { connectLnd, LndInvoiceBackend } from "./lightning/lnd.js";
 import { SettlementWatcher } from "./lightning/settlement-watcher.js";
+import { InstrumentedInvoiceBackend } from "./metrics/instrumented-invoices.js";
+import { InstrumentedPricer } from "./metrics/instrumented-pricer.js";
+import { GatewayMetrics } from "./metrics/metrics.js";
 import { type Pricer, StaticPricer } from "./pricing/pricer.js";
 import { UpstreamProxy } from "./proxy/proxy.js";
 import { SqliteTokenStore } from "./store/sqlite.js";
@@ -13,9 +18,12 @@ import type { TokenStore } from "./store/store.js";
 
 export interface RunningGateway {
   readonly url: string;
+  /** Operator listener: /metrics, /healthz, /readyz. */
+  readonly operatorUrl: string;
   readonly server: Server;
   readonly store: TokenStore;
   readonly watcher: SettlementWatcher;
+  readonly metrics: GatewayMetrics;
   close(): Promise<void>;
 }
 
@@ -42,35 +50,73 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
   );
 }
 
-/** Opens the store, connects to LND, starts watching settlements, and listens. */
+export function createLogger(config: GatewayConfig["log"]): Logger {
+  return config.pretty
+    ? pino({ level: config.level, name: "l402-gateway", transport: { target: "pino-pretty" } })
+    : pino({ level: config.level, name: "l402-gateway" });
+}
+
+async function listen(server: Server, port: number, host: string): Promise<string> {
+  await new Promise<void>((resolvePromise, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolvePromise());
+  });
+  const address = server.address() as AddressInfo;
+  const shown = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return `http://${shown}:${address.port}`;
+}
+
+function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolvePromise) => server.close(() => resolvePromise()));
+}
+
+/** Opens the store, connects to LND, starts watching settlements, and listens on the public and operator ports. */
 export async function startGateway(config: GatewayConfig, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
-  const log = overrides.log ?? pino({ level: config.log.level, name: "l402-gateway" });
+  const log = overrides.log ?? createLogger(config.log);
+  const metrics = new GatewayMetrics(config.services.map((s) => s.name));
   const store = new SqliteTokenStore(config.store.path);
-  const backend = overrides.backend ?? new LndInvoiceBackend(connectLnd(config.lnd), config.lnd.timeoutMs);
+  const backend = new InstrumentedInvoiceBackend(
+    overrides.backend ?? new LndInvoiceBackend(connectLnd(config.lnd), config.lnd.timeoutMs),
+    metrics,
+  );
+  const pricer = new InstrumentedPricer(overrides.pricer ?? new StaticPricer(), metrics);
   const proxy = new UpstreamProxy(config.proxy, config.limits.maxBodyBytes);
-  const watcher = new SettlementWatcher(backend, store, log);
-  const app = createApp({ config, store, backend, pricer: overrides.pricer ?? new StaticPricer(), proxy, log });
+  const watcher = new SettlementWatcher(backend, store, log, (token) => metrics.recordPaid(token));
+  metrics.observe({
+    settlementStreamUp: () => watcher.connected,
+    countActiveTokens: () => store.countActiveTokens(new Date()),
+  });
+  const health = healthHandlers(config, backend, store);
+  const app = createApp({ config, store, backend, pricer, proxy, metrics, health, log });
 
   const server = createServer({ maxHeaderSize: config.limits.maxHeaderBytes }, app);
   server.on("clientError", answerClientError);
-  await new Promise<void>((resolvePromise, reject) => {
-    server.once("error", reject);
-    server.listen(config.listen.port, config.listen.host, () => resolvePromise());
+  const operatorApp = express();
+  operatorApp.disable("x-powered-by");
+  operatorApp.get("/healthz", health.liveness);
+  operatorApp.get("/readyz", health.readiness);
+  operatorApp.get("/metrics", async (_req, res) => {
+    res.setHeader("content-type", metrics.registry.contentType);
+    res.end(await metrics.registry.metrics());
   });
+  const operator = createServer(operatorApp);
+
+  const url = await listen(server, config.listen.port, config.listen.host);
+  const operatorUrl = await listen(operator, config.operator.port, config.operator.host);
   await watcher.start();
-  const address = server.address() as AddressInfo;
-  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  log.info({ address: `${host}:${address.port}`, services: config.services.map((s) => s.name) }, "gateway listening");
+  log.info({ url, operatorUrl, services: config.services.map((s) => s.name) }, "gateway listening");
 
   return {
-    url: `http://${host}:${address.port}`,
+    url,
+    operatorUrl,
     server,
     store,
     watcher,
+    metrics,
     close: async () => {
       watcher.stop();
-      server.closeAllConnections();
-      await new Promise<void>((resolvePromise) => server.close(() => resolvePromise()));
+      await Promise.all([closeServer(server), closeServer(operator)]);
       await proxy.close();
       await store.close();
     },

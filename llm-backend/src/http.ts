@@ -80,7 +80,8 @@ export function createApp(getState: () => ServiceState, config: Config, logger: 
       }
     };
 
-  app.get("/health", (_req, res) => {
+  // /health (llama.cpp's name) and /readyz (Kubernetes' name): 200 with load figures once the model is loaded.
+  const readiness = (_req: Request, res: Response) => {
     const state = getState();
     if (state.phase === "ready") {
       res.json(state.service.health());
@@ -88,6 +89,12 @@ export function createApp(getState: () => ServiceState, config: Config, logger: 
     }
     const body = state.phase === "loading" ? { status: "loading" } : { status: "error", error: state.error.message };
     res.status(503).json(body);
+  };
+  app.get("/health", readiness);
+  app.get("/readyz", readiness);
+  // Liveness: the process answers, even while the model is still loading.
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok", phase: getState().phase });
   });
 
   app.get(

@@ -31,10 +31,17 @@ let server: RunningServer;
 beforeAll(async () => {
   server = await startTestServer({ parallel: 4, maxQueue: 2 }, false);
   // The server listens before the model is loaded and says so.
-  const loading = await fetch(`${server.url}/health`);
+  const [loading, notReady, live] = await Promise.all(
+    ["/health", "/readyz", "/healthz"].map((path) => fetch(`${server.url}${path}`)),
+  );
   expect(loading.status).toBe(503);
   expect(await loading.json()).toEqual({ status: "loading" });
+  expect(notReady.status).toBe(503);
+  // Alive while loading: a liveness probe must not restart a server that is still reading its model.
+  expect(live.status).toBe(200);
+  expect(await live.json()).toEqual({ status: "ok", phase: "loading" });
   await server.ready;
+  expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
 });
 
 afterAll(async () => {

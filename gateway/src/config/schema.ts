@@ -52,6 +52,8 @@ export const serviceSchema = z
     capabilityRules: z.array(capabilityRuleSchema).default([]),
     tokenLifetimeSeconds: z.number().int().positive().default(86_400),
     invoiceExpirySeconds: z.number().int().positive().default(600),
+    /** Path on the upstream probed for readiness; any answer below 500 counts as healthy. */
+    healthPath: z.string().startsWith("/").default("/health"),
     /** Paths served without payment (exact match or, with a trailing *, prefix). */
     freePaths: z.array(z.string().startsWith("/")).default([]),
   })
@@ -124,7 +126,16 @@ export const configSchema = z
       .strict()
       .prefault({}),
     log: z
-      .object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info") })
+      .object({
+        level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+        /** Human-readable lines (pino-pretty) instead of JSON, for development. */
+        pretty: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    /** Operator listener for /metrics, /healthz and /readyz; loopback by default, never the public port. */
+    operator: z
+      .object({ host: z.string().default("127.0.0.1"), port: z.number().int().min(0).max(65_535).default(9402) })
       .strict()
       .prefault({}),
     services: z.array(serviceSchema).min(1),

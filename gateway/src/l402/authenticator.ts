@@ -20,7 +20,10 @@ const refuse = (code: L402ErrorCode, message: string): AuthResult => ({ ok: fals
  * the node is down.
  */
 export class Authenticator {
-  constructor(private readonly store: TokenStore) {}
+  constructor(
+    private readonly store: TokenStore,
+    private readonly onPaid: (token: TokenRecord) => void = () => {},
+  ) {}
 
   async authenticate(
     authorization: readonly string[],
@@ -47,7 +50,8 @@ export class Authenticator {
       });
       if (lookup.token.status === "issued") {
         // The preimage proves payment; the settlement stream may simply not have told us yet.
-        await this.store.markPaid(lookup.token.paymentHash, new Date());
+        const paid = await this.store.markPaid(lookup.token.paymentHash, new Date());
+        if (paid) this.onPaid(paid);
       }
       return { ok: true, token: lookup.token };
     } catch (error) {

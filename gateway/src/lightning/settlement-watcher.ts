@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { TokenStore } from "../store/store.js";
+import type { TokenRecord, TokenStore } from "../store/store.js";
 import type { InvoiceBackend, Settlement } from "./invoices.js";
 
 const MIN_BACKOFF_MS = 500;
@@ -23,6 +23,7 @@ export class SettlementWatcher {
     private readonly backend: InvoiceBackend,
     private readonly store: TokenStore,
     private readonly log: Logger,
+    private readonly onPaid: (token: TokenRecord) => void = () => {},
   ) {}
 
   /** True while the subscription is up and the last reconciliation succeeded. */
@@ -89,9 +90,12 @@ export class SettlementWatcher {
 
   private async record(settlement: Settlement): Promise<void> {
     try {
-      const marked = await this.store.markPaid(settlement.paymentHash, settlement.settledAt);
+      const paid = await this.store.markPaid(settlement.paymentHash, settlement.settledAt);
       if (settlement.settleIndex > 0) await this.store.advanceSettleIndex(settlement.settleIndex);
-      if (marked) this.log.info({ paymentHash: settlement.paymentHash }, "token paid");
+      if (paid) {
+        this.onPaid(paid);
+        this.log.info({ service: paid.service, sats: paid.priceSats }, "token paid");
+      }
     } catch (error) {
       this.log.error({ err: (error as Error).message }, "could not record a settlement");
     }

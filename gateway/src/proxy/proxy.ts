@@ -23,7 +23,7 @@ function byteLimit(limit: number): Transform {
 }
 
 export type ForwardOutcome =
-  | { readonly ok: true; readonly status: number }
+  | { readonly ok: true; readonly status: number; readonly ttfbSeconds: number }
   | { readonly ok: false; readonly status: number; readonly code: string };
 
 function upstreamUrl(upstream: string, originalUrl: string): string {
@@ -64,7 +64,9 @@ export class UpstreamProxy {
     res: ServerResponse,
     upstream: string,
     forwarded: ForwardedFor,
+    extraHeaders: Record<string, string> = {},
   ): Promise<ForwardOutcome> {
+    const started = performance.now();
     const declaredLength = Number(req.headers["content-length"] ?? 0);
     if (declaredLength > this.maxBodyBytes) {
       sendJsonError(res, 413, "body_too_large", `request body exceeds ${this.maxBodyBytes} bytes`);
@@ -83,11 +85,12 @@ export class UpstreamProxy {
       if (body) req.once("error", (error) => body.destroy(error));
       const response = await request(upstreamUrl(upstream, req.url ?? "/"), {
         method: method as Dispatcher.HttpMethod,
-        headers: upstreamRequestHeaders(req.headers, forwarded, this.config.forwardCredential),
+        headers: { ...upstreamRequestHeaders(req.headers, forwarded, this.config.forwardCredential), ...extraHeaders },
         body,
         dispatcher: this.agent,
         signal: abort.signal,
       });
+      const ttfbSeconds = (performance.now() - started) / 1000;
       res.writeHead(response.statusCode, endToEndHeaders(response.headers));
       // A stream (SSE) shows its status at once; a sized body goes out with its headers in one write.
       if (response.headers["content-length"] === undefined) res.flushHeaders();
@@ -97,7 +100,7 @@ export class UpstreamProxy {
         // Client went away or the upstream broke mid-stream: the headers are out, so just close.
         res.destroy();
       }
-      return { ok: true, status: response.statusCode };
+      return { ok: true, status: response.statusCode, ttfbSeconds };
     } catch (error) {
       if (abort.signal.aborted) return { ok: false, status: 499, code: "client_closed" };
       const failure = classify(error);

@@ -65,10 +65,10 @@ describe("SQLite token store", () => {
     const store = open();
     const token = newToken();
     await store.insertToken(token);
-    expect(await store.markPaid(token.paymentHash, new Date(1_000))).toBe(true);
-    expect(await store.markPaid(token.paymentHash, new Date(2_000))).toBe(false);
+    expect((await store.markPaid(token.paymentHash, new Date(1_000)))?.tokenId).toBe(token.tokenId);
+    expect(await store.markPaid(token.paymentHash, new Date(2_000))).toBeUndefined();
     expect((await store.getToken(token.tokenId))?.paidAt?.getTime()).toBe(1_000);
-    expect(await store.markPaid(hex(32), new Date())).toBe(false);
+    expect(await store.markPaid(hex(32), new Date())).toBeUndefined();
   });
 
   it("revokes: erases the root key, keeps the record, survives reopening", async () => {
@@ -79,7 +79,7 @@ describe("SQLite token store", () => {
     const revoked = await store.revoke(token.tokenId, new Date(5_000));
     expect(revoked?.status).toBe("revoked");
     expect(await store.revoke(hex(32), new Date())).toBeUndefined();
-    expect(await store.markPaid(token.paymentHash, new Date())).toBe(false);
+    expect(await store.markPaid(token.paymentHash, new Date())).toBeUndefined();
     const reopened = open(path);
     const lookup = await reopened.lookupRootKey(token.rootKeyId);
     expect(lookup.found).toBe("revoked");
@@ -117,6 +117,18 @@ describe("SQLite token store", () => {
     await store.insertToken(live);
     await store.insertToken(stale);
     expect((await store.unpaidTokens(new Date(5_000))).map((t) => t.tokenId)).toEqual([live.tokenId]);
+  });
+
+  it("counts paid, unrevoked, unexpired tokens as active", async () => {
+    const store = open();
+    const live = newToken({ validUntil: new Date(10_000) });
+    const expired = newToken({ validUntil: new Date(1_000) });
+    const unpaid = newToken({ validUntil: new Date(10_000) });
+    const revoked = newToken({ validUntil: new Date(10_000) });
+    for (const token of [live, expired, unpaid, revoked]) await store.insertToken(token);
+    for (const token of [live, expired, revoked]) await store.markPaid(token.paymentHash, new Date(500));
+    await store.revoke(revoked.tokenId, new Date(600));
+    expect(await store.countActiveTokens(new Date(5_000))).toBe(1);
   });
 
   it("moves the settle index forward only", async () => {

@@ -68,7 +68,8 @@ const STATEMENTS = {
              created_at, invoice_expires_at, valid_until)
            VALUES (?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?)`,
   byRootKeyId: "SELECT * FROM tokens WHERE root_key_id = ?",
-  markPaid: "UPDATE tokens SET status = 'paid', paid_at = ? WHERE payment_hash = ? AND status = 'issued'",
+  markPaid: "UPDATE tokens SET status = 'paid', paid_at = ? WHERE payment_hash = ? AND status = 'issued' RETURNING *",
+  countActive: "SELECT COUNT(*) AS n FROM tokens WHERE status = 'paid' AND valid_until > ?",
   revoke: `UPDATE tokens SET status = 'revoked', root_key = NULL, revoked_at = COALESCE(revoked_at, ?)
            WHERE token_id = ? RETURNING *`,
   byTokenId: "SELECT * FROM tokens WHERE token_id = ?",
@@ -137,9 +138,13 @@ export class SqliteTokenStore implements TokenStore {
     return { found: "active", rootKey: row.root_key, token: toRecord(row) };
   }
 
-  async markPaid(paymentHash: string, at: Date): Promise<boolean> {
-    const result = this.statements.markPaid.run(at.getTime(), paymentHash);
-    return result.changes > 0;
+  async markPaid(paymentHash: string, at: Date): Promise<TokenRecord | undefined> {
+    const row = this.statements.markPaid.get(at.getTime(), paymentHash) as TokenRow | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  async countActiveTokens(now: Date): Promise<number> {
+    return (this.statements.countActive.get(now.getTime()) as { n: number }).n;
   }
 
   async revoke(tokenId: string, at: Date): Promise<TokenRecord | undefined> {

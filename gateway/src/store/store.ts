@@ -39,8 +39,10 @@ export interface TokenFilter {
 export interface TokenStore {
   insertToken(token: NewToken): Promise<void>;
   lookupRootKey(rootKeyId: string): Promise<RootKeyLookup>;
-  /** Marks the token of a payment hash paid; false if unknown or already paid or revoked. */
-  markPaid(paymentHash: string, at: Date): Promise<boolean>;
+  /** Marks the token of a payment hash paid; undefined if unknown, already paid, or revoked. Exactly once per token. */
+  markPaid(paymentHash: string, at: Date): Promise<TokenRecord | undefined>;
+  /** Paid tokens that are neither revoked nor past their validity. */
+  countActiveTokens(now: Date): Promise<number>;
   /** Revokes a token and erases its root key; undefined if no such token. */
   revoke(tokenId: string, at: Date): Promise<TokenRecord | undefined>;
   getToken(tokenId: string): Promise<TokenRecord | undefined>;

@@ -1,0 +1,56 @@
+import { request } from "undici";
+import type { ServiceConfig } from "../config/schema.js";
+import type { InvoiceBackend } from "../lightning/invoices.js";
+import type { TokenStore } from "../store/store.js";
+
+export interface CheckResult {
+  readonly ok: boolean;
+  readonly error?: string;
+}
+
+export interface ReadinessReport {
+  readonly ready: boolean;
+  readonly checks: {
+    readonly lnd: CheckResult;
+    readonly store: CheckResult;
+    readonly upstreams: Record<string, CheckResult>;
+  };
+}
+
+async function check(probe: () => Promise<unknown>): Promise<CheckResult> {
+  try {
+    await probe();
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+async function probeUpstream(service: ServiceConfig, timeoutMs: number): Promise<void> {
+  const url = new URL(service.healthPath, service.upstream);
+  const response = await request(url, { method: "GET", headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  await response.body.dump();
+  if (response.statusCode >= 500) throw new Error(`${url.pathname} answered ${response.statusCode}`);
+}
+
+/** Ready when LND answers, the store takes a write, and at least one upstream is healthy. */
+export async function checkReadiness(parts: {
+  backend: InvoiceBackend;
+  store: TokenStore;
+  services: readonly ServiceConfig[];
+  timeoutMs: number;
+}): Promise<ReadinessReport> {
+  const [lnd, store, ...upstreamResults] = await Promise.all([
+    check(() => parts.backend.ping()),
+    check(() => parts.store.ping()),
+    ...parts.services.map((service) => check(() => probeUpstream(service, parts.timeoutMs))),
+  ]);
+  const upstreams = Object.fromEntries(
+    parts.services.map((service, i) => [service.name, upstreamResults[i] ?? { ok: false }]),
+  );
+  const anyUpstream = Object.values(upstreams).some((result) => result.ok);
+  return {
+    ready: Boolean(lnd?.ok && store?.ok && anyUpstream),
+    checks: { lnd: lnd ?? { ok: false }, store: store ?? { ok: false }, upstreams },
+  };
+}

@@ -1,0 +1,158 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/**
+ * The gateway's Prometheus metrics. Labels are bounded sets only (service, model, reason, phase, method, class):
+ * never a token id, payment hash, client IP or free-form path.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+
+  readonly challengesIssued = new Counter({
+    name: "l402_challenges_issued_total",
+    help: "402 challenges answered with a fresh invoice",
+    labelNames: ["service"] as const,
+    registers: [this.registry],
+  });
+
+  readonly invoicesSettled = new Counter({
+    name: "l402_invoices_settled_total",
+    help: "Challenge invoices seen settled on LND",
+    labelNames: ["service"] as const,
+    registers: [this.registry],
+  });
+
+  readonly revenueSats = new Counter({
+    name: "l402_revenue_sats_total",
+    help: "Sats received for settled challenge invoices",
+    labelNames: ["service", "model"] as const,
+    registers: [this.registry],
+  });
+
+  readonly paidRequests = new Counter({
+    name: "l402_paid_requests_total",
+    help: "Requests that presented a valid L402 token and were proxied",
+    labelNames: ["service"] as const,
+    registers: [this.registry],
+  });
+
+  readonly authFailures = new Counter({
+    name: "l402_auth_failures_total",
+    help: "Requests refused by L402 verification, by reason code",
+    labelNames: ["service", "reason"] as const,
+    registers: [this.registry],
+  });
+
+  readonly rateLimited = new Counter({
+    name: "l402_rate_limited_total",
+    help: "Challenges refused by the per-client challenge rate limit",
+    labelNames: ["service"] as const,
+    registers: [this.registry],
+  });
+
+  readonly requestDuration = new Histogram({
+    name: "l402_request_duration_seconds",
+    help: "Request latency by phase: auth, pricing, upstream_ttfb (to the upstream's response headers), total",
+    labelNames: ["service", "phase"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly upstreamErrors = new Counter({
+    name: "l402_upstream_errors_total",
+    help: "Upstream failures by class: unreachable, timeout, http_5xx, aborted",
+    labelNames: ["service", "class"] as const,
+    registers: [this.registry],
+  });
+
+  readonly lndCallDuration = new Histogram({
+    name: "l402_lnd_call_duration_seconds",
+    help: "Latency of calls to LND by method",
+    labelNames: ["method"] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
+  readonly lndCallErrors = new Counter({
+    name: "l402_lnd_call_errors_total",
+    help: "Failed calls to LND by method",
+    labelNames: ["method"] as const,
+    registers: [this.registry],
+  });
+
+  private lastLndCallOk = true;
+  private settlementStreamUp: () => boolean = () => false;
+  private countActiveTokens: () => Promise<number> = async () => 0;
+
+  readonly lndUp = new Gauge({
+    name: "l402_lnd_up",
+    help: "1 if the last call to LND succeeded and the invoice subscription is up, else 0",
+    registers: [this.registry],
+    collect: () => {
+      this.lndUp.set(this.lastLndCallOk && this.settlementStreamUp() ? 1 : 0);
+    },
+  });
+
+  readonly priceSats = new Gauge({
+    name: "l402_price_sats",
+    help: "Price of the last quote per service",
+    labelNames: ["service"] as const,
+    registers: [this.registry],
+  });
+
+  readonly surgeMultiplier = new Gauge({
+    name: "l402_surge_multiplier",
+    help: "Load multiplier applied to new quotes per service (1 when prices are static)",
+    labelNames: ["service"] as const,
+    registers: [this.registry],
+  });
+
+  readonly activeTokens = new Gauge({
+    name: "l402_tokens_active",
+    help: "Paid tokens that are neither revoked nor expired",
+    registers: [this.registry],
+    collect: async () => {
+      this.activeTokens.set(await this.countActiveTokens());
+    },
+  });
+
+  constructor(services: readonly string[]) {
+    collectDefaultMetrics({ register: this.registry });
+    for (const service of services) {
+      this.surgeMultiplier.set({ service }, 1);
+      // Zero-initialised series let rate() and absent() work before the first event.
+      this.challengesIssued.inc({ service }, 0);
+      this.invoicesSettled.inc({ service }, 0);
+      this.paidRequests.inc({ service }, 0);
+      this.revenueSats.inc({ service, model: "any" }, 0);
+    }
+  }
+
+  /** Wires the gauges that are read from live state when Prometheus scrapes. */
+  observe(sources: { settlementStreamUp: () => boolean; countActiveTokens: () => Promise<number> }): void {
+    this.settlementStreamUp = sources.settlementStreamUp;
+    this.countActiveTokens = sources.countActiveTokens;
+  }
+
+  /** Counts a token once, when it is first known to be paid. */
+  recordPaid(token: { service: string; priceSats: number }): void {
+    this.invoicesSettled.inc({ service: token.service });
+    // Static prices are per service; per-model pricing fills this label.
+    this.revenueSats.inc({ service: token.service, model: "any" }, token.priceSats);
+  }
+
+  /** Times an LND call and records its outcome. */
+  async timeLnd<T>(method: string, call: () => Promise<T>): Promise<T> {
+    const stop = this.lndCallDuration.startTimer({ method });
+    try {
+      const result = await call();
+      this.lastLndCallOk = true;
+      return result;
+    } catch (error) {
+      this.lndCallErrors.inc({ method });
+      this.lastLndCallOk = false;
+      throw error;
+    } finally {
+      stop();
+    }
+  }
+}
