@@ -31,9 +31,8 @@ let server: RunningServer;
 beforeAll(async () => {
   server = await startTestServer({ parallel: 4, maxQueue: 2 }, false);
   // The server listens before the model is loaded and says so.
-  const [loading, notReady, live] = await Promise.all(
-    ["/health", "/readyz", "/healthz"].map((path) => fetch(`${server.url}${path}`)),
-  );
+  const probe = (path: string) => fetch(`${server.url}${path}`);
+  const [loading, notReady, live] = await Promise.all([probe("/health"), probe("/readyz"), probe("/healthz")]);
   expect(loading.status).toBe(503);
   expect(await loading.json()).toEqual({ status: "loading" });
   expect(notReady.status).toBe(503);
