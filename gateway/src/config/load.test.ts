@@ -121,6 +121,17 @@ describe("gateway config", () => {
     expect(config.services.map((s) => s.name)).toEqual(["llm"]);
   });
 
+  it("loads the non-LLM example in examples/", () => {
+    const example = join(import.meta.dirname, "..", "..", "..", "examples", "weather-api.gateway.yaml");
+    const env = {
+      L402_LND_SOCKET: "127.0.0.1:10009",
+      L402_LND_CERT_PATH: "/x/tls.cert",
+      L402_LND_MACAROON_PATH: "/x/m",
+    };
+    const config = loadConfigFile(example, env);
+    expect(config.services[0]).toMatchObject({ name: "weather", price: { sats: 2 }, healthPath: "/status" });
+  });
+
   it("reports unreadable files and invalid YAML with the path", () => {
     expect(() => loadConfigFile("/nonexistent/gateway.yaml")).toThrow(
       /Cannot read config file \/nonexistent\/gateway.yaml/,
