@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import express, { type Express, type Request, type Response } from "express";
+import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "./config/schema.js";
 import type { HealthHandlers } from "./health/routes.js";
@@ -160,6 +160,12 @@ export function createApp(parts: GatewayParts): Express {
       },
       "request",
     );
+  });
+
+  // Anything unexpected is still a JSON answer, and is logged without the request's headers.
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    log.error({ err: error instanceof Error ? error.message : String(error), path: req.path }, "request failed");
+    sendJsonError(res, 500, "internal_error", "the gateway could not handle this request");
   });
 
   return app;

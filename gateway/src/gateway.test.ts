@@ -11,9 +11,11 @@ import { type RunningGateway, startGateway } from "./server.js";
 /** Invoices without a node: enough to test the HTTP behaviour. Payments are proven on regtest in test/. */
 class FakeInvoices implements InvoiceBackend {
   down = false;
+  broken = false;
   created: CreatedInvoice[] = [];
   async createInvoice(args: { sats: number; expirySeconds: number }): Promise<CreatedInvoice> {
     if (this.down) throw new LightningUnavailableError("connection refused");
+    if (this.broken) throw new TypeError("a bug, not an outage");
     const invoice = {
       paymentHash: randomBytes(32).toString("hex"),
       request: `lnbcrt${args.sats}fake${this.created.length}`,
@@ -277,6 +279,17 @@ describe("gateway HTTP behaviour (invoices faked)", () => {
     }
     expect(text).not.toContain("127.0.0.1");
     expect(text).not.toMatch(/path="/);
+  });
+
+  it("answers an unexpected internal failure with JSON 500, not an HTML page", async () => {
+    invoices.broken = true;
+    try {
+      const res = await fetch(`${gateway.url}/v1/stream`);
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ code: "internal_error", message: "the gateway could not handle this request" });
+    } finally {
+      invoices.broken = false;
+    }
   });
 
   it("limits challenges per client with 429 and Retry-After", async () => {
