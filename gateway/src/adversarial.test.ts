@@ -1,0 +1,258 @@
+import { createHash, randomBytes } from "node:crypto";
+import { connect } from "node:net";
+import {
+  addFirstPartyCaveats,
+  decodeMacaroon,
+  formatAuthorization,
+  mintToken,
+  servicesCaveat,
+} from "@l402-gateway/l402";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startUpstream, type TestUpstream } from "../../test/support/upstream.js";
+import { parseConfig } from "./config/load.js";
+import type { CreatedInvoice, InvoiceBackend } from "./lightning/invoices.js";
+import { type RunningGateway, startGateway } from "./server.js";
+
+/** Invoices whose preimages the test knows, so tokens can be "paid" without a node; verification is unchanged. */
+class KnownPreimages implements InvoiceBackend {
+  readonly preimages = new Map<string, Buffer>();
+  async createInvoice(args: { expirySeconds: number }): Promise<CreatedInvoice> {
+    const preimage = randomBytes(32);
+    const paymentHash = createHash("sha256").update(preimage).digest("hex");
+    this.preimages.set(paymentHash, preimage);
+    return { paymentHash, request: "lnbcrt1adversarial", expiresAt: new Date(Date.now() + args.expirySeconds * 1000) };
+  }
+  async lookupSettlement() {
+    return undefined;
+  }
+  subscribeSettlements() {
+    return () => {};
+  }
+  async ping() {}
+}
+
+interface Token {
+  readonly macaroon: string;
+  readonly preimage: Buffer;
+}
+
+describe("adversarial tokens: each refused with its reason", () => {
+  let upstream: TestUpstream;
+  let gateway: RunningGateway;
+  const invoices = new KnownPreimages();
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    gateway = await startGateway(
+      parseConfig({
+        listen: { port: 0 },
+        operator: { port: 0 },
+        lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
+        store: { path: ":memory:" },
+        limits: { challengeBurst: 1_000, challengesPerMinute: 1_000 },
+        log: { level: "silent" },
+        services: [
+          {
+            name: "llm",
+            match: { pathPrefix: "/v1/" },
+            upstream: upstream.url,
+            price: { sats: 1 },
+            capabilities: ["chat", "completions"],
+            capabilityRules: [{ pathPrefix: "/v1/completions", capability: "completions" }],
+          },
+          { name: "weather", match: { pathPrefix: "/weather/" }, upstream: upstream.url, price: { sats: 1 } },
+        ],
+      }),
+      { backend: invoices, log: pino({ level: "silent" }) },
+    );
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream?.close();
+  });
+
+  async function buy(path = "/v1/echo"): Promise<Token> {
+    const res = await fetch(`${gateway.url}${path}`);
+    const body = (await res.json()) as { macaroon: string; payment_hash: string };
+    const preimage = invoices.preimages.get(body.payment_hash);
+    if (!preimage) throw new Error("unknown invoice");
+    return { macaroon: body.macaroon, preimage };
+  }
+
+  async function answer(
+    authorization: string | string[],
+    path = "/v1/echo",
+  ): Promise<{ status: number; code?: string }> {
+    const headers = new Headers();
+    for (const value of [authorization].flat()) headers.append("authorization", value);
+    const res = await fetch(`${gateway.url}${path}`, { headers });
+    const body = res.headers.get("content-type")?.includes("json") ? ((await res.json()) as { code?: string }) : {};
+    return { status: res.status, code: res.status === 200 ? undefined : body.code };
+  }
+
+  const auth = (token: Token, overrides: Partial<Token> = {}) =>
+    formatAuthorization({
+      macaroons: [overrides.macaroon ?? token.macaroon],
+      preimage: overrides.preimage ?? token.preimage,
+    });
+
+  let token: Token;
+  beforeAll(async () => {
+    token = await buy();
+  });
+
+  it("accepts the genuine token, under either scheme and in any case", async () => {
+    expect((await answer(auth(token))).status).toBe(200);
+    const [, rest] = auth(token).split(" ");
+    for (const scheme of ["LSAT", "l402", "lsat", "L402"]) expect((await answer(`${scheme} ${rest}`)).status).toBe(200);
+  });
+
+  it.each([
+    [
+      "a forged signature",
+      (t: Token) => {
+        const bytes = Buffer.from(t.macaroon, "base64");
+        // Binary V2 ends with the 32-byte signature field.
+        randomBytes(32).copy(bytes, bytes.length - 32);
+        return auth(t, { macaroon: bytes.toString("base64") });
+      },
+      "bad_signature",
+    ],
+    ["another token's preimage", (t: Token) => auth(t, { preimage: randomBytes(32) }), "wrong_preimage"],
+    [
+      "a preimage of the wrong length",
+      (t: Token) => `L402 ${t.macaroon}:${t.preimage.toString("hex").slice(2)}`,
+      "malformed",
+    ],
+    [
+      "a widening services caveat appended",
+      (t: Token) => auth(t, { macaroon: addFirstPartyCaveats(t.macaroon, ["services=llm:0,weather:0"]) }),
+      "widened_caveat",
+    ],
+    [
+      "a widening capabilities caveat appended",
+      (t: Token) =>
+        auth(t, { macaroon: addFirstPartyCaveats(t.macaroon, ["llm_capabilities=chat,completions,admin"]) }),
+      "widened_caveat",
+    ],
+    [
+      "a later valid_until appended",
+      (t: Token) =>
+        auth(t, {
+          macaroon: addFirstPartyCaveats(t.macaroon, [`llm_valid_until=${Math.floor(Date.now() / 1000) + 10 ** 8}`]),
+        }),
+      "widened_caveat",
+    ],
+    [
+      "an unknown caveat appended",
+      (t: Token) => auth(t, { macaroon: addFirstPartyCaveats(t.macaroon, ["ip_addr=10.0.0.1"]) }),
+      "unknown_caveat",
+    ],
+    [
+      "a caveat removed",
+      (t: Token) => {
+        // Cut the valid_until caveat field ([type 2][length][text][end 0]) and keep the signature: the HMAC chain no
+        // longer matches.
+        const bytes = Buffer.from(t.macaroon, "base64");
+        const at = bytes.indexOf(Buffer.from("llm_valid_until="));
+        const length = bytes[at - 1] ?? 0;
+        const stripped = Buffer.concat([bytes.subarray(0, at - 2), bytes.subarray(at + length + 1)]);
+        return auth(t, { macaroon: stripped.toString("base64") });
+      },
+      "bad_signature",
+    ],
+    [
+      "a truncated macaroon",
+      (t: Token) => auth(t, { macaroon: Buffer.from(t.macaroon, "base64").subarray(0, 40).toString("base64") }),
+      "malformed",
+    ],
+    [
+      "an oversized macaroon",
+      (t: Token) => `L402 ${Buffer.alloc(6_000, 7).toString("base64")}:${t.preimage.toString("hex")}`,
+      "malformed",
+    ],
+    [
+      "several macaroons in one header",
+      (t: Token) => `L402 ${t.macaroon},${t.macaroon}:${t.preimage.toString("hex")}`,
+      "malformed",
+    ],
+    ["a macaroon that is not base64", (t: Token) => `L402 !!not-base64!!:${t.preimage.toString("hex")}`, "malformed"],
+    ["an empty macaroon", (t: Token) => `L402 :${t.preimage.toString("hex")}`, "malformed"],
+    ["a preimage that is not hex", (t: Token) => `L402 ${t.macaroon}:${"g".repeat(64)}`, "malformed"],
+    ["no credential at all", () => "Bearer sk-test", "missing"],
+  ] as [string, (t: Token) => string, string][])("refuses %s", async (_what, build, code) => {
+    const result = await answer(build(token));
+    expect(result).toEqual({ status: 402, code });
+  });
+
+  it("refuses a token minted elsewhere (unknown root key)", async () => {
+    const preimage = randomBytes(32);
+    const foreign = mintToken({
+      paymentHash: createHash("sha256").update(preimage).digest(),
+      caveats: [servicesCaveat([{ name: "llm", tier: 0 }])],
+    });
+    expect(await answer(auth({ macaroon: foreign.macaroonBase64, preimage }))).toEqual({
+      status: 402,
+      code: "bad_signature",
+    });
+  });
+
+  it("refuses an identifier of an unknown version", async () => {
+    const bytes = Buffer.from(token.macaroon, "base64");
+    const at = bytes.indexOf(decodeMacaroon(token.macaroon).identifierBytes);
+    bytes.writeUInt16BE(7, at);
+    expect(await answer(auth(token, { macaroon: bytes.toString("base64") }))).toEqual({
+      status: 402,
+      code: "unsupported_version",
+    });
+  });
+
+  it("refuses a token for another service, and a capability it lacks", async () => {
+    expect(await answer(auth(token), "/weather/paris")).toEqual({ status: 402, code: "wrong_service" });
+    const chatOnly = addFirstPartyCaveats(token.macaroon, ["llm_capabilities=chat"]);
+    expect(await answer(auth(token, { macaroon: chatOnly }), "/v1/completions")).toEqual({
+      status: 402,
+      code: "missing_capability",
+    });
+  });
+
+  it("refuses an expired token", async () => {
+    const expired = addFirstPartyCaveats(token.macaroon, [`llm_valid_until=${Math.floor(Date.now() / 1000) - 1}`]);
+    expect(await answer(auth(token, { macaroon: expired }))).toEqual({ status: 402, code: "expired" });
+  });
+
+  it("refuses duplicate Authorization headers carrying different credentials", async () => {
+    const other = await buy();
+    expect(await answer([auth(token), auth(other)])).toEqual({ status: 402, code: "malformed" });
+  });
+
+  it("refuses header smuggling with a bare CR inside the credential at the HTTP parser, as JSON", async () => {
+    const { port } = new URL(gateway.url);
+    const raw = await new Promise<string>((resolvePromise, reject) => {
+      const socket = connect(Number(port), "127.0.0.1", () => {
+        socket.write(
+          `GET /v1/echo HTTP/1.1\r\nHost: x\r\nAuthorization: L402 ${token.macaroon}\rX-Injected: 1:00\r\n\r\n`,
+        );
+      });
+      let data = "";
+      socket.on("data", (chunk) => {
+        data += chunk.toString();
+      });
+      socket.on("end", () => resolvePromise(data));
+      socket.on("error", reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(raw).toContain('{"code":"bad_request"');
+  });
+
+  it("refuses a replay after revocation, at once", async () => {
+    const victim = await buy();
+    expect((await answer(auth(victim))).status).toBe(200);
+    const [record] = await gateway.store.listTokens({ status: "paid", limit: 1 });
+    expect(record).toBeDefined();
+    await gateway.store.revoke(record?.tokenId ?? "", new Date());
+    expect(await answer(auth(victim))).toEqual({ status: 402, code: "revoked" });
+  });
+});
