@@ -286,7 +286,10 @@ describe("gateway HTTP behaviour (invoices faked)", () => {
     try {
       const res = await fetch(`${gateway.url}/v1/stream`);
       expect(res.status).toBe(500);
-      expect(await res.json()).toEqual({ code: "internal_error", message: "the gateway could not handle this request" });
+      expect(await res.json()).toEqual({
+        code: "internal_error",
+        message: "the gateway could not handle this request",
+      });
     } finally {
       invoices.broken = false;
     }
