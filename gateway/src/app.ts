@@ -1,19 +1,22 @@
 import type { IncomingMessage } from "node:http";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
-import type { GatewayConfig } from "./config/schema.js";
+import type { GatewayConfig, ServiceConfig } from "./config/schema.js";
 import type { HealthHandlers } from "./health/routes.js";
 import { sendJsonError } from "./http/errors.js";
 import { requestIdFrom } from "./http/request-id.js";
 import { type RouteMatch, ServiceRouter } from "./http/routing.js";
 import { Authenticator } from "./l402/authenticator.js";
-import { Challenger } from "./l402/challenger.js";
+import { type Challenge, Challenger } from "./l402/challenger.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
 import { LightningUnavailableError } from "./lightning/invoices.js";
 import { RateLimiter } from "./limits/rate-limiter.js";
+import { MeteredHandler } from "./metering/metered-handler.js";
 import type { GatewayMetrics } from "./metrics/metrics.js";
+import type { PriceBook } from "./pricing/price-book.js";
 import type { Pricer } from "./pricing/pricer.js";
-import type { ForwardOutcome, UpstreamProxy } from "./proxy/proxy.js";
+import { Quoter } from "./pricing/quoter.js";
+import type { ForwardOptions, ForwardOutcome, UpstreamProxy } from "./proxy/proxy.js";
 import type { TokenStore } from "./store/store.js";
 
 export interface GatewayParts {
@@ -21,6 +24,7 @@ export interface GatewayParts {
   readonly store: TokenStore;
   readonly backend: InvoiceBackend;
   readonly pricer: Pricer;
+  readonly book: PriceBook;
   readonly proxy: UpstreamProxy;
   readonly metrics: GatewayMetrics;
   readonly health: HealthHandlers;
@@ -53,9 +57,9 @@ function upstreamErrorClass(outcome: ForwardOutcome): string | undefined {
 
 /** The Express app: route to a service, let free paths through, verify L402 tokens or challenge, then proxy. */
 export function createApp(parts: GatewayParts): Express {
-  const { config, store, backend, pricer, proxy, metrics, health, log } = parts;
+  const { config, store, backend, pricer, book, proxy, metrics, health, log } = parts;
   const router = new ServiceRouter(config.services);
-  const authenticator = new Authenticator(store, (token) => metrics.recordPaid(token));
+  const authenticator = new Authenticator(store, (payment) => metrics.recordPaid(payment));
   const challenger = new Challenger(backend, store, pricer, config.macaroonLocation);
   const limiter = new RateLimiter(config.limits.challengesPerMinute, config.limits.challengeBurst);
 
@@ -66,39 +70,72 @@ export function createApp(parts: GatewayParts): Express {
   app.get("/healthz", health.liveness);
   app.get("/readyz", health.readiness);
 
-  async function forward(req: Request, res: Response, match: RouteMatch, requestId: string): Promise<Outcome> {
+  // An agent reads its prepaid balance with the same credential it pays with.
+  app.get("/l402/balance", async (req: Request, res: Response) => {
+    const auth = await authenticator.identify(authorizationHeaders(req));
+    if (!auth.ok) {
+      sendJsonError(res, 401, auth.code, auth.message);
+      return;
+    }
+    const { token } = auth;
+    res.setHeader("cache-control", "no-store");
+    res.json({
+      token_id: token.tokenId,
+      service: token.service,
+      metered: token.metered,
+      balance_msat: token.account.balanceMsat,
+      reserved_msat: token.account.reservedMsat,
+      credited_msat: token.account.creditedMsat,
+      charged_msat: token.account.chargedMsat,
+      requests: token.account.requests,
+      valid_until: token.validUntil.toISOString(),
+    });
+  });
+
+  async function forward(
+    req: Request,
+    res: Response,
+    service: ServiceConfig,
+    requestId: string,
+    options: ForwardOptions = {},
+  ): Promise<ForwardOutcome> {
     const outcome = await proxy.forward(
       req,
       res,
-      match.service.upstream,
+      service.upstream,
       { clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown", proto: req.protocol, host: req.get("host") },
-      { "x-request-id": requestId },
+      { ...options, extraHeaders: { "x-request-id": requestId } },
     );
-    const service = match.service.name;
-    if (outcome.ok) metrics.requestDuration.observe({ service, phase: "upstream_ttfb" }, outcome.ttfbSeconds);
+    const labels = { service: service.name };
+    if (outcome.ok) metrics.requestDuration.observe({ ...labels, phase: "upstream_ttfb" }, outcome.ttfbSeconds);
     const errorClass = upstreamErrorClass(outcome);
-    if (errorClass) metrics.upstreamErrors.inc({ service, class: errorClass });
-    return outcome.ok ? { status: outcome.status } : { status: outcome.status, code: outcome.code };
+    if (errorClass) metrics.upstreamErrors.inc({ ...labels, class: errorClass });
+    return outcome;
   }
 
-  async function challenge(req: Request, res: Response, match: RouteMatch, code: string, message: string) {
+  const asOutcome = (outcome: ForwardOutcome): Outcome =>
+    outcome.ok ? { status: outcome.status } : { status: outcome.status, code: outcome.code };
+
+  /** Answers 402 with the challenge `issue` builds, within the per-client rate limit on new invoices. */
+  async function sendChallenge(
+    req: Request,
+    res: Response,
+    service: ServiceConfig,
+    code: string,
+    issue: () => Promise<Challenge>,
+  ): Promise<Outcome> {
     req.resume();
-    const service = match.service.name;
     const waitSeconds = limiter.take(req.ip ?? "unknown");
     if (waitSeconds > 0) {
-      metrics.rateLimited.inc({ service });
+      metrics.rateLimited.inc({ service: service.name });
       sendJsonError(res, 429, "rate_limited", "too many payment challenges from this address", {
         "retry-after": String(waitSeconds),
       });
       return { status: 429, code: "rate_limited" };
     }
     try {
-      const issued = await challenger.challenge(
-        match.service,
-        { method: req.method, path: req.path },
-        { code, message },
-      );
-      metrics.challengesIssued.inc({ service });
+      const issued = await issue();
+      metrics.challengesIssued.inc({ service: service.name });
       res.status(402);
       res.setHeader("cache-control", "no-store");
       res.setHeader("www-authenticate", [...issued.wwwAuthenticate]);
@@ -114,6 +151,35 @@ export function createApp(parts: GatewayParts): Express {
     }
   }
 
+  const metered = new MeteredHandler({
+    store,
+    book,
+    quoter: new Quoter(book),
+    challenger,
+    metrics,
+    log,
+    maxBodyBytes: config.limits.maxBodyBytes,
+    sendChallenge,
+    forward: (req, res, service, options) => forward(req, res, service, String(res.getHeader("x-request-id")), options),
+  });
+
+  async function paid(req: Request, res: Response, match: RouteMatch, requestId: string): Promise<Outcome> {
+    const service = match.service;
+    const authStarted = performance.now();
+    const auth = await authenticator.authenticate(authorizationHeaders(req), service.name, match.requiredCapabilities);
+    metrics.requestDuration.observe({ service: service.name, phase: "auth" }, (performance.now() - authStarted) / 1000);
+    // A request without any credential is the normal first step, not an authentication failure.
+    if (!auth.ok && auth.code !== "missing") metrics.authFailures.inc({ service: service.name, reason: auth.code });
+    if (service.pricing) return metered.handle(req, res, service, auth);
+    if (auth.ok) {
+      metrics.paidRequests.inc({ service: service.name });
+      return asOutcome(await forward(req, res, service, requestId));
+    }
+    return sendChallenge(req, res, service, auth.code, () =>
+      challenger.challenge(service, { method: req.method, path: req.path }, auth),
+    );
+  }
+
   app.use(async (req: Request, res: Response) => {
     const started = performance.now();
     const requestId = requestIdFrom(req.headers["x-request-id"]);
@@ -125,26 +191,9 @@ export function createApp(parts: GatewayParts): Express {
       sendJsonError(res, 404, "not_found", `no service is configured for ${req.method} ${req.path}`);
       outcome = { status: 404, code: "not_found" };
     } else if (match.free) {
-      outcome = await forward(req, res, match, requestId);
+      outcome = asOutcome(await forward(req, res, match.service, requestId));
     } else {
-      const authStarted = performance.now();
-      const auth = await authenticator.authenticate(
-        authorizationHeaders(req),
-        match.service.name,
-        match.requiredCapabilities,
-      );
-      metrics.requestDuration.observe(
-        { service: match.service.name, phase: "auth" },
-        (performance.now() - authStarted) / 1000,
-      );
-      if (auth.ok) {
-        metrics.paidRequests.inc({ service: match.service.name });
-        outcome = await forward(req, res, match, requestId);
-      } else {
-        // A request without any credential is the normal first step, not an authentication failure.
-        if (auth.code !== "missing") metrics.authFailures.inc({ service: match.service.name, reason: auth.code });
-        outcome = await challenge(req, res, match, auth.code, auth.message);
-      }
+      outcome = await paid(req, res, match, requestId);
     }
     const seconds = (performance.now() - started) / 1000;
     if (service) metrics.requestDuration.observe({ service, phase: "total" }, seconds);

@@ -84,7 +84,7 @@ async function main(): Promise<void> {
   if (command === "tokens") return tokensCommand(values.config, rest, values);
   if (command !== undefined) throw new UsageError(`unknown command ${command}`);
 
-  const gateway = await startGateway(loadConfigFile(values.config));
+  const gateway = await startGateway(loadConfigFile(values.config), { configPath: values.config });
   const shutdown = () => {
     void gateway.close().then(() => process.exit(0));
   };

@@ -47,7 +47,8 @@ function send(url: string, headers: [string, string][]): Promise<{ status: numbe
 
 const printable = fc.string({ unit: fc.constantFrom(..."abcXYZ019+/=:,. \"'LSATL402macaroninvoketn"), maxLength: 300 });
 
-describe("gateway under property-based fuzzing", () => {
+// Thousands of cases per property: minutes are allowed when the 2 cores are shared with other work.
+describe("gateway under property-based fuzzing", { timeout: 120_000 }, () => {
   let upstream: TestUpstream;
   let gateway: RunningGateway;
 

@@ -1,8 +1,11 @@
+import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import express from "express";
 import pino, { type Logger } from "pino";
+import { adminRouter } from "./admin/routes.js";
 import { createApp } from "./app.js";
+import { watchPricing } from "./config/reload.js";
 import type { GatewayConfig } from "./config/schema.js";
 import { healthHandlers } from "./health/routes.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
@@ -11,6 +14,7 @@ import { SettlementWatcher } from "./lightning/settlement-watcher.js";
 import { InstrumentedInvoiceBackend } from "./metrics/instrumented-invoices.js";
 import { InstrumentedPricer } from "./metrics/instrumented-pricer.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
+import { PriceBook } from "./pricing/price-book.js";
 import { type Pricer, StaticPricer } from "./pricing/pricer.js";
 import { UpstreamProxy } from "./proxy/proxy.js";
 import { SqliteTokenStore } from "./store/sqlite.js";
@@ -20,6 +24,9 @@ export interface RunningGateway {
   readonly url: string;
   /** Operator listener: /metrics, /healthz, /readyz. */
   readonly operatorUrl: string;
+  /** Admin API, when configured. */
+  readonly adminUrl: string | undefined;
+  readonly book: PriceBook;
   readonly server: Server;
   readonly store: TokenStore;
   readonly watcher: SettlementWatcher;
@@ -31,6 +38,8 @@ export interface GatewayOverrides {
   readonly backend?: InvoiceBackend;
   readonly pricer?: Pricer;
   readonly log?: Logger;
+  /** The config file, watched for pricing changes (hot reload). */
+  readonly configPath?: string;
 }
 
 function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
@@ -75,7 +84,12 @@ function closeServer(server: Server): Promise<void> {
 export async function startGateway(config: GatewayConfig, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
   const log = overrides.log ?? createLogger(config.log);
   const metrics = new GatewayMetrics(config.services.map((s) => s.name));
+  const startedAt = new Date();
   const store = new SqliteTokenStore(config.store.path);
+  // Reservations an earlier process left (it crashed mid-request) are released in full: the request's outcome is
+  // unknown, and the agent's balance is not taken for it.
+  const released = await store.releaseStaleReservations(store.owner, startedAt);
+  if (released > 0) log.warn({ released }, "released reservations left by an earlier process");
   const backend = new InstrumentedInvoiceBackend(
     overrides.backend ?? new LndInvoiceBackend(connectLnd(config.lnd), config.lnd.timeoutMs),
     metrics,
@@ -86,9 +100,11 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   metrics.observe({
     settlementStreamUp: () => watcher.connected,
     countActiveTokens: () => store.countActiveTokens(new Date()),
+    outstandingBalanceMsat: () => store.outstandingBalanceMsat(),
   });
   const health = healthHandlers(config, backend, store);
-  const app = createApp({ config, store, backend, pricer, proxy, metrics, health, log });
+  const book = new PriceBook(config.services, log, metrics);
+  const app = createApp({ config, store, backend, pricer, book, proxy, metrics, health, log });
 
   const server = createServer({ maxHeaderSize: config.limits.maxHeaderBytes }, app);
   server.on("clientError", answerClientError);
@@ -101,22 +117,37 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     res.end(await metrics.registry.metrics());
   });
   const operator = createServer(operatorApp);
+  let admin: Server | undefined;
+  if (config.admin) {
+    const secret = config.admin.secret ?? readFileSync(config.admin.secretPath ?? "", "utf8").trim();
+    const adminApp = express();
+    adminApp.disable("x-powered-by");
+    adminApp.use(adminRouter(config, secret, book, store));
+    admin = createServer(adminApp);
+  }
 
   const url = await listen(server, config.listen.port, config.listen.host);
   const operatorUrl = await listen(operator, config.operator.port, config.operator.host);
+  const adminUrl = admin && config.admin ? await listen(admin, config.admin.port, config.admin.host) : undefined;
   await watcher.start();
+  book.start();
+  const stopWatchingConfig = overrides.configPath ? watchPricing(overrides.configPath, config, book, log) : () => {};
   log.info({ url, operatorUrl, services: config.services.map((s) => s.name) }, "gateway listening");
 
   return {
     url,
     operatorUrl,
+    adminUrl,
+    book,
     server,
     store,
     watcher,
     metrics,
     close: async () => {
       watcher.stop();
-      await Promise.all([closeServer(server), closeServer(operator)]);
+      book.stop();
+      stopWatchingConfig();
+      await Promise.all([closeServer(server), closeServer(operator), ...(admin ? [closeServer(admin)] : [])]);
       await proxy.close();
       await store.close();
     },

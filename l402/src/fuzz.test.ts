@@ -38,7 +38,7 @@ const headerText = fc.oneof(
     .map(([scheme, parts]) => `${scheme} ${parts.join("")}`),
 );
 
-describe("l402 parsers under property-based fuzzing", () => {
+describe("l402 parsers under property-based fuzzing", { timeout: 120_000 }, () => {
   it("parseAuthorization never throws anything but an L402Error", async () => {
     await checkProperty(
       "parseAuthorization",

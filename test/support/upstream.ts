@@ -17,7 +17,7 @@ export interface TestUpstream {
 }
 
 /**
- * A trivial upstream API: `/v1/echo` returns what it received, `/v1/stream` sends server-sent events one at a time
+ * A trivial upstream API: `/v1/echo` returns what it received, `/v1/fail` answers 500, `/v1/stream` sends server-sent events one at a time
  * (after the first, each waits for `release()`, so a test can prove the gateway streams instead of buffering).
  */
 export async function startUpstream(): Promise<TestUpstream> {
@@ -44,6 +44,11 @@ export async function startUpstream(): Promise<TestUpstream> {
       body: Buffer.concat(chunks).toString(),
     };
     seen.push(request);
+    if (req.url?.startsWith("/v1/fail")) {
+      res.writeHead(500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: "upstream failure" }));
+      return;
+    }
     if (req.url?.startsWith("/v1/stream")) {
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", "x-upstream": "yes" });
       for (let i = 1; i <= 3; i++) {

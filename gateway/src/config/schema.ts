@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { pricingSchema } from "../pricing/schema.js";
 
 const serviceName = z
   .string()
@@ -45,7 +46,10 @@ export const serviceSchema = z
     tier: z.number().int().min(0).default(0),
     match: matchSchema,
     upstream: z.url({ protocol: /^https?$/ }),
-    price: z.object({ sats: z.number().int().positive() }).strict(),
+    /** Pay once, use until the token expires (Aperture's model). Set this or `pricing`. */
+    price: z.object({ sats: z.number().int().positive() }).strict().optional(),
+    /** Prepaid metering: the token carries a balance in msat that each request draws down by the matching rule. */
+    pricing: pricingSchema.optional(),
     /** Capabilities granted to every token of this service (`<service>_capabilities=` caveat). */
     capabilities: z.array(capability).default([]),
     /** Which capability a request needs, by path; a request that matches no rule needs none. */
@@ -59,6 +63,9 @@ export const serviceSchema = z
   })
   .strict()
   .superRefine((service, ctx) => {
+    if ((service.price === undefined) === (service.pricing === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["price"], message: "set exactly one of price and pricing" });
+    }
     for (const [i, rule] of service.capabilityRules.entries()) {
       if (!service.capabilities.includes(rule.capability)) {
         ctx.addIssue({
@@ -138,6 +145,21 @@ export const configSchema = z
       .object({ host: z.string().default("127.0.0.1"), port: z.number().int().min(0).max(65_535).default(9402) })
       .strict()
       .prefault({}),
+    /** Owner API for prices, tokens and revenue: off unless configured, loopback by default. */
+    admin: z
+      .object({
+        host: z.string().default("127.0.0.1"),
+        port: z.number().int().min(0).max(65_535).default(9403),
+        /** Bearer secret (at least 32 characters), or secretPath to a file holding it. */
+        secret: z.string().min(32, "an admin secret needs at least 32 characters").optional(),
+        secretPath: z.string().optional(),
+      })
+      .strict()
+      .refine((a) => (a.secret === undefined) !== (a.secretPath === undefined), {
+        message: "set exactly one of secret and secretPath",
+        path: ["secret"],
+      })
+      .optional(),
     services: z.array(serviceSchema).min(1),
   })
   .strict()

@@ -6,7 +6,7 @@ import {
   rootKeyId,
   verifyToken,
 } from "@l402-gateway/l402";
-import type { TokenRecord, TokenStore } from "../store/store.js";
+import type { SettledPayment, TokenRecord, TokenStore } from "../store/store.js";
 
 export type AuthResult =
   | { readonly ok: true; readonly token: TokenRecord }
@@ -22,12 +22,18 @@ const refuse = (code: L402ErrorCode, message: string): AuthResult => ({ ok: fals
 export class Authenticator {
   constructor(
     private readonly store: TokenStore,
-    private readonly onPaid: (token: TokenRecord) => void = () => {},
+    private readonly onPaid: (payment: SettledPayment) => void = () => {},
   ) {}
 
+  /** Authenticates a credential for whichever service its token was bought for (balance lookups). */
+  identify(authorization: readonly string[]): Promise<AuthResult> {
+    return this.authenticate(authorization, undefined, []);
+  }
+
+  /** Authenticates a credential for `service`, or for its token's own service when undefined. */
   async authenticate(
     authorization: readonly string[],
-    service: string,
+    service: string | undefined,
     requiredCapabilities: readonly string[],
   ): Promise<AuthResult> {
     if (authorization.length === 0) return refuse("missing", "payment required");
@@ -45,13 +51,16 @@ export class Authenticator {
         macaroon,
         preimage: credential.preimage,
         rootKey: lookup.rootKey,
-        service,
+        service: service ?? lookup.token.service,
         requiredCapabilities: [...requiredCapabilities],
       });
-      if (lookup.token.status === "issued") {
+      if (!lookup.credential.paid) {
         // The preimage proves payment; the settlement stream may simply not have told us yet.
-        const paid = await this.store.markPaid(lookup.token.paymentHash, new Date());
-        if (paid) this.onPaid(paid);
+        const paid = await this.store.markPaid(lookup.credential.paymentHash, new Date());
+        if (paid) {
+          this.onPaid(paid);
+          return { ok: true, token: paid.token };
+        }
       }
       return { ok: true, token: lookup.token };
     } catch (error) {

@@ -1,8 +1,9 @@
-import { formatChallenge, mintToken } from "@l402-gateway/l402";
+import { formatChallenge, type MintedToken, mintToken } from "@l402-gateway/l402";
 import type { ServiceConfig } from "../config/schema.js";
-import type { InvoiceBackend } from "../lightning/invoices.js";
+import type { CreatedInvoice, InvoiceBackend } from "../lightning/invoices.js";
 import type { Pricer } from "../pricing/pricer.js";
-import type { TokenStore } from "../store/store.js";
+import { describeQuote, type Quote } from "../pricing/quote.js";
+import type { TokenRecord, TokenStore } from "../store/store.js";
 import { tokenCaveats } from "./caveats.js";
 
 export interface Challenge {
@@ -16,10 +17,16 @@ export interface Challenge {
     readonly macaroon: string;
     readonly payment_hash: string;
     readonly expires_at: string;
+    readonly [detail: string]: unknown;
   };
 }
 
-/** Issues an L402 challenge: an invoice on the operator's node, and a token bound to its payment hash. */
+interface Reason {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** Issues L402 challenges: an invoice on the operator's node, and a token bound to its payment hash. */
 export class Challenger {
   constructor(
     private readonly backend: InvoiceBackend,
@@ -28,47 +35,139 @@ export class Challenger {
     private readonly macaroonLocation: string,
   ) {}
 
-  async challenge(
+  private async invoiceAndToken(
     service: ServiceConfig,
-    request: { method: string; path: string },
-    reason: { code: string; message: string },
-  ): Promise<Challenge> {
-    const price = await this.pricer.quote({ service, method: request.method, path: request.path });
-    const invoice = await this.backend.createInvoice({
-      sats: price.sats,
-      memo: `L402 access to ${service.name}`,
-      expirySeconds: service.invoiceExpirySeconds,
-    });
-    const now = new Date();
-    const validUntil = new Date(now.getTime() + service.tokenLifetimeSeconds * 1000);
+    sats: number,
+    memo: string,
+    validUntil: Date,
+    tokenId?: Buffer,
+  ): Promise<{ invoice: CreatedInvoice; token: MintedToken }> {
+    const invoice = await this.backend.createInvoice({ sats, memo, expirySeconds: service.invoiceExpirySeconds });
     const token = mintToken({
       paymentHash: Buffer.from(invoice.paymentHash, "hex"),
       location: this.macaroonLocation,
       caveats: tokenCaveats(service, validUntil),
+      ...(tokenId ? { tokenId } : {}),
     });
+    return { invoice, token };
+  }
+
+  private answer(
+    reason: Reason,
+    sats: number,
+    invoice: CreatedInvoice,
+    token: MintedToken,
+    details: object,
+  ): Challenge {
+    return {
+      wwwAuthenticate: formatChallenge({ macaroonBase64: token.macaroonBase64, invoice: invoice.request }),
+      body: {
+        code: reason.code,
+        message: reason.message,
+        price_sats: sats,
+        invoice: invoice.request,
+        macaroon: token.macaroonBase64,
+        payment_hash: invoice.paymentHash,
+        expires_at: invoice.expiresAt.toISOString(),
+        ...details,
+      },
+    };
+  }
+
+  private async newToken(service: ServiceConfig, sats: number, metered: boolean) {
+    const now = new Date();
+    const validUntil = new Date(now.getTime() + service.tokenLifetimeSeconds * 1000);
+    const { invoice, token } = await this.invoiceAndToken(service, sats, `L402 access to ${service.name}`, validUntil);
     await this.store.insertToken({
       tokenId: token.identifier.tokenId.toString("hex"),
       rootKeyId: token.rootKeyId.toString("hex"),
       rootKey: token.rootKey,
       paymentHash: invoice.paymentHash,
       service: service.name,
-      priceSats: price.sats,
+      priceSats: sats,
       invoice: invoice.request,
       createdAt: now,
       invoiceExpiresAt: invoice.expiresAt,
       validUntil,
+      metered,
     });
-    return {
-      wwwAuthenticate: formatChallenge({ macaroonBase64: token.macaroonBase64, invoice: invoice.request }),
-      body: {
-        code: reason.code,
-        message: reason.message,
-        price_sats: price.sats,
-        invoice: invoice.request,
-        macaroon: token.macaroonBase64,
-        payment_hash: invoice.paymentHash,
-        expires_at: invoice.expiresAt.toISOString(),
+    return { invoice, token };
+  }
+
+  /** A token for a fixed-price service: pay once, use until it expires. */
+  async challenge(
+    service: ServiceConfig,
+    request: { method: string; path: string },
+    reason: Reason,
+  ): Promise<Challenge> {
+    const price = await this.pricer.quote({ service, method: request.method, path: request.path });
+    const { invoice, token } = await this.newToken(service, price.sats, false);
+    return this.answer(reason, price.sats, invoice, token, {});
+  }
+
+  /** A metered token whose invoice prepays `depositMsat` (rounded up to whole sats, all of it credited). */
+  async meteredChallenge(
+    service: ServiceConfig,
+    quote: Quote,
+    depositMsat: number,
+    reason: Reason,
+  ): Promise<Challenge> {
+    const sats = Math.ceil(depositMsat / 1000);
+    const { invoice, token } = await this.newToken(service, sats, true);
+    return this.answer(reason, sats, invoice, token, {
+      token_id: token.identifier.tokenId.toString("hex"),
+      price_msat: quote.worstCaseMsat,
+      deposit_msat: sats * 1000,
+      quote: describeQuote(quote),
+    });
+  }
+
+  /**
+   * A top-up for a metered token whose balance cannot cover a request: a fresh invoice and a macaroon with the same
+   * token id. Paying it credits the same token, so the agent may keep its old credential or, as a plain L402 client
+   * does, use the new one; both draw on one balance.
+   */
+  async topUp(
+    service: ServiceConfig,
+    owner: TokenRecord,
+    quote: Quote,
+    depositMsat: number,
+    balanceMsat: number,
+  ): Promise<Challenge> {
+    const sats = Math.ceil(depositMsat / 1000);
+    const now = new Date();
+    const { invoice, token } = await this.invoiceAndToken(
+      service,
+      sats,
+      `L402 top-up for ${service.name}`,
+      owner.validUntil,
+      Buffer.from(owner.tokenId, "hex"),
+    );
+    await this.store.insertTopUp({
+      tokenId: owner.tokenId,
+      rootKeyId: token.rootKeyId.toString("hex"),
+      rootKey: token.rootKey,
+      paymentHash: invoice.paymentHash,
+      sats,
+      invoice: invoice.request,
+      createdAt: now,
+      invoiceExpiresAt: invoice.expiresAt,
+    });
+    return this.answer(
+      {
+        code: "insufficient_balance",
+        message: `this request may cost up to ${quote.worstCaseMsat} msat and the token's balance is ${balanceMsat} msat; pay the invoice to top it up`,
       },
-    };
+      sats,
+      invoice,
+      token,
+      {
+        token_id: owner.tokenId,
+        balance_msat: balanceMsat,
+        price_msat: quote.worstCaseMsat,
+        deposit_msat: sats * 1000,
+        quote: describeQuote(quote),
+      },
+    );
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { TokenRecord, TokenStore } from "../store/store.js";
+import type { SettledPayment, TokenStore } from "../store/store.js";
 import type { InvoiceBackend, Settlement } from "./invoices.js";
 
 const MIN_BACKOFF_MS = 500;
@@ -23,7 +23,7 @@ export class SettlementWatcher {
     private readonly backend: InvoiceBackend,
     private readonly store: TokenStore,
     private readonly log: Logger,
-    private readonly onPaid: (token: TokenRecord) => void = () => {},
+    private readonly onPaid: (payment: SettledPayment) => void = () => {},
   ) {}
 
   /** True while the subscription is up and the last reconciliation succeeded. */
@@ -75,15 +75,15 @@ export class SettlementWatcher {
   }
 
   private async reconcile(): Promise<void> {
-    const unpaid = await this.store.unpaidTokens(new Date(Date.now() - RECONCILE_WINDOW_MS));
-    for (const token of unpaid) {
+    const unpaid = await this.store.unpaidPaymentHashes(new Date(Date.now() - RECONCILE_WINDOW_MS));
+    for (const paymentHash of unpaid) {
       try {
-        const settlement = await this.backend.lookupSettlement(token.paymentHash);
+        const settlement = await this.backend.lookupSettlement(paymentHash);
         if (settlement) await this.record(settlement);
       } catch (error) {
         // One invoice the node no longer knows must not stall the others; a lost connection also ends the
         // subscription, which retries the whole reconciliation.
-        this.log.debug({ err: (error as Error).message, paymentHash: token.paymentHash }, "settlement lookup failed");
+        this.log.debug({ err: (error as Error).message, paymentHash }, "settlement lookup failed");
       }
     }
   }
@@ -94,7 +94,7 @@ export class SettlementWatcher {
       if (settlement.settleIndex > 0) await this.store.advanceSettleIndex(settlement.settleIndex);
       if (paid) {
         this.onPaid(paid);
-        this.log.info({ service: paid.service, sats: paid.priceSats }, "token paid");
+        this.log.info({ service: paid.service, sats: paid.sats, kind: paid.kind }, "invoice paid");
       }
     } catch (error) {
       this.log.error({ err: (error as Error).message }, "could not record a settlement");

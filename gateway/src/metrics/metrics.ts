@@ -99,6 +99,52 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly priceMsat = new Gauge({
+    name: "l402_price_msat",
+    help: "Configured prices of metered services, by rule index and component (per_call, prompt_token, completion_token, fee)",
+    labelNames: ["service", "rule", "component"] as const,
+    registers: [this.registry],
+  });
+
+  readonly chargedMsat = new Counter({
+    name: "l402_charged_msat_total",
+    help: "Msat drawn from prepaid balances for served requests, by service and model",
+    labelNames: ["service", "model"] as const,
+    registers: [this.registry],
+  });
+
+  readonly meteredRequests = new Counter({
+    name: "l402_metered_requests_total",
+    help: "Metered requests settled, by how their charge was found: usage, partial, failed, no_usage, fixed",
+    labelNames: ["service", "outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly usageMissing = new Counter({
+    name: "l402_usage_missing_total",
+    help: "Metered LLM responses without usage; each was charged its full reservation",
+    labelNames: ["service"] as const,
+    registers: [this.registry],
+  });
+
+  readonly topUpsIssued = new Counter({
+    name: "l402_topups_issued_total",
+    help: "402 answers with a top-up invoice for a token whose balance was too low",
+    labelNames: ["service"] as const,
+    registers: [this.registry],
+  });
+
+  private outstandingBalanceMsat: () => Promise<number> = async () => 0;
+
+  readonly prepaidBalance = new Gauge({
+    name: "l402_prepaid_balance_sats",
+    help: "Outstanding prepaid balance (balances plus reservations) of paid metered tokens",
+    registers: [this.registry],
+    collect: async () => {
+      this.prepaidBalance.set((await this.outstandingBalanceMsat()) / 1000);
+    },
+  });
+
   readonly surgeMultiplier = new Gauge({
     name: "l402_surge_multiplier",
     help: "Load multiplier applied to new quotes per service (1 when prices are static)",
@@ -128,16 +174,21 @@ export class GatewayMetrics {
   }
 
   /** Wires the gauges that are read from live state when Prometheus scrapes. */
-  observe(sources: { settlementStreamUp: () => boolean; countActiveTokens: () => Promise<number> }): void {
+  observe(sources: {
+    settlementStreamUp: () => boolean;
+    countActiveTokens: () => Promise<number>;
+    outstandingBalanceMsat: () => Promise<number>;
+  }): void {
     this.settlementStreamUp = sources.settlementStreamUp;
     this.countActiveTokens = sources.countActiveTokens;
+    this.outstandingBalanceMsat = sources.outstandingBalanceMsat;
   }
 
-  /** Counts a token once, when it is first known to be paid. */
-  recordPaid(token: { service: string; priceSats: number }): void {
-    this.invoicesSettled.inc({ service: token.service });
-    // Static prices are per service; per-model pricing fills this label.
-    this.revenueSats.inc({ service: token.service, model: "any" }, token.priceSats);
+  /** Counts an invoice once, when it is first known to be paid. */
+  recordPaid(payment: { service: string; sats: number }): void {
+    this.invoicesSettled.inc({ service: payment.service });
+    // An invoice buys access or a balance before any model is chosen; charges by model are l402_charged_*.
+    this.revenueSats.inc({ service: payment.service, model: "any" }, payment.sats);
   }
 
   /** Times an LND call and records its outcome. */

@@ -18,6 +18,8 @@ export interface Pricer {
 /** A fixed price per token, from the service's config. */
 export class StaticPricer implements Pricer {
   async quote(request: PriceRequest): Promise<PriceQuote> {
-    return { sats: request.service.price.sats };
+    const price = request.service.price;
+    if (!price) throw new Error(`service ${request.service.name} is metered: its prices come from its pricing rules`);
+    return { sats: price.sats };
   }
 }

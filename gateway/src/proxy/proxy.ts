@@ -1,14 +1,11 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Agent, type Dispatcher, request, errors as undiciErrors } from "undici";
 import type { GatewayConfig } from "../config/schema.js";
 import { sendJsonError } from "../http/errors.js";
+import { BodyTooLargeError } from "../http/read-body.js";
 import { endToEndHeaders, type ForwardedFor, upstreamRequestHeaders } from "./headers.js";
-
-class BodyTooLargeError extends Error {
-  override readonly name = "BodyTooLargeError";
-}
 
 /** Passes the body through and fails once more than `limit` bytes have gone by. */
 function byteLimit(limit: number): Transform {
@@ -23,8 +20,33 @@ function byteLimit(limit: number): Transform {
 }
 
 export type ForwardOutcome =
-  | { readonly ok: true; readonly status: number; readonly ttfbSeconds: number }
+  | {
+      readonly ok: true;
+      readonly status: number;
+      readonly ttfbSeconds: number;
+      /** False when the client left or the upstream broke after the headers went out. */
+      readonly complete: boolean;
+    }
   | { readonly ok: false; readonly status: number; readonly code: string };
+
+/** How a response is passed back, decided once its status and headers are known. */
+export interface ResponsePlan {
+  readonly headers?: Record<string, string>;
+  /** Streamed through this transform (it must pass data on as it arrives). */
+  readonly transform?: Transform;
+  /** Or read whole, up to `maxBufferedBytes`, and returns extra headers to send with it. */
+  readonly buffered?: (body: Buffer) => Promise<Record<string, string>>;
+}
+
+export interface ForwardOptions {
+  /** A request body the gateway already read (and may have rewritten), sent instead of the client's stream. */
+  readonly body?: Buffer;
+  readonly extraHeaders?: Record<string, string>;
+  readonly plan?: (status: number, headers: IncomingHttpHeaders) => ResponsePlan | Promise<ResponsePlan>;
+}
+
+/** Bound on a response the gateway reads whole to learn its usage before answering. */
+const MAX_BUFFERED_RESPONSE_BYTES = 16 * 1_048_576;
 
 function upstreamUrl(upstream: string, originalUrl: string): string {
   const base = new URL(upstream);
@@ -42,6 +64,17 @@ function classify(error: unknown): { status: number; code: string; message: stri
     return { status: 504, code: "upstream_timeout", message: "the upstream did not answer in time" };
   }
   return { status: 502, code: "upstream_unreachable", message: "the upstream could not be reached" };
+}
+
+async function readBounded(stream: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += chunk.length;
+    if (size > limit) throw new Error(`upstream response exceeds ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 /** Streams requests to an upstream and the responses back, token by token for SSE, with no buffering. */
@@ -64,11 +97,11 @@ export class UpstreamProxy {
     res: ServerResponse,
     upstream: string,
     forwarded: ForwardedFor,
-    extraHeaders: Record<string, string> = {},
+    options: ForwardOptions = {},
   ): Promise<ForwardOutcome> {
     const started = performance.now();
     const declaredLength = Number(req.headers["content-length"] ?? 0);
-    if (declaredLength > this.maxBodyBytes) {
+    if (options.body === undefined && declaredLength > this.maxBodyBytes) {
       sendJsonError(res, 413, "body_too_large", `request body exceeds ${this.maxBodyBytes} bytes`);
       req.resume();
       return { ok: false, status: 413, code: "body_too_large" };
@@ -81,26 +114,51 @@ export class UpstreamProxy {
     };
     res.once("close", onClientGone);
     try {
-      const body = hasBody ? req.pipe(byteLimit(this.maxBodyBytes)) : undefined;
-      if (body) req.once("error", (error) => body.destroy(error));
+      let body: Buffer | Transform | undefined;
+      const headers = { ...upstreamRequestHeaders(req.headers, forwarded, this.config.forwardCredential) };
+      if (options.body !== undefined) {
+        body = options.body;
+        headers["content-length"] = String(options.body.length);
+      } else if (hasBody) {
+        const limited = req.pipe(byteLimit(this.maxBodyBytes));
+        req.once("error", (error) => limited.destroy(error));
+        body = limited;
+      }
       const response = await request(upstreamUrl(upstream, req.url ?? "/"), {
         method: method as Dispatcher.HttpMethod,
-        headers: { ...upstreamRequestHeaders(req.headers, forwarded, this.config.forwardCredential), ...extraHeaders },
+        headers: { ...headers, ...options.extraHeaders },
         body,
         dispatcher: this.agent,
         signal: abort.signal,
       });
       const ttfbSeconds = (performance.now() - started) / 1000;
-      res.writeHead(response.statusCode, endToEndHeaders(response.headers));
+      const plan = (await options.plan?.(response.statusCode, response.headers)) ?? {};
+      const outgoing = endToEndHeaders(response.headers);
+      if (plan.buffered) {
+        const whole = await readBounded(response.body, MAX_BUFFERED_RESPONSE_BYTES);
+        const extra = await plan.buffered(whole);
+        res.writeHead(response.statusCode, {
+          ...outgoing,
+          ...plan.headers,
+          ...extra,
+          "content-length": String(whole.length),
+        });
+        res.end(whole);
+        return { ok: true, status: response.statusCode, ttfbSeconds, complete: true };
+      }
+      if (plan.transform) delete outgoing["content-length"];
+      res.writeHead(response.statusCode, { ...outgoing, ...plan.headers });
       // A stream (SSE) shows its status at once; a sized body goes out with its headers in one write.
-      if (response.headers["content-length"] === undefined) res.flushHeaders();
+      if (outgoing["content-length"] === undefined) res.flushHeaders();
       try {
-        await pipeline(response.body, res);
+        if (plan.transform) await pipeline(response.body, plan.transform, res);
+        else await pipeline(response.body, res);
       } catch {
         // Client went away or the upstream broke mid-stream: the headers are out, so just close.
         res.destroy();
+        return { ok: true, status: response.statusCode, ttfbSeconds, complete: false };
       }
-      return { ok: true, status: response.statusCode, ttfbSeconds };
+      return { ok: true, status: response.statusCode, ttfbSeconds, complete: true };
     } catch (error) {
       if (abort.signal.aborted) return { ok: false, status: 499, code: "client_closed" };
       const failure = classify(error);

@@ -39,12 +39,12 @@ describe("SQLite token store", () => {
   it("migrates a new database to the latest schema version, and again is a no-op", async () => {
     const path = join(mkdtempSync(join(tmpdir(), "gw-store-")), "gateway.sqlite");
     const first = open(path);
-    expect(first.schemaVersion).toBe(1);
+    expect(first.schemaVersion).toBe(2);
     await first.insertToken(newToken());
     await first.close();
     stores.splice(stores.indexOf(first), 1);
     const again = open(path);
-    expect(again.schemaVersion).toBe(1);
+    expect(again.schemaVersion).toBe(2);
     expect(await again.listTokens()).toHaveLength(1);
   });
 
@@ -116,7 +116,7 @@ describe("SQLite token store", () => {
     const stale = newToken({ invoiceExpiresAt: new Date(1_000) });
     await store.insertToken(live);
     await store.insertToken(stale);
-    expect((await store.unpaidTokens(new Date(5_000))).map((t) => t.tokenId)).toEqual([live.tokenId]);
+    expect(await store.unpaidPaymentHashes(new Date(5_000))).toEqual([live.paymentHash]);
   });
 
   it("counts paid, unrevoked, unexpired tokens as active", async () => {
@@ -137,5 +137,119 @@ describe("SQLite token store", () => {
     await store.advanceSettleIndex(7);
     await store.advanceSettleIndex(3);
     expect(await store.settleIndex()).toBe(7);
+  });
+});
+
+describe("SQLite store: prepaid balances", () => {
+  const open = () => new SqliteTokenStore(":memory:", "process-a");
+
+  async function paidMetered(store: SqliteTokenStore, sats = 10) {
+    const token = newToken({ priceSats: sats, metered: true });
+    await store.insertToken(token);
+    const paid = await store.markPaid(token.paymentHash, new Date());
+    return { token, paid };
+  }
+
+  it("credits a metered token with its invoice amount, once", async () => {
+    const store = open();
+    const { token, paid } = await paidMetered(store, 10);
+    expect(paid).toMatchObject({ kind: "token", sats: 10, tokenId: token.tokenId });
+    expect(paid?.token.account).toMatchObject({ balanceMsat: 10_000, creditedMsat: 10_000 });
+    expect(await store.markPaid(token.paymentHash, new Date())).toBeUndefined();
+    expect((await store.getToken(token.tokenId))?.account.balanceMsat).toBe(10_000);
+  });
+
+  it("does not credit a token bought for access (not metered)", async () => {
+    const store = open();
+    const token = newToken({ priceSats: 10 });
+    await store.insertToken(token);
+    expect((await store.markPaid(token.paymentHash, new Date()))?.token.account.balanceMsat).toBe(0);
+  });
+
+  it("reserves only what the balance covers, and settles charge plus refund in one step", async () => {
+    const store = open();
+    const { token } = await paidMetered(store, 10);
+    const first = await store.reserve(token.tokenId, 6_000, new Date());
+    expect(first).toMatchObject({ ok: true, balanceMsat: 4_000 });
+    expect(await store.reserve(token.tokenId, 6_000, new Date())).toEqual({ ok: false, balanceMsat: 4_000 });
+    if (!first.ok) throw new Error("unreachable");
+    const settled = await store.settle(
+      first.id,
+      { amountMsat: 2_500, service: "llm", model: "m", reason: "usage" },
+      new Date(),
+    );
+    expect(settled).toEqual({ chargedMsat: 2_500, balanceMsat: 7_500 });
+    // Settling twice changes nothing.
+    expect(
+      await store.settle(first.id, { amountMsat: 1, service: "llm", model: "m", reason: "usage" }, new Date()),
+    ).toBeUndefined();
+    const account = (await store.getToken(token.tokenId))?.account;
+    expect(account).toMatchObject({ balanceMsat: 7_500, reservedMsat: 0, chargedMsat: 2_500, creditedMsat: 10_000 });
+    expect(await store.revenueByModel()).toEqual([{ service: "llm", model: "m", chargedMsat: 2_500, requests: 1 }]);
+  });
+
+  it("never charges more than was reserved", async () => {
+    const store = open();
+    const { token } = await paidMetered(store, 5);
+    const reservation = await store.reserve(token.tokenId, 1_000, new Date());
+    if (!reservation.ok) throw new Error("reservation refused");
+    const settled = await store.settle(
+      reservation.id,
+      { amountMsat: 9_999, service: "llm", model: "-", reason: "usage" },
+      new Date(),
+    );
+    expect(settled?.chargedMsat).toBe(1_000);
+  });
+
+  it("refuses reservations on unpaid and revoked tokens", async () => {
+    const store = open();
+    const unpaid = newToken({ metered: true });
+    await store.insertToken(unpaid);
+    expect((await store.reserve(unpaid.tokenId, 1, new Date())).ok).toBe(false);
+    const { token } = await paidMetered(store, 10);
+    await store.revoke(token.tokenId, new Date());
+    expect((await store.reserve(token.tokenId, 1, new Date())).ok).toBe(false);
+  });
+
+  it("credits a paid top-up to the same token, and finds the token by the top-up's root key", async () => {
+    const store = open();
+    const { token } = await paidMetered(store, 1);
+    const topUp = {
+      tokenId: token.tokenId,
+      rootKeyId: hex(32),
+      rootKey: randomBytes(32),
+      paymentHash: hex(32),
+      sats: 5,
+      invoice: "lnbcrt50n1...",
+      createdAt: new Date(),
+      invoiceExpiresAt: new Date(Date.now() + 600_000),
+    };
+    await store.insertTopUp(topUp);
+    const lookup = await store.lookupRootKey(topUp.rootKeyId);
+    expect(lookup).toMatchObject({ found: "active", token: { tokenId: token.tokenId }, credential: { paid: false } });
+    expect(await store.unpaidPaymentHashes(new Date())).toEqual([topUp.paymentHash]);
+    const paid = await store.markPaid(topUp.paymentHash, new Date());
+    expect(paid).toMatchObject({ kind: "topup", sats: 5, tokenId: token.tokenId });
+    expect(paid?.token.account.balanceMsat).toBe(6_000);
+    expect(await store.markPaid(topUp.paymentHash, new Date())).toBeUndefined();
+    expect(await store.paymentsByService()).toEqual([{ service: "llm", sats: 6, invoices: 2 }]);
+    await store.revoke(token.tokenId, new Date());
+    expect((await store.lookupRootKey(topUp.rootKeyId)).found).toBe("revoked");
+  });
+
+  it("releases reservations an earlier process left, and keeps its own", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "gw-store-")), "gateway.sqlite");
+    const crashed = new SqliteTokenStore(path, "crashed");
+    const { token } = await paidMetered(crashed, 10);
+    await crashed.reserve(token.tokenId, 4_000, new Date(1_000));
+    await crashed.close();
+    const restarted = new SqliteTokenStore(path, "restarted");
+    const own = await restarted.reserve(token.tokenId, 1_000, new Date(1_500));
+    expect(own.ok).toBe(true);
+    expect(await restarted.releaseStaleReservations(restarted.owner, new Date(2_000))).toBe(1);
+    const account = (await restarted.getToken(token.tokenId))?.account;
+    expect(account).toMatchObject({ balanceMsat: 9_000, reservedMsat: 1_000, chargedMsat: 0 });
+    expect(await restarted.outstandingBalanceMsat()).toBe(10_000);
+    await restarted.close();
   });
 });

@@ -1,7 +1,22 @@
+import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import type { NewToken, RootKeyLookup, TokenFilter, TokenRecord, TokenStatus, TokenStore } from "./store.js";
+import type {
+  Charge,
+  NewToken,
+  NewTopUp,
+  PaymentsRow,
+  Reservation,
+  RevenueRow,
+  RootKeyLookup,
+  Settled,
+  SettledPayment,
+  TokenFilter,
+  TokenRecord,
+  TokenStatus,
+  TokenStore,
+} from "./store.js";
 
 /** Versioned migrations; append only. */
 const MIGRATIONS: readonly { version: number; sql: string }[] = [
@@ -28,6 +43,50 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
       INSERT INTO cursors (name, value) VALUES ('lnd_settle_index', 0);
     `,
   },
+  {
+    // Prepaid metering: balances on tokens, top-up invoices, reservations in flight, and the charges ledger.
+    version: 2,
+    sql: `
+      ALTER TABLE tokens ADD COLUMN metered INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE tokens ADD COLUMN balance_msat INTEGER NOT NULL DEFAULT 0 CHECK (balance_msat >= 0);
+      ALTER TABLE tokens ADD COLUMN reserved_msat INTEGER NOT NULL DEFAULT 0 CHECK (reserved_msat >= 0);
+      ALTER TABLE tokens ADD COLUMN credited_msat INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE tokens ADD COLUMN charged_msat INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE tokens ADD COLUMN requests INTEGER NOT NULL DEFAULT 0;
+      CREATE TABLE topups (
+        payment_hash TEXT PRIMARY KEY,
+        token_id TEXT NOT NULL REFERENCES tokens (token_id),
+        root_key_id TEXT NOT NULL UNIQUE,
+        root_key BLOB NOT NULL,
+        sats INTEGER NOT NULL CHECK (sats > 0),
+        invoice TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('issued', 'paid')),
+        created_at INTEGER NOT NULL,
+        invoice_expires_at INTEGER NOT NULL,
+        paid_at INTEGER
+      );
+      CREATE INDEX topups_status_expiry ON topups (status, invoice_expires_at);
+      CREATE TABLE reservations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        token_id TEXT NOT NULL REFERENCES tokens (token_id),
+        amount_msat INTEGER NOT NULL CHECK (amount_msat > 0),
+        owner TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE charges (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        token_id TEXT NOT NULL REFERENCES tokens (token_id),
+        service TEXT NOT NULL,
+        model TEXT NOT NULL,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        amount_msat INTEGER NOT NULL CHECK (amount_msat >= 0),
+        reason TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX charges_token ON charges (token_id);
+    `,
+  },
 ];
 
 interface TokenRow {
@@ -44,6 +103,20 @@ interface TokenRow {
   valid_until: number;
   paid_at: number | null;
   revoked_at: number | null;
+  metered: number;
+  balance_msat: number;
+  reserved_msat: number;
+  credited_msat: number;
+  charged_msat: number;
+  requests: number;
+}
+
+interface TopUpRow {
+  payment_hash: string;
+  token_id: string;
+  root_key: Buffer;
+  sats: number;
+  status: "issued" | "paid";
 }
 
 function toRecord(row: TokenRow): TokenRecord {
@@ -60,22 +133,68 @@ function toRecord(row: TokenRow): TokenRecord {
     validUntil: new Date(row.valid_until),
     ...(row.paid_at === null ? {} : { paidAt: new Date(row.paid_at) }),
     ...(row.revoked_at === null ? {} : { revokedAt: new Date(row.revoked_at) }),
+    metered: row.metered === 1,
+    account: {
+      balanceMsat: row.balance_msat,
+      reservedMsat: row.reserved_msat,
+      creditedMsat: row.credited_msat,
+      chargedMsat: row.charged_msat,
+      requests: row.requests,
+    },
   };
 }
 
 const STATEMENTS = {
   insert: `INSERT INTO tokens (token_id, root_key_id, root_key, payment_hash, service, price_sats, invoice, status,
-             created_at, invoice_expires_at, valid_until)
-           VALUES (?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?)`,
+             created_at, invoice_expires_at, valid_until, metered)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?)`,
   byRootKeyId: "SELECT * FROM tokens WHERE root_key_id = ?",
-  markPaid: "UPDATE tokens SET status = 'paid', paid_at = ? WHERE payment_hash = ? AND status = 'issued' RETURNING *",
+  topUpByRootKeyId: "SELECT * FROM topups WHERE root_key_id = ?",
+  markPaid: `UPDATE tokens SET status = 'paid', paid_at = @at,
+               balance_msat = balance_msat + metered * price_sats * 1000,
+               credited_msat = credited_msat + metered * price_sats * 1000
+             WHERE payment_hash = @hash AND status = 'issued' RETURNING *`,
+  markTopUpPaid: `UPDATE topups SET status = 'paid', paid_at = @at
+                  WHERE payment_hash = @hash AND status = 'issued'
+                    AND token_id IN (SELECT token_id FROM tokens WHERE status = 'paid')
+                  RETURNING *`,
+  credit: `UPDATE tokens SET balance_msat = balance_msat + @msat, credited_msat = credited_msat + @msat
+           WHERE token_id = @tokenId RETURNING *`,
+  insertTopUp: `INSERT INTO topups (payment_hash, token_id, root_key_id, root_key, sats, invoice, status, created_at,
+                  invoice_expires_at)
+                VALUES (@paymentHash, @tokenId, @rootKeyId, @rootKey, @sats, @invoice, 'issued', @createdAt, @expiresAt)`,
+  reserve: `UPDATE tokens SET balance_msat = balance_msat - @amount, reserved_msat = reserved_msat + @amount
+            WHERE token_id = @tokenId AND status = 'paid' AND metered = 1 AND balance_msat >= @amount
+            RETURNING balance_msat`,
+  balance: "SELECT balance_msat FROM tokens WHERE token_id = ?",
+  insertReservation: `INSERT INTO reservations (token_id, amount_msat, owner, created_at) VALUES (?, ?, ?, ?)`,
+  takeReservation: "DELETE FROM reservations WHERE id = ? RETURNING token_id, amount_msat",
+  applyCharge: `UPDATE tokens SET reserved_msat = reserved_msat - @reserved,
+                  balance_msat = balance_msat + @reserved - @charge,
+                  charged_msat = charged_msat + @charge, requests = requests + 1
+                WHERE token_id = @tokenId RETURNING balance_msat`,
+  insertCharge: `INSERT INTO charges (token_id, service, model, prompt_tokens, completion_tokens, amount_msat, reason,
+                   created_at)
+                 VALUES (@tokenId, @service, @model, @promptTokens, @completionTokens, @amount, @reason, @at)`,
+  staleReservations:
+    "SELECT r.id, t.service FROM reservations r JOIN tokens t USING (token_id) WHERE r.owner != ? AND r.created_at < ?",
+  outstanding:
+    "SELECT COALESCE(SUM(balance_msat + reserved_msat), 0) AS msat FROM tokens WHERE status = 'paid' AND metered = 1",
+  revenueByModel: `SELECT service, model, SUM(amount_msat) AS charged_msat, COUNT(*) AS requests FROM charges
+                   GROUP BY service, model ORDER BY service, model`,
+  paymentsByService: `SELECT service, SUM(sats) AS sats, COUNT(*) AS invoices FROM (
+                        SELECT service, price_sats AS sats FROM tokens WHERE paid_at IS NOT NULL
+                        UNION ALL
+                        SELECT t.service, u.sats FROM topups u JOIN tokens t USING (token_id) WHERE u.status = 'paid')
+                      GROUP BY service ORDER BY service`,
   countActive: "SELECT COUNT(*) AS n FROM tokens WHERE status = 'paid' AND valid_until > ?",
   revoke: `UPDATE tokens SET status = 'revoked', root_key = NULL, revoked_at = COALESCE(revoked_at, ?)
            WHERE token_id = ? RETURNING *`,
   byTokenId: "SELECT * FROM tokens WHERE token_id = ?",
   list: `SELECT * FROM tokens WHERE (@status IS NULL OR status = @status) AND (@service IS NULL OR service = @service)
          ORDER BY created_at DESC LIMIT @limit`,
-  unpaid: "SELECT * FROM tokens WHERE status = 'issued' AND invoice_expires_at > ? ORDER BY created_at",
+  unpaid: `SELECT payment_hash FROM tokens WHERE status = 'issued' AND invoice_expires_at > @after
+           UNION ALL SELECT payment_hash FROM topups WHERE status = 'issued' AND invoice_expires_at > @after`,
   settleIndex: "SELECT value FROM cursors WHERE name = 'lnd_settle_index'",
   advanceSettleIndex: "UPDATE cursors SET value = MAX(value, ?) WHERE name = 'lnd_settle_index'",
   ping: "UPDATE cursors SET value = value WHERE name = 'lnd_settle_index'",
@@ -86,7 +205,14 @@ export class SqliteTokenStore implements TokenStore {
   /** Prepared once: compiling SQL per request showed up in the gateway's profile. */
   private readonly statements: Record<keyof typeof STATEMENTS, Database.Statement>;
 
-  constructor(path: string) {
+  /**
+   * @param owner names this process in the reservations it makes, so that a restarted gateway can tell its own
+   *   in-flight reservations from those a crashed process left behind.
+   */
+  constructor(
+    path: string,
+    readonly owner: string = randomUUID(),
+  ) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma("journal_mode = WAL");
@@ -128,19 +254,134 @@ export class SqliteTokenStore implements TokenStore {
       token.createdAt.getTime(),
       token.invoiceExpiresAt.getTime(),
       token.validUntil.getTime(),
+      token.metered ? 1 : 0,
     );
   }
 
   async lookupRootKey(rootKeyId: string): Promise<RootKeyLookup> {
     const row = this.statements.byRootKeyId.get(rootKeyId) as TokenRow | undefined;
-    if (!row) return { found: "none" };
-    if (row.status === "revoked" || row.root_key === null) return { found: "revoked", token: toRecord(row) };
-    return { found: "active", rootKey: row.root_key, token: toRecord(row) };
+    if (row) {
+      if (row.status === "revoked" || row.root_key === null) return { found: "revoked", token: toRecord(row) };
+      return {
+        found: "active",
+        rootKey: row.root_key,
+        token: toRecord(row),
+        credential: { paymentHash: row.payment_hash, paid: row.status === "paid" },
+      };
+    }
+    const topUp = this.statements.topUpByRootKeyId.get(rootKeyId) as TopUpRow | undefined;
+    if (!topUp) return { found: "none" };
+    const owner = this.statements.byTokenId.get(topUp.token_id) as TokenRow;
+    if (owner.status === "revoked") return { found: "revoked", token: toRecord(owner) };
+    return {
+      found: "active",
+      rootKey: topUp.root_key,
+      token: toRecord(owner),
+      credential: { paymentHash: topUp.payment_hash, paid: topUp.status === "paid" },
+    };
   }
 
-  async markPaid(paymentHash: string, at: Date): Promise<TokenRecord | undefined> {
-    const row = this.statements.markPaid.get(at.getTime(), paymentHash) as TokenRow | undefined;
-    return row ? toRecord(row) : undefined;
+  private readonly markPaidTransaction = (paymentHash: string, at: number): SettledPayment | undefined => {
+    const row = this.statements.markPaid.get({ at, hash: paymentHash }) as TokenRow | undefined;
+    if (row) {
+      const token = toRecord(row);
+      return { tokenId: token.tokenId, service: token.service, sats: token.priceSats, kind: "token", token };
+    }
+    // A top-up of a token that is not (yet) paid stays issued: it is credited once its token is.
+    const topUp = this.statements.markTopUpPaid.get({ at, hash: paymentHash }) as TopUpRow | undefined;
+    if (!topUp) return undefined;
+    const credited = this.statements.credit.get({ msat: topUp.sats * 1000, tokenId: topUp.token_id }) as TokenRow;
+    const token = toRecord(credited);
+    return { tokenId: token.tokenId, service: token.service, sats: topUp.sats, kind: "topup", token };
+  };
+
+  async markPaid(paymentHash: string, at: Date): Promise<SettledPayment | undefined> {
+    return this.db.transaction(this.markPaidTransaction).immediate(paymentHash, at.getTime());
+  }
+
+  async insertTopUp(topUp: NewTopUp): Promise<void> {
+    this.statements.insertTopUp.run({
+      paymentHash: topUp.paymentHash,
+      tokenId: topUp.tokenId,
+      rootKeyId: topUp.rootKeyId,
+      rootKey: topUp.rootKey,
+      sats: topUp.sats,
+      invoice: topUp.invoice,
+      createdAt: topUp.createdAt.getTime(),
+      expiresAt: topUp.invoiceExpiresAt.getTime(),
+    });
+  }
+
+  async reserve(tokenId: string, amountMsat: number, at: Date): Promise<Reservation> {
+    return this.db
+      .transaction((): Reservation => {
+        const row = this.statements.reserve.get({ tokenId, amount: amountMsat }) as
+          | { balance_msat: number }
+          | undefined;
+        if (!row) {
+          const current = this.statements.balance.get(tokenId) as { balance_msat: number } | undefined;
+          return { ok: false, balanceMsat: current?.balance_msat ?? 0 };
+        }
+        const inserted = this.statements.insertReservation.run(tokenId, amountMsat, this.owner, at.getTime());
+        return { ok: true, id: Number(inserted.lastInsertRowid), amountMsat, balanceMsat: row.balance_msat };
+      })
+      .immediate();
+  }
+
+  async settle(reservationId: number, charge: Charge, at: Date): Promise<Settled | undefined> {
+    return this.db
+      .transaction((): Settled | undefined => {
+        const reservation = this.statements.takeReservation.get(reservationId) as
+          | { token_id: string; amount_msat: number }
+          | undefined;
+        if (!reservation) return undefined;
+        const amount = Math.min(Math.max(0, Math.ceil(charge.amountMsat)), reservation.amount_msat);
+        const row = this.statements.applyCharge.get({
+          tokenId: reservation.token_id,
+          reserved: reservation.amount_msat,
+          charge: amount,
+        }) as { balance_msat: number };
+        this.statements.insertCharge.run({
+          tokenId: reservation.token_id,
+          service: charge.service,
+          model: charge.model,
+          promptTokens: charge.promptTokens ?? null,
+          completionTokens: charge.completionTokens ?? null,
+          amount,
+          reason: charge.reason,
+          at: at.getTime(),
+        });
+        return { chargedMsat: amount, balanceMsat: row.balance_msat };
+      })
+      .immediate();
+  }
+
+  async releaseStaleReservations(owner: string, before: Date): Promise<number> {
+    const stale = this.statements.staleReservations.all(owner, before.getTime()) as { id: number; service: string }[];
+    let released = 0;
+    for (const { id, service } of stale) {
+      const settled = await this.settle(id, { amountMsat: 0, service, model: "-", reason: "released" }, before);
+      if (settled) released += 1;
+    }
+    return released;
+  }
+
+  async outstandingBalanceMsat(): Promise<number> {
+    return (this.statements.outstanding.get() as { msat: number }).msat;
+  }
+
+  async revenueByModel(): Promise<RevenueRow[]> {
+    const rows = this.statements.revenueByModel.all() as {
+      service: string;
+      model: string;
+      charged_msat: number;
+      requests: number;
+    }[];
+    return rows.map((r) => ({ service: r.service, model: r.model, chargedMsat: r.charged_msat, requests: r.requests }));
+  }
+
+  async paymentsByService(): Promise<PaymentsRow[]> {
+    return this.statements.paymentsByService.all() as PaymentsRow[];
   }
 
   async countActiveTokens(now: Date): Promise<number> {
@@ -166,9 +407,9 @@ export class SqliteTokenStore implements TokenStore {
     return rows.map(toRecord);
   }
 
-  async unpaidTokens(invoiceExpiredAfter: Date): Promise<TokenRecord[]> {
-    const rows = this.statements.unpaid.all(invoiceExpiredAfter.getTime()) as TokenRow[];
-    return rows.map(toRecord);
+  async unpaidPaymentHashes(invoiceExpiredAfter: Date): Promise<string[]> {
+    const rows = this.statements.unpaid.all({ after: invoiceExpiredAfter.getTime() }) as { payment_hash: string }[];
+    return rows.map((row) => row.payment_hash);
   }
 
   async settleIndex(): Promise<number> {

@@ -17,12 +17,92 @@ export interface TokenRecord {
   readonly validUntil: Date;
   readonly paidAt?: Date;
   readonly revokedAt?: Date;
+  /** Metered tokens carry a prepaid balance that each request draws down; the others buy access until validUntil. */
+  readonly metered: boolean;
+  readonly account: TokenAccount;
 }
 
-export type NewToken = Omit<TokenRecord, "status" | "paidAt" | "revokedAt"> & { readonly rootKey: Buffer };
+/** A metered token's money, in msat. Invariant: credited = balance + reserved + charged. */
+export interface TokenAccount {
+  readonly balanceMsat: number;
+  readonly reservedMsat: number;
+  readonly creditedMsat: number;
+  readonly chargedMsat: number;
+  readonly requests: number;
+}
+
+export type NewToken = Omit<TokenRecord, "status" | "paidAt" | "revokedAt" | "metered" | "account"> & {
+  readonly rootKey: Buffer;
+  readonly metered?: boolean;
+};
+
+/** A second invoice for an existing metered token: paying it adds to the same token's balance. */
+export interface NewTopUp {
+  readonly tokenId: string;
+  readonly rootKeyId: string;
+  readonly rootKey: Buffer;
+  readonly paymentHash: string;
+  readonly sats: number;
+  readonly invoice: string;
+  readonly createdAt: Date;
+  readonly invoiceExpiresAt: Date;
+}
+
+/** An invoice seen paid for the first time: a token's own invoice, or a top-up. */
+export interface SettledPayment {
+  readonly tokenId: string;
+  readonly service: string;
+  readonly sats: number;
+  readonly kind: "token" | "topup";
+  readonly token: TokenRecord;
+}
+
+export type Reservation =
+  | { readonly ok: true; readonly id: number; readonly amountMsat: number; readonly balanceMsat: number }
+  | { readonly ok: false; readonly balanceMsat: number };
+
+export interface Charge {
+  readonly amountMsat: number;
+  readonly service: string;
+  /** Model name for LLM routes, "-" otherwise. */
+  readonly model: string;
+  readonly promptTokens?: number;
+  readonly completionTokens?: number;
+  /** Why this amount: usage, partial (client left mid-stream), failed (nothing charged), no_usage, fixed, released. */
+  readonly reason: string;
+}
+
+export interface Settled {
+  readonly chargedMsat: number;
+  readonly balanceMsat: number;
+}
+
+export interface RevenueRow {
+  readonly service: string;
+  readonly model: string;
+  readonly chargedMsat: number;
+  readonly requests: number;
+}
+
+export interface PaymentsRow {
+  readonly service: string;
+  readonly sats: number;
+  readonly invoices: number;
+}
+
+/** The invoice a presented macaroon commits to: the token's own, or one of its top-ups. */
+export interface CredentialInvoice {
+  readonly paymentHash: string;
+  readonly paid: boolean;
+}
 
 export type RootKeyLookup =
-  | { readonly found: "active"; readonly rootKey: Buffer; readonly token: TokenRecord }
+  | {
+      readonly found: "active";
+      readonly rootKey: Buffer;
+      readonly token: TokenRecord;
+      readonly credential: CredentialInvoice;
+    }
   | { readonly found: "revoked"; readonly token: TokenRecord }
   | { readonly found: "none" };
 
@@ -39,16 +119,33 @@ export interface TokenFilter {
 export interface TokenStore {
   insertToken(token: NewToken): Promise<void>;
   lookupRootKey(rootKeyId: string): Promise<RootKeyLookup>;
-  /** Marks the token of a payment hash paid; undefined if unknown, already paid, or revoked. Exactly once per token. */
-  markPaid(paymentHash: string, at: Date): Promise<TokenRecord | undefined>;
+  /**
+   * Marks the invoice of a payment hash paid (a token's own or a top-up) and credits a metered token's balance with
+   * its amount; undefined if unknown, already paid, or revoked. Exactly once per invoice.
+   */
+  markPaid(paymentHash: string, at: Date): Promise<SettledPayment | undefined>;
+  insertTopUp(topUp: NewTopUp): Promise<void>;
+  /** Takes `amountMsat` from a paid metered token's balance into a reservation, or nothing if the balance is short. */
+  reserve(tokenId: string, amountMsat: number, at: Date): Promise<Reservation>;
+  /**
+   * Ends a reservation: charges at most its amount and returns the rest to the balance, in one transaction.
+   * Undefined if the reservation was already settled or released.
+   */
+  settle(reservationId: number, charge: Charge, at: Date): Promise<Settled | undefined>;
+  /** Releases (charges nothing for) reservations made before `before` by other processes than `owner`. */
+  releaseStaleReservations(owner: string, before: Date): Promise<number>;
+  /** Sum of balances and reservations of paid metered tokens: money agents have prepaid and not yet spent. */
+  outstandingBalanceMsat(): Promise<number>;
+  revenueByModel(): Promise<RevenueRow[]>;
+  paymentsByService(): Promise<PaymentsRow[]>;
   /** Paid tokens that are neither revoked nor past their validity. */
   countActiveTokens(now: Date): Promise<number>;
   /** Revokes a token and erases its root key; undefined if no such token. */
   revoke(tokenId: string, at: Date): Promise<TokenRecord | undefined>;
   getToken(tokenId: string): Promise<TokenRecord | undefined>;
   listTokens(filter?: TokenFilter): Promise<TokenRecord[]>;
-  /** Issued tokens whose invoice may still be paid, or was paid while nobody watched. */
-  unpaidTokens(invoiceExpiredAfter: Date): Promise<TokenRecord[]>;
+  /** Payment hashes of unpaid invoices (tokens' and top-ups') that may still be paid, or were paid unwatched. */
+  unpaidPaymentHashes(invoiceExpiredAfter: Date): Promise<string[]>;
   /** LND's settle index of the last settlement this store has seen. */
   settleIndex(): Promise<number>;
   /** Advances the settle index; never moves it backwards. */

@@ -1,0 +1,25 @@
+import type { IncomingHttpHeaders } from "node:http";
+import type { PricingConfig } from "../pricing/schema.js";
+
+/** The header an agent sends to prepay more than one call: the balance it wants, in msat. */
+export const DEPOSIT_HEADER = "x-l402-deposit-msat";
+
+export class DepositError extends Error {
+  override readonly name = "DepositError";
+}
+
+/** The deposit asked for, checked against the owner's bounds; undefined when the header is absent. */
+export function requestedDeposit(headers: IncomingHttpHeaders, pricing: PricingConfig): number | undefined {
+  const raw = headers[DEPOSIT_HEADER];
+  if (raw === undefined) return undefined;
+  const text = Array.isArray(raw) ? raw.join(",") : raw;
+  if (!/^\d{1,16}$/.test(text.trim())) {
+    throw new DepositError(`${DEPOSIT_HEADER} must be a whole number of msat`);
+  }
+  const msat = Number(text.trim());
+  const { minMsat, maxMsat } = pricing.deposit;
+  if (msat < minMsat || msat > maxMsat) {
+    throw new DepositError(`${DEPOSIT_HEADER} must be between ${minMsat} and ${maxMsat} msat (got ${msat})`);
+  }
+  return msat;
+}

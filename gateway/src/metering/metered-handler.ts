@@ -1,0 +1,241 @@
+import type { IncomingHttpHeaders } from "node:http";
+import type { Request, Response } from "express";
+import type { Logger } from "pino";
+import type { ServiceConfig } from "../config/schema.js";
+import { sendJsonError } from "../http/errors.js";
+import { BodyTooLargeError, readBody } from "../http/read-body.js";
+import type { AuthResult } from "../l402/authenticator.js";
+import type { Challenge, Challenger } from "../l402/challenger.js";
+import type { GatewayMetrics } from "../metrics/metrics.js";
+import type { PriceBook } from "../pricing/price-book.js";
+import { costOf, type Quote } from "../pricing/quote.js";
+import { QuoteError, type Quoter } from "../pricing/quoter.js";
+import type { ForwardOptions, ForwardOutcome, ResponsePlan } from "../proxy/proxy.js";
+import type { Charge, TokenRecord, TokenStore } from "../store/store.js";
+import { BoundedLabel } from "./bounded-label.js";
+import { DepositError, requestedDeposit } from "./deposit.js";
+import { type LlmRequest, LlmRequestError, llmKindOf, parseLlmRequest, upstreamBody } from "./llm-request.js";
+import { SseUsageTap, type Usage, usageFromJson } from "./usage-tap.js";
+
+export const COST_HEADER = "x-l402-cost-msat";
+export const BALANCE_HEADER = "x-l402-balance-msat";
+export const RESERVED_HEADER = "x-l402-reserved-msat";
+
+export interface MeteredOutcome {
+  readonly status: number;
+  readonly code?: string;
+}
+
+export interface MeteredDeps {
+  readonly store: TokenStore;
+  readonly book: PriceBook;
+  readonly quoter: Quoter;
+  readonly challenger: Challenger;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  readonly maxBodyBytes: number;
+  /** Sends a 402 built by `issue`, applying the challenge rate limit and answering 503 when LND is down. */
+  readonly sendChallenge: (
+    req: Request,
+    res: Response,
+    service: ServiceConfig,
+    code: string,
+    issue: () => Promise<Challenge>,
+  ) => Promise<MeteredOutcome>;
+  readonly forward: (
+    req: Request,
+    res: Response,
+    service: ServiceConfig,
+    options: ForwardOptions,
+  ) => Promise<ForwardOutcome>;
+}
+
+/** One reservation's life: it is settled exactly once, with the first charge decided. */
+class OpenReservation {
+  private settled: Promise<{ chargedMsat: number; balanceMsat: number }> | undefined;
+
+  constructor(
+    private readonly deps: MeteredDeps,
+    readonly id: number,
+    readonly quote: Quote,
+    private readonly service: string,
+    private readonly modelLabel: string,
+  ) {}
+
+  get done(): boolean {
+    return this.settled !== undefined;
+  }
+
+  settle(charge: Omit<Charge, "service" | "model">): Promise<{ chargedMsat: number; balanceMsat: number }> {
+    this.settled ??= (async () => {
+      const model = this.quote.model?.slice(0, 100) ?? "-";
+      const result = await this.deps.store.settle(this.id, { ...charge, service: this.service, model }, new Date());
+      const chargedMsat = result?.chargedMsat ?? 0;
+      this.deps.metrics.meteredRequests.inc({ service: this.service, outcome: charge.reason });
+      this.deps.metrics.chargedMsat.inc({ service: this.service, model: this.modelLabel }, chargedMsat);
+      if (charge.reason === "no_usage") this.deps.metrics.usageMissing.inc({ service: this.service });
+      return { chargedMsat, balanceMsat: result?.balanceMsat ?? 0 };
+    })();
+    return this.settled;
+  }
+}
+
+/**
+ * Prepaid metering for a service with pricing rules: quote the request, reserve its worst case from the token's
+ * balance (or answer 402 with a new token or a top-up), forward, then charge what the upstream reports it used and
+ * return the rest of the reservation.
+ */
+export class MeteredHandler {
+  private readonly modelLabels = new BoundedLabel(20);
+
+  constructor(private readonly deps: MeteredDeps) {}
+
+  async handle(req: Request, res: Response, service: ServiceConfig, auth: AuthResult): Promise<MeteredOutcome> {
+    const pricing = this.deps.book.pricing(service.name);
+    if (!pricing) throw new Error(`service ${service.name} has no pricing`);
+    let llm: LlmRequest | undefined;
+    let deposit: number | undefined;
+    let quote: Quote;
+    try {
+      deposit = requestedDeposit(req.headers, pricing);
+      const kind = llmKindOf(req.method, req.path);
+      if (kind) llm = parseLlmRequest(kind, await readBody(req, this.deps.maxBodyBytes), pricing);
+      const stop = this.deps.metrics.requestDuration.startTimer({ service: service.name, phase: "pricing" });
+      try {
+        quote = await this.deps.quoter.quote(service, { method: req.method, path: req.path }, llm);
+      } finally {
+        stop();
+      }
+    } catch (error) {
+      return this.refuse(req, res, error);
+    }
+
+    if (!auth.ok || !auth.token.metered) {
+      const reason = auth.ok
+        ? { code: "token_not_metered", message: "this token was bought before the service was metered; buy a new one" }
+        : { code: auth.code, message: auth.message };
+      const amount = Math.max(quote.worstCaseMsat, deposit ?? 0);
+      return this.deps.sendChallenge(req, res, service, reason.code, () =>
+        this.deps.challenger.meteredChallenge(service, quote, amount, reason),
+      );
+    }
+
+    const token = auth.token;
+    const reservation = await this.deps.store.reserve(token.tokenId, quote.worstCaseMsat, new Date());
+    if (!reservation.ok) {
+      const amount = Math.max(quote.worstCaseMsat - reservation.balanceMsat, deposit ?? 0, pricing.deposit.minMsat);
+      const outcome = await this.deps.sendChallenge(req, res, service, "insufficient_balance", () =>
+        this.deps.challenger.topUp(service, token, quote, amount, reservation.balanceMsat),
+      );
+      if (outcome.status === 402) this.deps.metrics.topUpsIssued.inc({ service: service.name });
+      return outcome;
+    }
+    this.deps.metrics.paidRequests.inc({ service: service.name });
+    const open = new OpenReservation(
+      this.deps,
+      reservation.id,
+      quote,
+      service.name,
+      this.modelLabels.value(quote.model),
+    );
+    return this.forwardMetered(req, res, service, token, llm, open, reservation.balanceMsat);
+  }
+
+  private async forwardMetered(
+    req: Request,
+    res: Response,
+    service: ServiceConfig,
+    token: TokenRecord,
+    llm: LlmRequest | undefined,
+    open: OpenReservation,
+    balanceAfterReserve: number,
+  ): Promise<MeteredOutcome> {
+    const quote = open.quote;
+    let tap: SseUsageTap | undefined;
+    const costHeaders = (settled: { chargedMsat: number; balanceMsat: number }) => ({
+      [COST_HEADER]: String(settled.chargedMsat),
+      [BALANCE_HEADER]: String(settled.balanceMsat),
+    });
+    const plan = async (status: number, headers: IncomingHttpHeaders): Promise<ResponsePlan> => {
+      if (status >= 400) return { headers: costHeaders(await open.settle({ amountMsat: 0, reason: "failed" })) };
+      const contentType = String(headers["content-type"] ?? "");
+      if (contentType.includes("text/event-stream")) {
+        tap = new SseUsageTap(llm !== undefined && !llm.clientWantsUsage, async () => {
+          const settled = await open.settle(this.chargeFor(quote, tap?.usage));
+          return `: l402 cost_msat=${settled.chargedMsat} balance_msat=${settled.balanceMsat}\n\n`;
+        });
+        return {
+          headers: { [RESERVED_HEADER]: String(quote.worstCaseMsat), [BALANCE_HEADER]: String(balanceAfterReserve) },
+          transform: tap,
+        };
+      }
+      if (contentType.includes("json")) {
+        return { buffered: async (body) => costHeaders(await open.settle(this.chargeFor(quote, usageFromJson(body)))) };
+      }
+      return { headers: costHeaders(await open.settle(this.chargeFor(quote, undefined))) };
+    };
+    let outcome: ForwardOutcome;
+    try {
+      outcome = await this.deps.forward(req, res, service, { ...(llm ? { body: upstreamBody(llm) } : {}), plan });
+    } finally {
+      if (!open.done) await this.settleUnfinished(service, open, tap);
+    }
+    this.deps.log.debug({ service: service.name, tokenId: token.tokenId.slice(0, 8) }, "metered request done");
+    return outcome.ok ? { status: outcome.status } : { status: outcome.status, code: outcome.code };
+  }
+
+  /** A request that ended without a charge: failed before any answer, or a stream cut short. */
+  private async settleUnfinished(service: ServiceConfig, open: OpenReservation, tap: SseUsageTap | undefined) {
+    const quote = open.quote;
+    if (!tap) {
+      await open.settle({ amountMsat: 0, reason: "failed" });
+      return;
+    }
+    if (tap.usage) {
+      await open.settle(this.chargeFor(quote, tap.usage));
+      return;
+    }
+    if (tap.deliveredText === "") {
+      // Nothing reached the client: nothing is charged.
+      await open.settle({ amountMsat: 0, reason: "failed" });
+      return;
+    }
+    if (quote.kind === "per_call") {
+      await open.settle({ amountMsat: quote.worstCaseMsat, reason: "partial" });
+      return;
+    }
+    let completionTokens: number;
+    try {
+      completionTokens = await this.deps.quoter.counter(service).textTokens(tap.deliveredText, false);
+    } catch {
+      // The tokenizer is gone (the upstream died): bound the count by the characters delivered and max_tokens.
+      completionTokens = Math.min(tap.deliveredText.length, quote.maxTokens);
+    }
+    const usage = { promptTokens: quote.promptTokens, completionTokens };
+    await open.settle({ amountMsat: costOf(quote, usage), ...tokenCounts(usage), reason: "partial" });
+  }
+
+  private chargeFor(quote: Quote, usage: Usage | undefined): Omit<Charge, "service" | "model"> {
+    if (quote.kind === "per_call") return { amountMsat: quote.worstCaseMsat, reason: "fixed" };
+    if (!usage) return { amountMsat: quote.worstCaseMsat, reason: "no_usage" };
+    return { amountMsat: costOf(quote, usage), ...tokenCounts(usage), reason: "usage" };
+  }
+
+  private refuse(req: Request, res: Response, error: unknown): MeteredOutcome {
+    req.resume();
+    if (error instanceof BodyTooLargeError) return this.error(res, 413, "body_too_large", error.message);
+    if (error instanceof LlmRequestError) return this.error(res, 400, error.code, error.message);
+    if (error instanceof DepositError) return this.error(res, 400, "invalid_deposit", error.message);
+    if (error instanceof QuoteError) return this.error(res, error.status, error.code, error.message);
+    throw error;
+  }
+
+  private error(res: Response, status: number, code: string, message: string): MeteredOutcome {
+    sendJsonError(res, status, code, message);
+    return { status, code };
+  }
+}
+
+function tokenCounts(usage: Usage): { promptTokens: number; completionTokens: number } {
+  return { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens };
+}

@@ -1,0 +1,102 @@
+import type { Logger } from "pino";
+import type { ServiceConfig } from "../config/schema.js";
+import type { GatewayMetrics } from "../metrics/metrics.js";
+import { MULTIPLIER_SCALE } from "./quote.js";
+import type { PricingConfig } from "./schema.js";
+import { SurgeMonitor } from "./surge.js";
+
+/**
+ * The live prices of the metered services. The admin API and config reloads change them here; each change is
+ * logged with its old and new value. Quotes read the current prices, so a change applies to the next quote only.
+ */
+export class PriceBook {
+  private readonly live = new Map<string, PricingConfig>();
+  private readonly surges = new Map<string, SurgeMonitor>();
+
+  constructor(
+    services: readonly ServiceConfig[],
+    private readonly log: Logger,
+    private readonly metrics: GatewayMetrics,
+  ) {
+    for (const service of services) {
+      if (!service.pricing) continue;
+      this.live.set(service.name, service.pricing);
+      if (service.pricing.surge)
+        this.surges.set(service.name, this.monitor(service.name, service.upstream, service.pricing));
+    }
+    this.publish();
+  }
+
+  private monitor(service: string, upstream: string, pricing: PricingConfig): SurgeMonitor {
+    const surge = pricing.surge;
+    if (!surge) throw new Error("no surge config");
+    return new SurgeMonitor(upstream, surge, this.log, (multiplier) => {
+      this.metrics.surgeMultiplier.set({ service }, multiplier);
+      this.log.info({ service, multiplier: Number(multiplier.toFixed(3)) }, "surge multiplier changed");
+    });
+  }
+
+  /** The services whose prices this book holds. */
+  services(): string[] {
+    return [...this.live.keys()];
+  }
+
+  pricing(service: string): PricingConfig | undefined {
+    return this.live.get(service);
+  }
+
+  /** Surge multiplier × 1000 for new quotes of a service (1000 when it has no surge pricing). */
+  multiplierMilli(service: string): number {
+    return this.surges.get(service)?.multiplierMilli ?? MULTIPLIER_SCALE;
+  }
+
+  surgeMonitor(service: string): SurgeMonitor | undefined {
+    return this.surges.get(service);
+  }
+
+  /** Replaces a metered service's pricing; returns false for a service that is not metered. */
+  update(service: ServiceConfig, next: PricingConfig, source: "admin" | "reload"): boolean {
+    const previous = this.live.get(service.name);
+    if (!previous) return false;
+    if (JSON.stringify(previous) === JSON.stringify(next)) return true;
+    this.live.set(service.name, next);
+    this.log.info({ service: service.name, source, old: previous, new: next }, "prices changed");
+    this.publish();
+    const monitor = this.surges.get(service.name);
+    if (next.surge && monitor) monitor.reconfigure(next.surge);
+    else if (next.surge) {
+      const created = this.monitor(service.name, service.upstream, next);
+      this.surges.set(service.name, created);
+      created.start();
+    } else if (monitor) {
+      monitor.stop();
+      this.surges.delete(service.name);
+      this.metrics.surgeMultiplier.set({ service: service.name }, 1);
+    }
+    return true;
+  }
+
+  private publish(): void {
+    this.metrics.priceMsat.reset();
+    for (const [service, config] of this.live.entries()) {
+      for (const [index, rule] of config.rules.entries()) {
+        const labels = { service, rule: String(index) };
+        const set = (component: string, msat: number) => this.metrics.priceMsat.set({ ...labels, component }, msat);
+        if (rule.perCallMsat !== undefined) set("per_call", rule.perCallMsat);
+        if (rule.tokens) {
+          set("prompt_token", rule.tokens.promptMsatPerToken);
+          set("completion_token", rule.tokens.completionMsatPerToken);
+        }
+        if (rule.feeMsat !== undefined) set("fee", rule.feeMsat);
+      }
+    }
+  }
+
+  start(): void {
+    for (const monitor of this.surges.values()) monitor.start();
+  }
+
+  stop(): void {
+    for (const monitor of this.surges.values()) monitor.stop();
+  }
+}

@@ -1,0 +1,84 @@
+import type { ServiceConfig } from "../config/schema.js";
+import { completionPrompt, type LlmRequest } from "../metering/llm-request.js";
+import { askExternalPricer } from "./external.js";
+import type { PriceBook } from "./price-book.js";
+import { externalQuote, type Quote, quoteFor } from "./quote.js";
+import { matchRule } from "./rules.js";
+import { TokenCountError, TokenCounter } from "./token-counter.js";
+
+export class QuoteError extends Error {
+  override readonly name = "QuoteError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Prices one request of a metered service before anything runs: the matching rule's rates with the exact prompt
+ * tokens (from the upstream's tokenizer) and max_tokens, the fee and minimum, times the current surge multiplier;
+ * or the owner's external pricer, falling back to the rule when it does not answer in time.
+ */
+export class Quoter {
+  private readonly counters = new Map<string, TokenCounter>();
+
+  constructor(private readonly book: PriceBook) {}
+
+  counter(service: ServiceConfig): TokenCounter {
+    const pricing = this.book.pricing(service.name);
+    if (!pricing) throw new Error(`service ${service.name} is not metered`);
+    const key = `${service.name}\u0000${JSON.stringify(pricing.tokenCounting)}`;
+    let counter = this.counters.get(key);
+    if (!counter) {
+      counter = new TokenCounter(service.upstream, pricing.tokenCounting);
+      this.counters.set(key, counter);
+    }
+    return counter;
+  }
+
+  async quote(
+    service: ServiceConfig,
+    line: { method: string; path: string },
+    llm: LlmRequest | undefined,
+  ): Promise<Quote> {
+    const pricing = this.book.pricing(service.name);
+    if (!pricing) throw new Error(`service ${service.name} is not metered`);
+    const rule = matchRule(pricing, line.path, llm?.model);
+    if (!rule) {
+      throw new QuoteError(
+        400,
+        "no_price",
+        `no price is set for ${line.method} ${line.path}${llm?.model ? ` with model ${llm.model}` : ""}`,
+      );
+    }
+    const promptTokens = llm && (rule.tokens || pricing.external) ? await this.promptTokens(service, llm) : 0;
+    const request = { model: llm?.model, promptTokens, maxTokens: llm?.maxTokens ?? 0 };
+    if (pricing.external) {
+      const price = await askExternalPricer(pricing.external, { service: service.name, ...line, ...request });
+      if (price !== undefined) return externalQuote(price, request);
+    }
+    try {
+      return quoteFor(rule, request, this.book.multiplierMilli(service.name));
+    } catch (error) {
+      if (error instanceof RangeError) throw new QuoteError(400, "price_out_of_range", error.message);
+      throw error;
+    }
+  }
+
+  private async promptTokens(service: ServiceConfig, llm: LlmRequest): Promise<number> {
+    const counter = this.counter(service);
+    try {
+      return llm.kind === "chat"
+        ? await counter.chatPromptTokens(llm.body)
+        : await counter.textTokens(completionPrompt(llm), true);
+    } catch (error) {
+      if (error instanceof TokenCountError && error.refusedByUpstream) {
+        throw new QuoteError(400, "invalid_request", error.message);
+      }
+      throw new QuoteError(503, "pricing_unavailable", `cannot price this request now: ${(error as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import { z } from "zod";
+import type { PricingConfig } from "./schema.js";
+
+const chatCountSchema = z.looseObject({ input_tokens: z.number().int().min(0) });
+const tokenizeSchema = z.looseObject({ tokens: z.array(z.unknown()) });
+
+export class TokenCountError extends Error {
+  override readonly name = "TokenCountError";
+  /** True when the upstream refused the request itself (unknown model, bad messages): the client's fault. */
+  constructor(
+    message: string,
+    readonly refusedByUpstream = false,
+  ) {
+    super(message);
+  }
+}
+
+/** Counts tokens exactly with the upstream's own tokenizer, so quotes match what the model will see. */
+export class TokenCounter {
+  constructor(
+    private readonly upstream: string,
+    private readonly config: PricingConfig["tokenCounting"],
+  ) {}
+
+  private url(path: string): string {
+    const base = new URL(this.upstream);
+    return `${base.origin}${base.pathname.replace(/\/+$/, "")}${path}`;
+  }
+
+  private async post(path: string, body: unknown): Promise<unknown> {
+    let response: Response;
+    try {
+      response = await fetch(this.url(path), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(this.config.timeoutMs),
+      });
+    } catch (error) {
+      throw new TokenCountError(`the upstream's token counter did not answer: ${(error as Error).message}`);
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      throw new TokenCountError(
+        `the upstream refused to count this request's tokens (${response.status}): ${text.slice(0, 300)}`,
+        response.status >= 400 && response.status < 500,
+      );
+    }
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new TokenCountError("the upstream's token counter answered something other than JSON");
+    }
+  }
+
+  /** Prompt tokens of a chat request after the chat template. */
+  async chatPromptTokens(body: Record<string, unknown>): Promise<number> {
+    const parsed = chatCountSchema.safeParse(await this.post(this.config.chatPath, body));
+    if (!parsed.success) throw new TokenCountError("the upstream's chat token count has no input_tokens");
+    return parsed.data.input_tokens;
+  }
+
+  /** Tokens of a text (with the model's special tokens when `addSpecial`, as a completion prompt gets them). */
+  async textTokens(content: string, addSpecial: boolean): Promise<number> {
+    if (content === "" && !addSpecial) return 0;
+    const parsed = tokenizeSchema.safeParse(
+      await this.post(this.config.tokenizePath, { content, add_special: addSpecial }),
+    );
+    if (!parsed.success) throw new TokenCountError("the upstream's tokenizer answered no tokens array");
+    return parsed.data.tokens.length;
+  }
+}
