@@ -1,1 +1,18 @@
-export const PACKAGE_NAME = "@l402-gateway/agent-client";
+/**
+ * @l402-gateway/agent-client — pay L402 (and LSAT) APIs from an agent: a drop-in fetch, an LND wallet, a token
+ * cache, budgets, receipts and the `l402` CLI. See README.md.
+ */
+export { type BudgetLimits, type Spending, spending } from "./budget.js";
+export { createL402Client, createL402Fetch, L402Client, type L402ClientOptions, type L402Fetch } from "./client.js";
+export { L402ClientError, type L402ClientErrorCode, type PriceQuote } from "./errors.js";
+export type { L402Event } from "./events.js";
+export { type DecodedInvoice, decodeInvoice } from "./invoice.js";
+export type { Receipt, ReceiptQuery, ReceiptStatus } from "./receipts.js";
+export { FileStore, StoreFileError } from "./store/file.js";
+export { MemoryStore } from "./store/memory.js";
+export type { ClientState, StoredToken } from "./store/state.js";
+export type { ClientStore } from "./store/store.js";
+export { pathScope } from "./tokens.js";
+export { credentialAsBase64 } from "./wallet/credentials.js";
+export { type LndConnection, LndWallet } from "./wallet/lnd.js";
+export type { PaymentLookup, PaymentOrder, PaymentResult, Wallet } from "./wallet/wallet.js";

@@ -1,0 +1,70 @@
+import { L402ClientError, type PriceQuote } from "./errors.js";
+import type { BudgetLimits, ClientState, Receipt } from "./store/state.js";
+
+export type { BudgetLimits } from "./store/state.js";
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+export interface Spending {
+  readonly lastHourSats: number;
+  readonly lastDaySats: number;
+  readonly totalSats: number;
+  readonly byOriginSats: Readonly<Record<string, number>>;
+}
+
+/**
+ * What counts against budgets: a succeeded payment counts amount plus the fee paid; a pending one counts amount plus
+ * its maximum fee (it may still complete); a failed one counts nothing. Hour and day are rolling windows ending now
+ * and read from the stored receipts, so a restart neither resets nor extends them. Total and per-origin are for the
+ * store's whole life.
+ */
+export function spending(state: ClientState, now: Date): Spending {
+  let lastHourSats = 0;
+  let lastDaySats = 0;
+  let totalSats = 0;
+  const byOriginSats: Record<string, number> = {};
+  for (const receipt of state.receipts) {
+    const cost = receiptCost(receipt);
+    if (cost === 0) continue;
+    const age = now.getTime() - Date.parse(receipt.createdAt);
+    if (age < HOUR_MS) lastHourSats += cost;
+    if (age < DAY_MS) lastDaySats += cost;
+    totalSats += cost;
+    byOriginSats[receipt.origin] = (byOriginSats[receipt.origin] ?? 0) + cost;
+  }
+  return { lastHourSats, lastDaySats, totalSats, byOriginSats };
+}
+
+export function receiptCost(receipt: Receipt): number {
+  switch (receipt.status) {
+    case "succeeded":
+      return receipt.amountSats + (receipt.feeSats ?? receipt.maxFeeSats);
+    case "pending":
+      return receipt.amountSats + receipt.maxFeeSats;
+    case "failed":
+      return 0;
+  }
+}
+
+/** Throws `budget_exceeded` naming the first limit that paying `quote` (amount plus maximum fee) would break. */
+export function assertWithinBudget(state: ClientState, limits: BudgetLimits, quote: PriceQuote, now: Date): void {
+  const cost = quote.amountSats + quote.maxFeeSats;
+  const spent = spending(state, now);
+  const checks: [limit: number | undefined, spent: number, what: string][] = [
+    [limits.hourlySats, spent.lastHourSats, "hourly budget"],
+    [limits.dailySats, spent.lastDaySats, "daily budget"],
+    [limits.totalSats, spent.totalSats, "total budget"],
+    [limits.perOriginSats, spent.byOriginSats[quote.origin] ?? 0, `budget for ${quote.origin}`],
+  ];
+  for (const [limit, already, what] of checks) {
+    if (limit !== undefined && already + cost > limit) {
+      throw new L402ClientError(
+        "budget_exceeded",
+        `paying ${quote.amountSats} sats (+ up to ${quote.maxFeeSats} fee) would exceed the ${what}: ` +
+          `${already} of ${limit} sats already spent`,
+        { quote },
+      );
+    }
+  }
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+import { createRequire } from "node:module";
+import { type Command, parseCommandLine, UsageError } from "./cli/args.js";
+import type { Io } from "./cli/commands.js";
+import { EXIT, exitCodeFor } from "./cli/exit-codes.js";
+import { USAGE } from "./cli/usage.js";
+import { L402ClientError } from "./errors.js";
+
+async function main(argv: readonly string[], io: Io): Promise<number> {
+  let command: Command;
+  try {
+    command = parseCommandLine(argv, process.env);
+  } catch (error) {
+    return fail(error, io);
+  }
+  if (command.command === "help") {
+    io.stdout.write(USAGE);
+    return EXIT.ok;
+  }
+  if (command.command === "version") {
+    io.stdout.write(`${packageVersion()}\n`);
+    return EXIT.ok;
+  }
+  try {
+    // Loaded only now: the LND client (gRPC, protobufs) takes a while to load, and usage errors need none of it.
+    const { budgetCommand, receiptsCommand, requestCommand, tokensCommand } = await import("./cli/commands.js");
+    switch (command.command) {
+      case "get":
+      case "post":
+        return await requestCommand(command, io);
+      case "tokens":
+        return await tokensCommand(command, io);
+      case "receipts":
+        return await receiptsCommand(command, io);
+      case "budget":
+        return await budgetCommand(command, io);
+    }
+  } catch (error) {
+    return fail(error, io);
+  }
+}
+
+function fail(error: unknown, io: Io): number {
+  if (error instanceof UsageError) {
+    io.stderr.write(`l402: ${error.message}\nRun 'l402 --help' for usage.\n`);
+    return EXIT.usage;
+  }
+  if (error instanceof L402ClientError) {
+    io.stderr.write(`l402: ${error.code}: ${error.message}\n`);
+    if (error.quote) io.stderr.write(`l402: price ${JSON.stringify(error.quote)}\n`);
+    return exitCodeFor(error.code);
+  }
+  io.stderr.write(`l402: ${describeError(error)}\n`);
+  return EXIT.error;
+}
+
+/** fetch's "fetch failed" says nothing by itself: the cause (ECONNREFUSED, a DNS error, ...) is what a user needs. */
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;
+}
+
+function packageVersion(): string {
+  const manifest: unknown = createRequire(import.meta.url)("../package.json");
+  return typeof manifest === "object" && manifest !== null && "version" in manifest ? String(manifest.version) : "";
+}
+
+const io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
+// The gRPC channel to LND would keep the process alive: exit once stdout has taken everything.
+const exit = (code: number) => process.stdout.write("", () => process.exit(code));
+main(process.argv.slice(2), io).then(exit, (error: unknown) => exit(fail(error, io)));

@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import { parseCommandLine, UsageError } from "./args.js";
+import { EXIT, exitCodeFor } from "./exit-codes.js";
+
+const env = { L402_STORE: "/tmp/store.json", L402_LND_SOCKET: "127.0.0.1:10009", L402_LND_MACAROON: "AgE=" };
+
+describe("parseCommandLine", () => {
+  it("reads get and post with headers, body, caps and the environment", () => {
+    const get = parseCommandLine(["get", "https://api.test/v1/x", "-H", "Accept: application/json"], env);
+    expect(get).toMatchObject({
+      command: "get",
+      store: "/tmp/store.json",
+      lndSocket: "127.0.0.1:10009",
+      headers: [["Accept", "application/json"]],
+      dryRun: false,
+    });
+    const post = parseCommandLine(
+      ["post", "http://localhost:8080/v1/chat", "-d", "{}", "--max-cost", "100", "--max-fee", "0", "--dry-run"],
+      {},
+    );
+    expect(post).toMatchObject({ command: "post", data: "{}", maxCostSats: 100, maxFeeSats: 0, dryRun: true });
+    expect(post).toMatchObject({ store: expect.stringMatching(/\.l402\/store\.json$/) });
+  });
+
+  it("flags win over the environment", () => {
+    expect(parseCommandLine(["receipts", "--store", "/x.json"], env)).toMatchObject({ store: "/x.json" });
+  });
+
+  it.each([
+    [[]],
+    [["get"]],
+    [["get", "ftp://x/"]],
+    [["get", "not a url"]],
+    [["get", "http://x/", "-d", "body"]],
+    [["post", "http://x/", "--max-cost", "-5"]],
+    [["post", "http://x/", "--max-cost", "0"]],
+    [["post", "http://x/", "-H", "no colon"]],
+    [["get", "http://x/", "--bogus"]],
+    [["tokens", "rm"]],
+    [["tokens", "shuffle"]],
+    [["receipts", "--status", "lost"]],
+    [["budget", "set"]],
+    [["budget", "set", "--daily", "1.5"]],
+    [["fly"]],
+  ])("refuses %j as bad usage", (argv) => {
+    expect(() => parseCommandLine(argv, env)).toThrow(UsageError);
+  });
+
+  it("maps every error code to a documented exit code", () => {
+    expect(exitCodeFor("over_cap")).toBe(EXIT.overLimit);
+    expect(exitCodeFor("budget_exceeded")).toBe(3);
+    expect(exitCodeFor("payment_failed")).toBe(4);
+    expect(exitCodeFor("payment_timeout")).toBe(4);
+    expect(exitCodeFor("payment_refused")).toBe(5);
+    expect(exitCodeFor("payment_hash_mismatch")).toBe(6);
+    expect(exitCodeFor("dry_run")).toBe(0);
+  });
+});

@@ -1,0 +1,204 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+const OPTIONS = {
+  header: { type: "string", short: "H", multiple: true },
+  data: { type: "string", short: "d" },
+  "max-cost": { type: "string" },
+  "max-fee": { type: "string" },
+  timeout: { type: "string" },
+  "dry-run": { type: "boolean" },
+  include: { type: "boolean", short: "i" },
+  store: { type: "string" },
+  "lnd-socket": { type: "string" },
+  "lnd-cert": { type: "string" },
+  "lnd-macaroon": { type: "string" },
+  quiet: { type: "boolean", short: "q" },
+  origin: { type: "string" },
+  status: { type: "string" },
+  limit: { type: "string" },
+  hourly: { type: "string" },
+  daily: { type: "string" },
+  total: { type: "string" },
+  "per-origin": { type: "string" },
+  all: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean" },
+} as const;
+
+const wholeNumber = (what: string) =>
+  z
+    .string()
+    .regex(/^[0-9]+$/, `${what} takes a whole number`)
+    .transform(Number)
+    .pipe(z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER));
+
+const httpUrl = z
+  .string()
+  .refine((text) => URL.canParse(text), "not a URL")
+  .transform((text) => new URL(text))
+  .refine((url) => url.protocol === "http:" || url.protocol === "https:", "only http and https URLs are supported");
+
+const header = z
+  .string()
+  .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:.*$/, "a header is 'Name: value'")
+  .transform((text) => {
+    const separator = text.indexOf(":");
+    return [text.slice(0, separator).trim(), text.slice(separator + 1).trim()] as const;
+  });
+
+const connectionSchema = z.object({
+  store: z.string().min(1),
+  lndSocket: z
+    .string()
+    .regex(/^[^\s:]+:[0-9]+$/, "--lnd-socket is host:port")
+    .optional(),
+  lndCert: z.string().min(1).optional(),
+  lndMacaroon: z.string().min(1).optional(),
+  quiet: z.boolean(),
+});
+
+const requestSchema = connectionSchema.extend({
+  command: z.enum(["get", "post"]),
+  url: httpUrl,
+  headers: z.array(header),
+  data: z.string().optional(),
+  maxCostSats: wholeNumber("--max-cost").pipe(z.number().positive("--max-cost must be above 0")).optional(),
+  maxFeeSats: wholeNumber("--max-fee").optional(),
+  timeoutSeconds: wholeNumber("--timeout").pipe(z.number().positive("--timeout must be above 0")).optional(),
+  dryRun: z.boolean(),
+  include: z.boolean(),
+});
+
+const tokensSchema = connectionSchema.extend({
+  command: z.literal("tokens"),
+  action: z.enum(["list", "rm"]),
+  target: z.string().optional(),
+  all: z.boolean(),
+});
+
+const receiptsSchema = connectionSchema.extend({
+  command: z.literal("receipts"),
+  origin: z.string().optional(),
+  status: z.enum(["pending", "succeeded", "failed"]).optional(),
+  limit: wholeNumber("--limit").optional(),
+});
+
+const budgetSchema = connectionSchema.extend({
+  command: z.literal("budget"),
+  action: z.enum(["show", "set", "clear"]),
+  hourlySats: wholeNumber("--hourly").optional(),
+  dailySats: wholeNumber("--daily").optional(),
+  totalSats: wholeNumber("--total").optional(),
+  perOriginSats: wholeNumber("--per-origin").optional(),
+});
+
+export type RequestCommand = z.infer<typeof requestSchema>;
+export type TokensCommand = z.infer<typeof tokensSchema>;
+export type ReceiptsCommand = z.infer<typeof receiptsSchema>;
+export type BudgetCommand = z.infer<typeof budgetSchema>;
+export type Command =
+  | RequestCommand
+  | TokensCommand
+  | ReceiptsCommand
+  | BudgetCommand
+  | { command: "help" }
+  | { command: "version" };
+
+/** Parses argv (without node and the script) and the environment; throws UsageError with a readable message. */
+export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { command: "help" };
+  if (values.version) return { command: "version" };
+  const [command, ...rest] = positionals;
+  const connection = {
+    store: values.store ?? env.L402_STORE ?? join(homedir(), ".l402", "store.json"),
+    lndSocket: values["lnd-socket"] ?? env.L402_LND_SOCKET,
+    lndCert: values["lnd-cert"] ?? env.L402_LND_CERT,
+    lndMacaroon: values["lnd-macaroon"] ?? env.L402_LND_MACAROON,
+    quiet: values.quiet ?? false,
+  };
+  switch (command) {
+    case "get":
+    case "post": {
+      expectPositionals(command, rest, 1, "<url>");
+      if (command === "get" && values.data !== undefined) throw new UsageError("get takes no body; use post -d");
+      return validate(requestSchema, {
+        ...connection,
+        command,
+        url: rest[0],
+        headers: values.header ?? [],
+        data: values.data,
+        maxCostSats: values["max-cost"],
+        maxFeeSats: values["max-fee"],
+        timeoutSeconds: values.timeout,
+        dryRun: values["dry-run"] ?? false,
+        include: values.include ?? false,
+      });
+    }
+    case "tokens": {
+      const [action, target, ...extra] = rest;
+      if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
+      if (action === "rm" && (target === undefined) === (values.all !== true)) {
+        throw new UsageError("tokens rm takes an origin or a payment hash, or --all");
+      }
+      if (action === "list" && target !== undefined) throw new UsageError("tokens list takes no argument");
+      return validate(tokensSchema, { ...connection, command, action, target, all: values.all ?? false });
+    }
+    case "receipts":
+      expectPositionals(command, rest, 0, "");
+      return validate(receiptsSchema, {
+        ...connection,
+        command,
+        origin: values.origin,
+        status: values.status,
+        limit: values.limit,
+      });
+    case "budget": {
+      const [action = "show", ...extra] = rest;
+      if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
+      const limits = {
+        hourlySats: values.hourly,
+        dailySats: values.daily,
+        totalSats: values.total,
+        perOriginSats: values["per-origin"],
+      };
+      if (action === "set" && Object.values(limits).every((value) => value === undefined)) {
+        throw new UsageError("budget set needs at least one of --hourly, --daily, --total, --per-origin");
+      }
+      return validate(budgetSchema, { ...connection, command, action, ...limits });
+    }
+    case undefined:
+      throw new UsageError("no command given");
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+function expectPositionals(command: string, rest: readonly string[], count: number, what: string): void {
+  if (rest.length !== count) {
+    throw new UsageError(count === 0 ? `${command} takes no arguments` : `${command} takes exactly one ${what}`);
+  }
+}
+
+function validate<T extends z.ZodType>(schema: T, input: unknown): z.infer<T> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const field = issue.path.join(".");
+    return field === "" ? issue.message : `${field}: ${issue.message}`;
+  });
+  throw new UsageError(problems.join("; "));
+}

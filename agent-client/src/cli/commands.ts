@@ -1,0 +1,218 @@
+import { readFileSync } from "node:fs";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { createL402Client } from "../client.js";
+import type { PriceQuote } from "../errors.js";
+import type { L402Event } from "../events.js";
+import { FileStore } from "../store/file.js";
+import type { BudgetLimits } from "../store/state.js";
+import { credentialAsBase64 } from "../wallet/credentials.js";
+import { LndWallet } from "../wallet/lnd.js";
+import type { PaymentLookup, Wallet } from "../wallet/wallet.js";
+import type { BudgetCommand, ReceiptsCommand, RequestCommand, TokensCommand } from "./args.js";
+import { UsageError } from "./args.js";
+import { EXIT } from "./exit-codes.js";
+
+export interface Io {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly stdin: NodeJS.ReadableStream;
+}
+
+export async function requestCommand(command: RequestCommand, io: Io): Promise<number> {
+  const store = new FileStore(command.store);
+  const progress = (line: string) => {
+    if (!command.quiet) io.stderr.write(`l402: ${line}\n`);
+  };
+  const client = createL402Client({
+    wallet: command.dryRun ? walletOrLookupOnly(command) : requireWallet(command),
+    store,
+    budget: (await store.read()).budgetLimits,
+    dryRun: command.dryRun,
+    ...(command.maxCostSats === undefined ? {} : { maxCostSats: command.maxCostSats }),
+    ...(command.maxFeeSats === undefined ? {} : { maxFeeSats: command.maxFeeSats }),
+    ...(command.timeoutSeconds === undefined ? {} : { paymentTimeoutMs: command.timeoutSeconds * 1000 }),
+    onEvent: (event) => progress(describeEvent(event)),
+  });
+  const headers = new Headers();
+  for (const [name, value] of command.headers) {
+    try {
+      headers.append(name, value);
+    } catch {
+      throw new UsageError(`header ${name} has a value HTTP cannot carry`);
+    }
+  }
+  const body = command.command === "post" ? await readBody(command.data, io) : undefined;
+  const init: RequestInit = { method: command.command.toUpperCase(), headers, ...(body === undefined ? {} : { body }) };
+  const result = command.dryRun ? await client.preview(command.url, init) : await client.fetch(command.url, init);
+  if (!(result instanceof Response)) {
+    progress(`dry run: would pay ${describeQuote(result)}`);
+    io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  if (command.include) {
+    io.stderr.write(`HTTP ${result.status} ${result.statusText}\n`);
+    for (const [name, value] of result.headers) io.stderr.write(`${name}: ${value}\n`);
+    io.stderr.write("\n");
+  }
+  if (result.body) {
+    // The global ReadableStream type and node:stream/web's are the same object, typed apart by @types/node.
+    await pipeline(Readable.fromWeb(result.body as WebReadableStream<Uint8Array>), io.stdout, { end: false });
+  }
+  if (result.status >= 400) {
+    progress(`HTTP ${result.status} ${result.statusText}`);
+    return EXIT.httpError;
+  }
+  return EXIT.ok;
+}
+
+export async function tokensCommand(command: TokensCommand, io: Io): Promise<number> {
+  const store = new FileStore(command.store);
+  if (command.action === "list") {
+    const tokens = (await store.read()).tokens.map((token) => ({
+      origin: token.origin,
+      service: token.service,
+      payment_hash: token.paymentHash,
+      valid_until: token.validUntil === null ? null : new Date(token.validUntil * 1000).toISOString(),
+      created_at: token.createdAt,
+    }));
+    io.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  const target = command.target;
+  const removed = await store.update((state) => {
+    const before = state.tokens.length;
+    state.tokens = state.tokens.filter(
+      (token) => !(command.all || token.origin === target || token.paymentHash === target),
+    );
+    return before - state.tokens.length;
+  });
+  io.stderr.write(`l402: removed ${removed} token${removed === 1 ? "" : "s"}\n`);
+  return EXIT.ok;
+}
+
+export async function receiptsCommand(command: ReceiptsCommand, io: Io): Promise<number> {
+  const client = createL402Client({ wallet: walletOrLookupOnly(command), store: new FileStore(command.store) });
+  // With a wallet configured, payments left pending by a crash are resolved first.
+  if (command.lndSocket !== undefined) await client.resolvePending();
+  const receipts = await client.receipts({
+    ...(command.origin === undefined ? {} : { origin: command.origin }),
+    ...(command.status === undefined ? {} : { status: command.status }),
+    ...(command.limit === undefined ? {} : { limit: command.limit }),
+  });
+  const shown = receipts.map((receipt) => ({
+    payment_hash: receipt.paymentHash,
+    origin: receipt.origin,
+    service: receipt.service,
+    status: receipt.status,
+    amount_sats: receipt.amountSats,
+    fee_sats: receipt.feeSats,
+    created_at: receipt.createdAt,
+    settled_at: receipt.settledAt,
+    error: receipt.error,
+  }));
+  io.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+  return EXIT.ok;
+}
+
+export async function budgetCommand(command: BudgetCommand, io: Io): Promise<number> {
+  const store = new FileStore(command.store);
+  if (command.action !== "show") {
+    await store.update((state) => {
+      const limits: BudgetLimits = command.action === "clear" ? {} : { ...state.budgetLimits };
+      if (command.hourlySats !== undefined) limits.hourlySats = command.hourlySats;
+      if (command.dailySats !== undefined) limits.dailySats = command.dailySats;
+      if (command.totalSats !== undefined) limits.totalSats = command.totalSats;
+      if (command.perOriginSats !== undefined) limits.perOriginSats = command.perOriginSats;
+      state.budgetLimits = limits;
+    });
+  }
+  const client = createL402Client({
+    wallet: walletOrLookupOnly(command),
+    store,
+    budget: (await store.read()).budgetLimits,
+  });
+  io.stdout.write(`${JSON.stringify(await client.budget(), null, 2)}\n`);
+  return EXIT.ok;
+}
+
+interface WalletFlags {
+  readonly lndSocket?: string | undefined;
+  readonly lndCert?: string | undefined;
+  readonly lndMacaroon?: string | undefined;
+}
+
+function requireWallet(flags: WalletFlags): Wallet {
+  const wallet = walletFrom(flags);
+  if (!wallet) {
+    throw new UsageError("no wallet: set --lnd-socket and --lnd-macaroon (or L402_LND_SOCKET and L402_LND_MACAROON)");
+  }
+  return wallet;
+}
+
+/** For commands that never pay: the configured wallet if any (to resolve pending payments), else one that cannot. */
+function walletOrLookupOnly(flags: WalletFlags): Wallet {
+  return walletFrom(flags) ?? noWallet;
+}
+
+function walletFrom(flags: WalletFlags): Wallet | undefined {
+  if (flags.lndSocket === undefined && flags.lndMacaroon === undefined) return undefined;
+  if (flags.lndSocket === undefined || flags.lndMacaroon === undefined) {
+    throw new UsageError("a wallet needs both --lnd-socket and --lnd-macaroon");
+  }
+  try {
+    return LndWallet.connect({
+      socket: flags.lndSocket,
+      macaroon: credentialAsBase64(flags.lndMacaroon, "--lnd-macaroon"),
+      ...(flags.lndCert === undefined ? {} : { cert: credentialAsBase64(flags.lndCert, "--lnd-cert") }),
+    });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+const noWallet: Wallet = {
+  pay: () => Promise.reject(new Error("no wallet configured")),
+  lookupPayment: (): Promise<PaymentLookup> => Promise.reject(new Error("no wallet configured")),
+};
+
+async function readBody(data: string | undefined, io: Io): Promise<Uint8Array | string | undefined> {
+  if (data === undefined) return undefined;
+  if (data === "@-") {
+    const chunks: Buffer[] = [];
+    for await (const chunk of io.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    return Buffer.concat(chunks);
+  }
+  if (data.startsWith("@")) {
+    try {
+      return readFileSync(data.slice(1));
+    } catch (error) {
+      throw new UsageError(`cannot read ${data.slice(1)}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return data;
+}
+
+function describeQuote(quote: PriceQuote): string {
+  return `${quote.amountSats} sats (+ up to ${quote.maxFeeSats} sats fee) to ${quote.origin}${
+    quote.service ? ` for ${quote.service}` : ""
+  }`;
+}
+
+function describeEvent(event: L402Event): string {
+  switch (event.type) {
+    case "challenge":
+      return `402 from ${event.url} (service ${event.service || "-"})`;
+    case "paying":
+      return `paying ${describeQuote(event.quote)}, hash ${event.quote.paymentHash}`;
+    case "paid":
+      return `paid ${event.quote.amountSats} sats, fee ${event.feeSats} sats, hash ${event.quote.paymentHash}`;
+    case "token_reused":
+      return `using the cached token for ${event.service || event.origin}`;
+    case "token_dropped":
+      return `the server refused the cached token for ${event.service || event.origin}; dropped it`;
+    case "pending_resolved":
+      return `earlier payment ${event.paymentHash} resolved: ${event.status}`;
+  }
+}

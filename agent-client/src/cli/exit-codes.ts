@@ -1,0 +1,39 @@
+import type { L402ClientErrorCode } from "../errors.js";
+
+/** The `l402` CLI's exit codes; README.md and `l402 --help` list the same. */
+export const EXIT = {
+  ok: 0,
+  /** Anything unexpected: the server unreachable, a store file that does not parse, a bug. */
+  error: 1,
+  usage: 2,
+  /** The price is over --max-cost or a budget: nothing was paid. */
+  overLimit: 3,
+  /** The payment failed, timed out (still pending), or an earlier one is still in flight. */
+  paymentFailed: 4,
+  /** The final response is an HTTP error (≥ 400), including a server that answers 402 after being paid. */
+  httpError: 5,
+  /** The server's challenge is unusable: malformed, invoice undecodable, zero-amount, expired or not bound. */
+  badChallenge: 6,
+} as const;
+
+export function exitCodeFor(code: L402ClientErrorCode): number {
+  switch (code) {
+    case "over_cap":
+    case "budget_exceeded":
+      return EXIT.overLimit;
+    case "payment_failed":
+    case "payment_timeout":
+    case "payment_pending":
+      return EXIT.paymentFailed;
+    case "payment_refused":
+      return EXIT.httpError;
+    case "malformed_challenge":
+    case "invalid_invoice":
+    case "zero_amount_invoice":
+    case "invoice_expired":
+    case "payment_hash_mismatch":
+      return EXIT.badChallenge;
+    case "dry_run":
+      return EXIT.ok;
+  }
+}

@@ -1,0 +1,41 @@
+export const USAGE = `l402: curl-like HTTP client that pays L402 (and LSAT) challenges over Lightning
+
+usage:
+  l402 get <url> [-H 'K: V']... [options]
+  l402 post <url> [-d <body> | -d @<file> | -d @-] [-H 'K: V']... [options]
+  l402 tokens list                        cached tokens as JSON (no preimages)
+  l402 tokens rm <origin|payment-hash>    forget tokens; 'l402 tokens rm --all' forgets every one
+  l402 receipts [--origin <origin>] [--status pending|succeeded|failed] [--limit <n>]
+  l402 budget                             saved limits and what was spent, as JSON
+  l402 budget set [--hourly <sats>] [--daily <sats>] [--total <sats>] [--per-origin <sats>]
+  l402 budget clear                       remove every saved limit
+
+get/post options:
+  -H, --header 'K: V'     add a request header (repeatable)
+  -d, --data <body>       request body (post); @file reads a file, @- reads stdin
+  --max-cost <sats>       cap per payment on amount plus --max-fee (default 1000)
+  --max-fee <sats>        routing fee limit per payment (default 10)
+  --timeout <seconds>     how long a payment may take before it is reported pending (default 60)
+  --dry-run               pay nothing: print the price as JSON on stdout instead
+  -i, --include           print the response status line and headers to stderr
+
+common options:
+  --store <path>          token, receipt and budget file (env L402_STORE; default ~/.l402/store.json)
+  --lnd-socket <host:port>  env L402_LND_SOCKET
+  --lnd-cert <path|base64|hex>      env L402_LND_CERT (omit for a CA-signed certificate)
+  --lnd-macaroon <path|base64|hex>  env L402_LND_MACAROON (needs offchain:read and offchain:write)
+  -q, --quiet             no progress on stderr
+  -h, --help, --version
+
+The response body goes to stdout; progress and payment information go to stderr. Budgets saved with
+'l402 budget set' apply to every get/post using the same store.
+
+exit codes:
+  0  ok (also a --dry-run that met a price)
+  1  unexpected error (server unreachable, unreadable store, ...)
+  2  bad usage
+  3  over --max-cost or over a budget: nothing paid
+  4  payment failed, timed out (kept pending) or an earlier payment is still in flight
+  5  HTTP error: the final response is >= 400, or the server answered 402 after being paid
+  6  unusable challenge: malformed, bad or zero-amount or expired invoice, hash not bound to the macaroon
+`;

@@ -1,0 +1,255 @@
+import { formatAuthorization } from "@l402-gateway/l402";
+import { z } from "zod";
+import { type BudgetLimits, type Spending, spending } from "./budget.js";
+import { readChallenge, type ValidatedChallenge, validateChallenge } from "./challenge.js";
+import { L402ClientError, type PriceQuote } from "./errors.js";
+import type { L402Event } from "./events.js";
+import type { MacaroonInfo } from "./macaroon-info.js";
+import { Payer } from "./payments.js";
+import { queryReceipts, type Receipt, type ReceiptQuery } from "./receipts.js";
+import { ReplayableRequest } from "./request-body.js";
+import { KeyedMutex } from "./single-flight.js";
+import { MemoryStore } from "./store/memory.js";
+import { budgetLimitsSchema, type StoredToken } from "./store/state.js";
+import type { ClientStore } from "./store/store.js";
+import { chooseToken, pathScope, rememberRoute, removeToken, tokenFor } from "./tokens.js";
+import type { Wallet } from "./wallet/wallet.js";
+
+/** The drop-in fetch: same arguments and result as the global fetch. */
+export type L402Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+export interface L402ClientOptions {
+  readonly wallet: Wallet;
+  /** Tokens, receipts and budget spending; defaults to a MemoryStore (nothing survives the process). */
+  readonly store?: ClientStore;
+  /** Cap per payment on amount plus `maxFeeSats`; default 1000. */
+  readonly maxCostSats?: number;
+  /** Routing fee limit per payment, handed to the wallet; default 10. */
+  readonly maxFeeSats?: number;
+  readonly budget?: BudgetLimits;
+  /** How long one payment may take before it is reported as `payment_timeout` (and kept pending); default 60 s. */
+  readonly paymentTimeoutMs?: number;
+  /** Pay nothing: a challenge that would be paid throws L402ClientError `dry_run` with its `quote`. */
+  readonly dryRun?: boolean;
+  /** The fetch underneath; default the global fetch. */
+  readonly fetch?: (request: Request) => Promise<Response>;
+  readonly onEvent?: (event: L402Event) => void;
+  /** Clock, for tests. */
+  readonly now?: () => Date;
+}
+
+const optionsSchema = z.object({
+  maxCostSats: z.number().int().positive().default(1000),
+  maxFeeSats: z.number().int().nonnegative().default(10),
+  budget: budgetLimitsSchema.default({}),
+  paymentTimeoutMs: z.number().int().positive().default(60_000),
+  dryRun: z.boolean().default(false),
+});
+
+/**
+ * Requests per call at most: the first try, cached tokens for the wanted service, and one paid retry. Each 402
+ * either drops a token from the candidates or pays, and only one payment is allowed per call, so it ends anyway.
+ */
+const MAX_ATTEMPTS = 4;
+
+export class L402Client {
+  /** Use as `fetch`: pays 402 challenges within the caps and budgets, and reuses tokens. */
+  readonly fetch: L402Fetch;
+  readonly #store: ClientStore;
+  readonly #payer: Payer;
+  readonly #mutex = new KeyedMutex();
+  readonly #baseFetch: (request: Request) => Promise<Response>;
+  readonly #now: () => Date;
+  readonly #dryRun: boolean;
+  readonly #budget: BudgetLimits;
+  readonly #onEvent: (event: L402Event) => void;
+
+  constructor(options: L402ClientOptions) {
+    const settings = optionsSchema.parse({
+      maxCostSats: options.maxCostSats,
+      maxFeeSats: options.maxFeeSats,
+      budget: options.budget,
+      paymentTimeoutMs: options.paymentTimeoutMs,
+      dryRun: options.dryRun,
+    });
+    this.#store = options.store ?? new MemoryStore();
+    this.#now = options.now ?? (() => new Date());
+    this.#baseFetch = options.fetch ?? ((request) => fetch(request));
+    this.#dryRun = settings.dryRun;
+    this.#budget = settings.budget;
+    this.#onEvent = options.onEvent ?? (() => {});
+    this.#payer = new Payer({
+      wallet: options.wallet,
+      store: this.#store,
+      budget: settings.budget,
+      maxCostSats: settings.maxCostSats,
+      maxFeeSats: settings.maxFeeSats,
+      paymentTimeoutMs: settings.paymentTimeoutMs,
+      now: this.#now,
+      onEvent: this.#onEvent,
+    });
+    this.fetch = (input, init) => this.#fetch(input, init, this.#dryRun);
+  }
+
+  /** Like fetch in dry-run mode: the response when no payment is needed, else the price that would be paid. */
+  async preview(input: string | URL | Request, init?: RequestInit): Promise<Response | PriceQuote> {
+    try {
+      return await this.#fetch(input, init, true);
+    } catch (error) {
+      if (error instanceof L402ClientError && error.code === "dry_run" && error.quote) return error.quote;
+      throw error;
+    }
+  }
+
+  /** Receipts, newest first. Pending ones are payments whose outcome is not known yet. */
+  async receipts(query?: ReceiptQuery): Promise<Receipt[]> {
+    return queryReceipts(await this.#store.read(), query);
+  }
+
+  async tokens(): Promise<StoredToken[]> {
+    return (await this.#store.read()).tokens;
+  }
+
+  /** Forgets tokens of an origin, or the one with this payment hash, or all; returns how many. */
+  async removeTokens(filter: { origin?: string; paymentHash?: string } = {}): Promise<number> {
+    return this.#store.update((state) => {
+      const victims = state.tokens.filter(
+        (token) =>
+          (filter.origin === undefined || token.origin === filter.origin) &&
+          (filter.paymentHash === undefined || token.paymentHash === filter.paymentHash),
+      );
+      for (const token of victims) removeToken(state, token.paymentHash);
+      return victims.length;
+    });
+  }
+
+  async budget(): Promise<{ limits: BudgetLimits; spent: Spending }> {
+    return { limits: this.#budget, spent: spending(await this.#store.read(), this.#now()) };
+  }
+
+  /** Resolves payments left pending by a crash or a timeout through the wallet; returns those still pending. */
+  resolvePending(): Promise<Receipt[]> {
+    return this.#payer.resolvePending();
+  }
+
+  async #fetch(input: string | URL | Request, init: RequestInit | undefined, dryRun: boolean): Promise<Response> {
+    const request = await ReplayableRequest.from(input, init);
+    const { origin, pathname } = request.url;
+    const scope = pathScope(pathname);
+    // A payment for this origin in progress will likely buy the token this call needs: wait for it first.
+    await this.#mutex.idle(origin);
+    let token = chooseToken(await this.#store.read(), origin, scope, this.#now());
+    const refused = new Set<string>();
+    let paid = false;
+    for (let attempt = 1; ; attempt++) {
+      const response = await this.#baseFetch(request.build(token && authorizationFor(token)));
+      if (response.status !== 402) {
+        if (token) await this.#remember(origin, scope, token.service);
+        return response;
+      }
+      const challenge = readChallengeOrDiscard(response);
+      if (!challenge) return response;
+      await response.body?.cancel();
+      this.#onEvent({ type: "challenge", origin, service: challenge.macaroon.service, url: request.url.href });
+      if (token) await this.#refuse(token, challenge.macaroon, refused);
+      if (paid || attempt >= MAX_ATTEMPTS) {
+        throw new L402ClientError(
+          "payment_refused",
+          `${origin} answered 402 again after ${paid ? "being paid" : `${attempt} attempts`}; not paying again`,
+        );
+      }
+      const next = await this.#mutex.run(origin, () => this.#obtainToken(challenge, origin, refused, dryRun));
+      token = next.token;
+      paid = next.paid;
+    }
+  }
+
+  /** Under the origin's lock: a token bought meanwhile by another call, a recovered one, or a new purchase. */
+  async #obtainToken(
+    read: { challenge: ValidatedChallenge["challenge"]; macaroon: MacaroonInfo },
+    origin: string,
+    refused: ReadonlySet<string>,
+    dryRun: boolean,
+  ): Promise<{ token: StoredToken; paid: boolean }> {
+    const { service } = read.macaroon;
+    await this.#payer.resolvePending(origin);
+    const state = await this.#store.read();
+    const cached = tokenFor(state, origin, service, this.#now(), refused);
+    if (cached) {
+      this.#onEvent({ type: "token_reused", origin, service });
+      return { token: cached, paid: false };
+    }
+    const inFlight = state.receipts.find(
+      (receipt) => receipt.status === "pending" && receipt.origin === origin && receipt.service === service,
+    );
+    if (inFlight) {
+      throw new L402ClientError(
+        "payment_pending",
+        `a payment to ${origin} (${service || "no service"}) is still in flight (hash ${inFlight.paymentHash}); ` +
+          "not paying a second invoice until its outcome is known",
+        { paymentHash: inFlight.paymentHash },
+      );
+    }
+    const validated = validateChallenge(read, this.#now());
+    if (dryRun) {
+      const quote = this.#payer.quote(validated, origin);
+      await this.#payer.assertAllowed(quote);
+      throw new L402ClientError(
+        "dry_run",
+        `dry run: ${origin} asks ${quote.amountSats} sats (+ up to ${quote.maxFeeSats} sats fee) for ` +
+          `${service || "access"}; nothing paid`,
+        { quote },
+      );
+    }
+    return { token: await this.#payer.pay(validated, origin), paid: true };
+  }
+
+  /** The refused token is dropped only if the server wants a token for its own service: it is spent or revoked. */
+  async #refuse(token: StoredToken, wanted: MacaroonInfo, refused: Set<string>): Promise<void> {
+    refused.add(token.paymentHash);
+    if (token.service !== wanted.service) return;
+    await this.#store.update((state) => removeToken(state, token.paymentHash));
+    this.#onEvent({
+      type: "token_dropped",
+      origin: token.origin,
+      service: token.service,
+      paymentHash: token.paymentHash,
+    });
+  }
+
+  async #remember(origin: string, scope: string, service: string): Promise<void> {
+    const state = await this.#store.read();
+    const known = state.routes.some(
+      (route) => route.origin === origin && route.scope === scope && route.service === service,
+    );
+    if (!known) await this.#store.update((draft) => rememberRoute(draft, origin, scope, service));
+  }
+}
+
+/** Undefined for a 402 of another payment scheme, which goes back to the caller with its body unread. */
+function readChallengeOrDiscard(response: Response): ReturnType<typeof readChallenge> {
+  try {
+    return readChallenge(response.headers);
+  } catch (error) {
+    response.body?.cancel().catch(() => undefined);
+    throw error;
+  }
+}
+
+function authorizationFor(token: StoredToken): string {
+  return formatAuthorization({
+    macaroon: token.macaroon,
+    preimage: Buffer.from(token.preimage, "hex"),
+    scheme: token.scheme,
+  });
+}
+
+export function createL402Client(options: L402ClientOptions): L402Client {
+  return new L402Client(options);
+}
+
+/** The drop-in fetch of a new L402Client; `.client` gives its receipts, tokens and budget. */
+export function createL402Fetch(options: L402ClientOptions): L402Fetch & { readonly client: L402Client } {
+  const client = new L402Client(options);
+  return Object.assign(client.fetch, { client });
+}

@@ -1,0 +1,58 @@
+/**
+ * Why the client refused to pay, or why paying did not give access. Every code means no money was lost by the
+ * refusal itself; `payment_timeout` and `payment_pending` mean a payment may still be in flight: it stays recorded
+ * as pending and is resolved through the wallet before anything else is paid to that origin.
+ */
+export type L402ClientErrorCode =
+  /** A 402 whose L402/LSAT challenge cannot be parsed, or whose macaroon cannot be decoded. */
+  | "malformed_challenge"
+  /** The challenge's invoice is not a BOLT11 invoice this client can read. */
+  | "invalid_invoice"
+  /** The invoice asks for no amount: the client never decides the price itself. */
+  | "zero_amount_invoice"
+  | "invoice_expired"
+  /** The invoice's payment hash is not the one the macaroon is bound to: paying would buy nothing. */
+  | "payment_hash_mismatch"
+  /** Amount plus the maximum routing fee is above `maxCostSats`. */
+  | "over_cap"
+  /** Paying would take an hourly, daily, total or per-origin budget past its limit. */
+  | "budget_exceeded"
+  /** The wallet reports that the payment definitely failed: nothing was paid. */
+  | "payment_failed"
+  /** The payment did not finish in time; it may still complete and is tracked as pending. */
+  | "payment_timeout"
+  /** An earlier payment for this origin and service is still in flight: paying another could pay twice. */
+  | "payment_pending"
+  /** The server answered 402 again after being paid: the client stops instead of paying again. */
+  | "payment_refused"
+  /** Dry-run mode met a challenge: `quote` holds the price that would have been paid. */
+  | "dry_run";
+
+export interface PriceQuote {
+  readonly origin: string;
+  /** Service names from the macaroon's `services=` caveat, comma-joined; "" when it has none. */
+  readonly service: string;
+  readonly amountSats: number;
+  readonly maxFeeSats: number;
+  readonly paymentHash: string;
+  readonly invoice: string;
+  readonly expiresAt: string;
+}
+
+export class L402ClientError extends Error {
+  override readonly name = "L402ClientError";
+
+  constructor(
+    readonly code: L402ClientErrorCode,
+    message: string,
+    readonly details: { readonly quote?: PriceQuote; readonly paymentHash?: string } = {},
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+
+  /** The price this error is about, when it was read from a valid challenge. */
+  get quote(): PriceQuote | undefined {
+    return this.details.quote;
+  }
+}

@@ -1,0 +1,14 @@
+import type { PriceQuote } from "./errors.js";
+
+/** Progress the client reports through `onEvent` (the CLI prints these to stderr). Never carries a preimage. */
+export type L402Event =
+  | { readonly type: "challenge"; readonly origin: string; readonly service: string; readonly url: string }
+  | { readonly type: "paying"; readonly quote: PriceQuote }
+  | { readonly type: "paid"; readonly quote: PriceQuote; readonly feeSats: number }
+  | { readonly type: "token_reused"; readonly origin: string; readonly service: string }
+  | { readonly type: "token_dropped"; readonly origin: string; readonly service: string; readonly paymentHash: string }
+  | {
+      readonly type: "pending_resolved";
+      readonly paymentHash: string;
+      readonly status: "succeeded" | "failed";
+    };

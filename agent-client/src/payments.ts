@@ -1,0 +1,246 @@
+import { createHash } from "node:crypto";
+import { hostname } from "node:os";
+import type { L402Challenge } from "@l402-gateway/l402";
+import { assertWithinBudget, type BudgetLimits } from "./budget.js";
+import type { ValidatedChallenge } from "./challenge.js";
+import { L402ClientError, type PriceQuote } from "./errors.js";
+import type { L402Event } from "./events.js";
+import { readMacaroonInfo } from "./macaroon-info.js";
+import { isProcessAlive } from "./process-alive.js";
+import { findReceipt } from "./receipts.js";
+import type { ClientState, Receipt, StoredToken } from "./store/state.js";
+import type { ClientStore } from "./store/store.js";
+import { pruneExpired, putToken } from "./tokens.js";
+import type { PaymentResult, Wallet } from "./wallet/wallet.js";
+
+/**
+ * Payment hashes being paid by this process right now, by any client instance: never resolved from outside, since
+ * "unknown to the wallet" may only mean "not sent yet".
+ */
+const IN_FLIGHT = new Set<string>();
+
+/** A pending payment LND has never heard of, from a process we cannot check (another host), is given up after this. */
+const FOREIGN_PENDING_GRACE_MS = 60 * 60_000;
+
+export interface PayerOptions {
+  readonly wallet: Wallet;
+  readonly store: ClientStore;
+  readonly budget: BudgetLimits;
+  readonly maxCostSats: number;
+  readonly maxFeeSats: number;
+  readonly paymentTimeoutMs: number;
+  readonly now: () => Date;
+  readonly onEvent: (event: L402Event) => void;
+}
+
+/**
+ * Pays challenges and keeps the books. Every payment is written as a pending receipt (durably, with the budget
+ * check in the same store update) before the wallet is called, and settled afterwards. A payment whose outcome is
+ * unknown (timeout, crash) stays pending until `resolvePending` learns its outcome from the wallet by payment hash;
+ * a succeeded one then becomes a token without paying again.
+ */
+export class Payer {
+  constructor(private readonly options: PayerOptions) {}
+
+  quote(challenge: ValidatedChallenge, origin: string): PriceQuote {
+    return {
+      origin,
+      service: challenge.macaroon.service,
+      amountSats: challenge.invoice.amountSats,
+      maxFeeSats: this.options.maxFeeSats,
+      paymentHash: challenge.invoice.paymentHash,
+      invoice: challenge.invoice.invoice,
+      expiresAt: challenge.invoice.expiresAt.toISOString(),
+    };
+  }
+
+  /** Throws `over_cap` or `budget_exceeded` if paying `quote` is not allowed; pays nothing. */
+  async assertAllowed(quote: PriceQuote): Promise<void> {
+    this.#assertUnderCap(quote);
+    assertWithinBudget(await this.options.store.read(), this.options.budget, quote, this.options.now());
+  }
+
+  async pay(challenge: ValidatedChallenge, origin: string): Promise<StoredToken> {
+    const { wallet, store, now, onEvent } = this.options;
+    const quote = this.quote(challenge, origin);
+    this.#assertUnderCap(quote);
+    const { paymentHash } = quote;
+    IN_FLIGHT.add(paymentHash);
+    try {
+      await store.update((state) => {
+        const existing = findReceipt(state, paymentHash);
+        if (existing && existing.status !== "failed") {
+          throw new L402ClientError("payment_pending", `invoice ${paymentHash} was already paid or is being paid`, {
+            quote,
+          });
+        }
+        assertWithinBudget(state, this.options.budget, quote, now());
+        state.receipts = state.receipts.filter((receipt) => receipt.paymentHash !== paymentHash);
+        state.receipts.push(pendingReceipt(quote, challenge.challenge, now()));
+      });
+      onEvent({ type: "paying", quote });
+      let result: PaymentResult;
+      try {
+        result = await wallet.pay({
+          invoice: quote.invoice,
+          paymentHash,
+          amountSats: quote.amountSats,
+          maxFeeSats: quote.maxFeeSats,
+          timeoutMs: this.options.paymentTimeoutMs,
+        });
+      } catch (error) {
+        if (error instanceof L402ClientError && error.code === "payment_failed") {
+          await store.update((state) => settleFailed(state, paymentHash, error.message, now()));
+          throw error;
+        }
+        throw unknownOutcome(paymentHash, error);
+      }
+      if (!preimageMatches(result.preimage, paymentHash)) {
+        throw unknownOutcome(paymentHash, new Error("the wallet returned a preimage that does not match the hash"));
+      }
+      const token = await store.update((state) => settleSucceeded(state, paymentHash, result, now()));
+      if (!token) throw new Error(`receipt ${paymentHash} vanished while paying`);
+      onEvent({ type: "paid", quote, feeSats: result.feeSats });
+      return token;
+    } finally {
+      IN_FLIGHT.delete(paymentHash);
+    }
+  }
+
+  /**
+   * Settles pending receipts (of one origin, or all) whose outcome the wallet knows: succeeded ones become tokens,
+   * failed ones and ones never sent become failed receipts. Still in flight, or the wallet unreachable: left pending.
+   * Returns the receipts still pending afterwards.
+   */
+  async resolvePending(origin?: string): Promise<Receipt[]> {
+    const { wallet, store, now, onEvent } = this.options;
+    const pending = (await store.read()).receipts.filter(
+      (receipt) =>
+        receipt.status === "pending" &&
+        (origin === undefined || receipt.origin === origin) &&
+        !IN_FLIGHT.has(receipt.paymentHash),
+    );
+    const stillPending: Receipt[] = [];
+    for (const receipt of pending) {
+      let lookup: Awaited<ReturnType<Wallet["lookupPayment"]>>;
+      try {
+        lookup = await wallet.lookupPayment(receipt.paymentHash);
+      } catch {
+        stillPending.push(receipt);
+        continue;
+      }
+      if (lookup.status === "succeeded" && preimageMatches(lookup.preimage, receipt.paymentHash)) {
+        await store.update((state) => settleSucceeded(state, receipt.paymentHash, lookup, now()));
+        onEvent({ type: "pending_resolved", paymentHash: receipt.paymentHash, status: "succeeded" });
+      } else if (lookup.status === "failed" || (lookup.status === "unknown" && isAbandoned(receipt, now()))) {
+        const reason = lookup.status === "failed" ? lookup.reason : "never sent (the paying process stopped first)";
+        await store.update((state) => settleFailed(state, receipt.paymentHash, reason, now()));
+        onEvent({ type: "pending_resolved", paymentHash: receipt.paymentHash, status: "failed" });
+      } else {
+        stillPending.push(receipt);
+      }
+    }
+    return stillPending;
+  }
+
+  #assertUnderCap(quote: PriceQuote): void {
+    const worstCase = quote.amountSats + quote.maxFeeSats;
+    if (worstCase > this.options.maxCostSats) {
+      throw new L402ClientError(
+        "over_cap",
+        `price ${quote.amountSats} sats + up to ${quote.maxFeeSats} sats fee is above the cap of ` +
+          `${this.options.maxCostSats} sats per payment`,
+        { quote },
+      );
+    }
+  }
+}
+
+function pendingReceipt(quote: PriceQuote, challenge: L402Challenge, now: Date): Receipt {
+  return {
+    paymentHash: quote.paymentHash,
+    origin: quote.origin,
+    service: quote.service,
+    amountSats: quote.amountSats,
+    feeSats: null,
+    maxFeeSats: quote.maxFeeSats,
+    status: "pending",
+    invoice: quote.invoice,
+    macaroon: challenge.macaroon,
+    scheme: challenge.scheme,
+    createdAt: now.toISOString(),
+    settledAt: null,
+    error: null,
+    owner: { pid: process.pid, hostname: hostname() },
+  };
+}
+
+/** Idempotent: a receipt already settled is left as it is. Returns the token of a succeeded payment. */
+function settleSucceeded(
+  state: ClientState,
+  paymentHash: string,
+  result: PaymentResult,
+  now: Date,
+): StoredToken | undefined {
+  const receipt = findReceipt(state, paymentHash);
+  if (!receipt) return undefined;
+  // A preimage that matches proves the payment, even if the receipt was closed as failed meanwhile.
+  if (receipt.status !== "succeeded") {
+    receipt.status = "succeeded";
+    receipt.error = null;
+    receipt.feeSats = result.feeSats;
+    receipt.settledAt = now.toISOString();
+  }
+  const existing = state.tokens.find((token) => token.paymentHash === paymentHash);
+  if (existing) return existing;
+  const info = readMacaroonInfo(receipt.macaroon);
+  const token: StoredToken = {
+    origin: receipt.origin,
+    service: receipt.service,
+    macaroon: receipt.macaroon,
+    scheme: receipt.scheme,
+    preimage: result.preimage,
+    paymentHash,
+    validUntil: info.validUntil ?? null,
+    createdAt: now.toISOString(),
+    lastUsedAt: now.toISOString(),
+  };
+  pruneExpired(state, now);
+  putToken(state, token);
+  return token;
+}
+
+function settleFailed(state: ClientState, paymentHash: string, reason: string, now: Date): void {
+  const receipt = findReceipt(state, paymentHash);
+  if (receipt?.status !== "pending") return;
+  receipt.status = "failed";
+  receipt.error = reason;
+  receipt.settledAt = now.toISOString();
+}
+
+/** A receipt whose paying process is gone: if the wallet never saw the payment, it was never sent. */
+function isAbandoned(receipt: Receipt, now: Date): boolean {
+  if (receipt.owner.hostname === hostname()) {
+    return receipt.owner.pid === process.pid || !isProcessAlive(receipt.owner.pid);
+  }
+  return now.getTime() - Date.parse(receipt.createdAt) > FOREIGN_PENDING_GRACE_MS;
+}
+
+function preimageMatches(preimage: string, paymentHash: string): boolean {
+  return (
+    /^[0-9a-f]{64}$/.test(preimage) &&
+    createHash("sha256").update(Buffer.from(preimage, "hex")).digest("hex") === paymentHash
+  );
+}
+
+function unknownOutcome(paymentHash: string, error: unknown): L402ClientError {
+  if (error instanceof L402ClientError && error.code === "payment_timeout") return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new L402ClientError(
+    "payment_timeout",
+    `the payment's outcome is unknown (${reason}); it stays pending and is checked with the wallet before paying ` +
+      "this origin again",
+    { paymentHash },
+    { cause: error },
+  );
+}

@@ -1,0 +1,130 @@
+import { execFile } from "node:child_process";
+import { statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { RunningGateway } from "@l402-gateway/gateway";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REPO_ROOT } from "../regtest/paths.js";
+import { startUpstream, type TestUpstream } from "../support/upstream.js";
+import { added, bobPaymentHashes, LLM_PRICE_SATS, network, startTestGateway, tempStorePath } from "./support.js";
+
+const execFileAsync = promisify(execFile);
+const CLI = join(REPO_ROOT, "agent-client", "dist", "cli.js");
+
+interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the built `l402` CLI (the file npm links as the `l402` bin). */
+async function l402(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    if (typeof failed.code !== "number") throw error;
+    return { code: failed.code, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
+  }
+}
+
+describe("the l402 CLI against the real gateway", () => {
+  let upstream: TestUpstream;
+  let gateway: RunningGateway;
+  let env: Record<string, string>;
+  let storePath: string;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    gateway = await startTestGateway(upstream.url);
+    storePath = tempStorePath();
+    // The macaroon as a file, the cert as hex: the CLI takes paths, base64 or hex.
+    const macaroonFile = join(storePath, "..", "bob-admin.macaroon");
+    writeFileSync(macaroonFile, Buffer.from(network.nodes.bob.adminMacaroon, "base64"), { mode: 0o600 });
+    env = {
+      L402_STORE: storePath,
+      L402_LND_SOCKET: network.nodes.bob.socket,
+      L402_LND_CERT: Buffer.from(network.nodes.bob.cert, "base64").toString("hex"),
+      L402_LND_MACAROON: macaroonFile,
+    };
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream?.close();
+  });
+
+  it("bad usage exits 2 with a message on stderr and nothing on stdout", async () => {
+    for (const args of [["get"], ["get", "not a url"], ["post", "http://x/", "--max-cost", "lots"], ["fly"], []]) {
+      const result = await l402(args, env);
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toMatch(/^l402: .+\nRun 'l402 --help' for usage\.\n$/);
+    }
+    const help = await l402(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("exit codes:");
+  });
+
+  it("--dry-run prints the price on stdout and pays nothing", async () => {
+    const before = await bobPaymentHashes();
+    const result = await l402(["get", `${gateway.url}/v1/echo`, "--dry-run"], env);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ amountSats: LLM_PRICE_SATS, service: "llm" });
+    expect(result.stderr).toContain("dry run: would pay 50 sats");
+    expect(added(before, await bobPaymentHashes())).toEqual([]);
+  });
+
+  it("over the cap exits 3 and pays nothing", async () => {
+    const before = await bobPaymentHashes();
+    const result = await l402(["get", `${gateway.url}/v1/echo`, "--max-cost", "20"], env);
+    expect(result.code).toBe(3);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain("over_cap");
+    expect(added(before, await bobPaymentHashes())).toEqual([]);
+  });
+
+  it("pays, prints the body on stdout and the payment on stderr, then reuses the token", async () => {
+    const before = await bobPaymentHashes();
+    const paid = await l402(["post", `${gateway.url}/v1/echo`, "-d", "hello from the cli", "-H", "X-Test: yes"], env);
+    expect(paid.code, paid.stderr).toBe(0);
+    const echoed = JSON.parse(paid.stdout) as { body: string; headers: Record<string, string> };
+    expect(echoed.body).toBe("hello from the cli");
+    expect(echoed.headers["x-test"]).toBe("yes");
+    expect(paid.stderr).toMatch(/l402: paid 50 sats, fee \d+ sats, hash [0-9a-f]{64}/);
+    expect(paid.stdout).not.toContain("l402:");
+    expect(statSync(storePath).mode & 0o777).toBe(0o600);
+
+    const again = await l402(["get", `${gateway.url}/v1/echo`, "-q"], env);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toBe("");
+    expect(JSON.parse(again.stdout)).toMatchObject({ method: "GET" });
+
+    const payments = added(before, await bobPaymentHashes());
+    expect(payments).toHaveLength(1);
+    const receipts = JSON.parse((await l402(["receipts"], env)).stdout) as { payment_hash: string; status: string }[];
+    expect(receipts).toMatchObject([{ payment_hash: payments[0], status: "succeeded", amount_sats: LLM_PRICE_SATS }]);
+    const tokens = JSON.parse((await l402(["tokens", "list"], env)).stdout) as { service: string }[];
+    expect(tokens).toMatchObject([{ service: "llm", origin: gateway.url }]);
+    expect(JSON.stringify(tokens)).not.toContain("preimage");
+    const budget = JSON.parse((await l402(["budget"], env)).stdout) as { spent: { totalSats: number } };
+    expect(budget.spent.totalSats).toBeGreaterThanOrEqual(LLM_PRICE_SATS);
+  });
+
+  it("a saved budget refuses the next payment with exit 3; an HTTP error exits 5", async () => {
+    expect((await l402(["tokens", "rm", gateway.url], env)).code).toBe(0);
+    expect((await l402(["budget", "set", "--total", "60"], env)).code).toBe(0);
+    const before = await bobPaymentHashes();
+    const refused = await l402(["get", `${gateway.url}/v1/echo`], env);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain("budget_exceeded");
+    expect(added(before, await bobPaymentHashes())).toEqual([]);
+
+    const missing = await l402(["get", `${gateway.url}/nowhere`], env);
+    expect(missing.code).toBe(5);
+    expect(JSON.parse(missing.stdout)).toMatchObject({ code: "not_found" });
+  });
+});

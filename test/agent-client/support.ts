@@ -1,0 +1,89 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LndWallet } from "@l402-gateway/agent-client";
+import { type GatewayConfig, parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
+import { getChannelBalance, getFailedPayments, getInvoices, getPayments, getPendingPayments } from "lightning";
+import pino from "pino";
+import { testNetwork } from "../regtest/context.js";
+import { lndClient } from "../regtest/network-file.js";
+
+export const network = testNetwork();
+/** The agent's node: it holds the funds of the bob → alice channel. */
+export const bobLnd = lndClient(network.nodes.bob);
+/** The operator's node, read here with its admin macaroon to count settled invoices. */
+export const aliceLnd = lndClient(network.nodes.alice);
+
+export const LLM_PRICE_SATS = 50;
+export const WEATHER_PRICE_SATS = 5;
+
+export function bobWallet(): LndWallet {
+  return LndWallet.connect({
+    socket: network.nodes.bob.socket,
+    cert: network.nodes.bob.cert,
+    macaroon: network.nodes.bob.adminMacaroon,
+  });
+}
+
+export function tempStorePath(): string {
+  return join(mkdtempSync(join(tmpdir(), "l402-agent-")), "store.json");
+}
+
+/** A real gateway on alice: /v1/ is the llm service, /weather/ another service on the same origin. */
+export function startTestGateway(upstream: string, overrides: Record<string, unknown> = {}): Promise<RunningGateway> {
+  const config: GatewayConfig = parseConfig({
+    listen: { port: 0 },
+    operator: { port: 0 },
+    lnd: {
+      socket: network.nodes.alice.socket,
+      cert: network.nodes.alice.cert,
+      macaroon: network.nodes.alice.invoiceMacaroon,
+    },
+    store: { path: join(mkdtempSync(join(tmpdir(), "l402-agent-gw-")), "gateway.sqlite") },
+    log: { level: "silent" },
+    // Each unpaid call gets a challenge: the concurrency test sends ten at once.
+    limits: { challengeBurst: 100, challengesPerMinute: 600 },
+    services: [
+      { name: "llm", match: { pathPrefix: "/v1/" }, upstream, price: { sats: LLM_PRICE_SATS } },
+      { name: "weather", match: { pathPrefix: "/weather/" }, upstream, price: { sats: WEATHER_PRICE_SATS } },
+    ],
+    ...overrides,
+  });
+  return startGateway(config, { log: pino({ level: "silent" }) });
+}
+
+/** Payment hashes of every payment bob's LND has a record of: succeeded, failed or still in flight. */
+export async function bobPaymentHashes(): Promise<Set<string>> {
+  const hashes = new Set<string>();
+  for (const list of [getPayments, getPendingPayments, getFailedPayments]) {
+    let token: string | undefined;
+    do {
+      const page = await list({ lnd: bobLnd, ...(token ? { token } : { limit: 100 }) });
+      for (const payment of page.payments) hashes.add(payment.id);
+      token = page.next;
+    } while (token);
+  }
+  return hashes;
+}
+
+/** Payment hashes of alice's settled invoices. */
+export async function aliceSettledHashes(): Promise<Set<string>> {
+  const hashes = new Set<string>();
+  let token: string | undefined;
+  do {
+    const page = await getInvoices({ lnd: aliceLnd, ...(token ? { token } : { limit: 100 }) });
+    for (const invoice of page.invoices) if (invoice.is_confirmed) hashes.add(invoice.id);
+    token = page.next;
+  } while (token);
+  return hashes;
+}
+
+export async function bobChannelBalanceMsat(): Promise<bigint> {
+  const balance = await getChannelBalance({ lnd: bobLnd });
+  return BigInt(balance.channel_balance_mtokens ?? String(balance.channel_balance * 1000));
+}
+
+/** The members of `after` that are not in `before`. */
+export function added(before: ReadonlySet<string>, after: ReadonlySet<string>): string[] {
+  return [...after].filter((item) => !before.has(item));
+}
