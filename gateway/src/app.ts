@@ -17,6 +17,7 @@ import type { PriceBook } from "./pricing/price-book.js";
 import type { Pricer } from "./pricing/pricer.js";
 import { Quoter } from "./pricing/quoter.js";
 import type { ForwardOptions, ForwardOutcome, UpstreamProxy } from "./proxy/proxy.js";
+import { isStoreFailure } from "./store/failures.js";
 import type { TokenStore } from "./store/store.js";
 
 export interface GatewayParts {
@@ -214,6 +215,13 @@ export function createApp(parts: GatewayParts): Express {
   // Anything unexpected is still a JSON answer, and is logged without the request's headers.
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     log.error({ err: error instanceof Error ? error.message : String(error), path: req.path }, "request failed");
+    if (isStoreFailure(error)) {
+      // Full or read-only disk, I/O error, lock timeout: refuse new work rather than serve unaccounted.
+      sendJsonError(res, 503, "store_unavailable", "the gateway cannot record payments right now; try again shortly", {
+        "retry-after": "5",
+      });
+      return;
+    }
     sendJsonError(res, 500, "internal_error", "the gateway could not handle this request");
   });
 

@@ -208,8 +208,9 @@ export class MeteredHandler {
     try {
       completionTokens = await this.deps.quoter.counter(service).textTokens(tap.deliveredText, false);
     } catch {
-      // The tokenizer is gone (the upstream died): bound the count by the characters delivered and max_tokens.
-      completionTokens = Math.min(tap.deliveredText.length, quote.maxTokens);
+      // The tokenizer died with the upstream: count the text events delivered (one per token on llama.cpp-style
+      // servers), never more than max_tokens.
+      completionTokens = Math.min(tap.deliveredChunks, quote.maxTokens);
     }
     const usage = { promptTokens: quote.promptTokens, completionTokens };
     await open.settle({ amountMsat: costOf(quote, usage), ...tokenCounts(usage), reason: "partial" });

@@ -51,6 +51,8 @@ const EVENT_END = /\r?\n\r?\n/;
 export class SseUsageTap extends Transform {
   usage: Usage | undefined;
   deliveredText = "";
+  /** Events that carried generated text: one per token for llama.cpp-style servers. */
+  deliveredChunks = 0;
   private pending = "";
 
   constructor(
@@ -105,7 +107,11 @@ export class SseUsageTap extends Transform {
     }
     const usage = usageOf(parsed.data.usage);
     const choices = parsed.data.choices ?? [];
-    for (const choice of choices) this.deliveredText += choice.delta?.content ?? choice.text ?? "";
+    for (const choice of choices) {
+      const text = choice.delta?.content ?? choice.text ?? "";
+      this.deliveredText += text;
+      if (text !== "") this.deliveredChunks += 1;
+    }
     if (usage) {
       this.usage = usage;
       if (this.dropUsageChunk && choices.length === 0) return;

@@ -154,8 +154,11 @@ export class UpstreamProxy {
         if (plan.transform) await pipeline(response.body, plan.transform, res);
         else await pipeline(response.body, res);
       } catch {
-        // Client went away or the upstream broke mid-stream: the headers are out, so just close.
-        res.destroy();
+        // Client went away or the upstream broke mid-stream: the headers are out, so close the connection, after
+        // flushing what was already written so the client gets every token it is charged for.
+        const socket = res.socket;
+        if (socket && !socket.destroyed) socket.end();
+        else res.destroy();
         return { ok: true, status: response.statusCode, ttfbSeconds, complete: false };
       }
       return { ok: true, status: response.statusCode, ttfbSeconds, complete: true };

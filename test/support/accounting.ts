@@ -1,0 +1,167 @@
+import Database from "better-sqlite3";
+import { type AuthenticatedLnd, getInvoice } from "lightning";
+
+export interface AccountingTotals {
+  /** Sats LND received for invoices this gateway issued (tokens and top-ups). */
+  readonly settledSats: number;
+  /** Msat credited to metered balances plus sats of paid access tokens × 1000. */
+  readonly creditedMsat: number;
+  readonly chargedMsat: number;
+  readonly balanceMsat: number;
+  readonly reservedMsat: number;
+  /** Charges for calls that reached the upstream and were answered (usage, partial, fixed, no_usage). */
+  readonly servedCharges: number;
+}
+
+export interface AccountingVerdict {
+  readonly ok: boolean;
+  readonly violations: string[];
+  readonly totals: AccountingTotals;
+}
+
+interface TokenRow {
+  token_id: string;
+  payment_hash: string;
+  price_sats: number;
+  status: string;
+  metered: number;
+  paid_at: number | null;
+  balance_msat: number;
+  reserved_msat: number;
+  credited_msat: number;
+  charged_msat: number;
+}
+
+interface TopUpRow {
+  payment_hash: string;
+  token_id: string;
+  sats: number;
+  status: string;
+}
+
+export interface AccountingInputs {
+  /** The gateway's SQLite store (read only; the gateway may keep running). */
+  readonly storePath: string;
+  /** The operator's node, which issued the invoices. */
+  readonly lnd: AuthenticatedLnd;
+  /** Requests the upstream answered, when the test counted them: each must have been charged on a paid token. */
+  readonly upstreamServed?: number;
+  /**
+   * Balance refusals the agents saw (402 insufficient_balance): each must show a balance below the price it asked,
+   * so no token with enough balance was refused.
+   */
+  readonly refusals?: readonly { readonly balanceMsat: number; readonly priceMsat: number }[];
+  /** True when no request is in flight: then no reservation may be left. */
+  readonly quiescent?: boolean;
+}
+
+/**
+ * The accounting invariant, from the store and LND: settled invoices = credits; per token, credits = charges +
+ * balance + reservations, and the charges ledger adds up; no settlement LND knows of is missing from the store; no
+ * request was served without a charge on a paid token; no token with enough balance was refused.
+ */
+export async function checkAccounting(inputs: AccountingInputs): Promise<AccountingVerdict> {
+  const db = new Database(inputs.storePath, { readonly: true, fileMustExist: true });
+  const violations: string[] = [];
+  try {
+    const tokens = db.prepare("SELECT * FROM tokens").all() as TokenRow[];
+    const topUps = db.prepare("SELECT * FROM topups").all() as TopUpRow[];
+    const chargesByToken = new Map(
+      (
+        db.prepare("SELECT token_id, SUM(amount_msat) AS msat FROM charges GROUP BY token_id").all() as {
+          token_id: string;
+          msat: number;
+        }[]
+      ).map((row) => [row.token_id, row.msat]),
+    );
+    const servedCharges = (
+      db
+        .prepare("SELECT COUNT(*) AS n FROM charges WHERE reason IN ('usage', 'partial', 'fixed', 'no_usage')")
+        .get() as { n: number }
+    ).n;
+    const unpaidCharges = (
+      db
+        .prepare("SELECT COUNT(*) AS n FROM charges c JOIN tokens t USING (token_id) WHERE t.paid_at IS NULL")
+        .get() as { n: number }
+    ).n;
+    if (unpaidCharges > 0) violations.push(`${unpaidCharges} charges on tokens never paid`);
+
+    let settledSats = 0;
+    const invoices = [
+      ...tokens.map((t) => ({
+        hash: t.payment_hash,
+        sats: t.price_sats,
+        paid: t.paid_at !== null,
+        label: `token ${t.token_id.slice(0, 8)}`,
+      })),
+      ...topUps.map((u) => ({
+        hash: u.payment_hash,
+        sats: u.sats,
+        paid: u.status === "paid",
+        label: `top-up of ${u.token_id.slice(0, 8)}`,
+      })),
+    ];
+    for (const invoice of invoices) {
+      const onLnd = await getInvoice({ lnd: inputs.lnd, id: invoice.hash });
+      if (onLnd.is_confirmed) settledSats += onLnd.received;
+      if (onLnd.is_confirmed && !invoice.paid) violations.push(`${invoice.label}: settled on LND but not credited`);
+      if (!onLnd.is_confirmed && invoice.paid) violations.push(`${invoice.label}: credited but not settled on LND`);
+      if (onLnd.is_confirmed && onLnd.received !== invoice.sats) {
+        violations.push(`${invoice.label}: LND received ${onLnd.received} sats, the store expected ${invoice.sats}`);
+      }
+    }
+
+    let creditedMsat = 0;
+    let chargedMsat = 0;
+    let balanceMsat = 0;
+    let reservedMsat = 0;
+    for (const token of tokens) {
+      const label = `token ${token.token_id.slice(0, 8)}`;
+      const paidTopUps = topUps.filter((u) => u.token_id === token.token_id && u.status === "paid");
+      const expectedCredit =
+        token.paid_at === null ? 0 : token.price_sats * 1000 + paidTopUps.reduce((sum, u) => sum + u.sats * 1000, 0);
+      if (token.metered === 1) {
+        if (token.credited_msat !== expectedCredit) {
+          violations.push(`${label}: credited ${token.credited_msat} msat, its paid invoices make ${expectedCredit}`);
+        }
+        if (token.credited_msat !== token.balance_msat + token.reserved_msat + token.charged_msat) {
+          violations.push(
+            `${label}: credited ${token.credited_msat} ≠ balance ${token.balance_msat} + reserved ${token.reserved_msat} + charged ${token.charged_msat}`,
+          );
+        }
+        const ledger = chargesByToken.get(token.token_id) ?? 0;
+        if (ledger !== token.charged_msat)
+          violations.push(`${label}: charged ${token.charged_msat}, ledger says ${ledger}`);
+        if (token.balance_msat < 0) violations.push(`${label}: negative balance ${token.balance_msat}`);
+        creditedMsat += token.credited_msat;
+        chargedMsat += token.charged_msat;
+        balanceMsat += token.balance_msat;
+        reservedMsat += token.reserved_msat;
+      } else {
+        creditedMsat += expectedCredit;
+      }
+    }
+    if (settledSats * 1000 !== creditedMsat) {
+      violations.push(`LND settled ${settledSats} sats but ${creditedMsat} msat were credited`);
+    }
+    if (inputs.quiescent) {
+      const open = (db.prepare("SELECT COUNT(*) AS n FROM reservations").get() as { n: number }).n;
+      if (open > 0 || reservedMsat > 0) violations.push(`${open} reservations (${reservedMsat} msat) left while idle`);
+    }
+    if (inputs.upstreamServed !== undefined && inputs.upstreamServed !== servedCharges) {
+      violations.push(`the upstream answered ${inputs.upstreamServed} requests, ${servedCharges} were charged`);
+    }
+    for (const refusal of inputs.refusals ?? []) {
+      if (refusal.balanceMsat >= refusal.priceMsat) {
+        violations.push(`refused for balance ${refusal.balanceMsat} msat although the price was ${refusal.priceMsat}`);
+      }
+    }
+    return {
+      ok: violations.length === 0,
+      violations,
+      totals: { settledSats, creditedMsat, chargedMsat, balanceMsat, reservedMsat, servedCharges },
+    };
+  } finally {
+    db.close();
+  }
+}
