@@ -367,7 +367,7 @@ describe("usage-based pricing and prepaid metering (regtest, real model)", () =>
     });
   });
 
-  it("raises the surge multiplier while requests queue, and lowers it after", async () => {
+  it("raises the surge multiplier while requests queue, and lowers it after", { timeout: 240_000 }, async () => {
     const quoteNow = async () =>
       (
         await challenge("/v1/chat/completions", {
@@ -382,7 +382,7 @@ describe("usage-based pricing and prepaid metering (regtest, real model)", () =>
       fetch(`${backend.url}/v1/chat/completions`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: chatBody("Tell a long tale.", { max_tokens: 64 }),
+        body: chatBody("Tell a long tale.", { max_tokens: 40 }),
       }).then((r) => r.text()),
     );
     let surged = await quoteNow();
@@ -445,6 +445,30 @@ describe("usage-based pricing and prepaid metering (regtest, real model)", () =>
       charges: { service: string; charged_msat: number }[];
     };
     expect(revenue.charges.find((c) => c.service === "echo")?.charged_msat).toBe(8 * ECHO_MSAT);
+  });
+
+  it("exports the outstanding prepaid balance and the charges by model to Prometheus", async () => {
+    const admin = { authorization: `Bearer ${ADMIN_SECRET}` };
+    const { tokens } = (await (
+      await fetch(`${gateway.adminUrl}/admin/tokens?limit=1000`, { headers: admin })
+    ).json()) as {
+      tokens: { status: string; metered: boolean; balance_msat: number; reserved_msat: number; charged_msat: number }[];
+    };
+    const paid = tokens.filter((t) => t.status === "paid" && t.metered);
+    const outstanding = paid.reduce((sum, t) => sum + t.balance_msat + t.reserved_msat, 0);
+    const charged = tokens.reduce((sum, t) => sum + t.charged_msat, 0);
+    const text = await (await fetch(`${gateway.operatorUrl}/metrics`)).text();
+    const sample = (name: string) =>
+      text
+        .split("\n")
+        .filter((line) => line.startsWith(name))
+        .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
+    expect(sample("l402_prepaid_balance_sats")).toBe(outstanding / 1000);
+    expect(sample("l402_charged_msat_total")).toBe(charged);
+    expect(text).toMatch(
+      new RegExp(`l402_charged_msat_total\\{service="llm",model="${MODEL.replaceAll(".", "\\.")}"\\}`),
+    );
+    expect(text).toMatch(/l402_price_msat\{service="llm",rule="0",component="per_call"\} 7000/);
   });
 
   it("keeps balances across a restart", async () => {
