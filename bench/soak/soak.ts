@@ -166,7 +166,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   /** Sends a paid request, paying a first deposit or a top-up when the gateway asks (at most once). */
   async function paid(state: { credential?: Credential }, init: RequestInit, signal?: AbortSignal): Promise<Response> {
     for (let attempt = 0; attempt < 2; attempt++) {
-      const headers: Record<string, string> = { ...json, "x-l402-deposit-msat": "20000" };
+      const headers: Record<string, string> = { ...json, "x-l402-deposit-msat": "3000" };
       if (state.credential) headers.authorization = auth(state.credential);
       const res = await fetch(url, { method: "POST", ...init, headers, signal });
       requests += 1;
