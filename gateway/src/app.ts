@@ -17,6 +17,7 @@ import type { PriceBook } from "./pricing/price-book.js";
 import type { Pricer } from "./pricing/pricer.js";
 import { Quoter } from "./pricing/quoter.js";
 import type { ForwardOptions, ForwardOutcome, UpstreamProxy } from "./proxy/proxy.js";
+import { StoreUnavailableError } from "./store/errors.js";
 import type { TokenStore } from "./store/store.js";
 
 export interface GatewayParts {
@@ -213,6 +214,13 @@ export function createApp(parts: GatewayParts): Express {
 
   // Anything unexpected is still a JSON answer, and is logged without the request's headers.
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (error instanceof StoreUnavailableError) {
+      log.warn({ err: error.message, path: req.path }, "token store unavailable");
+      sendJsonError(res, 503, "store_unavailable", "the token database is unavailable; try again shortly", {
+        "retry-after": "5",
+      });
+      return;
+    }
     log.error({ err: error instanceof Error ? error.message : String(error), path: req.path }, "request failed");
     sendJsonError(res, 500, "internal_error", "the gateway could not handle this request");
   });

@@ -17,7 +17,7 @@ import { GatewayMetrics } from "./metrics/metrics.js";
 import { PriceBook } from "./pricing/price-book.js";
 import { type Pricer, StaticPricer } from "./pricing/pricer.js";
 import { UpstreamProxy } from "./proxy/proxy.js";
-import { SqliteTokenStore } from "./store/sqlite.js";
+import { openStore } from "./store/open.js";
 import type { TokenStore } from "./store/store.js";
 
 export interface RunningGateway {
@@ -84,12 +84,21 @@ function closeServer(server: Server): Promise<void> {
 export async function startGateway(config: GatewayConfig, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
   const log = overrides.log ?? createLogger(config.log);
   const metrics = new GatewayMetrics(config.services.map((s) => s.name));
-  const startedAt = new Date();
-  const store = new SqliteTokenStore(config.store.path);
-  // Reservations an earlier process left (it crashed mid-request) are released in full: the request's outcome is
-  // unknown, and the agent's balance is not taken for it.
-  const released = await store.releaseStaleReservations(store.owner, startedAt);
-  if (released > 0) log.warn({ released }, "released reservations left by an earlier process");
+  const store = await openStore(config.store);
+  // Reservations a stopped process left (it crashed mid-request) are released in full: the request's outcome is
+  // unknown, and the agent's balance is not taken for it. With PostgreSQL this is also each replica's heartbeat.
+  const releaseStale = async () => {
+    try {
+      const released = await store.releaseStaleReservations(new Date());
+      if (released > 0) log.warn({ released }, "released reservations left by a stopped gateway");
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, "could not heartbeat or release stale reservations");
+    }
+  };
+  await releaseStale();
+  const heartbeat =
+    store.heartbeatIntervalMs === undefined ? undefined : setInterval(releaseStale, store.heartbeatIntervalMs);
+  heartbeat?.unref();
   const backend = new InstrumentedInvoiceBackend(
     overrides.backend ?? new LndInvoiceBackend(connectLnd(config.lnd), config.lnd.timeoutMs),
     metrics,
@@ -144,6 +153,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     watcher,
     metrics,
     close: async () => {
+      clearInterval(heartbeat);
       watcher.stop();
       book.stop();
       stopWatchingConfig();

@@ -100,6 +100,37 @@ const lndSchema = z
     path: ["macaroon"],
   });
 
+/** A PostgreSQL database shared by several gateway replicas. */
+const postgresSchema = z
+  .object({
+    /** postgres://user:password@host:port/database (libpq connection URI). */
+    url: z.string().regex(/^postgres(ql)?:\/\//, "a postgres:// or postgresql:// URL"),
+    /** Connections per replica. */
+    poolSize: z.number().int().positive().default(10),
+    /** Bound on opening a connection; past it the request gets 503 store_unavailable. */
+    connectTimeoutMs: z.number().int().positive().default(5_000),
+    /** Bound on each statement (PostgreSQL's statement_timeout). */
+    statementTimeoutMs: z.number().int().positive().default(10_000),
+    /** A replica whose heartbeat is older than this has stopped: its reservations are released. */
+    leaseSeconds: z.number().int().min(3).default(30),
+    /** How long a paid fixed-price token's root key is cached; revocations clear it at once over LISTEN/NOTIFY. */
+    rootKeyCacheMs: z.number().int().min(0).default(5_000),
+  })
+  .strict();
+
+const storeSchema = z
+  .object({
+    /** SQLite file (one gateway). */
+    path: z.string().optional(),
+    /** Or PostgreSQL (several replicas). */
+    postgres: postgresSchema.optional(),
+  })
+  .strict()
+  .refine((s) => (s.path === undefined) !== (s.postgres === undefined), {
+    message: "set exactly one of path (SQLite) and postgres",
+    path: ["path"],
+  });
+
 export const configSchema = z
   .object({
     listen: z
@@ -109,7 +140,7 @@ export const configSchema = z
     /** Trust X-Forwarded-* from a reverse proxy in front (Express's `trust proxy` setting). */
     trustProxy: z.union([z.boolean(), z.number().int(), z.string()]).default(false),
     lnd: lndSchema,
-    store: z.object({ path: z.string() }).strict(),
+    store: storeSchema,
     /** Macaroon location; Aperture uses "lsat". */
     macaroonLocation: z.string().default("lsat"),
     proxy: z
@@ -175,3 +206,5 @@ export const configSchema = z
 
 export type GatewayConfig = z.infer<typeof configSchema>;
 export type ServiceConfig = GatewayConfig["services"][number];
+export type StoreConfig = GatewayConfig["store"];
+export type PostgresConfig = z.infer<typeof postgresSchema>;
