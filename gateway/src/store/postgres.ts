@@ -188,10 +188,7 @@ export class PostgresTokenStore implements TokenStore {
   private readonly listener: RevocationListener;
   private readonly leaseMs: number;
 
-  private constructor(
-    config: PostgresConfig,
-    options: PostgresStoreOptions,
-  ) {
+  private constructor(config: PostgresConfig, options: PostgresStoreOptions) {
     this.owner = options.owner ?? randomUUID();
     this.leaseMs = config.leaseSeconds * 1000;
     const clientConfig: pg.ClientConfig = {
