@@ -16,7 +16,8 @@ import type { GatewayMetrics } from "./metrics/metrics.js";
 import type { PriceBook } from "./pricing/price-book.js";
 import type { Pricer } from "./pricing/pricer.js";
 import { Quoter } from "./pricing/quoter.js";
-import type { ForwardOptions, ForwardOutcome, UpstreamProxy } from "./proxy/proxy.js";
+import { type ForwardOptions, type ForwardOutcome, hasRequestBody, type UpstreamProxy } from "./proxy/proxy.js";
+import type { UpstreamPools } from "./proxy/upstream-pool.js";
 import { StoreUnavailableError } from "./store/errors.js";
 import type { TokenStore } from "./store/store.js";
 
@@ -27,6 +28,7 @@ export interface GatewayParts {
   readonly pricer: Pricer;
   readonly book: PriceBook;
   readonly proxy: UpstreamProxy;
+  readonly pools: UpstreamPools;
   readonly metrics: GatewayMetrics;
   readonly health: HealthHandlers;
   readonly log: Logger;
@@ -58,7 +60,7 @@ function upstreamErrorClass(outcome: ForwardOutcome): string | undefined {
 
 /** The Express app: route to a service, let free paths through, verify L402 tokens or challenge, then proxy. */
 export function createApp(parts: GatewayParts): Express {
-  const { config, store, backend, pricer, book, proxy, metrics, health, log } = parts;
+  const { config, store, backend, pricer, book, proxy, pools, metrics, health, log } = parts;
   const router = new ServiceRouter(config.services);
   const authenticator = new Authenticator(store, (payment) => metrics.recordPaid(payment));
   const challenger = new Challenger(backend, store, pricer, config.macaroonLocation);
@@ -93,6 +95,11 @@ export function createApp(parts: GatewayParts): Express {
     });
   });
 
+  /**
+   * Forwards to the least-loaded upstream of the service's pool. An attempt that fails before the upstream answered
+   * (unreachable, or timed out) is tried once more on another upstream when the request can be sent again; the
+   * failed attempt never reached `options.plan`, so it is never charged.
+   */
   async function forward(
     req: Request,
     res: Response,
@@ -100,18 +107,44 @@ export function createApp(parts: GatewayParts): Express {
     requestId: string,
     options: ForwardOptions = {},
   ): Promise<ForwardOutcome> {
-    const outcome = await proxy.forward(
-      req,
-      res,
-      service.upstream,
-      { clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown", proto: req.protocol, host: req.get("host") },
-      { ...options, extraHeaders: { "x-request-id": requestId } },
-    );
+    const pool = pools.of(service.name);
     const labels = { service: service.name };
-    if (outcome.ok) metrics.requestDuration.observe({ ...labels, phase: "upstream_ttfb" }, outcome.ttfbSeconds);
-    const errorClass = upstreamErrorClass(outcome);
-    if (errorClass) metrics.upstreamErrors.inc({ ...labels, class: errorClass });
-    return outcome;
+    const replayable = options.body !== undefined || !hasRequestBody(req);
+    const tried = new Set<string>();
+    for (;;) {
+      const upstream = pool.pick(tried) ?? pool.pick();
+      if (upstream === undefined) throw new Error(`service ${service.name} has no upstream`);
+      tried.add(upstream);
+      const mayRetry = replayable && tried.size === 1 && pool.size > 1;
+      const end = pool.begin(upstream);
+      let outcome: ForwardOutcome;
+      try {
+        outcome = await proxy.forward(
+          req,
+          res,
+          upstream,
+          { clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown", proto: req.protocol, host: req.get("host") },
+          { ...options, mayRetry, extraHeaders: { "x-request-id": requestId } },
+        );
+      } finally {
+        end();
+      }
+      if (outcome.ok) metrics.requestDuration.observe({ ...labels, phase: "upstream_ttfb" }, outcome.ttfbSeconds);
+      const errorClass = upstreamErrorClass(outcome);
+      if (errorClass) metrics.upstreamErrors.inc({ ...labels, class: errorClass });
+      if (!outcome.ok && (errorClass === "unreachable" || errorClass === "timeout")) {
+        pool.reportFailure(upstream, outcome.code);
+      }
+      if (outcome.ok || !outcome.retryable) return outcome;
+      if (pool.pick(tried) === undefined) {
+        sendJsonError(res, outcome.status, outcome.code, outcome.retryable.message);
+        return outcome;
+      }
+      log.warn(
+        { reqId: requestId, service: service.name, upstream, code: outcome.code },
+        "retrying on another upstream",
+      );
+    }
   }
 
   const asOutcome = (outcome: ForwardOutcome): Outcome =>
@@ -155,7 +188,7 @@ export function createApp(parts: GatewayParts): Express {
   const metered = new MeteredHandler({
     store,
     book,
-    quoter: new Quoter(book),
+    quoter: new Quoter(book, (service) => pools.of(service).pick() ?? ""),
     challenger,
     metrics,
     log,

@@ -17,6 +17,7 @@ import { GatewayMetrics } from "./metrics/metrics.js";
 import { PriceBook } from "./pricing/price-book.js";
 import { type Pricer, StaticPricer } from "./pricing/pricer.js";
 import { UpstreamProxy } from "./proxy/proxy.js";
+import { UpstreamPools } from "./proxy/upstream-pool.js";
 import { openStore } from "./store/open.js";
 import type { TokenStore } from "./store/store.js";
 
@@ -105,6 +106,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   );
   const pricer = new InstrumentedPricer(overrides.pricer ?? new StaticPricer(), metrics);
   const proxy = new UpstreamProxy(config.proxy, config.limits.maxBodyBytes);
+  const pools = new UpstreamPools(config.services, log);
   const watcher = new SettlementWatcher(backend, store, log, (token) => metrics.recordPaid(token));
   metrics.observe({
     settlementStreamUp: () => watcher.connected,
@@ -112,8 +114,8 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     outstandingBalanceMsat: () => store.outstandingBalanceMsat(),
   });
   const health = healthHandlers(config, backend, store);
-  const book = new PriceBook(config.services, log, metrics);
-  const app = createApp({ config, store, backend, pricer, book, proxy, metrics, health, log });
+  const book = new PriceBook(config.services, log, metrics, (service) => pools.of(service).liveUrls());
+  const app = createApp({ config, store, backend, pricer, book, proxy, pools, metrics, health, log });
 
   const server = createServer({ maxHeaderSize: config.limits.maxHeaderBytes }, app);
   server.on("clientError", answerClientError);
@@ -139,6 +141,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   const operatorUrl = await listen(operator, config.operator.port, config.operator.host);
   const adminUrl = admin && config.admin ? await listen(admin, config.admin.port, config.admin.host) : undefined;
   await watcher.start();
+  pools.start();
   book.start();
   const stopWatchingConfig = overrides.configPath ? watchPricing(overrides.configPath, config, book, log) : () => {};
   log.info({ url, operatorUrl, services: config.services.map((s) => s.name) }, "gateway listening");
@@ -155,6 +158,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     close: async () => {
       clearInterval(heartbeat);
       watcher.stop();
+      pools.stop();
       book.stop();
       stopWatchingConfig();
       await Promise.all([closeServer(server), closeServer(operator), ...(admin ? [closeServer(admin)] : [])]);

@@ -45,7 +45,21 @@ export const serviceSchema = z
     /** Tier written into the `services=` caveat, as Aperture does. */
     tier: z.number().int().min(0).default(0),
     match: matchSchema,
-    upstream: z.url({ protocol: /^https?$/ }),
+    /** The upstream, or the first of a pool; set this, `upstreams`, or both. */
+    upstream: z.url({ protocol: /^https?$/ }).optional(),
+    /** A pool of interchangeable upstreams (OpenAI-compatible servers): least-loaded first, failing ones ejected. */
+    upstreams: z.array(z.url({ protocol: /^https?$/ })).optional(),
+    /** Health checks and load readings of each upstream (every service has a pool, of one upstream at least). */
+    upstreamPool: z
+      .object({
+        /** How often each upstream's `healthPath` is read (health, and load for balancing). */
+        healthIntervalMs: z.number().int().positive().default(1_000),
+        healthTimeoutMs: z.number().int().positive().default(1_000),
+        /** Consecutive failed checks or connection failures after which an upstream is ejected. */
+        ejectAfterFailures: z.number().int().positive().default(2),
+      })
+      .strict()
+      .prefault({}),
     /** Pay once, use until the token expires (Aperture's model). Set this or `pricing`. */
     price: z.object({ sats: z.number().int().positive() }).strict().optional(),
     /** Prepaid metering: the token carries a balance in msat that each request draws down by the matching rule. */
@@ -63,6 +77,9 @@ export const serviceSchema = z
   })
   .strict()
   .superRefine((service, ctx) => {
+    if (service.upstream === undefined && (service.upstreams === undefined || service.upstreams.length === 0)) {
+      ctx.addIssue({ code: "custom", path: ["upstream"], message: "set upstream or upstreams (at least one URL)" });
+    }
     if ((service.price === undefined) === (service.pricing === undefined)) {
       ctx.addIssue({ code: "custom", path: ["price"], message: "set exactly one of price and pricing" });
     }
