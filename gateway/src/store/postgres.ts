@@ -119,7 +119,7 @@ const SQL = {
               WHERE token_id = $1 AND status = 'paid' AND metered = 1 AND balance_msat >= $2
               RETURNING token_id, balance_msat)
             INSERT INTO reservations (token_id, amount_msat, owner, created_at)
-            SELECT token_id, $2, $3, $4 FROM taken
+            SELECT token_id, $2::bigint, $3::text, $4::bigint FROM taken
             RETURNING id, (SELECT balance_msat FROM taken) AS balance_msat`,
   balance: "SELECT balance_msat FROM tokens WHERE token_id = $1",
   // One statement: take the reservation (once), charge at most its amount, refund the rest, write the ledger.
@@ -136,7 +136,7 @@ const SQL = {
            ledger AS (
              INSERT INTO charges (token_id, service, model, prompt_tokens, completion_tokens, amount_msat, reason,
                created_at)
-             SELECT token_id, $3, $4, $5, $6, charge, $7, $8 FROM decided)
+             SELECT token_id, $3::text, $4::text, $5::bigint, $6::bigint, charge, $7::text, $8::bigint FROM decided)
            SELECT charge, balance_msat FROM applied`,
   heartbeat: `INSERT INTO replica_heartbeats (owner, heartbeat_at) VALUES ($1, $2)
               ON CONFLICT (owner) DO UPDATE SET heartbeat_at = GREATEST(replica_heartbeats.heartbeat_at, $2)`,

@@ -212,7 +212,7 @@ export function describeTokenStore(backend: StoreBackend): void {
       if (!first.ok) throw new Error("unreachable");
       const settled = await store.settle(
         first.id,
-        { amountMsat: 2_500, service: "llm", model: "m", reason: "usage" },
+        { amountMsat: 2_500, service: "llm", model: "m", promptTokens: 12, completionTokens: 30, reason: "usage" },
         new Date(),
       );
       expect(settled).toEqual({ chargedMsat: 2_500, balanceMsat: 7_500 });
