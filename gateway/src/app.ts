@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { GatewayConfig, ServiceConfig } from "./config/schema.js";
 import type { HealthHandlers } from "./health/routes.js";
 import { sendJsonError } from "./http/errors.js";
+import { BodyTooLargeError, readBody } from "./http/read-body.js";
 import { requestIdFrom } from "./http/request-id.js";
 import { type RouteMatch, ServiceRouter } from "./http/routing.js";
 import { Authenticator } from "./l402/authenticator.js";
@@ -109,6 +110,16 @@ export function createApp(parts: GatewayParts): Express {
   ): Promise<ForwardOutcome> {
     const pool = pools.of(service.name);
     const labels = { service: service.name };
+    if (pool.size > 1 && options.body === undefined && hasRequestBody(req)) {
+      // A body the proxy would stream cannot be sent a second time: with a pool, read it first so it can be.
+      try {
+        options = { ...options, body: await readBody(req, config.limits.maxBodyBytes) };
+      } catch (error) {
+        if (!(error instanceof BodyTooLargeError)) throw error;
+        sendJsonError(res, 413, "body_too_large", error.message);
+        return { ok: false, status: 413, code: "body_too_large" };
+      }
+    }
     const replayable = options.body !== undefined || !hasRequestBody(req);
     const tried = new Set<string>();
     for (;;) {

@@ -168,11 +168,53 @@ describe("gateway with an upstream pool", () => {
     expect(await unreachable()).toBe(failures);
     expect(echoes() - seenBefore).toBe(12);
   });
+});
 
-  it("does not replay a request whose streamed body it already sent", async () => {
-    // A body the proxy streams cannot be sent twice: with the dead upstream ejected it goes to the live one.
-    const res = await fetch(`${gateway.url}/v1/echo`, { method: "POST", body: "payload" });
-    expect(res.status).toBe(200);
-    expect(((await res.json()) as { body: string }).body).toBe("payload");
+describe("gateway with a dead upstream that is never ejected", () => {
+  let live: TestUpstream;
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    live = await startUpstream();
+    const config = parseConfig({
+      listen: { port: 0 },
+      operator: { port: 0 },
+      lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
+      store: { path: ":memory:" },
+      log: { level: "silent" },
+      services: [
+        {
+          name: "api",
+          match: { pathPrefix: "/" },
+          upstreams: ["http://127.0.0.1:1", live.url],
+          upstreamPool: { healthIntervalMs: 600_000, ejectAfterFailures: 1_000 },
+          price: { sats: 1 },
+          freePaths: ["/v1/*"],
+        },
+      ],
+    });
+    gateway = await startGateway(config, { backend: new NoInvoices(), log: silent });
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await live?.close();
+  });
+
+  it("retries requests with a body, which it reads first, on the live upstream, and refuses one over the limit", async () => {
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${gateway.url}/v1/echo`, { method: "POST", body: `payload ${i}` });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { body: string }).body).toBe(`payload ${i}`);
+    }
+    const metrics = await (await fetch(`${gateway.operatorUrl}/metrics`)).text();
+    const line = metrics
+      .split("\n")
+      .find((l) => l.startsWith('l402_upstream_errors_total{service="api",class="unreachable"}'));
+    // Taken in turn, some requests went to the dead upstream first: each was retried, and answered.
+    expect(Number(line?.split(" ").pop())).toBeGreaterThan(0);
+    const big = await fetch(`${gateway.url}/v1/echo`, { method: "POST", body: "x".repeat(1_048_577) });
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as { code: string }).code).toBe("body_too_large");
   });
 });
