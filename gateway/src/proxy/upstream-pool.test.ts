@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startUpstream, type TestUpstream } from "../../../test/support/upstream.js";
 import { parseConfig } from "../config/load.js";
 import type { InvoiceBackend } from "../lightning/invoices.js";
+import { SurgeMonitor } from "../pricing/surge.js";
 import { type RunningGateway, startGateway } from "../server.js";
 import { UpstreamPool } from "./upstream-pool.js";
 
@@ -85,6 +86,24 @@ describe("upstream pool", () => {
       expect(pool.states().every((s) => s.healthy)).toBe(true);
     } finally {
       await Promise.all([flaky.close(), steady.close()]);
+    }
+  });
+
+  it("gives surge pricing the pool's combined load: all busy and queued requests over all slots", async () => {
+    const [busy, idle] = [await loadReporter(), await loadReporter()];
+    try {
+      busy.state.busy = 4;
+      busy.state.queued = 2;
+      const monitor = new SurgeMonitor(
+        () => [busy.url, idle.url, "http://127.0.0.1:1"],
+        { healthPath: "/health", pollIntervalMs: 1_000, curve: [{ load: 1, multiplier: 1 }], ceiling: 3, smoothing: 1 },
+        silent,
+      );
+      await monitor.poll();
+      // (4 + 2 + 0) / (4 + 4); the unreachable one is left out of the reading.
+      expect(monitor.load).toBe(0.75);
+    } finally {
+      await Promise.all([busy.close(), idle.close()]);
     }
   });
 
