@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { GatewayConfig, ServiceConfig } from "./config/schema.js";
 import type { HealthHandlers } from "./health/routes.js";
 import { sendJsonError } from "./http/errors.js";
+import { BodyTooLargeError, readBody } from "./http/read-body.js";
 import { requestIdFrom } from "./http/request-id.js";
 import { type RouteMatch, ServiceRouter } from "./http/routing.js";
 import { Authenticator } from "./l402/authenticator.js";
@@ -16,8 +17,9 @@ import type { GatewayMetrics } from "./metrics/metrics.js";
 import type { PriceBook } from "./pricing/price-book.js";
 import type { Pricer } from "./pricing/pricer.js";
 import { Quoter } from "./pricing/quoter.js";
-import type { ForwardOptions, ForwardOutcome, UpstreamProxy } from "./proxy/proxy.js";
-import { isStoreFailure } from "./store/failures.js";
+import { type ForwardOptions, type ForwardOutcome, hasRequestBody, type UpstreamProxy } from "./proxy/proxy.js";
+import type { UpstreamPools } from "./proxy/upstream-pool.js";
+import { isStoreFailure } from "./store/errors.js";
 import type { TokenStore } from "./store/store.js";
 
 export interface GatewayParts {
@@ -27,6 +29,7 @@ export interface GatewayParts {
   readonly pricer: Pricer;
   readonly book: PriceBook;
   readonly proxy: UpstreamProxy;
+  readonly pools: UpstreamPools;
   readonly metrics: GatewayMetrics;
   readonly health: HealthHandlers;
   readonly log: Logger;
@@ -58,7 +61,7 @@ function upstreamErrorClass(outcome: ForwardOutcome): string | undefined {
 
 /** The Express app: route to a service, let free paths through, verify L402 tokens or challenge, then proxy. */
 export function createApp(parts: GatewayParts): Express {
-  const { config, store, backend, pricer, book, proxy, metrics, health, log } = parts;
+  const { config, store, backend, pricer, book, proxy, pools, metrics, health, log } = parts;
   const router = new ServiceRouter(config.services);
   const authenticator = new Authenticator(store, (payment) => metrics.recordPaid(payment));
   const challenger = new Challenger(backend, store, pricer, config.macaroonLocation);
@@ -93,6 +96,11 @@ export function createApp(parts: GatewayParts): Express {
     });
   });
 
+  /**
+   * Forwards to the least-loaded upstream of the service's pool. An attempt that fails before the upstream answered
+   * (unreachable, or timed out) is tried once more on another upstream when the request can be sent again; the
+   * failed attempt never reached `options.plan`, so it is never charged.
+   */
   async function forward(
     req: Request,
     res: Response,
@@ -100,18 +108,54 @@ export function createApp(parts: GatewayParts): Express {
     requestId: string,
     options: ForwardOptions = {},
   ): Promise<ForwardOutcome> {
-    const outcome = await proxy.forward(
-      req,
-      res,
-      service.upstream,
-      { clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown", proto: req.protocol, host: req.get("host") },
-      { ...options, extraHeaders: { "x-request-id": requestId } },
-    );
+    const pool = pools.of(service.name);
     const labels = { service: service.name };
-    if (outcome.ok) metrics.requestDuration.observe({ ...labels, phase: "upstream_ttfb" }, outcome.ttfbSeconds);
-    const errorClass = upstreamErrorClass(outcome);
-    if (errorClass) metrics.upstreamErrors.inc({ ...labels, class: errorClass });
-    return outcome;
+    if (pool.size > 1 && options.body === undefined && hasRequestBody(req)) {
+      // A body the proxy would stream cannot be sent a second time: with a pool, read it first so it can be.
+      try {
+        options = { ...options, body: await readBody(req, config.limits.maxBodyBytes) };
+      } catch (error) {
+        if (!(error instanceof BodyTooLargeError)) throw error;
+        sendJsonError(res, 413, "body_too_large", error.message);
+        return { ok: false, status: 413, code: "body_too_large" };
+      }
+    }
+    const replayable = options.body !== undefined || !hasRequestBody(req);
+    const tried = new Set<string>();
+    for (;;) {
+      const upstream = pool.pick(tried) ?? pool.pick();
+      if (upstream === undefined) throw new Error(`service ${service.name} has no upstream`);
+      tried.add(upstream);
+      const mayRetry = replayable && tried.size === 1 && pool.size > 1;
+      const end = pool.begin(upstream);
+      let outcome: ForwardOutcome;
+      try {
+        outcome = await proxy.forward(
+          req,
+          res,
+          upstream,
+          { clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown", proto: req.protocol, host: req.get("host") },
+          { ...options, mayRetry, extraHeaders: { "x-request-id": requestId } },
+        );
+      } finally {
+        end();
+      }
+      if (outcome.ok) metrics.requestDuration.observe({ ...labels, phase: "upstream_ttfb" }, outcome.ttfbSeconds);
+      const errorClass = upstreamErrorClass(outcome);
+      if (errorClass) metrics.upstreamErrors.inc({ ...labels, class: errorClass });
+      if (!outcome.ok && (errorClass === "unreachable" || errorClass === "timeout")) {
+        pool.reportFailure(upstream, outcome.code);
+      }
+      if (outcome.ok || !outcome.retryable) return outcome;
+      if (pool.pick(tried) === undefined) {
+        sendJsonError(res, outcome.status, outcome.code, outcome.retryable.message);
+        return outcome;
+      }
+      log.warn(
+        { reqId: requestId, service: service.name, upstream, code: outcome.code },
+        "retrying on another upstream",
+      );
+    }
   }
 
   const asOutcome = (outcome: ForwardOutcome): Outcome =>
@@ -155,7 +199,7 @@ export function createApp(parts: GatewayParts): Express {
   const metered = new MeteredHandler({
     store,
     book,
-    quoter: new Quoter(book),
+    quoter: new Quoter(book, (service) => pools.of(service).pick() ?? ""),
     challenger,
     metrics,
     log,
@@ -214,14 +258,18 @@ export function createApp(parts: GatewayParts): Express {
 
   // Anything unexpected is still a JSON answer, and is logged without the request's headers.
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    log.error({ err: error instanceof Error ? error.message : String(error), path: req.path }, "request failed");
     if (isStoreFailure(error)) {
-      // Full or read-only disk, I/O error, lock timeout: refuse new work rather than serve unaccounted.
-      sendJsonError(res, 503, "store_unavailable", "the gateway cannot record payments right now; try again shortly", {
+      // Database down, disk full or read-only, I/O error, lock timeout: refuse new work rather than serve unaccounted.
+      log.warn(
+        { err: error instanceof Error ? error.message : String(error), path: req.path },
+        "token store unavailable",
+      );
+      sendJsonError(res, 503, "store_unavailable", "the token store is unavailable; try again shortly", {
         "retry-after": "5",
       });
       return;
     }
+    log.error({ err: error instanceof Error ? error.message : String(error), path: req.path }, "request failed");
     sendJsonError(res, 500, "internal_error", "the gateway could not handle this request");
   });
 

@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfigFile } from "./config/load.js";
 import { startGateway } from "./server.js";
-import { SqliteTokenStore } from "./store/sqlite.js";
+import { openStore } from "./store/open.js";
 import type { TokenRecord, TokenStatus } from "./store/store.js";
 
 const USAGE = `usage:
@@ -37,7 +37,7 @@ async function tokensCommand(
   values: { status?: string; service?: string; limit?: string },
 ) {
   const config = loadConfigFile(configPath);
-  const store = new SqliteTokenStore(config.store.path);
+  const store = await openStore(config.store);
   try {
     const [action, tokenId] = args;
     if (action === "list") {

@@ -7,5 +7,8 @@ export { connectLnd, LndInvoiceBackend } from "./lightning/lnd.js";
 export type { PriceQuote, PriceRequest, Pricer } from "./pricing/pricer.js";
 export { StaticPricer } from "./pricing/pricer.js";
 export { type GatewayOverrides, type RunningGateway, startGateway } from "./server.js";
+export { StoreUnavailableError } from "./store/errors.js";
+export { openStore } from "./store/open.js";
+export { PostgresTokenStore } from "./store/postgres.js";
 export { SqliteTokenStore } from "./store/sqlite.js";
 export type { TokenRecord, TokenStatus, TokenStore } from "./store/store.js";

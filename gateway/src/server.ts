@@ -17,7 +17,8 @@ import { GatewayMetrics } from "./metrics/metrics.js";
 import { PriceBook } from "./pricing/price-book.js";
 import { type Pricer, StaticPricer } from "./pricing/pricer.js";
 import { UpstreamProxy } from "./proxy/proxy.js";
-import { SqliteTokenStore } from "./store/sqlite.js";
+import { UpstreamPools } from "./proxy/upstream-pool.js";
+import { openStore } from "./store/open.js";
 import type { TokenStore } from "./store/store.js";
 
 export interface RunningGateway {
@@ -84,18 +85,28 @@ function closeServer(server: Server): Promise<void> {
 export async function startGateway(config: GatewayConfig, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
   const log = overrides.log ?? createLogger(config.log);
   const metrics = new GatewayMetrics(config.services.map((s) => s.name));
-  const startedAt = new Date();
-  const store = new SqliteTokenStore(config.store.path);
-  // Reservations an earlier process left (it crashed mid-request) are released in full: the request's outcome is
-  // unknown, and the agent's balance is not taken for it.
-  const released = await store.releaseStaleReservations(store.owner, startedAt);
-  if (released > 0) log.warn({ released }, "released reservations left by an earlier process");
+  const store = await openStore(config.store);
+  // Reservations a stopped process left (it crashed mid-request) are released in full: the request's outcome is
+  // unknown, and the agent's balance is not taken for it. With PostgreSQL this is also each replica's heartbeat.
+  const releaseStale = async () => {
+    try {
+      const released = await store.releaseStaleReservations(new Date());
+      if (released > 0) log.warn({ released }, "released reservations left by a stopped gateway");
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, "could not heartbeat or release stale reservations");
+    }
+  };
+  await releaseStale();
+  const heartbeat =
+    store.heartbeatIntervalMs === undefined ? undefined : setInterval(releaseStale, store.heartbeatIntervalMs);
+  heartbeat?.unref();
   const backend = new InstrumentedInvoiceBackend(
     overrides.backend ?? new LndInvoiceBackend(connectLnd(config.lnd), config.lnd.timeoutMs),
     metrics,
   );
   const pricer = new InstrumentedPricer(overrides.pricer ?? new StaticPricer(), metrics);
   const proxy = new UpstreamProxy(config.proxy, config.limits.maxBodyBytes);
+  const pools = new UpstreamPools(config.services, log);
   const watcher = new SettlementWatcher(backend, store, log, (token) => metrics.recordPaid(token));
   metrics.observe({
     settlementStreamUp: () => watcher.connected,
@@ -103,8 +114,8 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     outstandingBalanceMsat: () => store.outstandingBalanceMsat(),
   });
   const health = healthHandlers(config, backend, store);
-  const book = new PriceBook(config.services, log, metrics);
-  const app = createApp({ config, store, backend, pricer, book, proxy, metrics, health, log });
+  const book = new PriceBook(config.services, log, metrics, (service) => pools.of(service).liveUrls());
+  const app = createApp({ config, store, backend, pricer, book, proxy, pools, metrics, health, log });
 
   const server = createServer({ maxHeaderSize: config.limits.maxHeaderBytes }, app);
   server.on("clientError", answerClientError);
@@ -130,6 +141,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   const operatorUrl = await listen(operator, config.operator.port, config.operator.host);
   const adminUrl = admin && config.admin ? await listen(admin, config.admin.port, config.admin.host) : undefined;
   await watcher.start();
+  pools.start();
   book.start();
   const stopWatchingConfig = overrides.configPath ? watchPricing(overrides.configPath, config, book, log) : () => {};
   log.info({ url, operatorUrl, services: config.services.map((s) => s.name) }, "gateway listening");
@@ -144,7 +156,9 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     watcher,
     metrics,
     close: async () => {
+      clearInterval(heartbeat);
       watcher.stop();
+      pools.stop();
       book.stop();
       stopWatchingConfig();
       await Promise.all([closeServer(server), closeServer(operator), ...(admin ? [closeServer(admin)] : [])]);

@@ -72,7 +72,10 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
   const fromBase = (p: string | undefined) => (p === undefined ? undefined : resolve(base, p));
   return {
     ...config,
-    store: { path: config.store.path === ":memory:" ? ":memory:" : (fromBase(config.store.path) ?? "") },
+    store:
+      config.store.path === undefined || config.store.path === ":memory:"
+        ? config.store
+        : { ...config.store, path: fromBase(config.store.path) },
     lnd: { ...config.lnd, certPath: fromBase(config.lnd.certPath), macaroonPath: fromBase(config.lnd.macaroonPath) },
   };
 }

@@ -45,7 +45,21 @@ export const serviceSchema = z
     /** Tier written into the `services=` caveat, as Aperture does. */
     tier: z.number().int().min(0).default(0),
     match: matchSchema,
-    upstream: z.url({ protocol: /^https?$/ }),
+    /** The upstream, or the first of a pool; set this, `upstreams`, or both. */
+    upstream: z.url({ protocol: /^https?$/ }).optional(),
+    /** A pool of interchangeable upstreams (OpenAI-compatible servers): least-loaded first, failing ones ejected. */
+    upstreams: z.array(z.url({ protocol: /^https?$/ })).optional(),
+    /** Health checks and load readings of each upstream (every service has a pool, of one upstream at least). */
+    upstreamPool: z
+      .object({
+        /** How often each upstream's `healthPath` is read (health, and load for balancing). */
+        healthIntervalMs: z.number().int().positive().default(1_000),
+        healthTimeoutMs: z.number().int().positive().default(1_000),
+        /** Consecutive failed checks or connection failures after which an upstream is ejected. */
+        ejectAfterFailures: z.number().int().positive().default(2),
+      })
+      .strict()
+      .prefault({}),
     /** Pay once, use until the token expires (Aperture's model). Set this or `pricing`. */
     price: z.object({ sats: z.number().int().positive() }).strict().optional(),
     /** Prepaid metering: the token carries a balance in msat that each request draws down by the matching rule. */
@@ -63,6 +77,9 @@ export const serviceSchema = z
   })
   .strict()
   .superRefine((service, ctx) => {
+    if (service.upstream === undefined && (service.upstreams === undefined || service.upstreams.length === 0)) {
+      ctx.addIssue({ code: "custom", path: ["upstream"], message: "set upstream or upstreams (at least one URL)" });
+    }
     if ((service.price === undefined) === (service.pricing === undefined)) {
       ctx.addIssue({ code: "custom", path: ["price"], message: "set exactly one of price and pricing" });
     }
@@ -100,6 +117,37 @@ const lndSchema = z
     path: ["macaroon"],
   });
 
+/** A PostgreSQL database shared by several gateway replicas. */
+const postgresSchema = z
+  .object({
+    /** postgres://user:password@host:port/database (libpq connection URI). */
+    url: z.string().regex(/^postgres(ql)?:\/\//, "a postgres:// or postgresql:// URL"),
+    /** Connections per replica. */
+    poolSize: z.number().int().positive().default(10),
+    /** Bound on opening a connection; past it the request gets 503 store_unavailable. */
+    connectTimeoutMs: z.number().int().positive().default(5_000),
+    /** Bound on each statement (PostgreSQL's statement_timeout). */
+    statementTimeoutMs: z.number().int().positive().default(10_000),
+    /** A replica whose heartbeat is older than this has stopped: its reservations are released. */
+    leaseSeconds: z.number().int().min(3).default(30),
+    /** How long a paid fixed-price token's root key is cached; revocations clear it at once over LISTEN/NOTIFY. */
+    rootKeyCacheMs: z.number().int().min(0).default(5_000),
+  })
+  .strict();
+
+const storeSchema = z
+  .object({
+    /** SQLite file (one gateway). */
+    path: z.string().optional(),
+    /** Or PostgreSQL (several replicas). */
+    postgres: postgresSchema.optional(),
+  })
+  .strict()
+  .refine((s) => (s.path === undefined) !== (s.postgres === undefined), {
+    message: "set exactly one of path (SQLite) and postgres",
+    path: ["path"],
+  });
+
 export const configSchema = z
   .object({
     listen: z
@@ -109,7 +157,7 @@ export const configSchema = z
     /** Trust X-Forwarded-* from a reverse proxy in front (Express's `trust proxy` setting). */
     trustProxy: z.union([z.boolean(), z.number().int(), z.string()]).default(false),
     lnd: lndSchema,
-    store: z.object({ path: z.string() }).strict(),
+    store: storeSchema,
     /** Macaroon location; Aperture uses "lsat". */
     macaroonLocation: z.string().default("lsat"),
     proxy: z
@@ -175,3 +223,5 @@ export const configSchema = z
 
 export type GatewayConfig = z.infer<typeof configSchema>;
 export type ServiceConfig = GatewayConfig["services"][number];
+export type StoreConfig = GatewayConfig["store"];
+export type PostgresConfig = z.infer<typeof postgresSchema>;

@@ -1,5 +1,6 @@
 import { request } from "undici";
 import type { ServiceConfig } from "../config/schema.js";
+import { upstreamsOf } from "../config/upstreams.js";
 import type { InvoiceBackend } from "../lightning/invoices.js";
 import type { TokenStore } from "../store/store.js";
 
@@ -26,11 +27,21 @@ async function check(probe: () => Promise<unknown>): Promise<CheckResult> {
   }
 }
 
-async function probeUpstream(service: ServiceConfig, timeoutMs: number): Promise<void> {
-  const url = new URL(service.healthPath, service.upstream);
+async function probeOne(upstream: string, healthPath: string, timeoutMs: number): Promise<void> {
+  const url = new URL(healthPath, upstream);
   const response = await request(url, { method: "GET", headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   await response.body.dump();
   if (response.statusCode >= 500) throw new Error(`${url.pathname} answered ${response.statusCode}`);
+}
+
+/** A service is ready when any upstream of its pool answers its health path below 500. */
+async function probeUpstream(service: ServiceConfig, timeoutMs: number): Promise<void> {
+  await Promise.any(upstreamsOf(service).map((upstream) => probeOne(upstream, service.healthPath, timeoutMs))).catch(
+    (error: unknown) => {
+      const first = error instanceof AggregateError ? error.errors[0] : error;
+      throw first instanceof Error ? first : new Error(String(first));
+    },
+  );
 }
 
 /** Ready when LND answers, the store takes a write, and at least one upstream is healthy. */

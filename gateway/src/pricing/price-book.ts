@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { ServiceConfig } from "../config/schema.js";
+import { upstreamsOf } from "../config/upstreams.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import { MULTIPLIER_SCALE } from "./quote.js";
 import type { PricingConfig } from "./schema.js";
@@ -9,31 +10,40 @@ import { SurgeMonitor } from "./surge.js";
  * The live prices of the metered services. The admin API and config reloads change them here; each change is
  * logged with its old and new value. Quotes read the current prices, so a change applies to the next quote only.
  */
+const upstreamsOfService = (service: ServiceConfig | undefined): string[] => (service ? upstreamsOf(service) : []);
+
 export class PriceBook {
   private readonly live = new Map<string, PricingConfig>();
   private readonly surges = new Map<string, SurgeMonitor>();
 
+  /** @param upstreamsOf the upstreams in service of a service now (its pool), whose combined load drives surge. */
   constructor(
     services: readonly ServiceConfig[],
     private readonly log: Logger,
     private readonly metrics: GatewayMetrics,
+    private readonly upstreamsOf: (service: string) => readonly string[] = (name) =>
+      upstreamsOfService(services.find((s) => s.name === name)),
   ) {
     for (const service of services) {
       if (!service.pricing) continue;
       this.live.set(service.name, service.pricing);
-      if (service.pricing.surge)
-        this.surges.set(service.name, this.monitor(service.name, service.upstream, service.pricing));
+      if (service.pricing.surge) this.surges.set(service.name, this.monitor(service.name, service.pricing));
     }
     this.publish();
   }
 
-  private monitor(service: string, upstream: string, pricing: PricingConfig): SurgeMonitor {
+  private monitor(service: string, pricing: PricingConfig): SurgeMonitor {
     const surge = pricing.surge;
     if (!surge) throw new Error("no surge config");
-    return new SurgeMonitor(upstream, surge, this.log, (multiplier) => {
-      this.metrics.surgeMultiplier.set({ service }, multiplier);
-      this.log.info({ service, multiplier: Number(multiplier.toFixed(3)) }, "surge multiplier changed");
-    });
+    return new SurgeMonitor(
+      () => this.upstreamsOf(service),
+      surge,
+      this.log,
+      (multiplier) => {
+        this.metrics.surgeMultiplier.set({ service }, multiplier);
+        this.log.info({ service, multiplier: Number(multiplier.toFixed(3)) }, "surge multiplier changed");
+      },
+    );
   }
 
   /** The services whose prices this book holds. */
@@ -65,7 +75,7 @@ export class PriceBook {
     const monitor = this.surges.get(service.name);
     if (next.surge && monitor) monitor.reconfigure(next.surge);
     else if (next.surge) {
-      const created = this.monitor(service.name, service.upstream, next);
+      const created = this.monitor(service.name, next);
       this.surges.set(service.name, created);
       created.start();
     } else if (monitor) {

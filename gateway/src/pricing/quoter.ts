@@ -25,7 +25,11 @@ export class QuoteError extends Error {
 export class Quoter {
   private readonly counters = new Map<string, TokenCounter>();
 
-  constructor(private readonly book: PriceBook) {}
+  /** @param upstreamOf a live upstream of a service, for its tokenizer. */
+  constructor(
+    private readonly book: PriceBook,
+    private readonly upstreamOf: (service: string) => string,
+  ) {}
 
   counter(service: ServiceConfig): TokenCounter {
     const pricing = this.book.pricing(service.name);
@@ -33,7 +37,8 @@ export class Quoter {
     const key = `${service.name}\u0000${JSON.stringify(pricing.tokenCounting)}`;
     let counter = this.counters.get(key);
     if (!counter) {
-      counter = new TokenCounter(service.upstream, pricing.tokenCounting);
+      const name = service.name;
+      counter = new TokenCounter(() => this.upstreamOf(name), pricing.tokenCounting);
       this.counters.set(key, counter);
     }
     return counter;

@@ -23,16 +23,18 @@ export function curveMultiplier(curve: SurgeConfig["curve"], load: number): numb
 }
 
 /**
- * Follows an upstream's live load (busy sequences plus queued requests per sequence, from its health endpoint) and
- * turns it into a smoothed price multiplier between 1× and the ceiling. Only new quotes read it.
+ * Follows the live load of a service's upstreams (busy sequences plus queued requests, over all their sequences,
+ * from each one's health endpoint: the pool's combined load) and turns it into a smoothed price multiplier between
+ * 1× and the ceiling. Only new quotes read it.
  */
 export class SurgeMonitor {
   private smoothed = 1;
   private timer: NodeJS.Timeout | undefined;
   private lastLoad = 0;
 
+  /** @param upstreams the upstream, or the pool's upstreams in service now. */
   constructor(
-    private readonly upstream: string,
+    private readonly upstreams: string | (() => readonly string[]),
     private config: SurgeConfig,
     private readonly log: Logger,
     private readonly onChange: (multiplier: number) => void = () => {},
@@ -68,17 +70,27 @@ export class SurgeMonitor {
     this.timer = undefined;
   }
 
-  /** Reads the upstream's load once and moves the smoothed multiplier toward the curve's value. */
+  /** Reads the upstreams' combined load once and moves the smoothed multiplier toward the curve's value. */
   async poll(): Promise<void> {
+    const urls = typeof this.upstreams === "string" ? [this.upstreams] : this.upstreams();
+    const readings = await Promise.all(urls.map((url) => this.read(url)));
+    const answered = readings.filter((r) => r !== undefined);
+    // Upstreams we cannot read keep the last multiplier: readiness and the pool's health checks report them.
+    if (answered.length === 0) return;
+    const work = answered.reduce((sum, r) => sum + r.busy_sequences + r.queue_depth, 0);
+    const slots = answered.reduce((sum, r) => sum + r.slots_total, 0);
+    this.observe(work / Math.max(slots, 1));
+  }
+
+  private async read(upstream: string): Promise<z.infer<typeof upstreamLoadSchema> | undefined> {
     try {
-      const base = new URL(this.upstream);
+      const base = new URL(upstream);
       const url = `${base.origin}${base.pathname.replace(/\/+$/, "")}${this.config.healthPath}`;
       const response = await fetch(url, { signal: AbortSignal.timeout(Math.max(this.config.pollIntervalMs, 500)) });
-      const load = upstreamLoadSchema.parse(await response.json());
-      this.observe((load.busy_sequences + load.queue_depth) / Math.max(load.slots_total, 1));
+      return upstreamLoadSchema.parse(await response.json());
     } catch (error) {
-      // An upstream we cannot read keeps the last multiplier: readiness reports the upstream itself.
-      this.log.debug({ err: (error as Error).message }, "surge: could not read upstream load");
+      this.log.debug({ err: (error as Error).message, upstream }, "surge: could not read upstream load");
+      return undefined;
     }
   }
 

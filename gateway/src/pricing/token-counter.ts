@@ -17,13 +17,14 @@ export class TokenCountError extends Error {
 
 /** Counts tokens exactly with the upstream's own tokenizer, so quotes match what the model will see. */
 export class TokenCounter {
+  /** @param upstream the upstream's URL, or where to find one now (a live member of the service's pool). */
   constructor(
-    private readonly upstream: string,
+    private readonly upstream: string | (() => string),
     private readonly config: PricingConfig["tokenCounting"],
   ) {}
 
   private url(path: string): string {
-    const base = new URL(this.upstream);
+    const base = new URL(typeof this.upstream === "string" ? this.upstream : this.upstream());
     return `${base.origin}${base.pathname.replace(/\/+$/, "")}${path}`;
   }
 

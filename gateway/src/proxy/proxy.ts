@@ -27,7 +27,13 @@ export type ForwardOutcome =
       /** False when the client left or the upstream broke after the headers went out. */
       readonly complete: boolean;
     }
-  | { readonly ok: false; readonly status: number; readonly code: string };
+  | {
+      readonly ok: false;
+      readonly status: number;
+      readonly code: string;
+      /** Failed before the upstream sent a byte, nothing was answered yet: another upstream may be tried. */
+      readonly retryable?: { readonly message: string };
+    };
 
 /** How a response is passed back, decided once its status and headers are known. */
 export interface ResponsePlan {
@@ -43,6 +49,18 @@ export interface ForwardOptions {
   readonly body?: Buffer;
   readonly extraHeaders?: Record<string, string>;
   readonly plan?: (status: number, headers: IncomingHttpHeaders) => ResponsePlan | Promise<ResponsePlan>;
+  /**
+   * When the upstream cannot be reached or times out before answering, return a retryable outcome without
+   * answering the client, so that the caller can try another upstream (the request body must be `body`).
+   */
+  readonly mayRetry?: boolean;
+}
+
+/** Whether a request carries a body that the proxy streams (and so cannot send a second time). */
+export function hasRequestBody(req: IncomingMessage): boolean {
+  const method = req.method ?? "GET";
+  const declaredLength = Number(req.headers["content-length"] ?? 0);
+  return method !== "GET" && method !== "HEAD" && (declaredLength > 0 || "transfer-encoding" in req.headers);
 }
 
 /** Bound on a response the gateway reads whole to learn its usage before answering. */
@@ -107,12 +125,13 @@ export class UpstreamProxy {
       return { ok: false, status: 413, code: "body_too_large" };
     }
     const method = req.method ?? "GET";
-    const hasBody = method !== "GET" && method !== "HEAD" && (declaredLength > 0 || "transfer-encoding" in req.headers);
+    const hasBody = hasRequestBody(req);
     const abort = new AbortController();
     const onClientGone = () => {
       if (!res.writableFinished) abort.abort();
     };
     res.once("close", onClientGone);
+    let answered = false;
     try {
       let body: Buffer | Transform | undefined;
       const headers = { ...upstreamRequestHeaders(req.headers, forwarded, this.config.forwardCredential) };
@@ -131,6 +150,7 @@ export class UpstreamProxy {
         dispatcher: this.agent,
         signal: abort.signal,
       });
+      answered = true;
       const ttfbSeconds = (performance.now() - started) / 1000;
       const plan = (await options.plan?.(response.statusCode, response.headers)) ?? {};
       const outgoing = endToEndHeaders(response.headers);
@@ -165,6 +185,9 @@ export class UpstreamProxy {
     } catch (error) {
       if (abort.signal.aborted) return { ok: false, status: 499, code: "client_closed" };
       const failure = classify(error);
+      if (options.mayRetry && !answered && failure.status !== 413 && !res.headersSent) {
+        return { ok: false, status: failure.status, code: failure.code, retryable: { message: failure.message } };
+      }
       sendJsonError(res, failure.status, failure.code, failure.message);
       return { ok: false, status: failure.status, code: failure.code };
     } finally {

@@ -1,252 +1,43 @@
-import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { SqliteTokenStore } from "./sqlite.js";
-import type { NewToken } from "./store.js";
+import { describeTokenStore, paidMetered } from "./token-store.suite.js";
 
-const hex = (n: number) => randomBytes(n).toString("hex");
+const newPath = () => join(mkdtempSync(join(tmpdir(), "gw-store-")), "db", "gateway.sqlite");
 
-function newToken(overrides: Partial<NewToken> = {}): NewToken {
-  const now = Date.now();
-  return {
-    tokenId: hex(32),
-    rootKeyId: hex(32),
-    rootKey: randomBytes(32),
-    paymentHash: hex(32),
-    service: "llm",
-    priceSats: 21,
-    invoice: "lnbcrt210n1...",
-    createdAt: new Date(now),
-    invoiceExpiresAt: new Date(now + 600_000),
-    validUntil: new Date(now + 86_400_000),
-    ...overrides,
-  };
-}
-
-describe("SQLite token store", () => {
-  const stores: SqliteTokenStore[] = [];
-  const open = (path = join(mkdtempSync(join(tmpdir(), "gw-store-")), "db", "gateway.sqlite")) => {
-    const store = new SqliteTokenStore(path);
-    stores.push(store);
-    return store;
-  };
-  afterEach(async () => {
-    for (const store of stores.splice(0)) await store.close();
-  });
-
-  it("migrates a new database to the latest schema version, and again is a no-op", async () => {
-    const path = join(mkdtempSync(join(tmpdir(), "gw-store-")), "gateway.sqlite");
-    const first = open(path);
-    expect(first.schemaVersion).toBe(2);
-    await first.insertToken(newToken());
-    await first.close();
-    stores.splice(stores.indexOf(first), 1);
-    const again = open(path);
-    expect(again.schemaVersion).toBe(2);
-    expect(await again.listTokens()).toHaveLength(1);
-  });
-
-  it("stores a token and finds its root key", async () => {
-    const store = open();
-    const token = newToken();
-    await store.insertToken(token);
-    const lookup = await store.lookupRootKey(token.rootKeyId);
-    expect(lookup.found).toBe("active");
-    if (lookup.found !== "active") return;
-    expect(lookup.rootKey.equals(token.rootKey)).toBe(true);
-    expect(lookup.token.status).toBe("issued");
-    expect(lookup.token.validUntil.getTime()).toBe(token.validUntil.getTime());
-    expect((await store.lookupRootKey(hex(32))).found).toBe("none");
-  });
-
-  it("marks paid once, and only issued tokens", async () => {
-    const store = open();
-    const token = newToken();
-    await store.insertToken(token);
-    expect((await store.markPaid(token.paymentHash, new Date(1_000)))?.tokenId).toBe(token.tokenId);
-    expect(await store.markPaid(token.paymentHash, new Date(2_000))).toBeUndefined();
-    expect((await store.getToken(token.tokenId))?.paidAt?.getTime()).toBe(1_000);
-    expect(await store.markPaid(hex(32), new Date())).toBeUndefined();
-  });
-
-  it("revokes: erases the root key, keeps the record, survives reopening", async () => {
-    const path = join(mkdtempSync(join(tmpdir(), "gw-store-")), "gateway.sqlite");
-    const store = open(path);
-    const token = newToken();
-    await store.insertToken(token);
-    const revoked = await store.revoke(token.tokenId, new Date(5_000));
-    expect(revoked?.status).toBe("revoked");
-    expect(await store.revoke(hex(32), new Date())).toBeUndefined();
-    expect(await store.markPaid(token.paymentHash, new Date())).toBeUndefined();
-    const reopened = open(path);
-    const lookup = await reopened.lookupRootKey(token.rootKeyId);
-    expect(lookup.found).toBe("revoked");
-    expect(JSON.stringify(lookup)).not.toContain(token.rootKey.toString("hex"));
-  });
-
-  it("sees a revocation written by another connection at once", async () => {
-    const path = join(mkdtempSync(join(tmpdir(), "gw-store-")), "gateway.sqlite");
-    const gateway = open(path);
-    const cli = open(path);
-    const token = newToken();
-    await gateway.insertToken(token);
-    expect((await gateway.lookupRootKey(token.rootKeyId)).found).toBe("active");
-    await cli.revoke(token.tokenId, new Date());
-    expect((await gateway.lookupRootKey(token.rootKeyId)).found).toBe("revoked");
-  });
-
-  it("lists and filters tokens, newest first", async () => {
-    const store = open();
-    const older = newToken({ createdAt: new Date(1_000), service: "a" });
-    const newer = newToken({ createdAt: new Date(2_000), service: "b" });
-    await store.insertToken(older);
-    await store.insertToken(newer);
-    await store.markPaid(newer.paymentHash, new Date());
-    expect((await store.listTokens()).map((t) => t.tokenId)).toEqual([newer.tokenId, older.tokenId]);
-    expect((await store.listTokens({ status: "paid" })).map((t) => t.tokenId)).toEqual([newer.tokenId]);
-    expect((await store.listTokens({ service: "a" })).map((t) => t.tokenId)).toEqual([older.tokenId]);
-    expect(await store.listTokens({ limit: 1 })).toHaveLength(1);
-  });
-
-  it("lists unpaid tokens whose invoice has not long expired", async () => {
-    const store = open();
-    const live = newToken({ invoiceExpiresAt: new Date(10_000) });
-    const stale = newToken({ invoiceExpiresAt: new Date(1_000) });
-    await store.insertToken(live);
-    await store.insertToken(stale);
-    expect(await store.unpaidPaymentHashes(new Date(5_000))).toEqual([live.paymentHash]);
-  });
-
-  it("counts paid, unrevoked, unexpired tokens as active", async () => {
-    const store = open();
-    const live = newToken({ validUntil: new Date(10_000) });
-    const expired = newToken({ validUntil: new Date(1_000) });
-    const unpaid = newToken({ validUntil: new Date(10_000) });
-    const revoked = newToken({ validUntil: new Date(10_000) });
-    for (const token of [live, expired, unpaid, revoked]) await store.insertToken(token);
-    for (const token of [live, expired, revoked]) await store.markPaid(token.paymentHash, new Date(500));
-    await store.revoke(revoked.tokenId, new Date(600));
-    expect(await store.countActiveTokens(new Date(5_000))).toBe(1);
-  });
-
-  it("moves the settle index forward only", async () => {
-    const store = open();
-    expect(await store.settleIndex()).toBe(0);
-    await store.advanceSettleIndex(7);
-    await store.advanceSettleIndex(3);
-    expect(await store.settleIndex()).toBe(7);
-  });
+describeTokenStore({
+  name: "SQLite",
+  latestSchemaVersion: 2,
+  async createDatabase() {
+    const path = newPath();
+    return {
+      open: async (owner?: string) => new SqliteTokenStore(path, owner),
+      schemaVersion: async () => {
+        const probe = new SqliteTokenStore(path);
+        try {
+          return probe.schemaVersion;
+        } finally {
+          await probe.close();
+        }
+      },
+    };
+  },
 });
 
-describe("SQLite store: prepaid balances", () => {
-  const open = () => new SqliteTokenStore(":memory:", "process-a");
-
-  async function paidMetered(store: SqliteTokenStore, sats = 10) {
-    const token = newToken({ priceSats: sats, metered: true });
-    await store.insertToken(token);
-    const paid = await store.markPaid(token.paymentHash, new Date());
-    return { token, paid };
-  }
-
-  it("credits a metered token with its invoice amount, once", async () => {
-    const store = open();
-    const { token, paid } = await paidMetered(store, 10);
-    expect(paid).toMatchObject({ kind: "token", sats: 10, tokenId: token.tokenId });
-    expect(paid?.token.account).toMatchObject({ balanceMsat: 10_000, creditedMsat: 10_000 });
-    expect(await store.markPaid(token.paymentHash, new Date())).toBeUndefined();
-    expect((await store.getToken(token.tokenId))?.account.balanceMsat).toBe(10_000);
-  });
-
-  it("does not credit a token bought for access (not metered)", async () => {
-    const store = open();
-    const token = newToken({ priceSats: 10 });
-    await store.insertToken(token);
-    expect((await store.markPaid(token.paymentHash, new Date()))?.token.account.balanceMsat).toBe(0);
-  });
-
-  it("reserves only what the balance covers, and settles charge plus refund in one step", async () => {
-    const store = open();
-    const { token } = await paidMetered(store, 10);
-    const first = await store.reserve(token.tokenId, 6_000, new Date());
-    expect(first).toMatchObject({ ok: true, balanceMsat: 4_000 });
-    expect(await store.reserve(token.tokenId, 6_000, new Date())).toEqual({ ok: false, balanceMsat: 4_000 });
-    if (!first.ok) throw new Error("unreachable");
-    const settled = await store.settle(
-      first.id,
-      { amountMsat: 2_500, service: "llm", model: "m", reason: "usage" },
-      new Date(),
-    );
-    expect(settled).toEqual({ chargedMsat: 2_500, balanceMsat: 7_500 });
-    // Settling twice changes nothing.
-    expect(
-      await store.settle(first.id, { amountMsat: 1, service: "llm", model: "m", reason: "usage" }, new Date()),
-    ).toBeUndefined();
-    const account = (await store.getToken(token.tokenId))?.account;
-    expect(account).toMatchObject({ balanceMsat: 7_500, reservedMsat: 0, chargedMsat: 2_500, creditedMsat: 10_000 });
-    expect(await store.revenueByModel()).toEqual([{ service: "llm", model: "m", chargedMsat: 2_500, requests: 1 }]);
-  });
-
-  it("never charges more than was reserved", async () => {
-    const store = open();
-    const { token } = await paidMetered(store, 5);
-    const reservation = await store.reserve(token.tokenId, 1_000, new Date());
-    if (!reservation.ok) throw new Error("reservation refused");
-    const settled = await store.settle(
-      reservation.id,
-      { amountMsat: 9_999, service: "llm", model: "-", reason: "usage" },
-      new Date(),
-    );
-    expect(settled?.chargedMsat).toBe(1_000);
-  });
-
-  it("refuses reservations on unpaid and revoked tokens", async () => {
-    const store = open();
-    const unpaid = newToken({ metered: true });
-    await store.insertToken(unpaid);
-    expect((await store.reserve(unpaid.tokenId, 1, new Date())).ok).toBe(false);
-    const { token } = await paidMetered(store, 10);
-    await store.revoke(token.tokenId, new Date());
-    expect((await store.reserve(token.tokenId, 1, new Date())).ok).toBe(false);
-  });
-
-  it("credits a paid top-up to the same token, and finds the token by the top-up's root key", async () => {
-    const store = open();
-    const { token } = await paidMetered(store, 1);
-    const topUp = {
-      tokenId: token.tokenId,
-      rootKeyId: hex(32),
-      rootKey: randomBytes(32),
-      paymentHash: hex(32),
-      sats: 5,
-      invoice: "lnbcrt50n1...",
-      createdAt: new Date(),
-      invoiceExpiresAt: new Date(Date.now() + 600_000),
-    };
-    await store.insertTopUp(topUp);
-    const lookup = await store.lookupRootKey(topUp.rootKeyId);
-    expect(lookup).toMatchObject({ found: "active", token: { tokenId: token.tokenId }, credential: { paid: false } });
-    expect(await store.unpaidPaymentHashes(new Date())).toEqual([topUp.paymentHash]);
-    const paid = await store.markPaid(topUp.paymentHash, new Date());
-    expect(paid).toMatchObject({ kind: "topup", sats: 5, tokenId: token.tokenId });
-    expect(paid?.token.account.balanceMsat).toBe(6_000);
-    expect(await store.markPaid(topUp.paymentHash, new Date())).toBeUndefined();
-    expect(await store.paymentsByService()).toEqual([{ service: "llm", sats: 6, invoices: 2 }]);
-    await store.revoke(token.tokenId, new Date());
-    expect((await store.lookupRootKey(topUp.rootKeyId)).found).toBe("revoked");
-  });
-
+describe("SQLite store: one gateway per file", () => {
   it("releases reservations an earlier process left, and keeps its own", async () => {
-    const path = join(mkdtempSync(join(tmpdir(), "gw-store-")), "gateway.sqlite");
+    const path = newPath();
     const crashed = new SqliteTokenStore(path, "crashed");
     const { token } = await paidMetered(crashed, 10);
     await crashed.reserve(token.tokenId, 4_000, new Date(1_000));
     await crashed.close();
-    const restarted = new SqliteTokenStore(path, "restarted");
+    const restarted = new SqliteTokenStore(path, "restarted", new Date(2_000));
+    expect(restarted.heartbeatIntervalMs).toBeUndefined();
     const own = await restarted.reserve(token.tokenId, 1_000, new Date(1_500));
     expect(own.ok).toBe(true);
-    expect(await restarted.releaseStaleReservations(restarted.owner, new Date(2_000))).toBe(1);
+    expect(await restarted.releaseStaleReservations()).toBe(1);
     const account = (await restarted.getToken(token.tokenId))?.account;
     expect(account).toMatchObject({ balanceMsat: 9_000, reservedMsat: 1_000, chargedMsat: 0 });
     expect(await restarted.outstandingBalanceMsat()).toBe(10_000);

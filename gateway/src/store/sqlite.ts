@@ -205,13 +205,18 @@ export class SqliteTokenStore implements TokenStore {
   /** Prepared once: compiling SQL per request showed up in the gateway's profile. */
   private readonly statements: Record<keyof typeof STATEMENTS, Database.Statement>;
 
+  readonly heartbeatIntervalMs = undefined;
+
   /**
    * @param owner names this process in the reservations it makes, so that a restarted gateway can tell its own
    *   in-flight reservations from those a crashed process left behind.
+   * @param openedAt reservations other owners made before this moment are stale: with one gateway per file, they
+   *   were left by a process that has stopped.
    */
   constructor(
     path: string,
     readonly owner: string = randomUUID(),
+    private readonly openedAt: Date = new Date(),
   ) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
@@ -356,8 +361,12 @@ export class SqliteTokenStore implements TokenStore {
       .immediate();
   }
 
-  async releaseStaleReservations(owner: string, before: Date): Promise<number> {
-    const stale = this.statements.staleReservations.all(owner, before.getTime()) as { id: number; service: string }[];
+  async releaseStaleReservations(): Promise<number> {
+    const before = this.openedAt;
+    const stale = this.statements.staleReservations.all(this.owner, before.getTime()) as {
+      id: number;
+      service: string;
+    }[];
     let released = 0;
     for (const { id, service } of stale) {
       const settled = await this.settle(id, { amountMsat: 0, service, model: "-", reason: "released" }, before);

@@ -132,8 +132,16 @@ export interface TokenStore {
    * Undefined if the reservation was already settled or released.
    */
   settle(reservationId: number, charge: Charge, at: Date): Promise<Settled | undefined>;
-  /** Releases (charges nothing for) reservations made before `before` by other processes than `owner`. */
-  releaseStaleReservations(owner: string, before: Date): Promise<number>;
+  /** Names this process in the reservations it makes. */
+  readonly owner: string;
+  /**
+   * Releases (charges nothing for) reservations that no running gateway will settle; returns how many. SQLite (one
+   * gateway per file): those other owners made before this store was opened. PostgreSQL (several replicas): records
+   * this replica's heartbeat, then releases those of owners whose heartbeat is older than the lease.
+   */
+  releaseStaleReservations(now?: Date): Promise<number>;
+  /** How often `releaseStaleReservations` must run to keep this replica's lease; undefined when once at start is enough. */
+  readonly heartbeatIntervalMs: number | undefined;
   /** Sum of balances and reservations of paid metered tokens: money agents have prepaid and not yet spent. */
   outstandingBalanceMsat(): Promise<number>;
   revenueByModel(): Promise<RevenueRow[]>;

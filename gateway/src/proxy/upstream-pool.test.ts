@@ -1,0 +1,239 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startUpstream, type TestUpstream } from "../../../test/support/upstream.js";
+import { parseConfig } from "../config/load.js";
+import type { InvoiceBackend } from "../lightning/invoices.js";
+import { SurgeMonitor } from "../pricing/surge.js";
+import { type RunningGateway, startGateway } from "../server.js";
+import { UpstreamPool } from "./upstream-pool.js";
+
+const silent = pino({ level: "silent" });
+
+/** A backend whose /health reports the load the test sets, or fails when `down`. */
+async function loadReporter() {
+  const state = { busy: 0, queued: 0, slots: 4, down: false };
+  const server: Server = createServer((req, res) => {
+    if (state.down) {
+      res.writeHead(503).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(
+      req.url === "/health"
+        ? JSON.stringify({ busy_sequences: state.busy, queue_depth: state.queued, slots_total: state.slots })
+        : JSON.stringify({ served: true }),
+    );
+  });
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { state, url, close: () => new Promise<void>((done) => server.close(() => done())) };
+}
+
+const poolOf = (upstreams: string[]) =>
+  new UpstreamPool(
+    {
+      name: "llm",
+      upstream: undefined,
+      upstreams,
+      healthPath: "/health",
+      upstreamPool: { healthIntervalMs: 60_000, healthTimeoutMs: 1_000, ejectAfterFailures: 2 },
+    },
+    silent,
+  );
+
+describe("upstream pool", () => {
+  it("sends the next request to the least-loaded upstream, counting its own requests in flight", async () => {
+    const [busy, idle] = [await loadReporter(), await loadReporter()];
+    try {
+      busy.state.busy = 4;
+      busy.state.queued = 2;
+      const pool = poolOf([busy.url, idle.url]);
+      await pool.check();
+      expect(pool.pick()).toBe(idle.url);
+      // Five requests in flight on the idle one (5/4) outweigh the busy one's reported 6/4 only after six.
+      const ends = Array.from({ length: 7 }, () => pool.begin(idle.url));
+      expect(pool.pick()).toBe(busy.url);
+      for (const end of ends) end();
+      expect(pool.pick()).toBe(idle.url);
+    } finally {
+      await Promise.all([busy.close(), idle.close()]);
+    }
+  });
+
+  it("spreads equal loads in turn", async () => {
+    const pool = poolOf(["http://127.0.0.1:1", "http://127.0.0.1:2"]);
+    const picks = Array.from({ length: 4 }, () => pool.pick());
+    expect(new Set(picks).size).toBe(2);
+  });
+
+  it("ejects an upstream after failed checks, and brings it back when it answers again", async () => {
+    const [flaky, steady] = [await loadReporter(), await loadReporter()];
+    try {
+      const pool = poolOf([flaky.url, steady.url]);
+      flaky.state.down = true;
+      await pool.check();
+      expect(pool.states().find((s) => s.url === flaky.url)?.healthy).toBe(true);
+      await pool.check();
+      expect(pool.states().find((s) => s.url === flaky.url)?.healthy).toBe(false);
+      expect(Array.from({ length: 4 }, () => pool.pick())).toEqual(Array(4).fill(steady.url));
+      expect(pool.liveUrls()).toEqual([steady.url]);
+      // With the healthy one excluded (already tried), the ejected one is still better than nothing.
+      expect(pool.pick(new Set([steady.url]))).toBe(flaky.url);
+      flaky.state.down = false;
+      await pool.check();
+      expect(pool.states().every((s) => s.healthy)).toBe(true);
+    } finally {
+      await Promise.all([flaky.close(), steady.close()]);
+    }
+  });
+
+  it("gives surge pricing the pool's combined load: all busy and queued requests over all slots", async () => {
+    const [busy, idle] = [await loadReporter(), await loadReporter()];
+    try {
+      busy.state.busy = 4;
+      busy.state.queued = 2;
+      const monitor = new SurgeMonitor(
+        () => [busy.url, idle.url, "http://127.0.0.1:1"],
+        { healthPath: "/health", pollIntervalMs: 1_000, curve: [{ load: 1, multiplier: 1 }], ceiling: 3, smoothing: 1 },
+        silent,
+      );
+      await monitor.poll();
+      // (4 + 2 + 0) / (4 + 4); the unreachable one is left out of the reading.
+      expect(monitor.load).toBe(0.75);
+    } finally {
+      await Promise.all([busy.close(), idle.close()]);
+    }
+  });
+
+  it("ejects an upstream whose connections fail", () => {
+    const pool = poolOf(["http://127.0.0.1:1", "http://127.0.0.1:2"]);
+    pool.reportFailure("http://127.0.0.1:1", "upstream_unreachable");
+    pool.reportFailure("http://127.0.0.1:1", "upstream_unreachable");
+    expect(pool.liveUrls()).toEqual(["http://127.0.0.1:2"]);
+  });
+});
+
+class NoInvoices implements InvoiceBackend {
+  async createInvoice(): Promise<never> {
+    throw new Error("not used");
+  }
+  async lookupSettlement() {
+    return undefined;
+  }
+  subscribeSettlements() {
+    return () => {};
+  }
+  async ping() {}
+}
+
+describe("gateway with an upstream pool", () => {
+  let live: TestUpstream;
+  let gateway: RunningGateway;
+  const dead = "http://127.0.0.1:1";
+
+  beforeAll(async () => {
+    live = await startUpstream();
+    const config = parseConfig({
+      listen: { port: 0 },
+      operator: { port: 0 },
+      lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
+      store: { path: ":memory:" },
+      log: { level: "silent" },
+      services: [
+        {
+          name: "api",
+          match: { pathPrefix: "/" },
+          upstream: dead,
+          upstreams: [live.url],
+          // Checks far apart: only failed requests can eject the dead upstream here.
+          upstreamPool: { healthIntervalMs: 600_000 },
+          price: { sats: 1 },
+          freePaths: ["/v1/*"],
+        },
+      ],
+    });
+    gateway = await startGateway(config, { backend: new NoInvoices(), log: silent });
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await live?.close();
+  });
+
+  it("retries a request that cannot reach one upstream on another, and stops sending to the dead one", async () => {
+    const echoes = () => live.seen.filter((r) => r.url.startsWith("/v1/echo")).length;
+    const seenBefore = echoes();
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${gateway.url}/v1/echo?i=${i}`);
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    expect(echoes() - seenBefore).toBe(6);
+    const unreachable = async () => {
+      const metrics = await (await fetch(`${gateway.operatorUrl}/metrics`)).text();
+      const line = metrics
+        .split("\n")
+        .find((l) => l.startsWith('l402_upstream_errors_total{service="api",class="unreachable"}'));
+      return Number(line?.split(" ").pop() ?? 0);
+    };
+    // The dead upstream was tried until ejected (two failures, the first maybe the pool's first health check)...
+    const failures = await unreachable();
+    expect(failures).toBeGreaterThanOrEqual(1);
+    expect(failures).toBeLessThanOrEqual(2);
+    // ...then never again.
+    for (let i = 0; i < 6; i++) await (await fetch(`${gateway.url}/v1/echo`)).text();
+    expect(await unreachable()).toBe(failures);
+    expect(echoes() - seenBefore).toBe(12);
+  });
+});
+
+describe("gateway with a dead upstream that is never ejected", () => {
+  let live: TestUpstream;
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    live = await startUpstream();
+    const config = parseConfig({
+      listen: { port: 0 },
+      operator: { port: 0 },
+      lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
+      store: { path: ":memory:" },
+      log: { level: "silent" },
+      services: [
+        {
+          name: "api",
+          match: { pathPrefix: "/" },
+          upstreams: ["http://127.0.0.1:1", live.url],
+          upstreamPool: { healthIntervalMs: 600_000, ejectAfterFailures: 1_000 },
+          price: { sats: 1 },
+          freePaths: ["/v1/*"],
+        },
+      ],
+    });
+    gateway = await startGateway(config, { backend: new NoInvoices(), log: silent });
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await live?.close();
+  });
+
+  it("retries requests with a body, which it reads first, on the live upstream, and refuses one over the limit", async () => {
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${gateway.url}/v1/echo`, { method: "POST", body: `payload ${i}` });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { body: string }).body).toBe(`payload ${i}`);
+    }
+    const metrics = await (await fetch(`${gateway.operatorUrl}/metrics`)).text();
+    const line = metrics
+      .split("\n")
+      .find((l) => l.startsWith('l402_upstream_errors_total{service="api",class="unreachable"}'));
+    // Taken in turn, some requests went to the dead upstream first: each was retried, and answered.
+    expect(Number(line?.split(" ").pop())).toBeGreaterThan(0);
+    const big = await fetch(`${gateway.url}/v1/echo`, { method: "POST", body: "x".repeat(1_048_577) });
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as { code: string }).code).toBe("body_too_large");
+  });
+});

@@ -1,0 +1,288 @@
+import { randomBytes } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import type { NewToken, NewTopUp, TokenStore } from "./store.js";
+
+/** One empty database that several stores (as separate processes or replicas would) can open. */
+export interface StoreDatabase {
+  open(owner?: string): Promise<TokenStore>;
+  schemaVersion(): Promise<number>;
+}
+
+/** A store implementation under test: SQLite here, PostgreSQL in test/postgres-store.test.ts. */
+export interface StoreBackend {
+  readonly name: string;
+  readonly latestSchemaVersion: number;
+  createDatabase(): Promise<StoreDatabase>;
+}
+
+const hex = (n: number) => randomBytes(n).toString("hex");
+
+export function newToken(overrides: Partial<NewToken> = {}): NewToken {
+  const now = Date.now();
+  return {
+    tokenId: hex(32),
+    rootKeyId: hex(32),
+    rootKey: randomBytes(32),
+    paymentHash: hex(32),
+    service: "llm",
+    priceSats: 21,
+    invoice: "lnbcrt210n1...",
+    createdAt: new Date(now),
+    invoiceExpiresAt: new Date(now + 600_000),
+    validUntil: new Date(now + 86_400_000),
+    ...overrides,
+  };
+}
+
+export function newTopUp(tokenId: string, sats: number): NewTopUp {
+  return {
+    tokenId,
+    rootKeyId: hex(32),
+    rootKey: randomBytes(32),
+    paymentHash: hex(32),
+    sats,
+    invoice: "lnbcrt50n1...",
+    createdAt: new Date(),
+    invoiceExpiresAt: new Date(Date.now() + 600_000),
+  };
+}
+
+export async function paidMetered(store: TokenStore, sats = 10) {
+  const token = newToken({ priceSats: sats, metered: true });
+  await store.insertToken(token);
+  const paid = await store.markPaid(token.paymentHash, new Date());
+  return { token, paid };
+}
+
+/** The behaviour every TokenStore must have, whatever database is under it. */
+export function describeTokenStore(backend: StoreBackend): void {
+  const opened: TokenStore[] = [];
+  const track = async (store: Promise<TokenStore>) => {
+    const s = await store;
+    opened.push(s);
+    return s;
+  };
+  const fresh = async (owner?: string) => {
+    const database = await backend.createDatabase();
+    return { database, store: await track(database.open(owner)), open: (o?: string) => track(database.open(o)) };
+  };
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close();
+  });
+
+  describe(`${backend.name} token store`, () => {
+    it("migrates a new database to the latest schema version, and again is a no-op", async () => {
+      const { database, store: first, open } = await fresh();
+      expect(await database.schemaVersion()).toBe(backend.latestSchemaVersion);
+      await first.insertToken(newToken());
+      await first.close();
+      opened.splice(opened.indexOf(first), 1);
+      const again = await open();
+      expect(await database.schemaVersion()).toBe(backend.latestSchemaVersion);
+      expect(await again.listTokens()).toHaveLength(1);
+    });
+
+    it("stores a token and finds its root key", async () => {
+      const { store } = await fresh();
+      const token = newToken();
+      await store.insertToken(token);
+      const lookup = await store.lookupRootKey(token.rootKeyId);
+      expect(lookup.found).toBe("active");
+      if (lookup.found !== "active") return;
+      expect(lookup.rootKey.equals(token.rootKey)).toBe(true);
+      expect(lookup.token.status).toBe("issued");
+      expect(lookup.token.validUntil.getTime()).toBe(token.validUntil.getTime());
+      expect((await store.lookupRootKey(hex(32))).found).toBe("none");
+    });
+
+    it("marks paid once, and only issued tokens", async () => {
+      const { store } = await fresh();
+      const token = newToken();
+      await store.insertToken(token);
+      expect((await store.markPaid(token.paymentHash, new Date(1_000)))?.tokenId).toBe(token.tokenId);
+      expect(await store.markPaid(token.paymentHash, new Date(2_000))).toBeUndefined();
+      expect((await store.getToken(token.tokenId))?.paidAt?.getTime()).toBe(1_000);
+      expect(await store.markPaid(hex(32), new Date())).toBeUndefined();
+    });
+
+    it("revokes: erases the root key, keeps the record, survives reopening", async () => {
+      const { store, open } = await fresh();
+      const token = newToken();
+      await store.insertToken(token);
+      const revoked = await store.revoke(token.tokenId, new Date(5_000));
+      expect(revoked?.status).toBe("revoked");
+      expect(await store.revoke(hex(32), new Date())).toBeUndefined();
+      expect(await store.markPaid(token.paymentHash, new Date())).toBeUndefined();
+      const reopened = await open();
+      const lookup = await reopened.lookupRootKey(token.rootKeyId);
+      expect(lookup.found).toBe("revoked");
+      expect(JSON.stringify(lookup)).not.toContain(token.rootKey.toString("hex"));
+    });
+
+    it("sees a revocation written by another connection", async () => {
+      const { store: gateway, open } = await fresh();
+      const cli = await open();
+      const token = newToken();
+      await gateway.insertToken(token);
+      await gateway.markPaid(token.paymentHash, new Date());
+      expect((await gateway.lookupRootKey(token.rootKeyId)).found).toBe("active");
+      await cli.revoke(token.tokenId, new Date());
+      // PostgreSQL may cache a paid token's root key; the revocation's notification clears it.
+      await expect.poll(async () => (await gateway.lookupRootKey(token.rootKeyId)).found).toBe("revoked");
+    });
+
+    it("lists and filters tokens, newest first", async () => {
+      const { store } = await fresh();
+      const older = newToken({ createdAt: new Date(1_000), service: "a" });
+      const newer = newToken({ createdAt: new Date(2_000), service: "b" });
+      await store.insertToken(older);
+      await store.insertToken(newer);
+      await store.markPaid(newer.paymentHash, new Date());
+      expect((await store.listTokens()).map((t) => t.tokenId)).toEqual([newer.tokenId, older.tokenId]);
+      expect((await store.listTokens({ status: "paid" })).map((t) => t.tokenId)).toEqual([newer.tokenId]);
+      expect((await store.listTokens({ service: "a" })).map((t) => t.tokenId)).toEqual([older.tokenId]);
+      expect(await store.listTokens({ limit: 1 })).toHaveLength(1);
+    });
+
+    it("lists unpaid tokens whose invoice has not long expired", async () => {
+      const { store } = await fresh();
+      const live = newToken({ invoiceExpiresAt: new Date(10_000) });
+      const stale = newToken({ invoiceExpiresAt: new Date(1_000) });
+      await store.insertToken(live);
+      await store.insertToken(stale);
+      expect(await store.unpaidPaymentHashes(new Date(5_000))).toEqual([live.paymentHash]);
+    });
+
+    it("counts paid, unrevoked, unexpired tokens as active", async () => {
+      const { store } = await fresh();
+      const live = newToken({ validUntil: new Date(10_000) });
+      const expired = newToken({ validUntil: new Date(1_000) });
+      const unpaid = newToken({ validUntil: new Date(10_000) });
+      const revoked = newToken({ validUntil: new Date(10_000) });
+      for (const token of [live, expired, unpaid, revoked]) await store.insertToken(token);
+      for (const token of [live, expired, revoked]) await store.markPaid(token.paymentHash, new Date(500));
+      await store.revoke(revoked.tokenId, new Date(600));
+      expect(await store.countActiveTokens(new Date(5_000))).toBe(1);
+    });
+
+    it("moves the settle index forward only", async () => {
+      const { store } = await fresh();
+      expect(await store.settleIndex()).toBe(0);
+      await store.advanceSettleIndex(7);
+      await store.advanceSettleIndex(3);
+      expect(await store.settleIndex()).toBe(7);
+    });
+  });
+
+  describe(`${backend.name} store: prepaid balances`, () => {
+    it("credits a metered token with its invoice amount, once", async () => {
+      const { store } = await fresh();
+      const { token, paid } = await paidMetered(store, 10);
+      expect(paid).toMatchObject({ kind: "token", sats: 10, tokenId: token.tokenId });
+      expect(paid?.token.account).toMatchObject({ balanceMsat: 10_000, creditedMsat: 10_000 });
+      expect(await store.markPaid(token.paymentHash, new Date())).toBeUndefined();
+      expect((await store.getToken(token.tokenId))?.account.balanceMsat).toBe(10_000);
+    });
+
+    it("credits a settlement once when several processes record it at the same time", async () => {
+      const { store, open } = await fresh();
+      const other = await open();
+      const token = newToken({ priceSats: 10, metered: true });
+      await store.insertToken(token);
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (i % 2 ? other : store).markPaid(token.paymentHash, new Date())),
+      );
+      expect(results.filter((r) => r !== undefined)).toHaveLength(1);
+      expect((await store.getToken(token.tokenId))?.account).toMatchObject({ balanceMsat: 10_000 });
+    });
+
+    it("does not credit a token bought for access (not metered)", async () => {
+      const { store } = await fresh();
+      const token = newToken({ priceSats: 10 });
+      await store.insertToken(token);
+      expect((await store.markPaid(token.paymentHash, new Date()))?.token.account.balanceMsat).toBe(0);
+    });
+
+    it("reserves only what the balance covers, and settles charge plus refund in one step", async () => {
+      const { store } = await fresh();
+      const { token } = await paidMetered(store, 10);
+      const first = await store.reserve(token.tokenId, 6_000, new Date());
+      expect(first).toMatchObject({ ok: true, balanceMsat: 4_000 });
+      expect(await store.reserve(token.tokenId, 6_000, new Date())).toEqual({ ok: false, balanceMsat: 4_000 });
+      if (!first.ok) throw new Error("unreachable");
+      const settled = await store.settle(
+        first.id,
+        { amountMsat: 2_500, service: "llm", model: "m", promptTokens: 12, completionTokens: 30, reason: "usage" },
+        new Date(),
+      );
+      expect(settled).toEqual({ chargedMsat: 2_500, balanceMsat: 7_500 });
+      // Settling twice changes nothing.
+      expect(
+        await store.settle(first.id, { amountMsat: 1, service: "llm", model: "m", reason: "usage" }, new Date()),
+      ).toBeUndefined();
+      const account = (await store.getToken(token.tokenId))?.account;
+      expect(account).toMatchObject({ balanceMsat: 7_500, reservedMsat: 0, chargedMsat: 2_500, creditedMsat: 10_000 });
+      expect(await store.revenueByModel()).toEqual([{ service: "llm", model: "m", chargedMsat: 2_500, requests: 1 }]);
+    });
+
+    it("never overdraws when two processes reserve from one balance at once", async () => {
+      const { store, open } = await fresh();
+      const other = await open();
+      const { token } = await paidMetered(store, 10);
+      const attempts = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => (i % 2 ? other : store).reserve(token.tokenId, 1_000, new Date())),
+      );
+      expect(attempts.filter((r) => r.ok)).toHaveLength(10);
+      const account = (await store.getToken(token.tokenId))?.account;
+      expect(account).toMatchObject({ balanceMsat: 0, reservedMsat: 10_000 });
+    });
+
+    it("never charges more than was reserved", async () => {
+      const { store } = await fresh();
+      const { token } = await paidMetered(store, 5);
+      const reservation = await store.reserve(token.tokenId, 1_000, new Date());
+      if (!reservation.ok) throw new Error("reservation refused");
+      const settled = await store.settle(
+        reservation.id,
+        { amountMsat: 9_999, service: "llm", model: "-", reason: "usage" },
+        new Date(),
+      );
+      expect(settled?.chargedMsat).toBe(1_000);
+    });
+
+    it("refuses reservations on unpaid and revoked tokens", async () => {
+      const { store } = await fresh();
+      const unpaid = newToken({ metered: true });
+      await store.insertToken(unpaid);
+      expect((await store.reserve(unpaid.tokenId, 1, new Date())).ok).toBe(false);
+      const { token } = await paidMetered(store, 10);
+      await store.revoke(token.tokenId, new Date());
+      expect((await store.reserve(token.tokenId, 1, new Date())).ok).toBe(false);
+    });
+
+    it("credits a paid top-up to the same token, and finds the token by the top-up's root key", async () => {
+      const { store } = await fresh();
+      const { token } = await paidMetered(store, 1);
+      const topUp = newTopUp(token.tokenId, 5);
+      await store.insertTopUp(topUp);
+      const lookup = await store.lookupRootKey(topUp.rootKeyId);
+      expect(lookup).toMatchObject({ found: "active", token: { tokenId: token.tokenId }, credential: { paid: false } });
+      expect(await store.unpaidPaymentHashes(new Date())).toEqual([topUp.paymentHash]);
+      const paid = await store.markPaid(topUp.paymentHash, new Date());
+      expect(paid).toMatchObject({ kind: "topup", sats: 5, tokenId: token.tokenId });
+      expect(paid?.token.account.balanceMsat).toBe(6_000);
+      expect(await store.markPaid(topUp.paymentHash, new Date())).toBeUndefined();
+      expect(await store.paymentsByService()).toEqual([{ service: "llm", sats: 6, invoices: 2 }]);
+      await store.revoke(token.tokenId, new Date());
+      expect((await store.lookupRootKey(topUp.rootKeyId)).found).toBe("revoked");
+    });
+
+    it("sums outstanding balances and reservations of paid metered tokens", async () => {
+      const { store } = await fresh();
+      const { token } = await paidMetered(store, 10);
+      await paidMetered(store, 3);
+      await store.reserve(token.tokenId, 4_000, new Date());
+      expect(await store.outstandingBalanceMsat()).toBe(13_000);
+    });
+  });
+}
