@@ -303,7 +303,7 @@ describe("faults on regtest: LND, backend and gateway die; the disk fills; nothi
         balance_msat: before.balance_msat,
         charged_msat: before.charged_msat,
       });
-      expect(gateway.output()).toMatch(/released reservations left by an earlier process/);
+      expect(gateway.output()).toMatch(/released reservations left by a stopped gateway/);
       const again = await fetch(`${gateway.url}/v1/chat/completions`, {
         method: "POST",
         headers: { ...json, ...authorization(credential) },
