@@ -14,9 +14,9 @@ import type {
   SettledPayment,
   TokenFilter,
   TokenRecord,
-  TokenStatus,
   TokenStore,
 } from "./store.js";
+import { type TokenRow, toRecord } from "./token-row.js";
 
 /** Versioned migrations; append only. */
 const MIGRATIONS: readonly { version: number; sql: string }[] = [
@@ -89,59 +89,12 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
   },
 ];
 
-interface TokenRow {
-  token_id: string;
-  root_key_id: string;
-  root_key: Buffer | null;
-  payment_hash: string;
-  service: string;
-  price_sats: number;
-  invoice: string;
-  status: TokenStatus;
-  created_at: number;
-  invoice_expires_at: number;
-  valid_until: number;
-  paid_at: number | null;
-  revoked_at: number | null;
-  metered: number;
-  balance_msat: number;
-  reserved_msat: number;
-  credited_msat: number;
-  charged_msat: number;
-  requests: number;
-}
-
 interface TopUpRow {
   payment_hash: string;
   token_id: string;
   root_key: Buffer;
   sats: number;
   status: "issued" | "paid";
-}
-
-function toRecord(row: TokenRow): TokenRecord {
-  return {
-    tokenId: row.token_id,
-    rootKeyId: row.root_key_id,
-    paymentHash: row.payment_hash,
-    service: row.service,
-    priceSats: row.price_sats,
-    invoice: row.invoice,
-    status: row.status,
-    createdAt: new Date(row.created_at),
-    invoiceExpiresAt: new Date(row.invoice_expires_at),
-    validUntil: new Date(row.valid_until),
-    ...(row.paid_at === null ? {} : { paidAt: new Date(row.paid_at) }),
-    ...(row.revoked_at === null ? {} : { revokedAt: new Date(row.revoked_at) }),
-    metered: row.metered === 1,
-    account: {
-      balanceMsat: row.balance_msat,
-      reservedMsat: row.reserved_msat,
-      creditedMsat: row.credited_msat,
-      chargedMsat: row.charged_msat,
-      requests: row.requests,
-    },
-  };
 }
 
 const STATEMENTS = {
