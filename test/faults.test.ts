@@ -61,6 +61,26 @@ function llmService(upstream: string) {
   };
 }
 
+/** A gateway selling the test upstream's /v1/echo at 1 sat per call, metered. */
+function echoConfig(upstreamUrl: string, storePath: string, limits: Record<string, number> = {}) {
+  return parseConfig({
+    listen: { port: 0 },
+    operator: { port: 0 },
+    lnd: lndConfig,
+    store: { path: storePath },
+    log: { level: "silent" },
+    limits,
+    services: [
+      {
+        name: "echo",
+        match: { pathPrefix: "/v1/echo" },
+        upstream: upstreamUrl,
+        pricing: { rules: [{ perCallMsat: 1_000 }] },
+      },
+    ],
+  });
+}
+
 /** A child process and its output so far, with a wait for a pattern in it. */
 function supervise(child: ChildProcess) {
   let output = "";
@@ -164,21 +184,7 @@ describe("faults on regtest: LND, backend and gateway die; the disk fills; nothi
 
   it("LND down: new challenges get 503, paid tokens keep working, and a payment made while the gateway was away is credited", async () => {
     const storePath = join(dir, "lnd-outage.sqlite");
-    const config = parseConfig({
-      listen: { port: 0 },
-      operator: { port: 0 },
-      lnd: lndConfig,
-      store: { path: storePath },
-      log: { level: "silent" },
-      services: [
-        {
-          name: "echo",
-          match: { pathPrefix: "/v1/echo" },
-          upstream: upstream.url,
-          pricing: { rules: [{ perCallMsat: 1_000 }] },
-        },
-      ],
-    });
+    const config = echoConfig(upstream.url, storePath);
     let gateway: RunningGateway = await startGateway(config, { log: pino({ level: "silent" }) });
     const { credential } = await buy(gateway.url, "/v1/echo", undefined, 10_000);
     const node = new NodeControl(network, "alice");
@@ -337,24 +343,7 @@ describe("faults on regtest: LND, backend and gateway die; the disk fills; nothi
     mkdirSync(disk);
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", disk]);
     const storePath = join(disk, "gateway.sqlite");
-    const gateway = await startGateway(
-      parseConfig({
-        listen: { port: 0 },
-        operator: { port: 0 },
-        lnd: lndConfig,
-        store: { path: storePath },
-        log: { level: "silent" },
-        services: [
-          {
-            name: "echo",
-            match: { pathPrefix: "/v1/echo" },
-            upstream: upstream.url,
-            pricing: { rules: [{ perCallMsat: 1_000 }] },
-          },
-        ],
-      }),
-      { log: pino({ level: "silent" }) },
-    );
+    const gateway = await startGateway(echoConfig(upstream.url, storePath), { log: pino({ level: "silent" }) });
     try {
       const { credential } = await buy(gateway.url, "/v1/echo", undefined, 10_000);
       const seenBefore = upstream.seen.length;
@@ -396,22 +385,7 @@ describe("faults on regtest: LND, backend and gateway die; the disk fills; nothi
   it("an unauthenticated flood creates no more LND invoices than the rate limit allows", async () => {
     const burst = 5;
     const gateway = await startGateway(
-      parseConfig({
-        listen: { port: 0 },
-        operator: { port: 0 },
-        lnd: lndConfig,
-        store: { path: join(dir, "flood.sqlite") },
-        log: { level: "silent" },
-        limits: { challengeBurst: burst, challengesPerMinute: 6 },
-        services: [
-          {
-            name: "echo",
-            match: { pathPrefix: "/v1/echo" },
-            upstream: upstream.url,
-            pricing: { rules: [{ perCallMsat: 1_000 }] },
-          },
-        ],
-      }),
+      echoConfig(upstream.url, join(dir, "flood.sqlite"), { challengeBurst: burst, challengesPerMinute: 6 }),
       { log: pino({ level: "silent" }) },
     );
     try {
