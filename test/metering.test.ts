@@ -93,6 +93,12 @@ describe("usage-based pricing and prepaid metering (regtest, real model)", () =>
           pricing: { rules: [{ perCallMsat: ECHO_MSAT }] },
         },
         {
+          name: "nousage",
+          match: { pathPrefix: "/v1/no-usage" },
+          upstream: upstream.url,
+          pricing: { rules: [{ tokens: { promptMsatPerToken: 1, completionMsatPerToken: 1 }, feeMsat: 1_500 }] },
+        },
+        {
           name: "llm",
           match: { pathPrefix: "/v1/" },
           upstream: backend.url,
@@ -299,6 +305,19 @@ describe("usage-based pricing and prepaid metering (regtest, real model)", () =>
     expect(res.headers.get("x-l402-cost-msat")).toBe("0");
     const account = await settled(token);
     expect(account).toMatchObject({ charged_msat: 0, balance_msat: 10_000 });
+  });
+
+  it("charges the whole reservation when a per-token answer reports no usage, and counts it", async () => {
+    const body = await challenge("/v1/no-usage", { headers: { "x-l402-deposit-msat": "10000" } });
+    expect(body.quote.worst_case_msat).toBe(1_500);
+    const token = await payChallenge(body);
+    const res = await fetch(`${gateway.url}/v1/no-usage`, { method: "POST", headers: authorization(token) });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-l402-cost-msat")).toBe("1500");
+    await res.text();
+    expect(await settled(token)).toMatchObject({ charged_msat: 1_500, balance_msat: 8_500 });
+    const metrics = await (await fetch(`${gateway.operatorUrl}/metrics`)).text();
+    expect(metrics).toMatch(/l402_usage_missing_total\{service="nousage"\} 1/);
   });
 
   let echoToken: Credential & { paidSats: number };

@@ -28,8 +28,9 @@ try {
   console.log(JSON.stringify(report, null, 2));
   console.log(
     `\n${report.requests} requests in ${report.seconds} s = ${report.throughputPerSecond}/s; ` +
-      `${report.payments} payments (${report.topUps} top-ups); gateway RSS ${report.gatewayRssMb.start} → ` +
-      `${report.gatewayRssMb.end} MB; errors ${JSON.stringify(report.errors)}; invariant ` +
+      `${report.payments} payments (${report.topUps} top-ups); gateway RSS ${report.gatewayRssMb.start} MB, ` +
+      `${report.gatewayRssMb.warm} MB after warm-up, ${report.gatewayRssMb.end} MB at the end ` +
+      `(${report.gatewayRssMb.growthPerMinute} MB/min after warm-up); errors ${JSON.stringify(report.errors)}; invariant ` +
       `${report.verdict.ok ? "holds" : `BROKEN: ${report.verdict.violations.join("; ")}`}`,
   );
   process.exitCode = report.verdict.ok && Object.keys(report.errors).length === 0 ? 0 : 1;

@@ -31,7 +31,17 @@ export interface SoakReport {
   readonly errors: Record<string, number>;
   readonly payments: number;
   readonly topUps: number;
-  readonly gatewayRssMb: { readonly start: number; readonly end: number };
+  /**
+   * Gateway RSS: before traffic, after the first tenth of the run (warm-up: JIT, connection pools, caches), at the end,
+   * and the growth per minute between the last two (a leak shows as steady growth after warm-up).
+   */
+  readonly gatewayRssMb: {
+    readonly start: number;
+    readonly warm: number;
+    readonly end: number;
+    readonly max: number;
+    readonly growthPerMinute: number;
+  };
   readonly verdict: AccountingVerdict;
 }
 
@@ -250,11 +260,19 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   }
 
   const started = Date.now();
+  const samples: { at: number; mb: number }[] = [];
+  const sampler = setInterval(() => samples.push({ at: Date.now(), mb: rssMb(pid) }), 5_000);
   log(`soak: ${options.agents} agents for ${Math.round(options.durationMs / 1000)} s (seed ${options.seed})`);
   try {
     await Promise.all(Array.from({ length: options.agents }, (_, i) => agent(i, started + options.durationMs)));
     const seconds = (Date.now() - started) / 1000;
+    clearInterval(sampler);
     const rssEnd = rssMb(pid);
+    const warmSample = samples.find((sample) => sample.at - started >= options.durationMs / 10) ?? {
+      at: Date.now(),
+      mb: rssEnd,
+    };
+    const minutesAfterWarmup = (Date.now() - warmSample.at) / 60_000;
     // Let the last settlements and the cut streams' charges land before reading the books.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const verdict = await checkAccounting({ storePath, lnd: alice, refusals, upstreamServed: served, quiescent: true });
@@ -282,10 +300,18 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       errors,
       payments,
       topUps,
-      gatewayRssMb: { start: rssStart, end: rssEnd },
+      gatewayRssMb: {
+        start: rssStart,
+        warm: warmSample.mb,
+        end: rssEnd,
+        max: Math.max(rssStart, rssEnd, ...samples.map((sample) => sample.mb)),
+        growthPerMinute:
+          minutesAfterWarmup > 0 ? Math.round(((rssEnd - warmSample.mb) / minutesAfterWarmup) * 100) / 100 : 0,
+      },
       verdict,
     };
   } finally {
+    clearInterval(sampler);
     gateway.child.kill("SIGTERM");
     await backend.close();
   }
