@@ -1,13 +1,8 @@
 import type { Logger } from "pino";
-import { z } from "zod";
+import { type UpstreamLoad, upstreamLoadSchema } from "../proxy/upstream-load.js";
+import { upstreamUrl } from "../proxy/upstream-url.js";
 import { MULTIPLIER_SCALE } from "./quote.js";
 import type { SurgeConfig } from "./schema.js";
-
-const upstreamLoadSchema = z.looseObject({
-  busy_sequences: z.number().min(0),
-  queue_depth: z.number().min(0),
-  slots_total: z.number().min(0),
-});
 
 /** The curve's multiplier at a load: 1× before the first point, linear between points, flat after the last. */
 export function curveMultiplier(curve: SurgeConfig["curve"], load: number): number {
@@ -82,11 +77,11 @@ export class SurgeMonitor {
     this.observe(work / Math.max(slots, 1));
   }
 
-  private async read(upstream: string): Promise<z.infer<typeof upstreamLoadSchema> | undefined> {
+  private async read(upstream: string): Promise<UpstreamLoad | undefined> {
     try {
-      const base = new URL(upstream);
-      const url = `${base.origin}${base.pathname.replace(/\/+$/, "")}${this.config.healthPath}`;
-      const response = await fetch(url, { signal: AbortSignal.timeout(Math.max(this.config.pollIntervalMs, 500)) });
+      const response = await fetch(upstreamUrl(upstream, this.config.healthPath), {
+        signal: AbortSignal.timeout(Math.max(this.config.pollIntervalMs, 500)),
+      });
       return upstreamLoadSchema.parse(await response.json());
     } catch (error) {
       this.log.debug({ err: (error as Error).message, upstream }, "surge: could not read upstream load");

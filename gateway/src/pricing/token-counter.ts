@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { upstreamUrl } from "../proxy/upstream-url.js";
 import type { PricingConfig } from "./schema.js";
 
 const chatCountSchema = z.looseObject({ input_tokens: z.number().int().min(0) });
@@ -24,8 +25,7 @@ export class TokenCounter {
   ) {}
 
   private url(path: string): string {
-    const base = new URL(typeof this.upstream === "string" ? this.upstream : this.upstream());
-    return `${base.origin}${base.pathname.replace(/\/+$/, "")}${path}`;
+    return upstreamUrl(typeof this.upstream === "string" ? this.upstream : this.upstream(), path);
   }
 
   private async post(path: string, body: unknown): Promise<unknown> {

@@ -6,6 +6,7 @@ import type { GatewayConfig } from "../config/schema.js";
 import { sendJsonError } from "../http/errors.js";
 import { BodyTooLargeError } from "../http/read-body.js";
 import { endToEndHeaders, type ForwardedFor, upstreamRequestHeaders } from "./headers.js";
+import { upstreamUrl } from "./upstream-url.js";
 
 /** Passes the body through and fails once more than `limit` bytes have gone by. */
 function byteLimit(limit: number): Transform {
@@ -65,12 +66,6 @@ export function hasRequestBody(req: IncomingMessage): boolean {
 
 /** Bound on a response the gateway reads whole to learn its usage before answering. */
 const MAX_BUFFERED_RESPONSE_BYTES = 16 * 1_048_576;
-
-function upstreamUrl(upstream: string, originalUrl: string): string {
-  const base = new URL(upstream);
-  const basePath = base.pathname.replace(/\/+$/, "");
-  return `${base.origin}${basePath}${originalUrl}`;
-}
 
 function classify(error: unknown): { status: number; code: string; message: string } {
   if (error instanceof BodyTooLargeError) return { status: 413, code: "body_too_large", message: error.message };

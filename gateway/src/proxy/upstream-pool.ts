@@ -1,14 +1,8 @@
 import type { Logger } from "pino";
-import { z } from "zod";
 import type { ServiceConfig } from "../config/schema.js";
 import { upstreamsOf } from "../config/upstreams.js";
-
-/** Load fields of an OpenAI-compatible backend's `/health` (llm-backend; llama.cpp and vLLM through an adapter). */
-const loadSchema = z.looseObject({
-  busy_sequences: z.number().min(0),
-  queue_depth: z.number().min(0),
-  slots_total: z.number().min(0),
-});
+import { upstreamLoadSchema } from "./upstream-load.js";
+import { upstreamUrl } from "./upstream-url.js";
 
 export interface UpstreamState {
   readonly url: string;
@@ -33,11 +27,6 @@ class Member implements UpstreamState {
   get score(): number {
     return (this.reportedLoad + this.inFlight) / Math.max(this.slots, 1);
   }
-}
-
-function joinPath(upstream: string, path: string): string {
-  const base = new URL(upstream);
-  return `${base.origin}${base.pathname.replace(/\/+$/, "")}${path}`;
 }
 
 /**
@@ -137,7 +126,7 @@ export class UpstreamPool {
 
   private async checkOne(member: Member): Promise<void> {
     try {
-      const response = await fetch(joinPath(member.url, this.service.healthPath), {
+      const response = await fetch(upstreamUrl(member.url, this.service.healthPath), {
         signal: AbortSignal.timeout(this.service.upstreamPool.healthTimeoutMs),
       });
       const body: unknown = await response.json().catch(() => undefined);
@@ -145,7 +134,7 @@ export class UpstreamPool {
         this.failed(member, `health answered ${response.status}`);
         return;
       }
-      const load = loadSchema.safeParse(body);
+      const load = upstreamLoadSchema.safeParse(body);
       if (load.success) {
         member.reportedLoad = load.data.busy_sequences + load.data.queue_depth;
         member.slots = Math.max(load.data.slots_total, 1);
