@@ -19,7 +19,16 @@ import type {
   TokenRecord,
   TokenStore,
 } from "./store.js";
-import { type TokenRow, toRecord } from "./token-row.js";
+import {
+  paidToken,
+  paidTopUp,
+  type TokenRow,
+  type TopUpRow,
+  tokenInsertValues,
+  tokenLookup,
+  topUpLookup,
+  toRecord,
+} from "./token-row.js";
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
@@ -34,13 +43,6 @@ const numericTypes: pg.CustomTypesConfig = {
 
 /** Serializes migrations of replicas that start at the same moment. */
 const MIGRATION_LOCK = 0x1402_0001;
-
-interface TopUpRow {
-  payment_hash: string;
-  token_id: string;
-  root_key: Buffer;
-  status: "issued" | "paid";
-}
 
 const SQL = {
   insert: `INSERT INTO tokens (token_id, root_key_id, root_key, payment_hash, service, price_sats, invoice, status,
@@ -239,19 +241,7 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   async insertToken(token: NewToken): Promise<void> {
-    await this.query(SQL.insert, [
-      token.tokenId,
-      token.rootKeyId,
-      token.rootKey,
-      token.paymentHash,
-      token.service,
-      token.priceSats,
-      token.invoice,
-      token.createdAt.getTime(),
-      token.invoiceExpiresAt.getTime(),
-      token.validUntil.getTime(),
-      token.metered ? 1 : 0,
-    ]);
+    await this.query(SQL.insert, tokenInsertValues(token));
   }
 
   async lookupRootKey(rootKeyId: string): Promise<RootKeyLookup> {
@@ -264,42 +254,22 @@ export class PostgresTokenStore implements TokenStore {
 
   private async lookupUncached(rootKeyId: string): Promise<RootKeyLookup> {
     const [row] = await this.query<TokenRow>(SQL.byRootKeyId, [rootKeyId]);
-    if (row) {
-      if (row.status === "revoked" || row.root_key === null) return { found: "revoked", token: toRecord(row) };
-      return {
-        found: "active",
-        rootKey: row.root_key,
-        token: toRecord(row),
-        credential: { paymentHash: row.payment_hash, paid: row.status === "paid" },
-      };
-    }
+    if (row) return tokenLookup(row);
     const [topUp] = await this.query<TopUpRow>(SQL.topUpByRootKeyId, [rootKeyId]);
     if (!topUp) return { found: "none" };
     const [owner] = await this.query<TokenRow>(SQL.byTokenId, [topUp.token_id]);
-    if (!owner) return { found: "none" };
-    if (owner.status === "revoked") return { found: "revoked", token: toRecord(owner) };
-    return {
-      found: "active",
-      rootKey: topUp.root_key,
-      token: toRecord(owner),
-      credential: { paymentHash: topUp.payment_hash, paid: topUp.status === "paid" },
-    };
+    return owner ? topUpLookup(topUp, owner) : { found: "none" };
   }
 
   async markPaid(paymentHash: string, at: Date): Promise<SettledPayment | undefined> {
     const [row] = await this.query<TokenRow>(SQL.markPaid, [paymentHash, at.getTime()]);
-    if (row) {
-      const token = toRecord(row);
-      return { tokenId: token.tokenId, service: token.service, sats: token.priceSats, kind: "token", token };
-    }
+    if (row) return paidToken(row);
     // A top-up of a token that is not (yet) paid stays issued: it is credited once its token is.
     const [credited] = await this.query<TokenRow & { topup_sats: number }>(SQL.markTopUpPaid, [
       paymentHash,
       at.getTime(),
     ]);
-    if (!credited) return undefined;
-    const token = toRecord(credited);
-    return { tokenId: token.tokenId, service: token.service, sats: credited.topup_sats, kind: "topup", token };
+    return credited ? paidTopUp(credited, credited.topup_sats) : undefined;
   }
 
   async insertTopUp(topUp: NewTopUp): Promise<void> {

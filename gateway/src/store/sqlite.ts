@@ -16,7 +16,16 @@ import type {
   TokenRecord,
   TokenStore,
 } from "./store.js";
-import { type TokenRow, toRecord } from "./token-row.js";
+import {
+  paidToken,
+  paidTopUp,
+  type TokenRow,
+  type TopUpRow,
+  tokenInsertValues,
+  tokenLookup,
+  topUpLookup,
+  toRecord,
+} from "./token-row.js";
 
 /** Versioned migrations; append only. */
 const MIGRATIONS: readonly { version: number; sql: string }[] = [
@@ -88,14 +97,6 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
     `,
   },
 ];
-
-interface TopUpRow {
-  payment_hash: string;
-  token_id: string;
-  root_key: Buffer;
-  sats: number;
-  status: "issued" | "paid";
-}
 
 const STATEMENTS = {
   insert: `INSERT INTO tokens (token_id, root_key_id, root_key, payment_hash, service, price_sats, invoice, status,
@@ -201,56 +202,25 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   async insertToken(token: NewToken): Promise<void> {
-    this.statements.insert.run(
-      token.tokenId,
-      token.rootKeyId,
-      token.rootKey,
-      token.paymentHash,
-      token.service,
-      token.priceSats,
-      token.invoice,
-      token.createdAt.getTime(),
-      token.invoiceExpiresAt.getTime(),
-      token.validUntil.getTime(),
-      token.metered ? 1 : 0,
-    );
+    this.statements.insert.run(...tokenInsertValues(token));
   }
 
   async lookupRootKey(rootKeyId: string): Promise<RootKeyLookup> {
     const row = this.statements.byRootKeyId.get(rootKeyId) as TokenRow | undefined;
-    if (row) {
-      if (row.status === "revoked" || row.root_key === null) return { found: "revoked", token: toRecord(row) };
-      return {
-        found: "active",
-        rootKey: row.root_key,
-        token: toRecord(row),
-        credential: { paymentHash: row.payment_hash, paid: row.status === "paid" },
-      };
-    }
+    if (row) return tokenLookup(row);
     const topUp = this.statements.topUpByRootKeyId.get(rootKeyId) as TopUpRow | undefined;
     if (!topUp) return { found: "none" };
-    const owner = this.statements.byTokenId.get(topUp.token_id) as TokenRow;
-    if (owner.status === "revoked") return { found: "revoked", token: toRecord(owner) };
-    return {
-      found: "active",
-      rootKey: topUp.root_key,
-      token: toRecord(owner),
-      credential: { paymentHash: topUp.payment_hash, paid: topUp.status === "paid" },
-    };
+    return topUpLookup(topUp, this.statements.byTokenId.get(topUp.token_id) as TokenRow);
   }
 
   private readonly markPaidTransaction = (paymentHash: string, at: number): SettledPayment | undefined => {
     const row = this.statements.markPaid.get({ at, hash: paymentHash }) as TokenRow | undefined;
-    if (row) {
-      const token = toRecord(row);
-      return { tokenId: token.tokenId, service: token.service, sats: token.priceSats, kind: "token", token };
-    }
+    if (row) return paidToken(row);
     // A top-up of a token that is not (yet) paid stays issued: it is credited once its token is.
     const topUp = this.statements.markTopUpPaid.get({ at, hash: paymentHash }) as TopUpRow | undefined;
     if (!topUp) return undefined;
     const credited = this.statements.credit.get({ msat: topUp.sats * 1000, tokenId: topUp.token_id }) as TokenRow;
-    const token = toRecord(credited);
-    return { tokenId: token.tokenId, service: token.service, sats: topUp.sats, kind: "topup", token };
+    return paidTopUp(credited, topUp.sats);
   };
 
   async markPaid(paymentHash: string, at: Date): Promise<SettledPayment | undefined> {

@@ -1,4 +1,4 @@
-import type { TokenRecord, TokenStatus } from "./store.js";
+import type { NewToken, RootKeyLookup, SettledPayment, TokenRecord, TokenStatus } from "./store.js";
 
 /** A `tokens` row as both stores read it (times in ms since the epoch, `metered` as 0 or 1). */
 export interface TokenRow {
@@ -47,4 +47,64 @@ export function toRecord(row: TokenRow): TokenRecord {
       requests: row.requests,
     },
   };
+}
+
+/** A `topups` row as both stores read it. */
+export interface TopUpRow {
+  payment_hash: string;
+  token_id: string;
+  root_key: Buffer;
+  sats: number;
+  status: "issued" | "paid";
+}
+
+/** The values of a new `tokens` row, in the column order of both stores' INSERT. */
+export function tokenInsertValues(token: NewToken): (string | number | Buffer)[] {
+  return [
+    token.tokenId,
+    token.rootKeyId,
+    token.rootKey,
+    token.paymentHash,
+    token.service,
+    token.priceSats,
+    token.invoice,
+    token.createdAt.getTime(),
+    token.invoiceExpiresAt.getTime(),
+    token.validUntil.getTime(),
+    token.metered ? 1 : 0,
+  ];
+}
+
+/** The lookup for a root key found on a token's own row. */
+export function tokenLookup(row: TokenRow): RootKeyLookup {
+  if (row.status === "revoked" || row.root_key === null) return { found: "revoked", token: toRecord(row) };
+  return {
+    found: "active",
+    rootKey: row.root_key,
+    token: toRecord(row),
+    credential: { paymentHash: row.payment_hash, paid: row.status === "paid" },
+  };
+}
+
+/** The lookup for a root key found on a top-up: the token is its owner's, the invoice the top-up's. */
+export function topUpLookup(topUp: TopUpRow, owner: TokenRow): RootKeyLookup {
+  if (owner.status === "revoked") return { found: "revoked", token: toRecord(owner) };
+  return {
+    found: "active",
+    rootKey: topUp.root_key,
+    token: toRecord(owner),
+    credential: { paymentHash: topUp.payment_hash, paid: topUp.status === "paid" },
+  };
+}
+
+/** A token's own invoice seen paid (`row` as returned by the paying UPDATE). */
+export function paidToken(row: TokenRow): SettledPayment {
+  const token = toRecord(row);
+  return { tokenId: token.tokenId, service: token.service, sats: token.priceSats, kind: "token", token };
+}
+
+/** A top-up of `sats` seen paid and credited (`credited` is the token's row after the credit). */
+export function paidTopUp(credited: TokenRow, sats: number): SettledPayment {
+  const token = toRecord(credited);
+  return { tokenId: token.tokenId, service: token.service, sats, kind: "topup", token };
 }
