@@ -1,31 +1,15 @@
 // The gateway for the benchmark, in its own process. Invoices are faked with a payment hash whose preimage the
 // benchmark knows, so it can present a valid paid token; verification is exactly the production path.
 // Prints one JSON line: { url, authorization }.
-import { createHash, randomBytes } from "node:crypto";
-import { type CreatedInvoice, type InvoiceBackend, parseConfig, startGateway } from "@l402-gateway/gateway";
+import { randomBytes } from "node:crypto";
+import { parseConfig, startGateway } from "@l402-gateway/gateway";
 import { formatAuthorization } from "@l402-gateway/l402";
 import pino from "pino";
+import { KnownPreimageInvoices } from "../support/known-preimage-invoices.js";
 
 const upstream = process.argv[2];
 if (!upstream) throw new Error("usage: gateway-server.ts <upstream-url>");
 const preimage = randomBytes(32);
-
-class KnownPreimageInvoices implements InvoiceBackend {
-  async createInvoice(args: { expirySeconds: number }): Promise<CreatedInvoice> {
-    return {
-      paymentHash: createHash("sha256").update(preimage).digest("hex"),
-      request: "lnbcrt-bench",
-      expiresAt: new Date(Date.now() + args.expirySeconds * 1000),
-    };
-  }
-  async lookupSettlement() {
-    return undefined;
-  }
-  subscribeSettlements() {
-    return () => {};
-  }
-  async ping() {}
-}
 
 const config = parseConfig({
   listen: { port: 0 },
@@ -35,7 +19,10 @@ const config = parseConfig({
   log: { level: "silent" },
   services: [{ name: "llm", match: { pathPrefix: "/v1/" }, upstream, price: { sats: 1 }, freePaths: ["/v1/free"] }],
 });
-const gateway = await startGateway(config, { backend: new KnownPreimageInvoices(), log: pino({ level: "silent" }) });
+const gateway = await startGateway(config, {
+  backend: new KnownPreimageInvoices([preimage]),
+  log: pino({ level: "silent" }),
+});
 const challenge = await fetch(`${gateway.url}/v1/completions`);
 const { macaroon } = (await challenge.json()) as { macaroon: string };
 const authorization = formatAuthorization({ macaroons: [macaroon], preimage });

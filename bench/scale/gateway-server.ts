@@ -5,37 +5,19 @@
 // { url, authorizations }.
 //
 //   tsx bench/scale/gateway-server.ts <upstream-url> <sqlite|postgres://…> <tokens>
-import { createHash, randomBytes } from "node:crypto";
-import { type CreatedInvoice, type InvoiceBackend, parseConfig, startGateway } from "@l402-gateway/gateway";
+import { randomBytes } from "node:crypto";
+import { parseConfig, startGateway } from "@l402-gateway/gateway";
 import { formatAuthorization } from "@l402-gateway/l402";
 import pino from "pino";
+import { KnownPreimageInvoices } from "../support/known-preimage-invoices.js";
 
 const [upstream, storeArg, tokensArg] = process.argv.slice(2);
 if (!upstream || !storeArg) throw new Error("usage: gateway-server.ts <upstream-url> <sqlite|postgres-url> <tokens>");
 const given = process.env.BENCH_AUTHORIZATIONS;
 /** One token per simulated agent: each has its own payment, so its own preimage. */
 const preimages = Array.from({ length: Number(tokensArg ?? 1) }, () => randomBytes(32));
-let invoices = 0;
 /** Enough prepaid balance for every request of the run at 1 msat each. */
 const DEPOSIT_MSAT = 1_000_000_000;
-
-class KnownPreimageInvoices implements InvoiceBackend {
-  async createInvoice(args: { expirySeconds: number }): Promise<CreatedInvoice> {
-    const preimage = preimages[invoices++ % preimages.length] ?? Buffer.alloc(32);
-    return {
-      paymentHash: createHash("sha256").update(preimage).digest("hex"),
-      request: "lnbcrt-bench",
-      expiresAt: new Date(Date.now() + args.expirySeconds * 1000),
-    };
-  }
-  async lookupSettlement() {
-    return undefined;
-  }
-  subscribeSettlements() {
-    return () => {};
-  }
-  async ping() {}
-}
 
 const config = parseConfig({
   listen: { port: 0 },
@@ -53,7 +35,10 @@ const config = parseConfig({
     },
   ],
 });
-const gateway = await startGateway(config, { backend: new KnownPreimageInvoices(), log: pino({ level: "silent" }) });
+const gateway = await startGateway(config, {
+  backend: new KnownPreimageInvoices(preimages),
+  log: pino({ level: "silent" }),
+});
 const authorizations: string[] = given ? (JSON.parse(given) as string[]) : [];
 if (!given) {
   for (const preimage of preimages) {
