@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,7 @@ import { NodeControl } from "./regtest/control.js";
 import { lndClient } from "./regtest/network-file.js";
 import { REPO_ROOT } from "./regtest/paths.js";
 import { checkAccounting } from "./support/accounting.js";
+import { startGatewayProcess, supervise } from "./support/supervised.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
 const network = testNetwork();
@@ -81,29 +82,6 @@ function echoConfig(upstreamUrl: string, storePath: string, limits: Record<strin
   });
 }
 
-/** A child process and its output so far, with a wait for a pattern in it. */
-function supervise(child: ChildProcess) {
-  let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  return {
-    output: () => output,
-    async match(pattern: RegExp, timeoutMs = 60_000): Promise<RegExpExecArray> {
-      await expect.poll(() => pattern.test(output), { timeout: timeoutMs, interval: 100 }).toBe(true);
-      return pattern.exec(output) as RegExpExecArray;
-    },
-    async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
-    },
-  };
-}
-
 async function startBackendProcess() {
   const child = spawn(
     process.execPath,
@@ -112,15 +90,6 @@ async function startBackendProcess() {
   );
   const proc = supervise(child);
   const url = (await proc.match(/"url":"(http:\/\/[^"]+)".*"msg":"ready"/))[1] ?? "";
-  return { ...proc, url };
-}
-
-async function startGatewayProcess(configFile: string) {
-  const child = spawn(process.execPath, [join(REPO_ROOT, "gateway", "dist", "cli.js"), "--config", configFile], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const proc = supervise(child);
-  const url = (await proc.match(/"url":"(http:\/\/[^"]+)","operatorUrl"/))[1] ?? "";
   return { ...proc, url };
 }
 

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,8 +7,8 @@ import { type AuthenticatedLnd, pay } from "lightning";
 import { stringify } from "yaml";
 import type { RegtestNetworkInfo } from "../../test/regtest/network-file.js";
 import { lndClient } from "../../test/regtest/network-file.js";
-import { REPO_ROOT } from "../../test/regtest/paths.js";
 import { type AccountingVerdict, checkAccounting } from "../../test/support/accounting.js";
+import { startGatewayProcess } from "../../test/support/supervised.js";
 
 export interface SoakOptions {
   readonly network: RegtestNetworkInfo;
@@ -87,23 +86,6 @@ function rssMb(pid: number): number {
   return Math.round(Number(match?.[1] ?? 0) / 102.4) / 10;
 }
 
-async function startGatewayProcess(configFile: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [join(REPO_ROOT, "gateway", "dist", "cli.js"), "--config", configFile], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let output = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /"url":"(http:\/\/[^"]+)","operatorUrl"/.exec(output);
-      if (match?.[1]) resolve(match[1]);
-    });
-    child.once("exit", (code) => reject(new Error(`gateway exited with ${code}: ${output}`)));
-  });
-  child.stdout?.resume();
-  return { child, url };
-}
-
 interface Credential {
   macaroon: string;
   preimage: string;
@@ -155,7 +137,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     }),
   );
   const gateway = await startGatewayProcess(configFile);
-  const pid = gateway.child.pid ?? 0;
+  const pid = gateway.pid;
   const rssStart = rssMb(pid);
   const latencies = new Map<string, number[]>();
   const errors: Record<string, number> = {};
@@ -312,7 +294,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     };
   } finally {
     clearInterval(sampler);
-    gateway.child.kill("SIGTERM");
+    await gateway.kill("SIGTERM");
     await backend.close();
   }
 }

@@ -1,0 +1,50 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import { REPO_ROOT } from "../regtest/paths.js";
+import { waitFor } from "../regtest/wait.js";
+
+export interface Supervised {
+  readonly pid: number;
+  /** Everything the process wrote so far, stdout and stderr. */
+  output(): string;
+  /** Waits until the output matches `pattern` (failing early if the process exits), and returns the match. */
+  match(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  /** Signals the process (SIGKILL by default) unless it already exited, and waits for its exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Keeps a child process's output and lets a test or benchmark wait for lines in it and kill it. */
+export function supervise(child: ChildProcess): Supervised {
+  let output = "";
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString();
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const running = () => child.exitCode === null && child.signalCode === null;
+  return {
+    pid: child.pid ?? 0,
+    output: () => output,
+    match: (pattern, timeoutMs = 60_000) =>
+      waitFor(`output matching ${pattern}`, async () => pattern.exec(output) ?? undefined, {
+        timeoutMs,
+        intervalMs: 100,
+        abortIf: () => (running() ? undefined : new Error(`the process exited before ${pattern}:\n${output}`)),
+      }),
+    async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+      if (running()) child.kill(signal);
+      await exited;
+    },
+  };
+}
+
+/** Runs the built `l402-gateway --config <file>` and waits until it listens (its config must log at info). */
+export async function startGatewayProcess(configFile: string): Promise<Supervised & { readonly url: string }> {
+  const child = spawn(process.execPath, [join(REPO_ROOT, "gateway", "dist", "cli.js"), "--config", configFile], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const proc = supervise(child);
+  const url = (await proc.match(/"url":"(http:\/\/[^"]+)","operatorUrl"/))[1] ?? "";
+  return { ...proc, url };
+}
