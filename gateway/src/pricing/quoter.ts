@@ -23,6 +23,7 @@ export class QuoteError extends Error {
  * or the owner's external pricer, falling back to the rule when it does not answer in time.
  */
 export class Quoter {
+  /** One counter per service, replaced when its token-counting settings change. */
   private readonly counters = new Map<string, TokenCounter>();
 
   /** @param upstreamOf a live upstream of a service, for its tokenizer. */
@@ -34,12 +35,11 @@ export class Quoter {
   counter(service: ServiceConfig): TokenCounter {
     const pricing = this.book.pricing(service.name);
     if (!pricing) throw new Error(`service ${service.name} is not metered`);
-    const key = `${service.name}\u0000${JSON.stringify(pricing.tokenCounting)}`;
-    let counter = this.counters.get(key);
-    if (!counter) {
+    let counter = this.counters.get(service.name);
+    if (counter?.config !== pricing.tokenCounting) {
       const name = service.name;
       counter = new TokenCounter(() => this.upstreamOf(name), pricing.tokenCounting);
-      this.counters.set(key, counter);
+      this.counters.set(name, counter);
     }
     return counter;
   }

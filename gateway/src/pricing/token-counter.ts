@@ -21,7 +21,7 @@ export class TokenCounter {
   /** @param upstream the upstream's URL, or where to find one now (a live member of the service's pool). */
   constructor(
     private readonly upstream: string | (() => string),
-    private readonly config: PricingConfig["tokenCounting"],
+    readonly config: PricingConfig["tokenCounting"],
   ) {}
 
   private url(path: string): string {
