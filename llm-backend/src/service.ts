@@ -10,7 +10,6 @@ import {
 } from "./api-schema.js";
 import type { Config } from "./config.js";
 import {
-  cachedPrefixLength,
   chatPromptTokens,
   completionPromptTokens,
   createSlots,
@@ -19,6 +18,7 @@ import {
   generate,
   type SamplingParams,
   type Slot,
+  slotPreference,
 } from "./inference.js";
 import { BackendMetrics, ThroughputMeter } from "./metrics.js";
 import type { LoadedModel } from "./model.js";
@@ -287,7 +287,10 @@ export class LlmService {
     const labels = { model: this.modelId };
     let slot: Slot;
     try {
-      slot = await this.#pool.acquire(signal, (candidate) => cachedPrefixLength(candidate, job.input.promptTokens));
+      const busySlots = this.#pool.busy;
+      slot = await this.#pool.acquire(signal, (candidate) =>
+        slotPreference(candidate, job.input.promptTokens, busySlots),
+      );
     } catch (error) {
       if (error instanceof QueueFullError) {
         this.metrics.countError("queue_full");
