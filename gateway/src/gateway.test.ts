@@ -44,7 +44,10 @@ async function closedPort(): Promise<number> {
 }
 
 /** Raw HTTP, for what fetch would normalise away (duplicate headers). */
-function rawGet(url: string, headers: [string, string][]): Promise<{ status: number; body: string }> {
+function rawGet(
+  url: string,
+  headers: [string, string][],
+): Promise<{ status: number; body: string; keepAlive: string | undefined }> {
   return new Promise((resolvePromise, reject) => {
     const req = httpRequest(url, { method: "GET" });
     for (const [name, value] of headers) req.appendHeader(name, value);
@@ -53,7 +56,9 @@ function rawGet(url: string, headers: [string, string][]): Promise<{ status: num
       res.on("data", (chunk: Buffer) => {
         body += chunk.toString();
       });
-      res.on("end", () => resolvePromise({ status: res.statusCode ?? 0, body }));
+      res.on("end", () =>
+        resolvePromise({ status: res.statusCode ?? 0, body, keepAlive: res.headers["keep-alive"]?.toString() }),
+      );
     });
     req.on("error", reject);
     req.end();
@@ -117,6 +122,12 @@ describe("gateway HTTP behaviour (invoices faked)", () => {
     const res = await fetch(`${gateway.url}/nothing`);
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ code: "not_found", message: "no service is configured for GET /nothing" });
+  });
+
+  it("tells keep-alive clients it holds idle connections for 65 s, past Node's 5 s default", async () => {
+    const answer = await rawGet(`${gateway.url}/nothing`, [["connection", "keep-alive"]]);
+    expect(answer.status).toBe(404);
+    expect(answer.keepAlive).toBe("timeout=65");
   });
 
   it("proxies a free path with forwarding headers, without the credential or hop-by-hop headers", async () => {

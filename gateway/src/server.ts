@@ -66,7 +66,16 @@ export function createLogger(config: GatewayConfig["log"]): Logger {
     : pino({ level: config.level, name: "l402-gateway" });
 }
 
+/**
+ * Node closes an idle keep-alive socket after 5 s, about when clients (undici: the server's hint less 1 s, on a coarse
+ * timer) stop reusing it; a request sent into that closing socket is reset. Holding sockets for 65 s leaves a margin
+ * that event-loop lag does not eat.
+ */
+const KEEP_ALIVE_MS = 65_000;
+
 async function listen(server: Server, port: number, host: string): Promise<string> {
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  server.headersTimeout = KEEP_ALIVE_MS + 1_000;
   await new Promise<void>((resolvePromise, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolvePromise());

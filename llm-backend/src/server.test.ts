@@ -1,3 +1,5 @@
+import { once } from "node:events";
+import { connect } from "node:net";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { RunningServer } from "./server.js";
 import { chatBody, MODEL_ID, metricValue, postJson, sseEvents, startTestServer, waitFor } from "./testing/helpers.js";
@@ -269,6 +271,27 @@ describe("llm-backend on the default model (CPU)", () => {
     // Nothing keeps generating after the abort.
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await metricValue(server, tokensSeries)) - tokensBefore).toBe(generated);
+  });
+
+  it("keeps an idle keep-alive connection past Node's 5 s default, so a pooled client's next request is not reset", async () => {
+    const socket = connect(server.port, "127.0.0.1");
+    await once(socket, "connect");
+    let received = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      received += chunk;
+    });
+    const ask = async () => {
+      const before = (received.match(/HTTP\/1\.1 200/g) ?? []).length;
+      socket.write("GET /healthz HTTP/1.1\r\nHost: backend\r\nConnection: keep-alive\r\n\r\n");
+      await waitFor(async () => (received.match(/HTTP\/1\.1 200/g) ?? []).length > before);
+    };
+    await ask();
+    expect(received).toMatch(/Keep-Alive: timeout=65/i);
+    await new Promise((resolve) => setTimeout(resolve, 5_500));
+    expect(socket.readyState).toBe("open");
+    await ask();
+    socket.destroy();
   });
 
   it("exposes vLLM-style metrics with only model and finish_reason labels", async () => {

@@ -37,6 +37,9 @@ export async function startServer(
   const app = createApp(() => state, config, logger);
 
   const httpServer = app.listen(config.port, config.host);
+  // Past Node's 5 s default, so a client's reused socket (the gateway's pool) is not closed under a request in flight.
+  httpServer.keepAliveTimeout = 65_000;
+  httpServer.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     httpServer.once("listening", resolve);
     httpServer.once("error", reject);
