@@ -67,7 +67,7 @@ export function createLogger(config: GatewayConfig["log"]): Logger {
 }
 
 /**
- * Node closes an idle keep-alive socket after 5 s, about when clients (undici: the server's hint less 1 s, on a coarse
+ * Node closes an idle keep-alive socket after 5 s, about when clients (undici: the server's hint less 1–2 s, on a coarse
  * timer) stop reusing it; a request sent into that closing socket is reset. Holding sockets for 65 s leaves a margin
  * that event-loop lag does not eat.
  */
