@@ -371,6 +371,9 @@ describe("llm-backend with several requests in flight", () => {
       return busyDuringRun === 4;
     });
     expect(await inFlight).toEqual(["length", "length", "length", "length"]);
+    // Recent throughput, which load-based pricing reads.
+    const health = (await (await fetch(`${fresh.url}/health`)).json()) as HealthBody;
+    expect(health.tokens_per_second).toBeGreaterThan(0);
 
     // Served one after another, a stream's first token would come after the previous stream's last one.
     const firstTokenAt = FOUR_PROMPTS.map((_, index) => arrivals.indexOf(index));
