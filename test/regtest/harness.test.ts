@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -142,6 +142,7 @@ describe("regtest process lifetime", () => {
     const env = { L402_REGTEST_NETWORK_FILE: join(scratch, "manual-network.json") };
     const up = await run(["test/regtest/cli.ts", "up"], env);
     expect(up.code, up.output).toBe(0);
+    expect(existsSync(env.L402_REGTEST_NETWORK_FILE), up.output).toBe(true);
     const info = readNetworkFile(env.L402_REGTEST_NETWORK_FILE);
     expect(pidsWithCommandLine(info.runDir).length).toBe(3);
 

@@ -59,8 +59,11 @@ export function readNetworkFile(path = manualNetworkFile()): RegtestNetworkInfo 
   let raw: string;
   try {
     raw = readFileSync(path, "utf8");
-  } catch {
-    throw new NetworkFileError(`No regtest network file at ${path}: start one with 'npm run regtest:up'`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+      throw new NetworkFileError(`No regtest network file at ${path}: start one with 'npm run regtest:up'`);
+    }
+    throw new NetworkFileError(`Cannot read the regtest network file at ${path}: ${(error as Error).message}`);
   }
   const parsed = networkFileSchema.safeParse(JSON.parse(raw));
   if (!parsed.success) {
