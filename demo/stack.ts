@@ -7,6 +7,7 @@ import { DEFAULT_MODEL, fetchDefaultModel, type RunningServer, startServer } fro
 import pino from "pino";
 import { ensureBinaries } from "../test/regtest/binaries.js";
 import { type RegtestNetwork, startNetwork } from "../test/regtest/network.js";
+import { gatewayLndConfig } from "../test/regtest/network-file.js";
 
 /** An LND node to use instead of the local regtest one: gRPC host:port, base64 TLS cert, base64/hex macaroon. */
 export interface LndConnection {
@@ -61,7 +62,7 @@ export async function startDemoStack(options: DemoOptions): Promise<DemoStack> {
       log("3/4 regtest network: btcd, alice (operator), bob (agent), a channel bob→alice");
       network = await startNetwork({ log: (line) => log(`    ${line}`) });
       const { alice, bob } = network.info.nodes;
-      operator = { socket: alice.socket, cert: alice.cert, macaroon: alice.invoiceMacaroon };
+      operator = gatewayLndConfig(alice);
       agent = { socket: bob.socket, cert: bob.cert, macaroon: bob.adminMacaroon };
     }
     log("4/4 llm-backend and gateway");

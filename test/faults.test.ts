@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { testNetwork } from "./regtest/context.js";
 import { NodeControl } from "./regtest/control.js";
-import { lndClient } from "./regtest/network-file.js";
+import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
 import { REPO_ROOT } from "./regtest/paths.js";
 import { checkAccounting } from "./support/accounting.js";
 import { startGatewayProcess, supervise } from "./support/supervised.js";
@@ -44,11 +44,7 @@ const authorization = (c: Credential) => ({
 const chat = (content: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ model: MODEL, messages: [{ role: "user", content }], temperature: 0, ...extra });
 const json = { "content-type": "application/json" };
-const lndConfig = {
-  socket: network.nodes.alice.socket,
-  cert: network.nodes.alice.cert,
-  macaroon: network.nodes.alice.invoiceMacaroon,
-};
+const lndConfig = gatewayLndConfig(network.nodes.alice);
 
 function llmService(upstream: string) {
   return {

@@ -11,7 +11,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testNetwork } from "./regtest/context.js";
 import { NodeControl } from "./regtest/control.js";
-import { lndClient } from "./regtest/network-file.js";
+import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
 import { REPO_ROOT } from "./regtest/paths.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
@@ -30,12 +30,7 @@ function gatewayConfig(upstream: string, storePath: string, overrides: Record<st
   return parseConfig({
     listen: { port: 0 },
     operator: { port: 0 },
-    lnd: {
-      socket: network.nodes.alice.socket,
-      cert: network.nodes.alice.cert,
-      // Least privilege: the invoice macaroon is all the gateway needs.
-      macaroon: network.nodes.alice.invoiceMacaroon,
-    },
+    lnd: gatewayLndConfig(network.nodes.alice),
     store: { path: storePath },
     log: { level: "silent" },
     services: [

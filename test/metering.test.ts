@@ -15,7 +15,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { testNetwork } from "./regtest/context.js";
-import { lndClient } from "./regtest/network-file.js";
+import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
 const network = testNetwork();
@@ -71,11 +71,7 @@ describe("usage-based pricing and prepaid metering (regtest, real model)", () =>
       listen: { port: 0 },
       operator: { port: 0 },
       admin: { port: 0, secret: ADMIN_SECRET },
-      lnd: {
-        socket: network.nodes.alice.socket,
-        cert: network.nodes.alice.cert,
-        macaroon: network.nodes.alice.invoiceMacaroon,
-      },
+      lnd: gatewayLndConfig(network.nodes.alice),
       store: { path: storePath },
       log: { level: "silent" },
       limits: { challengeBurst: 1_000, challengesPerMinute: 1_000 },

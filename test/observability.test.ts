@@ -9,7 +9,7 @@ import { pay } from "lightning";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testNetwork } from "./regtest/context.js";
-import { lndClient } from "./regtest/network-file.js";
+import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
 import { REPO_ROOT } from "./regtest/paths.js";
 import { type PrometheusServer, promtool, startPrometheus } from "./support/prometheus.js";
 
@@ -43,11 +43,7 @@ describe("operators see money and load in a real Prometheus", () => {
       parseConfig({
         listen: { port: 0 },
         operator: { port: 0 },
-        lnd: {
-          socket: network.nodes.alice.socket,
-          cert: network.nodes.alice.cert,
-          macaroon: network.nodes.alice.invoiceMacaroon,
-        },
+        lnd: gatewayLndConfig(network.nodes.alice),
         store: { path: join(mkdtempSync(join(tmpdir(), "gw-obs-")), "gateway.sqlite") },
         log: { level: "debug" },
         services: [{ name: "llm", match: { pathPrefix: "/v1/" }, upstream: backend.url, price: { sats: PRICE_SATS } }],

@@ -4,7 +4,7 @@ import { pay } from "lightning";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testNetwork } from "./regtest/context.js";
-import { lndClient } from "./regtest/network-file.js";
+import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
 import { startPostgres, type TestPostgres } from "./support/postgres.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
@@ -47,11 +47,7 @@ describe("two gateway replicas on one PostgreSQL database (regtest)", () => {
       listen: { port: 0 },
       operator: { port: 0 },
       admin: { port: 0, secret: ADMIN_SECRET },
-      lnd: {
-        socket: network.nodes.alice.socket,
-        cert: network.nodes.alice.cert,
-        macaroon: network.nodes.alice.invoiceMacaroon,
-      },
+      lnd: gatewayLndConfig(network.nodes.alice),
       store: { postgres: { url, rootKeyCacheMs: ROOT_KEY_CACHE_MS, connectTimeoutMs: 1_000 } },
       log: { level: "silent" },
       limits: { challengeBurst: 1_000, challengesPerMinute: 1_000 },

@@ -8,7 +8,7 @@ import { pay } from "lightning";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testNetwork } from "./regtest/context.js";
-import { lndClient } from "./regtest/network-file.js";
+import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
 
 const network = testNetwork();
 const bob = lndClient(network.nodes.bob);
@@ -75,11 +75,7 @@ describe("one gateway, two llm-backend upstreams (regtest, real model)", () => {
     const config = parseConfig({
       listen: { port: 0 },
       operator: { port: 0 },
-      lnd: {
-        socket: network.nodes.alice.socket,
-        cert: network.nodes.alice.cert,
-        macaroon: network.nodes.alice.invoiceMacaroon,
-      },
+      lnd: gatewayLndConfig(network.nodes.alice),
       store: { path: join(mkdtempSync(join(tmpdir(), "gw-pool-")), "gateway.sqlite") },
       log: { level: "silent" },
       limits: { challengeBurst: 1_000, challengesPerMinute: 1_000 },

@@ -16,7 +16,7 @@ import { DEFAULT_MODEL, startServer } from "@l402-gateway/llm-backend";
 import { type AuthenticatedLnd, createInvoice, getPayments, pay } from "lightning";
 import pino from "pino";
 import { startNetwork } from "../../test/regtest/network.js";
-import { lndClient } from "../../test/regtest/network-file.js";
+import { gatewayLndConfig, lndClient } from "../../test/regtest/network-file.js";
 
 const { values } = parseArgs({ options: { calls: { type: "string", default: "100" } } });
 const CALLS = Number(values.calls);
@@ -55,11 +55,7 @@ async function main(): Promise<void> {
     parseConfig({
       listen: { port: 0 },
       operator: { port: 0 },
-      lnd: {
-        socket: network.info.nodes.alice.socket,
-        cert: network.info.nodes.alice.cert,
-        macaroon: network.info.nodes.alice.invoiceMacaroon,
-      },
+      lnd: gatewayLndConfig(network.info.nodes.alice),
       store: { path: join(mkdtempSync(join(tmpdir(), "bench-metering-")), "gateway.sqlite") },
       log: { level: "silent" },
       limits: { challengeBurst: 100_000, challengesPerMinute: 100_000 },

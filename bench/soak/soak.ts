@@ -6,7 +6,7 @@ import { DEFAULT_MODEL, type RunningServer, startServer } from "@l402-gateway/ll
 import { type AuthenticatedLnd, pay } from "lightning";
 import { stringify } from "yaml";
 import type { RegtestNetworkInfo } from "../../test/regtest/network-file.js";
-import { lndClient } from "../../test/regtest/network-file.js";
+import { gatewayLndConfig, lndClient } from "../../test/regtest/network-file.js";
 import { type AccountingVerdict, checkAccounting } from "../../test/support/accounting.js";
 import { startGatewayProcess } from "../../test/support/supervised.js";
 
@@ -111,11 +111,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     stringify({
       listen: { port: 0 },
       operator: { port: 0 },
-      lnd: {
-        socket: options.network.nodes.alice.socket,
-        cert: options.network.nodes.alice.cert,
-        macaroon: options.network.nodes.alice.invoiceMacaroon,
-      },
+      lnd: gatewayLndConfig(options.network.nodes.alice),
       store: { path: storePath },
       // info: the driver reads the listening URL from the log; request lines are discarded.
       log: { level: "info" },

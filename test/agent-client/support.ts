@@ -6,7 +6,7 @@ import { type GatewayConfig, parseConfig, type RunningGateway, startGateway } fr
 import { getChannelBalance, getFailedPayments, getInvoices, getPayments, getPendingPayments } from "lightning";
 import pino from "pino";
 import { testNetwork } from "../regtest/context.js";
-import { lndClient } from "../regtest/network-file.js";
+import { gatewayLndConfig, lndClient } from "../regtest/network-file.js";
 
 export const network = testNetwork();
 /** The agent's node: it holds the funds of the bob → alice channel. */
@@ -34,11 +34,7 @@ export function startTestGateway(upstream: string, overrides: Record<string, unk
   const config: GatewayConfig = parseConfig({
     listen: { port: 0 },
     operator: { port: 0 },
-    lnd: {
-      socket: network.nodes.alice.socket,
-      cert: network.nodes.alice.cert,
-      macaroon: network.nodes.alice.invoiceMacaroon,
-    },
+    lnd: gatewayLndConfig(network.nodes.alice),
     store: { path: join(mkdtempSync(join(tmpdir(), "l402-agent-gw-")), "gateway.sqlite") },
     log: { level: "silent" },
     // Each unpaid call gets a challenge: the concurrency test sends ten at once.

@@ -72,6 +72,11 @@ export function readNetworkFile(path = manualNetworkFile()): RegtestNetworkInfo 
   return parsed.data;
 }
 
+/** How a gateway reaches a node: least privilege, the invoice macaroon is all it needs. */
+export function gatewayLndConfig(node: RegtestNodeInfo): { socket: string; cert: string; macaroon: string } {
+  return { socket: node.socket, cert: node.cert, macaroon: node.invoiceMacaroon };
+}
+
 /** A `lightning` gRPC client for a node, with its admin or invoice macaroon. */
 export function lndClient(node: RegtestNodeInfo, macaroon: "admin" | "invoice" = "admin"): AuthenticatedLnd {
   return authenticatedLndGrpc({
