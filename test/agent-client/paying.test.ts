@@ -1,12 +1,5 @@
 import { statSync } from "node:fs";
-import {
-  createL402Client,
-  createL402Fetch,
-  FileStore,
-  L402ClientError,
-  type L402ClientErrorCode,
-  type Wallet,
-} from "@l402-gateway/agent-client";
+import { createL402Client, createL402Fetch, FileStore, L402ClientError, type Wallet } from "@l402-gateway/agent-client";
 import type { RunningGateway } from "@l402-gateway/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startUpstream, type TestUpstream } from "../support/upstream.js";
@@ -16,21 +9,12 @@ import {
   bobChannelBalanceMsat,
   bobPaymentHashes,
   bobWallet,
+  codeOf,
   LLM_PRICE_SATS,
   startTestGateway,
   tempStorePath,
   WEATHER_PRICE_SATS,
 } from "./support.js";
-
-async function codeOf(promise: Promise<unknown>): Promise<L402ClientErrorCode | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    if (error instanceof L402ClientError) return error.code;
-    throw error;
-  }
-}
 
 describe("the agent client pays the real gateway on regtest", () => {
   let upstream: TestUpstream;

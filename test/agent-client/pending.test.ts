@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createL402Client, FileStore, L402ClientError, type L402ClientErrorCode } from "@l402-gateway/agent-client";
+import { createL402Client, FileStore } from "@l402-gateway/agent-client";
 import {
   decodeMacaroon,
   formatChallenge,
@@ -15,7 +15,7 @@ import {
 import { cancelHodlInvoice, createHodlInvoice, settleHodlInvoice } from "lightning";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lndClient } from "../regtest/network-file.js";
-import { added, bobPaymentHashes, bobWallet, network, tempStorePath } from "./support.js";
+import { added, bobPaymentHashes, bobWallet, codeOf, network, tempStorePath } from "./support.js";
 
 const aliceInvoices = lndClient(network.nodes.alice, "invoice");
 const PRICE_SATS = 4;
@@ -64,16 +64,6 @@ async function startHoldServer() {
       await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
     },
   };
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<L402ClientErrorCode | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    if (error instanceof L402ClientError) return error.code;
-    throw error;
-  }
 }
 
 describe("a payment that outlasts its timeout", () => {

@@ -1,14 +1,22 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createL402Client, L402ClientError, type L402ClientErrorCode } from "@l402-gateway/agent-client";
+import { createL402Client } from "@l402-gateway/agent-client";
 import type { RunningGateway } from "@l402-gateway/gateway";
 import { formatChallenge, mintToken, servicesCaveat } from "@l402-gateway/l402";
 import { createInvoice } from "lightning";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lndClient } from "../regtest/network-file.js";
 import { startUpstream, type TestUpstream } from "../support/upstream.js";
-import { added, bobChannelBalanceMsat, bobPaymentHashes, bobWallet, network, startTestGateway } from "./support.js";
+import {
+  added,
+  bobChannelBalanceMsat,
+  bobPaymentHashes,
+  bobWallet,
+  codeOf,
+  network,
+  startTestGateway,
+} from "./support.js";
 
 const aliceInvoices = lndClient(network.nodes.alice, "invoice");
 
@@ -40,16 +48,6 @@ async function startHostileServer(): Promise<{
     invoicing,
     close: () => new Promise((resolveClose) => server.close(() => resolveClose())),
   };
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<L402ClientErrorCode | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (error) {
-    if (error instanceof L402ClientError) return error.code;
-    throw error;
-  }
 }
 
 describe("bad challenges and refusals cost at most what they should", () => {

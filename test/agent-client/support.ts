@@ -1,7 +1,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LndWallet } from "@l402-gateway/agent-client";
+import { L402ClientError, type L402ClientErrorCode, LndWallet } from "@l402-gateway/agent-client";
 import { type GatewayConfig, parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
 import { getChannelBalance, getFailedPayments, getInvoices, getPayments, getPendingPayments } from "lightning";
 import pino from "pino";
@@ -23,6 +23,17 @@ export function bobWallet(): LndWallet {
     cert: network.nodes.bob.cert,
     macaroon: network.nodes.bob.adminMacaroon,
   });
+}
+
+/** The client error code a call was refused with, or undefined when it succeeded; any other error is rethrown. */
+export async function codeOf(promise: Promise<unknown>): Promise<L402ClientErrorCode | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    if (error instanceof L402ClientError) return error.code;
+    throw error;
+  }
 }
 
 export function tempStorePath(): string {
