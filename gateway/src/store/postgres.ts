@@ -26,6 +26,7 @@ import {
   type TopUpRow,
   tokenInsertValues,
   tokenLookup,
+  topUpInsertValues,
   topUpLookup,
   toRecord,
 } from "./token-row.js";
@@ -273,16 +274,7 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   async insertTopUp(topUp: NewTopUp): Promise<void> {
-    await this.query(SQL.insertTopUp, [
-      topUp.paymentHash,
-      topUp.tokenId,
-      topUp.rootKeyId,
-      topUp.rootKey,
-      topUp.sats,
-      topUp.invoice,
-      topUp.createdAt.getTime(),
-      topUp.invoiceExpiresAt.getTime(),
-    ]);
+    await this.query(SQL.insertTopUp, topUpInsertValues(topUp));
   }
 
   async reserve(tokenId: string, amountMsat: number, at: Date): Promise<Reservation> {

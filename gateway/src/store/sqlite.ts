@@ -23,6 +23,7 @@ import {
   type TopUpRow,
   tokenInsertValues,
   tokenLookup,
+  topUpInsertValues,
   topUpLookup,
   toRecord,
 } from "./token-row.js";
@@ -116,7 +117,7 @@ const STATEMENTS = {
            WHERE token_id = @tokenId RETURNING *`,
   insertTopUp: `INSERT INTO topups (payment_hash, token_id, root_key_id, root_key, sats, invoice, status, created_at,
                   invoice_expires_at)
-                VALUES (@paymentHash, @tokenId, @rootKeyId, @rootKey, @sats, @invoice, 'issued', @createdAt, @expiresAt)`,
+                VALUES (?, ?, ?, ?, ?, ?, 'issued', ?, ?)`,
   reserve: `UPDATE tokens SET balance_msat = balance_msat - @amount, reserved_msat = reserved_msat + @amount
             WHERE token_id = @tokenId AND status = 'paid' AND metered = 1 AND balance_msat >= @amount
             RETURNING balance_msat`,
@@ -228,16 +229,7 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   async insertTopUp(topUp: NewTopUp): Promise<void> {
-    this.statements.insertTopUp.run({
-      paymentHash: topUp.paymentHash,
-      tokenId: topUp.tokenId,
-      rootKeyId: topUp.rootKeyId,
-      rootKey: topUp.rootKey,
-      sats: topUp.sats,
-      invoice: topUp.invoice,
-      createdAt: topUp.createdAt.getTime(),
-      expiresAt: topUp.invoiceExpiresAt.getTime(),
-    });
+    this.statements.insertTopUp.run(...topUpInsertValues(topUp));
   }
 
   async reserve(tokenId: string, amountMsat: number, at: Date): Promise<Reservation> {

@@ -1,4 +1,4 @@
-import type { NewToken, RootKeyLookup, SettledPayment, TokenRecord, TokenStatus } from "./store.js";
+import type { NewToken, NewTopUp, RootKeyLookup, SettledPayment, TokenRecord, TokenStatus } from "./store.js";
 
 /** A `tokens` row as both stores read it (times in ms since the epoch, `metered` as 0 or 1). */
 export interface TokenRow {
@@ -72,6 +72,20 @@ export function tokenInsertValues(token: NewToken): (string | number | Buffer)[]
     token.invoiceExpiresAt.getTime(),
     token.validUntil.getTime(),
     token.metered ? 1 : 0,
+  ];
+}
+
+/** The values of a new `topups` row, in the column order of both stores' INSERT. */
+export function topUpInsertValues(topUp: NewTopUp): (string | number | Buffer)[] {
+  return [
+    topUp.paymentHash,
+    topUp.tokenId,
+    topUp.rootKeyId,
+    topUp.rootKey,
+    topUp.sats,
+    topUp.invoice,
+    topUp.createdAt.getTime(),
+    topUp.invoiceExpiresAt.getTime(),
   ];
 }
 
