@@ -4,12 +4,12 @@
  *
  *   npm run bench:gateway -- [--seconds 3] [--rounds 3] [--connections 16]
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Pool } from "undici";
+import { closedLoop, type LoadResult, startChild } from "../support/closed-loop.js";
+import { median } from "../support/median.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -23,43 +23,21 @@ const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
 
-async function startChild(script: string, args: string[] = []): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(here, script), ...args], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const [chunk] = (await once(child.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
-  return { child, line: chunk.toString().trim() };
-}
-
-/** Closed-loop load: `connections` workers each send requests back to back for `seconds`. */
-async function measure(
-  url: string,
-  headers: Record<string, string>,
-): Promise<{ rps: number; p50: number; p99: number }> {
+/** Closed-loop load on one URL through one connection pool. */
+async function measure(url: string, headers: Record<string, string>): Promise<LoadResult> {
   const target = new URL(url);
   const pool = new Pool(target.origin, { connections });
-  const latencies: number[] = [];
-  const deadline = performance.now() + seconds * 1000;
-  const worker = async () => {
-    while (performance.now() < deadline) {
-      const started = performance.now();
-      const res = await pool.request({ method: "POST", path: target.pathname, headers, body: '{"prompt":"hi"}' });
-      await res.body.dump();
-      if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
-      latencies.push(performance.now() - started);
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: connections }, worker));
-  const elapsed = (performance.now() - started) / 1000;
+  const result = await closedLoop(connections, seconds, async () => {
+    const res = await pool.request({ method: "POST", path: target.pathname, headers, body: '{"prompt":"hi"}' });
+    await res.body.dump();
+    return res.statusCode;
+  });
   await pool.close();
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
-  return { rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99) };
+  return result;
 }
 
-const upstream = await startChild("upstream-server.ts");
-const gatewayChild = await startChild("gateway-server.ts", [upstream.line]);
+const upstream = await startChild(join(here, "upstream-server.ts"));
+const gatewayChild = await startChild(join(here, "gateway-server.ts"), [upstream.line]);
 const gateway = JSON.parse(gatewayChild.line) as { url: string; authorization: string };
 try {
   const direct: number[] = [];
@@ -75,13 +53,12 @@ try {
     direct.push(d.rps);
     free.push(f.rps);
     proxied.push(g.rps);
-    const show = (label: string, r: { rps: number; p50: number; p99: number }) =>
+    const show = (label: string, r: LoadResult) =>
       `${label} ${r.rps.toFixed(0)} req/s (p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms)`;
     console.log(
       `round ${round}: ${show("direct", d)} | ${show("gateway, free path", f)} | ${show("gateway, paid token verified", g)}`,
     );
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
   const ratio = (xs: number[], ys: number[]) => (median(xs) / median(ys)).toFixed(3);
   console.log(`\nmedians of ${rounds} rounds, ${connections} connections, ${seconds} s each:`);
   console.log(`  paid requests through the gateway / direct to the upstream: ${ratio(proxied, direct)}x`);

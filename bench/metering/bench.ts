@@ -17,6 +17,7 @@ import { type AuthenticatedLnd, createInvoice, getPayments, pay } from "lightnin
 import pino from "pino";
 import { startNetwork } from "../../test/regtest/network.js";
 import { gatewayLndConfig, lndClient } from "../../test/regtest/network-file.js";
+import { median } from "../support/median.js";
 
 const { values } = parseArgs({ options: { calls: { type: "string", default: "100" } } });
 const CALLS = Number(values.calls);
@@ -37,11 +38,6 @@ interface Challenge {
 
 async function paymentsMade(lnd: AuthenticatedLnd): Promise<number> {
   return (await getPayments({ lnd })).payments.length;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 async function main(): Promise<void> {

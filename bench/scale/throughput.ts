@@ -9,13 +9,14 @@
  *
  *   npm run bench:scale -- [--seconds 3] [--rounds 3] [--connections 16] [--tokens 16]
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
+import type { ChildProcess } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Pool } from "undici";
 import { startPostgres } from "../../test/support/postgres.js";
+import { closedLoop, type LoadResult, startChild } from "../support/closed-loop.js";
+import { median } from "../support/median.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -31,19 +32,7 @@ const rounds = Number(values.rounds);
 const connections = Number(values.connections);
 const tokens = Number(values.tokens ?? values.connections);
 
-interface Child {
-  readonly child: ChildProcess;
-  readonly line: string;
-}
-
-async function startChild(script: string, args: string[] = [], env: Record<string, string> = {}): Promise<Child> {
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, ...env },
-  });
-  const [chunk] = (await once(child.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
-  return { child, line: chunk.toString().trim() };
-}
+type Child = Awaited<ReturnType<typeof startChild>>;
 
 interface Replica {
   readonly url: string;
@@ -60,41 +49,20 @@ async function startReplica(upstream: string, store: string, sharing?: Replica):
   return { ...started, ...(JSON.parse(started.line) as Replica) };
 }
 
-interface Result {
-  readonly rps: number;
-  readonly p50: number;
-  readonly p99: number;
-}
-
-/** Closed-loop load: `connections` workers, spread evenly over the replicas, send paid requests back to back. */
-async function measure(replicas: readonly Replica[]): Promise<Result> {
-  const latencies: number[] = [];
-  const deadline = performance.now() + seconds * 1000;
+/** Closed-loop load, the workers spread evenly over the replicas as a load balancer would. */
+async function measure(replicas: readonly Replica[]): Promise<LoadResult> {
   const pools = replicas.map((r) => new Pool(new URL(r.url).origin, { connections }));
-  const worker = async (i: number) => {
+  const result = await closedLoop(connections, seconds, async (i) => {
     const replica = replicas[i % replicas.length];
     const pool = pools[i % pools.length];
     const authorization = replica?.authorizations[i % replica.authorizations.length];
-    if (!pool || !authorization) return;
-    while (performance.now() < deadline) {
-      const started = performance.now();
-      const res = await pool.request({
-        method: "POST",
-        path: "/v1/call",
-        headers: { authorization },
-      });
-      await res.body.dump();
-      if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
-      latencies.push(performance.now() - started);
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: connections }, (_, i) => worker(i)));
-  const elapsed = (performance.now() - started) / 1000;
+    if (!pool || !authorization) throw new Error(`no replica for worker ${i}`);
+    const res = await pool.request({ method: "POST", path: "/v1/call", headers: { authorization } });
+    await res.body.dump();
+    return res.statusCode;
+  });
   await Promise.all(pools.map((p) => p.close()));
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
-  return { rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99) };
+  return result;
 }
 
 const postgres = await startPostgres();
@@ -125,7 +93,6 @@ try {
     }
     console.log(`round ${round}: ${line.join(" | ")}`);
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
   const of = (name: string) => median(results.get(name) ?? []);
   const sqliteRps = of("1 gateway, SQLite");
   const onePg = of("1 gateway, PostgreSQL");
