@@ -12,7 +12,7 @@ import { REPO_ROOT } from "./paths.js";
 import { allocatePorts, PortInUseError } from "./ports.js";
 import { pidsWithCommandLine } from "./proc-scan.js";
 import { ProcessExitedError } from "./processes.js";
-import { reapOrphanedRuns } from "./runs.js";
+import { RunDirectory, reapOrphanedRuns, stopRecordedRun } from "./runs.js";
 import { NotReadyError } from "./wait.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "l402-harness-"));
@@ -163,6 +163,19 @@ describe("regtest process lifetime", () => {
     const exit = await exitOf(child);
     expect(exit.code).toBe(signal === "SIGINT" ? 130 : 143);
     expect(pidsWithCommandLine(runDir)).toEqual([]);
+  });
+
+  it("names what it stopped in stop order, lnd nodes by name then btcd, whatever order they started in", async () => {
+    const run = await RunDirectory.create(false);
+    const sleepers = ["bob", "btcd", "alice"].map((label) => {
+      const child = spawn("sleep", ["60"], { stdio: "ignore" });
+      run.track(label, child.pid as number, "sleep", label === "btcd" ? 1 : 0);
+      return child;
+    });
+    const exits = sleepers.map((child) => exitOf(child));
+    expect(await stopRecordedRun(run.dir, 2_000)).toEqual(["alice", "bob", "btcd"]);
+    expect((await Promise.all(exits)).map((exit) => exit.signal)).toEqual(["SIGTERM", "SIGTERM", "SIGTERM"]);
+    expect(existsSync(run.dir)).toBe(false);
   });
 
   it("the children of an owner killed with SIGKILL are reaped by the next start", async () => {

@@ -129,7 +129,10 @@ async function stopTier(targets: RunRecord["processes"], graceMs: number): Promi
  */
 export async function stopRecordedRun(dir: string, graceMs = 15_000): Promise<string[]> {
   const record = readRecord(dir);
-  const running = (record?.processes ?? []).filter((p) => runsProgram(p.pid, p.program));
+  // Nodes start concurrently, so the record's order varies; report in stop order, then by name.
+  const running = (record?.processes ?? [])
+    .filter((p) => runsProgram(p.pid, p.program))
+    .sort((a, b) => a.stopTier - b.stopTier || a.label.localeCompare(b.label));
   const tiers = [...new Set(running.map((p) => p.stopTier))].sort((a, b) => a - b);
   for (const tier of tiers) {
     await stopTier(
