@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          // Projects run one group after another: the llm throughput checks must not share the 2 cores with lnd.
+          // Projects run one group after another: the llm tests' decoding must not share the 2 cores with lnd.
           sequence: { groupOrder: 0 },
           include: [`${workspaces}/src/**/*.test.ts`],
           // llm-backend's tests load a real model: they run in the "llm" project below.
@@ -20,8 +20,8 @@ export default defineConfig({
           name: "llm",
           sequence: { groupOrder: 1 },
           include: ["llm-backend/src/**/*.test.ts"],
-          // Each file loads the default model once (CPU, about 2 s); files run one at a time so the
-          // throughput assertions do not compete with another file's decoding for the 2 cores.
+          // Each file loads the default model once (CPU, about 2 s); files run one at a time so one file's
+          // decoding does not slow another's (llama.cpp slows down far more than linearly on shared cores).
           testTimeout: 60_000,
           hookTimeout: 60_000,
           fileParallelism: false,
