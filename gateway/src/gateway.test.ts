@@ -239,14 +239,21 @@ describe("gateway HTTP behaviour (invoices faked)", () => {
     expect(none.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it("is live on /healthz, and ready on /readyz while LND, the store and one upstream answer", async () => {
+  // Each /readyz waits out its 2 s probe of the hung "slow" upstream: twice that is close to the 5 s default.
+  it("is live on /healthz, and ready on /readyz while LND, the store and one upstream answer", {
+    timeout: 15_000,
+  }, async () => {
     expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${gateway.operatorUrl}/readyz`);
     expect(ready.status).toBe(200);
-    const report = (await ready.json()) as { ready: boolean; checks: { upstreams: Record<string, { ok: boolean }> } };
+    const report = (await ready.json()) as {
+      ready: boolean;
+      checks: { upstreams: Record<string, { ok: boolean; error?: string }> };
+    };
     expect(report.ready).toBe(true);
     expect(report.checks.upstreams.llm?.ok).toBe(true);
     expect(report.checks.upstreams.dead?.ok).toBe(false);
+    expect(report.checks.upstreams.slow).toEqual({ ok: false, error: "/health did not answer within 2000 ms" });
     invoices.down = true;
     try {
       const notReady = await fetch(`${gateway.url}/readyz`);
