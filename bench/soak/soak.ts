@@ -113,7 +113,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       operator: { port: 0 },
       lnd: gatewayLndConfig(options.network.nodes.alice),
       store: { path: storePath },
-      // info: the driver reads the listening URL from the log; request lines are discarded.
+      // info: the driver reads the listening URL from the log; the supervisor keeps only its last MiB.
       log: { level: "info" },
       limits: { challengeBurst: 10_000, challengesPerMinute: 100_000 },
       services: [

@@ -3,9 +3,12 @@ import { join } from "node:path";
 import { REPO_ROOT } from "../regtest/paths.js";
 import { waitFor } from "../regtest/wait.js";
 
+/** How much of a process's output is kept: enough for start-up and fault logs, bounded for a long soak. */
+const OUTPUT_KEPT_CHARS = 1 << 20;
+
 export interface Supervised {
   readonly pid: number;
-  /** Everything the process wrote so far, stdout and stderr. */
+  /** What the process wrote so far, stdout and stderr: the last `OUTPUT_KEPT_CHARS` of it. */
   output(): string;
   /** Waits until the output matches `pattern` (failing early if the process exits), and returns the match. */
   match(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
@@ -18,11 +21,17 @@ export function supervise(child: ChildProcess): Supervised {
   let output = "";
   const collect = (chunk: Buffer) => {
     output += chunk.toString();
+    if (output.length > OUTPUT_KEPT_CHARS) output = output.slice(-OUTPUT_KEPT_CHARS);
   };
   child.stdout?.on("data", collect);
   child.stderr?.on("data", collect);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const running = () => child.exitCode === null && child.signalCode === null;
+  // "close" comes once the output pipes are drained too: from then on the output is final.
+  let outputFinal = false;
+  child.once("close", () => {
+    outputFinal = true;
+  });
   return {
     pid: child.pid ?? 0,
     output: () => output,
@@ -30,7 +39,11 @@ export function supervise(child: ChildProcess): Supervised {
       waitFor(`output matching ${pattern}`, async () => pattern.exec(output) ?? undefined, {
         timeoutMs,
         intervalMs: 100,
-        abortIf: () => (running() ? undefined : new Error(`the process exited before ${pattern}:\n${output}`)),
+        // A process may print the line and exit before the first poll: only a final output without it is a failure.
+        abortIf: () =>
+          outputFinal && !pattern.test(output)
+            ? new Error(`the process exited without printing ${pattern}:\n${output}`)
+            : undefined,
       }),
     async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
       if (running()) child.kill(signal);
