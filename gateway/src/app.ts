@@ -3,6 +3,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import type { Logger } from "pino";
 import type { GatewayConfig, ServiceConfig } from "./config/schema.js";
 import type { HealthHandlers } from "./health/routes.js";
+import { type CanonicalTarget, canonicalTarget, InvalidTargetError } from "./http/canonical-target.js";
 import { sendJsonError } from "./http/errors.js";
 import { BodyTooLargeError, readBody } from "./http/read-body.js";
 import { requestIdFrom } from "./http/request-id.js";
@@ -72,7 +73,7 @@ export function createApp(parts: GatewayParts): Express {
   app.disable("etag");
   app.set("trust proxy", config.trustProxy);
   app.get("/healthz", health.liveness);
-  app.get("/readyz", health.readiness);
+  app.get("/readyz", health.publicReadiness);
 
   // An agent reads its prepaid balance with the same credential it pays with.
   app.get("/l402/balance", async (req: Request, res: Response) => {
@@ -161,7 +162,19 @@ export function createApp(parts: GatewayParts): Express {
   const asOutcome = (outcome: ForwardOutcome): Outcome =>
     outcome.ok ? { status: outcome.status } : { status: outcome.status, code: outcome.code };
 
-  /** Answers 402 with the challenge `issue` builds, within the per-client rate limit on new invoices. */
+  /** Takes one challenge from the client's rate limit; answers 429 and returns its outcome when none is left. */
+  function admitChallenge(req: Request, res: Response, service: ServiceConfig): Outcome | undefined {
+    const waitSeconds = limiter.take(req.ip ?? "unknown");
+    if (waitSeconds <= 0) return undefined;
+    req.resume();
+    metrics.rateLimited.inc({ service: service.name });
+    sendJsonError(res, 429, "rate_limited", "too many payment challenges from this address", {
+      "retry-after": String(waitSeconds),
+    });
+    return { status: 429, code: "rate_limited" };
+  }
+
+  /** Answers 402 with the challenge `issue` builds; the caller has passed admitChallenge. */
   async function sendChallenge(
     req: Request,
     res: Response,
@@ -170,14 +183,6 @@ export function createApp(parts: GatewayParts): Express {
     issue: () => Promise<Challenge>,
   ): Promise<Outcome> {
     req.resume();
-    const waitSeconds = limiter.take(req.ip ?? "unknown");
-    if (waitSeconds > 0) {
-      metrics.rateLimited.inc({ service: service.name });
-      sendJsonError(res, 429, "rate_limited", "too many payment challenges from this address", {
-        "retry-after": String(waitSeconds),
-      });
-      return { status: 429, code: "rate_limited" };
-    }
     try {
       const issued = await issue();
       metrics.challengesIssued.inc({ service: service.name });
@@ -204,24 +209,34 @@ export function createApp(parts: GatewayParts): Express {
     metrics,
     log,
     maxBodyBytes: config.limits.maxBodyBytes,
+    admitChallenge,
     sendChallenge,
     forward: (req, res, service, options) => forward(req, res, service, String(res.getHeader("x-request-id")), options),
   });
 
-  async function paid(req: Request, res: Response, match: RouteMatch, requestId: string): Promise<Outcome> {
+  async function paid(
+    req: Request,
+    res: Response,
+    match: RouteMatch,
+    target: CanonicalTarget,
+    requestId: string,
+  ): Promise<Outcome> {
     const service = match.service;
     const authStarted = performance.now();
     const auth = await authenticator.authenticate(authorizationHeaders(req), service.name, match.requiredCapabilities);
     metrics.requestDuration.observe({ service: service.name, phase: "auth" }, (performance.now() - authStarted) / 1000);
     // A request without any credential is the normal first step, not an authentication failure.
     if (!auth.ok && auth.code !== "missing") metrics.authFailures.inc({ service: service.name, reason: auth.code });
-    if (service.pricing) return metered.handle(req, res, service, auth);
+    if (service.pricing) return metered.handle(req, res, service, target, auth);
     if (auth.ok) {
       metrics.paidRequests.inc({ service: service.name });
       return asOutcome(await forward(req, res, service, requestId));
     }
-    return sendChallenge(req, res, service, auth.code, () =>
-      challenger.challenge(service, { method: req.method, path: req.path }, auth),
+    return (
+      admitChallenge(req, res, service) ??
+      sendChallenge(req, res, service, auth.code, () =>
+        challenger.challenge(service, { method: req.method, path: target.key }, auth),
+      )
     );
   }
 
@@ -229,7 +244,19 @@ export function createApp(parts: GatewayParts): Express {
     const started = performance.now();
     const requestId = requestIdFrom(req.headers["x-request-id"]);
     res.setHeader("x-request-id", requestId);
-    const match = router.match({ method: req.method, path: req.path, host: req.hostname });
+    let target: CanonicalTarget;
+    try {
+      target = canonicalTarget(req.url);
+    } catch (error) {
+      if (!(error instanceof InvalidTargetError)) throw error;
+      req.resume();
+      sendJsonError(res, 400, "invalid_path", error.message);
+      log.info({ reqId: requestId, method: req.method, status: 400, code: "invalid_path" }, "request");
+      return;
+    }
+    // From here on, the canonical target is the request's only path: routed, priced and forwarded as is.
+    req.url = target.path + target.query;
+    const match = router.match({ method: req.method, path: target.key, host: req.hostname });
     const service = match?.service.name;
     let outcome: Outcome;
     if (!match) {
@@ -238,7 +265,7 @@ export function createApp(parts: GatewayParts): Express {
     } else if (match.free) {
       outcome = asOutcome(await forward(req, res, match.service, requestId));
     } else {
-      outcome = await paid(req, res, match, requestId);
+      outcome = await paid(req, res, match, target, requestId);
     }
     const seconds = (performance.now() - started) / 1000;
     if (service) metrics.requestDuration.observe({ service, phase: "total" }, seconds);

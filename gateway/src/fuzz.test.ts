@@ -247,7 +247,7 @@ describe("gateway under property-based fuzzing", { timeout: 120_000 }, () => {
       "parseLlmRequest",
       fc.property(llmBodies, (body) => {
         try {
-          parseLlmRequest("chat", Buffer.from(body), pricing);
+          parseLlmRequest("chat", { "content-type": "application/json" }, Buffer.from(body), pricing);
           return true;
         } catch (error) {
           return error instanceof LlmRequestError;

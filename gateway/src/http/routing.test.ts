@@ -55,3 +55,30 @@ describe("service routing", () => {
     expect(router.match({ method: "GET", path: "/weather/paris/2", host: "api.example.com" })).toBeUndefined();
   });
 });
+
+describe("routing every spelling of a path alike", () => {
+  it("answers case variants of prefixes, free paths and capability rules the same", () => {
+    const match = router.match({ method: "POST", path: "/V1/CHAT/COMPLETIONS".toLowerCase(), host: "x" });
+    expect(match?.requiredCapabilities).toEqual(["chat"]);
+    const upper = parseConfig({
+      lnd: { socket: "127.0.0.1:10009", cert: "x", macaroon: "x" },
+      store: { path: ":memory:" },
+      services: [
+        {
+          name: "api",
+          match: { pathPrefix: "/API/" },
+          upstream: "http://127.0.0.1:1",
+          price: { sats: 1 },
+          capabilities: ["write"],
+          capabilityRules: [{ pathPrefix: "/API/Write", capability: "write" }],
+          freePaths: ["/API/Docs/"],
+        },
+      ],
+    });
+    const mixed = new ServiceRouter(upper.services);
+    expect(mixed.match({ method: "GET", path: "/api/docs", host: undefined })?.free).toBe(true);
+    expect(mixed.match({ method: "GET", path: "/api/write/x", host: undefined })?.requiredCapabilities).toEqual([
+      "write",
+    ]);
+  });
+});

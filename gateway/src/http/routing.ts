@@ -1,4 +1,5 @@
 import type { ServiceConfig } from "../config/schema.js";
+import { patternKey } from "./canonical-target.js";
 
 export interface RouteMatch {
   readonly service: ServiceConfig;
@@ -10,36 +11,52 @@ export interface RouteMatch {
 
 export interface RequestLine {
   readonly method: string;
-  /** Path without the query string. */
+  /** The canonical path's comparison key (see canonical-target.ts): lower case, no query string. */
   readonly path: string;
   /** Host header without the port. */
   readonly host: string | undefined;
 }
 
-function matchesPathPattern(pattern: string, path: string): boolean {
-  return pattern.endsWith("*") ? path.startsWith(pattern.slice(0, -1)) : path === pattern;
+/** Whether a path key fits a free-path pattern: exact, or a prefix when the pattern ends with `*`. */
+function matchesPathPattern(pattern: string, key: string): boolean {
+  return pattern.endsWith("*") ? key.startsWith(pattern.slice(0, -1)) : key === (pattern.replace(/\/+$/, "") || "/");
 }
 
-/** Finds the first service whose match rule fits the request (config order decides ties). */
+interface CompiledService {
+  readonly service: ServiceConfig;
+  readonly pathPrefix: string | undefined;
+  readonly regex: RegExp | undefined;
+  readonly freePaths: readonly string[];
+  readonly capabilityRules: readonly { pathPrefix: string; methods?: string[]; capability: string }[];
+}
+
+/**
+ * Finds the first service whose match rule fits the request (config order decides ties). Every path pattern is
+ * compared with the canonical path's key, case-insensitively, so that no spelling of a path gets another service,
+ * free-path or capability answer.
+ */
 export class ServiceRouter {
-  private readonly compiled: { service: ServiceConfig; regex: RegExp | undefined }[];
+  private readonly compiled: CompiledService[];
 
   constructor(services: readonly ServiceConfig[]) {
     this.compiled = services.map((service) => ({
       service,
-      regex: service.match.pathRegex === undefined ? undefined : new RegExp(service.match.pathRegex),
+      pathPrefix: service.match.pathPrefix === undefined ? undefined : patternKey(service.match.pathPrefix),
+      regex: service.match.pathRegex === undefined ? undefined : new RegExp(service.match.pathRegex, "i"),
+      freePaths: service.freePaths.map(patternKey),
+      capabilityRules: service.capabilityRules.map((rule) => ({ ...rule, pathPrefix: patternKey(rule.pathPrefix) })),
     }));
   }
 
   match(line: RequestLine): RouteMatch | undefined {
-    for (const { service, regex } of this.compiled) {
-      const { methods, pathPrefix, host } = service.match;
+    for (const { service, pathPrefix, regex, freePaths, capabilityRules } of this.compiled) {
+      const { methods, host } = service.match;
       if (methods && !methods.includes(line.method)) continue;
       if (host !== undefined && host.toLowerCase() !== line.host?.toLowerCase()) continue;
       if (pathPrefix !== undefined && !line.path.startsWith(pathPrefix)) continue;
       if (regex && !regex.test(line.path)) continue;
-      const free = service.freePaths.some((pattern) => matchesPathPattern(pattern, line.path));
-      const requiredCapabilities = service.capabilityRules
+      const free = freePaths.some((pattern) => matchesPathPattern(pattern, line.path));
+      const requiredCapabilities = capabilityRules
         .filter(
           (rule) => line.path.startsWith(rule.pathPrefix) && (!rule.methods || rule.methods.includes(line.method)),
         )

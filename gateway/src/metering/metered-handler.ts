@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { Request, Response } from "express";
 import type { Logger } from "pino";
 import type { ServiceConfig } from "../config/schema.js";
+import type { CanonicalTarget } from "../http/canonical-target.js";
 import { sendJsonError } from "../http/errors.js";
 import { BodyTooLargeError, readBody } from "../http/read-body.js";
 import type { AuthResult } from "../l402/authenticator.js";
@@ -34,7 +35,12 @@ export interface MeteredDeps {
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
   readonly maxBodyBytes: number;
-  /** Sends a 402 built by `issue`, applying the challenge rate limit and answering 503 when LND is down. */
+  /**
+   * Takes one of the client's challenges from the rate limit: undefined when admitted, else the 429 it answered.
+   * Unpaid requests pass it before any token counting, so they cannot make the upstream work at will.
+   */
+  readonly admitChallenge: (req: Request, res: Response, service: ServiceConfig) => MeteredOutcome | undefined;
+  /** Sends a 402 built by `issue` (after admitChallenge), answering 503 when LND is down. */
   readonly sendChallenge: (
     req: Request,
     res: Response,
@@ -90,19 +96,30 @@ export class MeteredHandler {
 
   constructor(private readonly deps: MeteredDeps) {}
 
-  async handle(req: Request, res: Response, service: ServiceConfig, auth: AuthResult): Promise<MeteredOutcome> {
+  async handle(
+    req: Request,
+    res: Response,
+    service: ServiceConfig,
+    target: CanonicalTarget,
+    auth: AuthResult,
+  ): Promise<MeteredOutcome> {
     const pricing = this.deps.book.pricing(service.name);
     if (!pricing) throw new Error(`service ${service.name} has no pricing`);
+    const paid = auth.ok && auth.token.metered;
     let llm: LlmRequest | undefined;
     let deposit: number | undefined;
     let quote: Quote;
     try {
       deposit = requestedDeposit(req.headers, pricing);
-      const kind = llmKindOf(req.method, req.path);
-      if (kind) llm = parseLlmRequest(kind, await readBody(req, this.deps.maxBodyBytes), pricing);
+      const kind = llmKindOf(req.method, target.key);
+      if (kind) llm = parseLlmRequest(kind, req.headers, await readBody(req, this.deps.maxBodyBytes), pricing);
+      if (!paid) {
+        const limited = this.deps.admitChallenge(req, res, service);
+        if (limited) return limited;
+      }
       const stop = this.deps.metrics.requestDuration.startTimer({ service: service.name, phase: "pricing" });
       try {
-        quote = await this.deps.quoter.quote(service, { method: req.method, path: req.path }, llm);
+        quote = await this.deps.quoter.quote(service, { method: req.method, path: target.key }, llm);
       } finally {
         stop();
       }
@@ -124,6 +141,8 @@ export class MeteredHandler {
     const reservation = await this.deps.store.reserve(token.tokenId, quote.worstCaseMsat, new Date());
     if (!reservation.ok) {
       const amount = Math.max(quote.worstCaseMsat - reservation.balanceMsat, deposit ?? 0, pricing.deposit.minMsat);
+      const limited = this.deps.admitChallenge(req, res, service);
+      if (limited) return limited;
       const outcome = await this.deps.sendChallenge(req, res, service, "insufficient_balance", () =>
         this.deps.challenger.topUp(service, token, quote, amount, reservation.balanceMsat),
       );
@@ -176,7 +195,8 @@ export class MeteredHandler {
     };
     let outcome: ForwardOutcome;
     try {
-      outcome = await this.deps.forward(req, res, service, { ...(llm ? { body: upstreamBody(llm) } : {}), plan });
+      const priced = llm ? { body: upstreamBody(llm), bodyContentType: "application/json" } : {};
+      outcome = await this.deps.forward(req, res, service, { ...priced, plan });
     } finally {
       if (!open.done) await this.settleUnfinished(service, open, tap);
     }
@@ -195,22 +215,21 @@ export class MeteredHandler {
       await open.settle(this.chargeFor(quote, tap.usage));
       return;
     }
-    if (tap.deliveredText === "") {
-      // Nothing reached the client: nothing is charged.
-      await open.settle({ amountMsat: 0, reason: "failed" });
-      return;
-    }
     if (quote.kind === "per_call") {
-      await open.settle({ amountMsat: quote.worstCaseMsat, reason: "partial" });
+      if (tap.deliveredText === "") await open.settle({ amountMsat: 0, reason: "failed" });
+      else await open.settle({ amountMsat: quote.worstCaseMsat, reason: "partial" });
       return;
     }
-    let completionTokens: number;
-    try {
-      completionTokens = await this.deps.quoter.counter(service).textTokens(tap.deliveredText, false);
-    } catch {
-      // The tokenizer died with the upstream: count the text events delivered (one per token on llama.cpp-style
-      // servers), never more than max_tokens.
-      completionTokens = Math.min(tap.deliveredChunks, quote.maxTokens);
+    // The upstream accepted the stream, so it processed the prompt: that much is charged even when no token went out.
+    let completionTokens = 0;
+    if (tap.deliveredText !== "") {
+      try {
+        completionTokens = await this.deps.quoter.counter(service).textTokens(tap.deliveredText, false);
+      } catch {
+        // The tokenizer died with the upstream: count the text events delivered (one per token on llama.cpp-style
+        // servers), never more than max_tokens.
+        completionTokens = Math.min(tap.deliveredChunks, quote.maxTokens);
+      }
     }
     const usage = { promptTokens: quote.promptTokens, completionTokens };
     await open.settle({ amountMsat: costOf(quote, usage), ...tokenCounts(usage), reason: "partial" });
@@ -225,7 +244,7 @@ export class MeteredHandler {
   private refuse(req: Request, res: Response, error: unknown): MeteredOutcome {
     req.resume();
     if (error instanceof BodyTooLargeError) return this.error(res, 413, "body_too_large", error.message);
-    if (error instanceof LlmRequestError) return this.error(res, 400, error.code, error.message);
+    if (error instanceof LlmRequestError) return this.error(res, error.status, error.code, error.message);
     if (error instanceof DepositError) return this.error(res, 400, "invalid_deposit", error.message);
     if (error instanceof QuoteError) return this.error(res, error.status, error.code, error.message);
     throw error;

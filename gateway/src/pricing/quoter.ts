@@ -44,6 +44,7 @@ export class Quoter {
     return counter;
   }
 
+  /** @param line the method and the canonical path key (see canonical-target.ts) */
   async quote(
     service: ServiceConfig,
     line: { method: string; path: string },
@@ -59,7 +60,17 @@ export class Quoter {
         `no price is set for ${line.method} ${line.path}${llm?.model ? ` with model ${llm.model}` : ""}`,
       );
     }
-    const promptTokens = llm && (rule.tokens || pricing.external) ? await this.promptTokens(service, llm) : 0;
+    // Fail closed: a per-token price applies only to an endpoint whose tokens the gateway can read and bound. Any
+    // other request under such a rule would be charged the fee alone for work the gateway cannot see.
+    if (rule.tokens && !llm) {
+      throw new QuoteError(
+        400,
+        "unpriced_endpoint",
+        `${line.method} ${line.path} is not an endpoint priced by tokens (POST …/chat/completions or …/completions); the owner can make it free or give it a per-call price`,
+      );
+    }
+    const countsPrompt = (rule.tokens?.promptMsatPerToken ?? 0) > 0 || pricing.external !== undefined;
+    const promptTokens = llm && countsPrompt ? await this.promptTokens(service, llm) : 0;
     const request = { model: llm?.model, promptTokens, maxTokens: llm?.maxTokens ?? 0 };
     if (pricing.external) {
       const price = await askExternalPricer(pricing.external, { service: service.name, ...line, ...request });

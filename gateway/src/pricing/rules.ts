@@ -1,10 +1,11 @@
+import { patternKey } from "../http/canonical-target.js";
 import type { PriceRule, PricingConfig } from "./schema.js";
 
-/** The first rule whose path prefix and model fit the request; undefined when none does. */
-export function matchRule(pricing: PricingConfig, path: string, model: string | undefined): PriceRule | undefined {
+/** The first rule whose path prefix (compared with the canonical path key) and model fit; undefined when none does. */
+export function matchRule(pricing: PricingConfig, pathKey: string, model: string | undefined): PriceRule | undefined {
   return pricing.rules.find(
     (rule) =>
-      (rule.pathPrefix === undefined || path.startsWith(rule.pathPrefix)) &&
+      (rule.pathPrefix === undefined || pathKey.startsWith(patternKey(rule.pathPrefix))) &&
       (rule.model === undefined || rule.model === model),
   );
 }

@@ -89,6 +89,8 @@ export const pricingSchema = z
     defaultMaxTokens: z.number().int().positive().max(MAX_TOKENS_LIMIT).default(256),
     /** Requests asking for more completion tokens than this are refused with 400. */
     maxTokensCap: z.number().int().positive().max(MAX_TOKENS_LIMIT).default(4_096),
+    /** The one field of a chat request that carries the reserved length upstream; every other alias is removed. */
+    chatLengthField: z.enum(["max_tokens", "max_completion_tokens"]).default("max_tokens"),
     /** Bounds on the deposit an agent may ask for with the X-L402-Deposit-Msat header. */
     deposit: z
       .object({ minMsat: fixedMsat.default(1_000), maxMsat: fixedMsat.default(100_000_000) })

@@ -48,6 +48,11 @@ export interface ResponsePlan {
 export interface ForwardOptions {
   /** A request body the gateway already read (and may have rewritten), sent instead of the client's stream. */
   readonly body?: Buffer;
+  /**
+   * Set when `body` is the gateway's own serialisation: it goes out with this content type and without the
+   * client's content coding or digests, which described the client's bytes.
+   */
+  readonly bodyContentType?: string;
   readonly extraHeaders?: Record<string, string>;
   readonly plan?: (status: number, headers: IncomingHttpHeaders) => ResponsePlan | Promise<ResponsePlan>;
   /**
@@ -63,6 +68,16 @@ export function hasRequestBody(req: IncomingMessage): boolean {
   const declaredLength = Number(req.headers["content-length"] ?? 0);
   return method !== "GET" && method !== "HEAD" && (declaredLength > 0 || "transfer-encoding" in req.headers);
 }
+
+/** Headers that describe the client's body bytes, dropped when the gateway sends a body it serialised itself. */
+const CLIENT_BODY_HEADERS = [
+  "content-type",
+  "content-encoding",
+  "content-md5",
+  "digest",
+  "content-digest",
+  "repr-digest",
+];
 
 /** Bound on a response the gateway reads whole to learn its usage before answering. */
 const MAX_BUFFERED_RESPONSE_BYTES = 16 * 1_048_576;
@@ -133,6 +148,10 @@ export class UpstreamProxy {
       if (options.body !== undefined) {
         body = options.body;
         headers["content-length"] = String(options.body.length);
+        if (options.bodyContentType !== undefined) {
+          for (const name of CLIENT_BODY_HEADERS) delete headers[name];
+          headers["content-type"] = options.bodyContentType;
+        }
       } else if (hasBody) {
         const limited = req.pipe(byteLimit(this.maxBodyBytes));
         req.once("error", (error) => limited.destroy(error));

@@ -1,0 +1,183 @@
+import { createHash, randomBytes } from "node:crypto";
+import { formatAuthorization } from "@l402-gateway/l402";
+import fc from "fast-check";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkProperty } from "../../test/support/fuzz-seed.js";
+import { type LiberalUpstream, startLiberalUpstream } from "../../test/support/liberal-llm-upstream.js";
+import { type RequestShape, renderShape, shapeArbitrary } from "../../test/support/request-shapes.js";
+import { parseConfig } from "./config/load.js";
+import { canonicalTarget } from "./http/canonical-target.js";
+import type { CreatedInvoice, InvoiceBackend } from "./lightning/invoices.js";
+import { type RunningGateway, startGateway } from "./server.js";
+
+/** Invoices without a node whose preimages the test knows, so it can present a paid credential. */
+class KnownPreimageInvoices implements InvoiceBackend {
+  readonly preimages = new Map<string, Buffer>();
+  async createInvoice(args: { sats: number; expirySeconds: number }): Promise<CreatedInvoice> {
+    const preimage = randomBytes(32);
+    const paymentHash = createHash("sha256").update(preimage).digest("hex");
+    this.preimages.set(paymentHash, preimage);
+    return {
+      paymentHash,
+      request: `lnbcrt${args.sats}known${this.preimages.size}`,
+      expiresAt: new Date(Date.now() + args.expirySeconds * 1000),
+    };
+  }
+  async lookupSettlement() {
+    return undefined;
+  }
+  subscribeSettlements() {
+    return () => {};
+  }
+  async ping() {}
+}
+
+const RATES = { prompt: 3, completion: 7, fee: 11 };
+const DEFAULT_MAX_TOKENS = 24;
+const MAX_TOKENS_CAP = 64;
+const priceOf = (usage: { promptTokens: number; completionTokens: number }) =>
+  usage.promptTokens * RATES.prompt + usage.completionTokens * RATES.completion + RATES.fee;
+
+interface Account {
+  charged_msat: number;
+  balance_msat: number;
+  reserved_msat: number;
+  credited_msat: number;
+}
+
+/**
+ * The billing property, against an upstream that reads requests as liberally as any real one: for every answered
+ * call, the charge is the price of the usage the upstream reported and that usage fits the reservation; every
+ * refused call is charged nothing and never reaches the upstream; no request shape gets a 5xx.
+ */
+describe("billing differential: what the upstream does is what was priced", () => {
+  let upstream: LiberalUpstream;
+  let gateway: RunningGateway;
+  const invoices = new KnownPreimageInvoices();
+  let authorization = "";
+  const tally = { served: 0, refused: 0, disconnected: 0 };
+
+  beforeAll(async () => {
+    upstream = await startLiberalUpstream();
+    const config = parseConfig({
+      listen: { port: 0 },
+      operator: { port: 0 },
+      lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
+      store: { path: ":memory:" },
+      log: { level: "silent" },
+      limits: { challengesPerMinute: 1_000, challengeBurst: 1_000 },
+      services: [
+        {
+          name: "llm",
+          match: { pathPrefix: "/v1/" },
+          upstream: upstream.url,
+          freePaths: ["/v1/models"],
+          pricing: {
+            rules: [
+              { pathPrefix: "/v1/embeddings", perCallMsat: 700 },
+              { tokens: { promptMsatPerToken: RATES.prompt, completionMsatPerToken: RATES.completion }, feeMsat: 11 },
+            ],
+            defaultMaxTokens: DEFAULT_MAX_TOKENS,
+            maxTokensCap: MAX_TOKENS_CAP,
+            deposit: { minMsat: 1_000, maxMsat: 1_000_000_000 },
+          },
+        },
+      ],
+    });
+    gateway = await startGateway(config, { backend: invoices, log: pino({ level: "silent" }) });
+    const challenge = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-l402-deposit-msat": "500000000" },
+      body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] }),
+    });
+    expect(challenge.status).toBe(402);
+    const { macaroon, payment_hash } = (await challenge.json()) as { macaroon: string; payment_hash: string };
+    const preimage = invoices.preimages.get(payment_hash);
+    if (!preimage) throw new Error("unknown invoice");
+    authorization = formatAuthorization({ macaroons: [macaroon], preimage });
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream?.close();
+  });
+
+  async function account(): Promise<Account> {
+    const res = await fetch(`${gateway.url}/l402/balance`, { headers: { authorization } });
+    return (await res.json()) as Account;
+  }
+
+  async function settledAccount(): Promise<Account> {
+    await expect.poll(async () => (await account()).reserved_msat, { timeout: 10_000, interval: 5 }).toBe(0);
+    return account();
+  }
+
+  async function send(shape: RequestShape, requestId: string): Promise<{ status: number; streamed: boolean }> {
+    const request = renderShape(shape, "m");
+    const abort = new AbortController();
+    const res = await fetch(`${gateway.url}${request.path}`, {
+      method: request.method,
+      headers: { ...request.headers, authorization, "x-request-id": requestId },
+      body: request.body,
+      signal: abort.signal,
+    });
+    const streamed = (res.headers.get("content-type") ?? "").includes("text/event-stream");
+    if (shape.disconnect && streamed) {
+      const reader = res.body?.getReader();
+      await reader?.read();
+      abort.abort();
+      await reader?.cancel().catch(() => {});
+    } else {
+      await res.arrayBuffer();
+    }
+    return { status: res.status, streamed };
+  }
+
+  it("charges every answered call the price of its reported usage, and every refused call nothing", {
+    timeout: 600_000,
+  }, async () => {
+    let counter = 0;
+    const property = fc.asyncProperty(shapeArbitrary({ maxLength: MAX_TOKENS_CAP + 8 }), async (shape) => {
+      const requestId = `diff-${++counter}`;
+      const before = await settledAccount();
+      const { status, streamed } = await send(shape, requestId);
+      const after = await settledAccount();
+      const charged = after.charged_msat - before.charged_msat;
+      expect(status, "no request shape gets a 5xx from the gateway").toBeLessThan(500);
+      expect(after.credited_msat).toBe(after.charged_msat + after.balance_msat + after.reserved_msat);
+
+      const served = upstream.served.get(requestId);
+      if (!served) {
+        tally.refused += 1;
+        expect(charged, `refused (${status}) yet charged`).toBe(0);
+        expect(upstream.generationIds.has(requestId), "a refused call reached the upstream's model").toBe(false);
+        return;
+      }
+      // What reached the upstream is the gateway's own serialisation of one reading of the request.
+      expect(served.contentType).toBe("application/json");
+      const body = JSON.parse(served.rawBody) as Record<string, unknown>;
+      expect(served.rawBody).toBe(JSON.stringify(body));
+      expect(canonicalTarget(served.path).path).toBe(served.path);
+      expect(served.limit, "the upstream obeyed a length the gateway wrote").toBeDefined();
+      expect(served.limit).toBeLessThanOrEqual(MAX_TOKENS_CAP);
+      const lengthFields = ["max_completion_tokens", "n_predict", "max_new_tokens", "max_output_tokens"];
+      expect(lengthFields.filter((field) => field in body)).toEqual([]);
+      expect(served.completionTokens).toBeLessThanOrEqual(served.limit ?? 0);
+      const price = priceOf(served);
+      if (shape.disconnect && streamed) {
+        tally.disconnected += 1;
+        expect(charged).toBeGreaterThanOrEqual(priceOf({ promptTokens: served.promptTokens, completionTokens: 0 }));
+        expect(charged).toBeLessThanOrEqual(price);
+      } else {
+        tally.served += 1;
+        expect(status).toBe(200);
+        expect(charged, `charged ${charged} for usage priced ${price}`).toBe(price);
+      }
+    });
+    await checkProperty("billing differential", property, 1_000);
+    console.log(`billing differential: ${JSON.stringify(tally)}`);
+    expect(tally.served).toBeGreaterThan(200);
+    expect(tally.refused).toBeGreaterThan(200);
+  });
+});
