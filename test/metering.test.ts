@@ -92,7 +92,8 @@ describe("usage-based pricing and prepaid metering (regtest, real model)", () =>
           name: "nousage",
           match: { pathPrefix: "/v1/no-usage" },
           upstream: upstream.url,
-          pricing: { rules: [{ tokens: { promptMsatPerToken: 1, completionMsatPerToken: 1 }, feeMsat: 1_500 }] },
+          // An LLM endpoint whose upstream (the echo server) reports no usage; no per-token rate, so nothing to count.
+          pricing: { rules: [{ tokens: { promptMsatPerToken: 0, completionMsatPerToken: 0 }, feeMsat: 1_500 }] },
         },
         {
           name: "llm",
@@ -304,10 +305,19 @@ describe("usage-based pricing and prepaid metering (regtest, real model)", () =>
   });
 
   it("charges the whole reservation when a per-token answer reports no usage, and counts it", async () => {
-    const body = await challenge("/v1/no-usage", { headers: { "x-l402-deposit-msat": "10000" } });
+    const path = "/v1/no-usage/chat/completions";
+    const question = { headers: { "content-type": "application/json" }, body: chatBody("Anyone there?") };
+    const body = await challenge(path, {
+      ...question,
+      headers: { ...question.headers, "x-l402-deposit-msat": "10000" },
+    });
     expect(body.quote.worst_case_msat).toBe(1_500);
     const token = await payChallenge(body);
-    const res = await fetch(`${gateway.url}/v1/no-usage`, { method: "POST", headers: authorization(token) });
+    const res = await fetch(`${gateway.url}${path}`, {
+      method: "POST",
+      ...question,
+      headers: { ...question.headers, ...authorization(token) },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get("x-l402-cost-msat")).toBe("1500");
     await res.text();

@@ -1,37 +1,14 @@
-import { createHash, randomBytes } from "node:crypto";
 import { formatAuthorization } from "@l402-gateway/l402";
 import fc from "fast-check";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkProperty } from "../../test/support/fuzz-seed.js";
+import { KnownPreimageInvoices } from "../../test/support/known-preimage-invoices.js";
 import { type LiberalUpstream, startLiberalUpstream } from "../../test/support/liberal-llm-upstream.js";
 import { type RequestShape, renderShape, shapeArbitrary } from "../../test/support/request-shapes.js";
 import { parseConfig } from "./config/load.js";
 import { canonicalTarget } from "./http/canonical-target.js";
-import type { CreatedInvoice, InvoiceBackend } from "./lightning/invoices.js";
 import { type RunningGateway, startGateway } from "./server.js";
-
-/** Invoices without a node whose preimages the test knows, so it can present a paid credential. */
-class KnownPreimageInvoices implements InvoiceBackend {
-  readonly preimages = new Map<string, Buffer>();
-  async createInvoice(args: { sats: number; expirySeconds: number }): Promise<CreatedInvoice> {
-    const preimage = randomBytes(32);
-    const paymentHash = createHash("sha256").update(preimage).digest("hex");
-    this.preimages.set(paymentHash, preimage);
-    return {
-      paymentHash,
-      request: `lnbcrt${args.sats}known${this.preimages.size}`,
-      expiresAt: new Date(Date.now() + args.expirySeconds * 1000),
-    };
-  }
-  async lookupSettlement() {
-    return undefined;
-  }
-  subscribeSettlements() {
-    return () => {};
-  }
-  async ping() {}
-}
 
 const RATES = { prompt: 3, completion: 7, fee: 11 };
 const DEFAULT_MAX_TOKENS = 24;
@@ -93,9 +70,7 @@ describe("billing differential: what the upstream does is what was priced", () =
     });
     expect(challenge.status).toBe(402);
     const { macaroon, payment_hash } = (await challenge.json()) as { macaroon: string; payment_hash: string };
-    const preimage = invoices.preimages.get(payment_hash);
-    if (!preimage) throw new Error("unknown invoice");
-    authorization = formatAuthorization({ macaroons: [macaroon], preimage });
+    authorization = formatAuthorization({ macaroons: [macaroon], preimage: invoices.preimageOf(payment_hash) });
   });
 
   afterAll(async () => {

@@ -20,6 +20,8 @@ export interface LiberalUpstream {
   readonly served: Map<string, ServedCall>;
   /** Generation requests that reached it, by request id, whatever became of them. */
   readonly generationIds: Set<string>;
+  /** Calls of its health path and of its token counters. */
+  readonly calls: { health: number; tokenCounts: number };
   close(): Promise<void>;
 }
 
@@ -93,12 +95,14 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 export async function startLiberalUpstream(): Promise<LiberalUpstream> {
   const served = new Map<string, ServedCall>();
   const generationIds = new Set<string>();
+  const calls = { health: 0, tokenCounts: 0 };
   const server: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const raw = Buffer.concat(chunks);
     const route = liberalRoute(req.url ?? "/");
     if (req.method === "GET" && route.endsWith("/health")) {
+      calls.health += 1;
       json(res, 200, { status: "ok", busy_sequences: 0, queue_depth: 0, slots_total: 4 });
       return;
     }
@@ -110,10 +114,12 @@ export async function startLiberalUpstream(): Promise<LiberalUpstream> {
       return;
     }
     if (route.endsWith("/chat/completions/input_tokens")) {
+      calls.tokenCounts += 1;
       json(res, 200, { input_tokens: fakeChatTokens(body.messages) });
       return;
     }
     if (route.endsWith("/tokenize")) {
+      calls.tokenCounts += 1;
       const content = String(body.content ?? "");
       const special = body.add_special === true ? 1 : 0;
       json(res, 200, { tokens: Array.from({ length: content === "" ? special : fakeTokens(content) + special }) });
@@ -150,6 +156,13 @@ export async function startLiberalUpstream(): Promise<LiberalUpstream> {
     });
     if (body.stream === true) {
       res.writeHead(200, { "content-type": "text/event-stream" });
+      if (body.user === "hang") {
+        // Accepted, prompt processed, and then nothing until the client leaves.
+        res.write(
+          `data: ${JSON.stringify({ choices: [{ index: 0, delta: { role: "assistant", content: "" } }] })}\n\n`,
+        );
+        return;
+      }
       for (let i = 0; i < perChoice * choices; i++) {
         const delta = kind === "chat" ? { delta: { content: "tok " } } : { text: "tok " };
         res.write(`data: ${JSON.stringify({ choices: [{ index: 0, ...delta }] })}\n\n`);
@@ -172,6 +185,7 @@ export async function startLiberalUpstream(): Promise<LiberalUpstream> {
     url: `http://127.0.0.1:${port}`,
     served,
     generationIds,
+    calls,
     close: () =>
       new Promise((done) => {
         server.closeAllConnections();

@@ -68,8 +68,8 @@ export class LlmRequestError extends Error {
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * The body as text, only when the upstream could not read it another way: no content coding, a JSON media type
- * (or none), UTF-8, at most MAX_JSON_DEPTH levels deep.
+ * The body as text, only when the upstream could not read it another way: no content coding, a JSON or plain-text
+ * media type (or none), UTF-8, at most MAX_JSON_DEPTH levels deep.
  */
 function bodyText(headers: IncomingHttpHeaders, raw: Buffer): string {
   const encoding = String(headers["content-encoding"] ?? "identity")
@@ -85,7 +85,9 @@ function bodyText(headers: IncomingHttpHeaders, raw: Buffer): string {
   const contentType = headers["content-type"];
   if (contentType !== undefined) {
     const [mediaType = "", ...params] = contentType.split(";").map((part) => part.trim().toLowerCase());
-    if (mediaType !== "application/json") {
+    // JSON under its own name, or as the plain text that fetch labels a string body with; nothing that names
+    // another structure (a form, multipart), which an upstream could parse as that.
+    if (mediaType !== "application/json" && !mediaType.endsWith("+json") && mediaType !== "text/plain") {
       throw new LlmRequestError(
         "unsupported_media_type",
         `content-type ${mediaType} is not accepted; send application/json`,

@@ -79,7 +79,8 @@ describe("LLM request bodies", () => {
     ["another charset", { "content-type": "application/json; charset=utf-16" }, "unsupported_charset"],
     ["latin-1", { "content-type": "application/json;charset=ISO-8859-1" }, "unsupported_charset"],
     ["a form", { "content-type": "application/x-www-form-urlencoded" }, "unsupported_media_type"],
-    ["text", { "content-type": "text/plain" }, "unsupported_media_type"],
+    ["multipart", { "content-type": "multipart/form-data; boundary=x" }, "unsupported_media_type"],
+    ["text in latin-1", { "content-type": "text/plain; charset=iso-8859-1" }, "unsupported_charset"],
     ["gzip", { "content-type": "application/json", "content-encoding": "gzip" }, "unsupported_encoding"],
     ["deflate", { "content-encoding": "deflate" }, "unsupported_encoding"],
   ])("refuses a body in %s with 415, which the upstream could read differently", (_name, headers, code) => {
@@ -88,7 +89,8 @@ describe("LLM request bodies", () => {
   });
 
   it("accepts JSON as UTF-8 however the header spells it, and a body without a content type", () => {
-    for (const type of ["application/json", "Application/JSON; charset=UTF-8", 'application/json; charset="utf-8"']) {
+    const types = ["application/json", "Application/JSON; charset=UTF-8", 'application/json; charset="utf-8"'];
+    for (const type of [...types, "text/plain;charset=UTF-8", "application/vnd.api+json"]) {
       expect(forwarded(JSON.stringify({ messages: message }), { "content-type": type }).messages).toEqual(message);
     }
     expect(forwarded(JSON.stringify({ messages: message }), {}).messages).toEqual(message);

@@ -1,0 +1,38 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { CreatedInvoice, InvoiceBackend } from "@l402-gateway/gateway";
+
+/**
+ * Invoices without a node whose preimages the test knows, so that it can present a paid credential. For tests of
+ * the gateway's logic only: payments themselves are proven on regtest.
+ */
+export class KnownPreimageInvoices implements InvoiceBackend {
+  readonly preimages = new Map<string, Buffer>();
+
+  async createInvoice(args: { sats: number; expirySeconds: number }): Promise<CreatedInvoice> {
+    const preimage = randomBytes(32);
+    const paymentHash = createHash("sha256").update(preimage).digest("hex");
+    this.preimages.set(paymentHash, preimage);
+    return {
+      paymentHash,
+      request: `lnbcrt${args.sats}known${this.preimages.size}`,
+      expiresAt: new Date(Date.now() + args.expirySeconds * 1000),
+    };
+  }
+
+  /** The preimage of an invoice this backend created: what paying it would reveal. */
+  preimageOf(paymentHash: string): Buffer {
+    const preimage = this.preimages.get(paymentHash);
+    if (!preimage) throw new Error(`no invoice with payment hash ${paymentHash}`);
+    return preimage;
+  }
+
+  async lookupSettlement() {
+    return undefined;
+  }
+
+  subscribeSettlements() {
+    return () => {};
+  }
+
+  async ping() {}
+}
