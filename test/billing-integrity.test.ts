@@ -138,7 +138,7 @@ describe("billing integrity (regtest, real model)", () => {
     // The backend ends a generation whose client left on its own schedule: wait until it has counted it.
     const busy = async () =>
       ((await (await fetch(`${backend.url}/health`)).json()) as { busy_sequences: number }).busy_sequences;
-    await expect.poll(busy).toBe(0);
+    await expect.poll(busy, { timeout: 60_000, interval: 50 }).toBe(0);
     const workAfter = await backendWork();
     return {
       status: res.status,
