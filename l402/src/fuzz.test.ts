@@ -132,6 +132,7 @@ describe("l402 parsers under property-based fuzzing", { timeout: 120_000 }, () =
               preimage,
               rootKey: token.rootKey,
               service,
+              issuerCaveats: 3,
               requiredCapabilities: [asked],
             });
           if (caps.includes(asked)) return verify().services[0]?.name === service;

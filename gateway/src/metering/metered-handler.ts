@@ -125,7 +125,7 @@ export class MeteredHandler {
     if (!reservation.ok) {
       const amount = Math.max(quote.worstCaseMsat - reservation.balanceMsat, deposit ?? 0, pricing.deposit.minMsat);
       const outcome = await this.deps.sendChallenge(req, res, service, "insufficient_balance", () =>
-        this.deps.challenger.topUp(service, token, quote, amount, reservation.balanceMsat),
+        this.deps.challenger.topUp(service, auth, quote, amount, reservation.balanceMsat),
       );
       if (outcome.status === 402) this.deps.metrics.topUpsIssued.inc({ service: service.name });
       return outcome;
