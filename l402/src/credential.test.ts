@@ -3,9 +3,9 @@ import { describe, expect, it } from "vitest";
 import { formatAuthorization } from "./authorization.js";
 import { preimageCaveat, servicesCaveat } from "./caveats.js";
 import { parseCredential } from "./credential.js";
-import { L402Error } from "./errors.js";
 import { decodeMacaroon } from "./macaroon.js";
 import { mintToken } from "./mint.js";
+import { codeOf } from "./test-support/code-of.js";
 
 const preimage = Buffer.alloc(32, 0x11);
 const token = mintToken({
@@ -17,15 +17,6 @@ const paidHex = decodeMacaroon(token.macaroonBase64)
   .withCaveats([preimageCaveat(preimage)])
   .toBytes()
   .toString("hex");
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    return error instanceof L402Error ? error.code : `not an L402Error: ${String(error)}`;
-  }
-  return undefined;
-}
 
 describe("parseCredential", () => {
   it("reads Authorization first, as Aperture does", () => {

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { capabilitiesCaveat, parseCaveat, preimageCaveat, servicesCaveat, validUntilCaveat } from "./caveats.js";
-import { L402Error } from "./errors.js";
 import { encodeIdentifier } from "./identifier.js";
 import { addFirstPartyCaveats, type DecodedMacaroon, decodeMacaroon, decodeMacaroonBytes } from "./macaroon.js";
 import { mintToken } from "./mint.js";
 import type { CaveatSatisfier } from "./satisfiers.js";
+import { codeOf } from "./test-support/code-of.js";
 import { type VerifyTokenOptions, verifyToken } from "./verify.js";
 
 const preimage = Buffer.alloc(32, 0x11);
@@ -26,15 +26,6 @@ function mint(caveats: readonly string[] = standardCaveats) {
 function verify(macaroon: DecodedMacaroon, rootKey: Buffer, overrides: Partial<VerifyTokenOptions> = {}) {
   const issuerCaveats = macaroon.caveats?.length ?? 0;
   return verifyToken({ macaroon, preimage, rootKey, service: "llm", now, issuerCaveats, ...overrides });
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    return error instanceof L402Error ? error.code : `not an L402Error: ${String(error)}`;
-  }
-  return undefined;
 }
 
 /** Refusal code of a token minted with `caveats` plus `appended` (added by a holder, without the root key). */
