@@ -294,6 +294,19 @@ describe("adversarial tokens: each refused with its reason", () => {
     expect(await answer(auth(token, { macaroon: otherPreimage }))).toEqual({ status: 402, code: "wrong_preimage" });
   });
 
+  it("serves the macaroon in every base64 form a client may send: standard or URL-safe, padded or not", async () => {
+    const paid = decodeMacaroon(token.macaroon)
+      .withCaveats([preimageCaveat(token.preimage)])
+      .toBytes();
+    const forms = [
+      paid.toString("base64"),
+      paid.toString("base64").replace(/=+$/, ""),
+      paid.toString("base64url"),
+      `${paid.toString("base64url")}${"=".repeat((4 - (paid.toString("base64url").length % 4)) % 4)}`,
+    ];
+    for (const macaroon of forms) expect((await answer(auth(token, { macaroon }))).status).toBe(200);
+  });
+
   it("authenticates Aperture's hex macaroon headers, whose preimage is a caveat, and reports the presented caveats", async () => {
     const authenticator = new Authenticator(gateway.store);
     const paid = decodeMacaroon(token.macaroon).withCaveats([preimageCaveat(token.preimage)]);
