@@ -188,6 +188,25 @@ describe("paying like lnget, and top-ups that never widen (regtest)", () => {
     expect(meteredUpstream.seen.length - served).toBe(3);
   });
 
+  // Needs app.ts to authenticate with credentialHeaders(req) (gateway/src/l402/credential-headers.ts) instead of the
+  // Authorization values alone; enable it with that change.
+  it.skip("serves Aperture's other credential form: a hex macaroon with a preimage caveat in a macaroon header", async () => {
+    const before = await paymentCount(bob);
+    const unpaid = await fetch(`${gateway.url}/weather/today`);
+    expect(unpaid.status).toBe(402);
+    const challenged = parseChallenge(unpaid.headers.get("www-authenticate") ?? "");
+    const preimage = Buffer.from((await pay({ lnd: bob, request: challenged.invoice })).secret, "hex");
+    const paid = decodeMacaroon(challenged.macaroon).withCaveats([preimageCaveat(preimage)]);
+    for (const name of ["Grpc-Metadata-Macaroon", "Macaroon", "Grpc-Metadata-Token", "Token"]) {
+      const res = await fetch(`${gateway.url}/weather/today`, { headers: { [name]: paid.toBytes().toString("hex") } });
+      expect(res.status).toBe(200);
+      const seen = JSON.parse(await res.text()) as { headers: Record<string, string> };
+      // The credential, preimage included, does not go upstream.
+      expect(seen.headers[name.toLowerCase()]).toBeUndefined();
+    }
+    expect((await paymentCount(bob)) - before).toBe(1);
+  });
+
   async function challenge(path: string, headers: Record<string, string> = {}): Promise<ChallengeBody> {
     const res = await fetch(`${gateway.url}${path}`, { method: "POST", headers });
     expect(res.status).toBe(402);
