@@ -56,7 +56,7 @@ describe("l402 parsers under property-based fuzzing", { timeout: 120_000 }, () =
     const caveatText = fc.oneof(
       hex64.map((hex) => `preimage=${hex}`),
       fc.string({ maxLength: 80 }).map((text) => `preimage=${text}`),
-      fc.string({ minLength: 1, maxLength: 40 }).map((text) => `${text.replace(/[=\x00-\x1f\x7f]/g, "x") || "x"}=v`),
+      fc.string({ minLength: 1, maxLength: 40 }).map((text) => `${text}=v`),
     );
     const macaroonHex = fc.array(caveatText, { maxLength: 4 }).map((caveats) => {
       try {
