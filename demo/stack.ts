@@ -70,7 +70,7 @@ export async function startDemoStack(options: DemoOptions): Promise<DemoStack> {
       { model: modelPath, port: 0, host: "127.0.0.1", logLevel: "warn" },
       { waitUntilReady: true },
     );
-    const adminSecret = randomBytes(24).toString("hex");
+    const adminSecret = randomBytes(32).toString("base64url");
     started.gateway = await startGateway(
       parseConfig({
         listen: { port: 0 },

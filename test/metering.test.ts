@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,7 +21,7 @@ import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
 const network = testNetwork();
 const bob = lndClient(network.nodes.bob);
-const ADMIN_SECRET = "test-admin-secret-0123456789abcdef0123";
+const ADMIN_SECRET = randomBytes(32).toString("base64url");
 const RATES = { promptMsatPerToken: 20, completionMsatPerToken: 50 };
 const FEE_MSAT = 300;
 const ECHO_MSAT = 2_000;

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { type GatewayConfig, parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
 import { formatAuthorization } from "@l402-gateway/l402";
 import { pay } from "lightning";
@@ -10,7 +11,7 @@ import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
 const network = testNetwork();
 const bob = lndClient(network.nodes.bob);
-const ADMIN_SECRET = "replica-admin-secret-0123456789abcdef";
+const ADMIN_SECRET = randomBytes(32).toString("base64url");
 const CALL_MSAT = 2_000;
 /** The documented revocation bound with a root-key cache: the cache's lifetime, here longer than the test. */
 const ROOT_KEY_CACHE_MS = 600_000;

@@ -64,6 +64,7 @@ const full = rate("full verification per request (parse header, decode, preimage
     preimage: credential.preimage,
     rootKey: minted.rootKey,
     service: "llm",
+    issuerCaveats: 3,
     requiredCapabilities: ["chat"],
   });
 });

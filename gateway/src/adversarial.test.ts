@@ -5,12 +5,15 @@ import {
   decodeMacaroon,
   formatAuthorization,
   mintToken,
+  preimageCaveat,
   servicesCaveat,
+  validUntilCaveat,
 } from "@l402-gateway/l402";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startUpstream, type TestUpstream } from "../../test/support/upstream.js";
 import { parseConfig } from "./config/load.js";
+import { Authenticator } from "./l402/authenticator.js";
 import type { CreatedInvoice, InvoiceBackend } from "./lightning/invoices.js";
 import { type RunningGateway, startGateway } from "./server.js";
 
@@ -245,6 +248,78 @@ describe("adversarial tokens: each refused with its reason", () => {
     });
     expect(raw).toMatch(/^HTTP\/1\.1 400 /);
     expect(raw).toContain('{"code":"bad_request"');
+  });
+
+  it("grants no capability that a holder appended to a token minted before the service had capabilities", async () => {
+    // A token as this gateway minted them for llm before it had capabilities: services, then valid_until.
+    const preimage = randomBytes(32);
+    const paymentHash = createHash("sha256").update(preimage).digest();
+    const validUntil = new Date(Date.now() + 3_600_000);
+    const old = mintToken({
+      paymentHash,
+      caveats: [servicesCaveat([{ name: "llm", tier: 0 }]), validUntilCaveat("llm", validUntil)],
+    });
+    await gateway.store.insertToken({
+      tokenId: old.identifier.tokenId.toString("hex"),
+      rootKeyId: old.rootKeyId.toString("hex"),
+      rootKey: old.rootKey,
+      paymentHash: paymentHash.toString("hex"),
+      service: "llm",
+      priceSats: 1,
+      invoice: "lnbcrt1old",
+      createdAt: new Date(),
+      invoiceExpiresAt: validUntil,
+      validUntil,
+      metered: false,
+    });
+    const oldToken = { macaroon: old.macaroonBase64, preimage };
+    expect((await answer(auth(oldToken))).status).toBe(200);
+    expect(await answer(auth(oldToken), "/v1/completions")).toEqual({ status: 402, code: "missing_capability" });
+    const selfGranted = addFirstPartyCaveats(old.macaroonBase64, ["llm_capabilities=chat,completions"]);
+    expect(await answer(auth(oldToken, { macaroon: selfGranted }), "/v1/completions")).toEqual({
+      status: 402,
+      code: "missing_capability",
+    });
+    // A token minted with the capability keeps it.
+    expect((await answer(auth(token), "/v1/completions")).status).toBe(200);
+  });
+
+  it("serves lnget's paid macaroon (preimage caveat, LSAT then L402) and refuses a preimage caveat that differs", async () => {
+    const paid = addFirstPartyCaveats(token.macaroon, [preimageCaveat(token.preimage)]);
+    for (const scheme of ["LSAT", "L402"] as const) {
+      const value = formatAuthorization({ macaroons: [paid], preimage: token.preimage, scheme });
+      expect((await answer(value)).status).toBe(200);
+    }
+    const otherPreimage = addFirstPartyCaveats(token.macaroon, [preimageCaveat(randomBytes(32))]);
+    expect(await answer(auth(token, { macaroon: otherPreimage }))).toEqual({ status: 402, code: "wrong_preimage" });
+  });
+
+  it("serves the macaroon in every base64 form a client may send: standard or URL-safe, padded or not", async () => {
+    const paid = decodeMacaroon(token.macaroon)
+      .withCaveats([preimageCaveat(token.preimage)])
+      .toBytes();
+    const forms = [
+      paid.toString("base64"),
+      paid.toString("base64").replace(/=+$/, ""),
+      paid.toString("base64url"),
+      `${paid.toString("base64url")}${"=".repeat((4 - (paid.toString("base64url").length % 4)) % 4)}`,
+    ];
+    for (const macaroon of forms) expect((await answer(auth(token, { macaroon }))).status).toBe(200);
+  });
+
+  it("authenticates Aperture's hex macaroon headers, whose preimage is a caveat, and reports the presented caveats", async () => {
+    const authenticator = new Authenticator(gateway.store);
+    const paid = decodeMacaroon(token.macaroon).withCaveats([preimageCaveat(token.preimage)]);
+    for (const name of ["grpc-metadata-token", "token", "grpc-metadata-macaroon", "macaroon"] as const) {
+      const headers = { authorization: [], macaroonHeaders: { [name]: [paid.toBytes().toString("hex")] } };
+      const result = await authenticator.authenticate(headers, "llm", ["completions"]);
+      expect(result).toMatchObject({ ok: true, caveats: paid.caveats });
+    }
+    const unpaid = {
+      authorization: [],
+      macaroonHeaders: { macaroon: [Buffer.from(token.macaroon, "base64").toString("hex")] },
+    };
+    expect(await authenticator.authenticate(unpaid, "llm", [])).toMatchObject({ ok: false, code: "malformed" });
   });
 
   it("refuses a replay after revocation, at once", async () => {

@@ -47,7 +47,7 @@ function send(url: string, headers: [string, string][]): Promise<{ status: numbe
   });
 }
 
-const ADMIN_SECRET = "fuzz-admin-secret-0123456789abcdef0123456789";
+const ADMIN_SECRET = randomBytes(32).toString("base64url");
 
 /** POSTs or PUTs a raw body and returns status, content type and body. */
 async function sendBody(

@@ -1,10 +1,10 @@
-import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import express from "express";
 import pino, { type Logger } from "pino";
 import { adminRouter } from "./admin/routes.js";
 import { createApp } from "./app.js";
+import { readAdminSecret } from "./config/load.js";
 import { watchPricing } from "./config/reload.js";
 import type { GatewayConfig } from "./config/schema.js";
 import { healthHandlers } from "./health/routes.js";
@@ -93,6 +93,8 @@ function closeServer(server: Server): Promise<void> {
 /** Opens the store, connects to LND, starts watching settlements, and listens on the public and operator ports. */
 export async function startGateway(config: GatewayConfig, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
   const log = overrides.log ?? createLogger(config.log);
+  // Before anything is opened: a weak or placeholder admin secret stops the start.
+  const adminSecret = config.admin ? readAdminSecret(config.admin) : undefined;
   const metrics = new GatewayMetrics(config.services.map((s) => s.name));
   const store = await openStore(config.store);
   // Reservations a stopped process left (it crashed mid-request) are released in full: the request's outcome is
@@ -138,11 +140,10 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   });
   const operator = createServer(operatorApp);
   let admin: Server | undefined;
-  if (config.admin) {
-    const secret = config.admin.secret ?? readFileSync(config.admin.secretPath ?? "", "utf8").trim();
+  if (adminSecret !== undefined) {
     const adminApp = express();
     adminApp.disable("x-powered-by");
-    adminApp.use(adminRouter(config, secret, book, store));
+    adminApp.use(adminRouter(config, adminSecret, book, store));
     admin = createServer(adminApp);
   }
 

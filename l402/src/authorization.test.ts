@@ -1,20 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { formatAuthorization, MAX_AUTHORIZATION_HEADER_LENGTH, parseAuthorization } from "./authorization.js";
-import { L402Error } from "./errors.js";
+import { codeOf } from "./test-support/code-of.js";
 
 const macaroon = "AgEEbHNhdAJCAAAC1Emj+/x=";
 const second = "AgELdGhpcmQtcGFydHk";
 const preimageHex = "0123456789abcdef".repeat(4);
 const preimage = Buffer.from(preimageHex, "hex");
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    return error instanceof L402Error ? error.code : `not an L402Error: ${String(error)}`;
-  }
-  return undefined;
-}
 
 describe("parseAuthorization", () => {
   it("reads the header exactly as Aperture's and lnget's client write it, LSAT then L402", () => {

@@ -8,16 +8,7 @@ import {
   servicesCaveat,
   validUntilCaveat,
 } from "./caveats.js";
-import { L402Error } from "./errors.js";
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    return error instanceof L402Error ? error.code : `not an L402Error: ${String(error)}`;
-  }
-  return undefined;
-}
+import { codeOf } from "./test-support/code-of.js";
 
 describe("caveat builders", () => {
   it("write Aperture's caveat strings", () => {

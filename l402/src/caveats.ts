@@ -6,10 +6,12 @@ import { hasControlCharacter } from "./text.js";
  *   services=<name>:<tier>[,<name>:<tier>…]   the services a token grants, each with a numeric tier (0–255)
  *   <service>_capabilities=<a>[,<b>…]          the capabilities granted for one service (empty value: none)
  *   <service>_valid_until=<unix seconds>        when the token stops working for one service
+ *   preimage=<64 hex>                          the paid preimage, appended by Aperture's client (lnget) after paying
  */
 export const SERVICES_CONDITION = "services";
 export const CAPABILITIES_SUFFIX = "_capabilities";
 export const VALID_UNTIL_SUFFIX = "_valid_until";
+export const PREIMAGE_CONDITION = "preimage";
 
 export interface Caveat {
   readonly condition: string;
@@ -24,6 +26,7 @@ export interface ServiceGrant {
 const MAX_TIER = 255;
 const NAME = /^[^\s,:=]+$/;
 const DECIMAL = /^[0-9]+$/;
+const PREIMAGE_HEX = /^[0-9a-fA-F]{64}$/;
 
 /** Service and capability names: no list separators, no `=`, no whitespace or control characters. */
 export function isValidName(name: string): boolean {
@@ -72,6 +75,12 @@ export function validUntilCaveat(service: string, validUntil: Date | number): st
   return `${validUntilCondition(service)}=${seconds}`;
 }
 
+/** `preimage=<hex>`, the caveat Aperture's client appends to a paid macaroon (`Token.PaidMacaroon()`). */
+export function preimageCaveat(preimage: Uint8Array): string {
+  if (preimage.length !== 32) throw new RangeError("a preimage is 32 bytes");
+  return `${PREIMAGE_CONDITION}=${Buffer.from(preimage).toString("hex")}`;
+}
+
 export function capabilitiesCondition(service: string): string {
   return `${service}${CAPABILITIES_SUFFIX}`;
 }
@@ -115,6 +124,12 @@ export function parseValidUntil(value: string): number {
     throw new L402Error("malformed", `valid_until "${value}" is not unix seconds`);
   }
   return seconds;
+}
+
+/** Parses a preimage caveat value: 64 hex characters, either case. */
+export function parsePreimage(value: string): Buffer {
+  if (!PREIMAGE_HEX.test(value)) throw new L402Error("malformed", "a preimage caveat must be 64 hex characters");
+  return Buffer.from(value, "hex");
 }
 
 function assertName(name: string, what: string): void {

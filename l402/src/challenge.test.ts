@@ -1,19 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { parseAuthChallenges } from "./auth-params.js";
 import { formatChallenge, MAX_CHALLENGE_HEADER_LENGTH, parseChallenge } from "./challenge.js";
-import { L402Error } from "./errors.js";
+import { codeOf } from "./test-support/code-of.js";
 
 const macaroon = "AgEEbHNhdAJCAAAC1Emj+/x=";
 const invoice = "lnbcrt10u1pjq8x7zpp5";
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    return error instanceof L402Error ? error.code : `not an L402Error: ${String(error)}`;
-  }
-  return undefined;
-}
 
 describe("formatChallenge", () => {
   it("writes Aperture's two values, LSAT first", () => {

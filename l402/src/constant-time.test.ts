@@ -19,6 +19,13 @@ describe("constant-time comparisons", () => {
     expect(verify).not.toMatch(/\.equals\(|Buffer\.compare|hash\s*===|toString\("hex"\)\s*===/);
   });
 
+  it("compares a preimage caveat with the presented preimage through crypto.timingSafeEqual only", () => {
+    const satisfiers = source("satisfiers.ts");
+    expect(satisfiers).toMatch(/return a\.length === b\.length && timingSafeEqual\(a, b\);/);
+    expect(satisfiers).toMatch(/samePreimage\(parsePreimage\(value\), preimage\)/);
+    expect(satisfiers).not.toMatch(/\.equals\(|Buffer\.compare|preimage\s*===/);
+  });
+
   it("checks macaroon signatures with sjcl's bitArray.equal, which XORs every word before deciding", () => {
     expect(source("macaroon.ts")).toMatch(/#macaroon\.verify\(/);
     const macaroonPackage = readFileSync(require.resolve("macaroon"), "utf8");

@@ -5,6 +5,7 @@ import { checkProperty } from "../../test/support/fuzz-seed.js";
 import { formatAuthorization, parseAuthorization } from "./authorization.js";
 import { capabilitiesCaveat, servicesCaveat, validUntilCaveat } from "./caveats.js";
 import { formatChallenge, parseChallenge } from "./challenge.js";
+import { MACAROON_HEADERS, parseCredential } from "./credential.js";
 import { L402Error } from "./errors.js";
 import { decodeIdentifier, encodeIdentifier } from "./identifier.js";
 import { decodeMacaroon, decodeMacaroonBytes } from "./macaroon.js";
@@ -44,6 +45,39 @@ describe("l402 parsers under property-based fuzzing", { timeout: 120_000 }, () =
       "parseAuthorization",
       fc.property(fc.oneof(headerText, fc.array(headerText, { maxLength: 3 })), (value) =>
         onlyTypedErrors(() => parseAuthorization(value)),
+      ),
+      CASES,
+    );
+  });
+
+  it("parseCredential never throws anything but an L402Error, whatever the macaroon headers hold", async () => {
+    const minted = mintToken({ paymentHash: Buffer.alloc(32), caveats: [servicesCaveat([{ name: "llm", tier: 0 }])] });
+    const base = decodeMacaroon(minted.macaroonBase64);
+    const caveatText = fc.oneof(
+      hex64.map((hex) => `preimage=${hex}`),
+      fc.string({ maxLength: 80 }).map((text) => `preimage=${text}`),
+      fc.string({ minLength: 1, maxLength: 40 }).map((text) => `${text}=v`),
+    );
+    const macaroonHex = fc.array(caveatText, { maxLength: 4 }).map((caveats) => {
+      try {
+        return base.withCaveats(caveats).toBytes().toString("hex");
+      } catch {
+        return base.toBytes().toString("hex");
+      }
+    });
+    const value = fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes).toString("hex")),
+      macaroonHex,
+    );
+    await checkProperty(
+      "parseCredential",
+      fc.property(
+        fc.array(headerText, { maxLength: 2 }),
+        fc.constantFrom(...MACAROON_HEADERS),
+        fc.array(value, { maxLength: 2 }),
+        (authorization, name, values) =>
+          onlyTypedErrors(() => parseCredential({ authorization, macaroonHeaders: { [name]: values } })),
       ),
       CASES,
     );
@@ -132,6 +166,7 @@ describe("l402 parsers under property-based fuzzing", { timeout: 120_000 }, () =
               preimage,
               rootKey: token.rootKey,
               service,
+              issuerCaveats: 3,
               requiredCapabilities: [asked],
             });
           if (caps.includes(asked)) return verify().services[0]?.name === service;

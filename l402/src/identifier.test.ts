@@ -1,19 +1,10 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { L402Error } from "./errors.js";
 import { decodeIdentifier, encodeIdentifier, IDENTIFIER_LENGTH, newTokenId, rootKeyId } from "./identifier.js";
+import { codeOf } from "./test-support/code-of.js";
 
 const paymentHash = Buffer.alloc(32, 0xab);
 const tokenId = Buffer.alloc(32, 0xcd);
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    return error instanceof L402Error ? error.code : `not an L402Error: ${String(error)}`;
-  }
-  return undefined;
-}
 
 describe("token identifier", () => {
   it("encodes Aperture's layout: uint16 BE version, payment hash, token id", () => {

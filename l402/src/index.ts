@@ -19,7 +19,8 @@
  *   servicesCaveat(services: readonly ServiceGrant[]): string    "services=llm:0,img:1"
  *   capabilitiesCaveat(service, capabilities: readonly string[]): string   "llm_capabilities=chat,completions"
  *   validUntilCaveat(service, validUntil: Date | number (unix seconds)): string  "llm_valid_until=1893456000"
- *   parseCaveat / parseServices / parseCapabilities / parseValidUntil, and CaveatSatisfier for more kinds.
+ *   preimageCaveat(preimage: Uint8Array): string                  "preimage=<64 hex>", as Aperture's client appends
+ *   parseCaveat / parseServices / parseCapabilities / parseValidUntil / parsePreimage, and CaveatSatisfier for more.
  *
  * Mint and decode
  *   mintToken({ paymentHash, caveats, location = "lsat", rootKey?, tokenId? }): MintedToken
@@ -30,19 +31,21 @@
  *                     hasValidSignature(rootKey), withCaveats(caveats) }
  *   addFirstPartyCaveats(macaroonBase64: string, caveats: readonly string[]): string   attenuates, no root key needed
  *
- * Verify: verifyToken({ macaroon, preimage, rootKey, service, requiredCapabilities?, now?, satisfiers? })
+ * Verify: verifyToken({ macaroon, preimage, rootKey, service, issuerCaveats, requiredCapabilities?, now?, satisfiers? })
  *   → { identifier, services, capabilities, validUntil }, checking in this order:
  *   1. sha256(preimage) = payment hash, in constant time (wrong_preimage; a preimage not 32 bytes is malformed);
  *   2. the HMAC signature against rootKey (bad_signature); stripping or editing a caveat lands here;
- *   3. caveats. Every caveat must be claimed by a satisfier, else unknown_caveat: `services`, `<any service>_capabilities`
- *      and `<any service>_valid_until` are built in; a caveat for another service is checked for form and narrowing
- *      but does not restrict this one (as in Aperture); anything else (no `=`, an unknown condition, third-party
- *      caveats) is refused, since it may be a restriction its author expected us to enforce. A repeated condition may
- *      only narrow, else widened_caveat: each later services list ⊆ the one before (same name and tier), each later
- *      capability list ⊆ the one before, each later valid_until ≤ the one before. Then the last services list must
- *      name the service (wrong_service; no services caveat also fails), every required capability must be in the
- *      service's last capabilities caveat (missing_capability; no such caveat grants none), and now < valid_until
- *      (expired; no valid_until never expires). Malformed caveat values are malformed.
+ *   3. caveats. Every caveat must be claimed by a satisfier, else unknown_caveat: `services`, `<any service>_capabilities`,
+ *      `<any service>_valid_until` and `preimage` are built in; a caveat for another service is checked for form and
+ *      narrowing but does not restrict this one (as in Aperture); anything else (no `=`, an unknown condition,
+ *      third-party caveats) is refused, since it may be a restriction its author expected us to enforce. A repeated
+ *      condition may only narrow, else widened_caveat: each later services list ⊆ the one before (same name and
+ *      tier), each later capability list ⊆ the one before, each later valid_until ≤ the one before. The first
+ *      `issuerCaveats` caveats are the issuer's, the rest the holder's: a services or capabilities condition whose
+ *      first value is the holder's grants nothing. Then the last services list must name the service (wrong_service;
+ *      no services caveat also fails), every required capability must be in the service's last capabilities caveat
+ *      (missing_capability; no such caveat grants none), now < valid_until (expired; no valid_until never expires),
+ *      and every preimage caveat must equal the presented preimage (wrong_preimage). Malformed values are malformed.
  *   The caller looks up the root key by rootKeyId and refuses revoked tokens before calling verify.
  *
  * Headers
@@ -50,6 +53,9 @@
  *   parseChallenge(values: string | readonly string[]): L402Challenge  { scheme, macaroon, invoice, version? }
  *   parseAuthorization(values: string | readonly string[]): L402Credential   { scheme, macaroons, preimage }
  *   formatAuthorization({ macaroons | macaroon, preimage, scheme = "L402" }): string
+ *   parseCredential({ authorization, macaroonHeaders? }): L402Credential   Authorization first, else Aperture's hex
+ *     macaroon headers (MACAROON_HEADERS: Grpc-Metadata-Token, Token, Grpc-Metadata-Macaroon, Macaroon) whose
+ *     preimage is a `preimage=` caveat
  *   MAX_AUTHORIZATION_HEADER_LENGTH (8 KiB), MAX_CHALLENGE_HEADER_LENGTH (16 KiB)
  */
 export { type AuthChallenge, parseAuthChallenges } from "./auth-params.js";
@@ -64,10 +70,13 @@ export {
   type Caveat,
   capabilitiesCaveat,
   capabilitiesCondition,
+  PREIMAGE_CONDITION,
   parseCapabilities,
   parseCaveat,
+  parsePreimage,
   parseServices,
   parseValidUntil,
+  preimageCaveat,
   SERVICES_CONDITION,
   type ServiceGrant,
   servicesCaveat,
@@ -82,6 +91,7 @@ export {
   MAX_CHALLENGE_HEADER_LENGTH,
   parseChallenge,
 } from "./challenge.js";
+export { type CredentialHeaders, MACAROON_HEADERS, type MacaroonHeader, parseCredential } from "./credential.js";
 export { L402Error, type L402ErrorCode } from "./errors.js";
 export {
   decodeIdentifier,
@@ -107,6 +117,7 @@ export {
   BUILT_IN_SATISFIERS,
   type CaveatSatisfier,
   capabilitiesSatisfier,
+  preimageSatisfier,
   servicesSatisfier,
   type VerificationContext,
   validUntilSatisfier,

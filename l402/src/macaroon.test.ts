@@ -1,20 +1,11 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { L402Error } from "./errors.js";
 import { addFirstPartyCaveats, decodeMacaroon, decodeMacaroonBytes, MAX_MACAROON_BYTES } from "./macaroon.js";
 import { mintToken } from "./mint.js";
+import { codeOf } from "./test-support/code-of.js";
 
 const paymentHash = createHash("sha256").update(Buffer.alloc(32, 7)).digest();
 const caveats = ["services=llm:0", "llm_valid_until=1893456000"];
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    return error instanceof L402Error ? error.code : `not an L402Error: ${String(error)}`;
-  }
-  return undefined;
-}
 
 describe("mint and decode", () => {
   it("round-trips a minted token through standard base64", () => {

@@ -1,8 +1,11 @@
+import { timingSafeEqual } from "node:crypto";
 import {
   CAPABILITIES_SUFFIX,
   capabilitiesCondition,
   isValidName,
+  PREIMAGE_CONDITION,
   parseCapabilities,
+  parsePreimage,
   parseServices,
   parseValidUntil,
   SERVICES_CONDITION,
@@ -17,6 +20,8 @@ export interface VerificationContext {
   readonly service: string;
   readonly requiredCapabilities: readonly string[];
   readonly now: Date;
+  /** The preimage presented with the token; verifyToken has checked it against the payment hash. */
+  readonly preimage: Uint8Array;
 }
 
 /**
@@ -27,6 +32,13 @@ export interface VerificationContext {
 export interface CaveatSatisfier {
   /** Whether caveats with this condition belong to this satisfier. */
   matches(condition: string): boolean;
+  /**
+   * True for a kind that grants something (services, capabilities) rather than only restricting. A holder may only
+   * narrow, so a granting condition counts only when the token's issuer wrote its first value: one that first appears
+   * among the holder's caveats is still checked for form and narrowing, then left out of `effective` (it grants
+   * nothing). False or absent: the condition restricts, whoever wrote it.
+   */
+  readonly grants?: boolean;
   /** Parses every value of one condition, in token order; throws `malformed`, or `widened_caveat` when a value allows
    * anything the one before it did not. */
   checkChain(condition: string, values: readonly string[]): void;
@@ -64,6 +76,7 @@ function perServiceCondition(suffix: string): (condition: string) => boolean {
 /** `services=`: the requested service must be listed; a later caveat may only drop services (same tier). */
 export const servicesSatisfier: CaveatSatisfier = {
   matches: (condition) => condition === SERVICES_CONDITION,
+  grants: true,
   checkChain(condition, values) {
     const sameGrant = (a: ServiceGrant, b: ServiceGrant) => a.name === b.name && a.tier === b.tier;
     checkNarrowing(condition, values, parseServices, (previous, current) =>
@@ -85,6 +98,7 @@ export const servicesSatisfier: CaveatSatisfier = {
  */
 export const capabilitiesSatisfier: CaveatSatisfier = {
   matches: perServiceCondition(CAPABILITIES_SUFFIX),
+  grants: true,
   checkChain(condition, values) {
     checkNarrowing(condition, values, parseCapabilities, (previous, current) => isSubset(current, previous));
   },
@@ -113,8 +127,35 @@ export const validUntilSatisfier: CaveatSatisfier = {
   },
 };
 
+/** Whether two preimages are the same bytes, compared in constant time. */
+function samePreimage(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * `preimage=<64 hex>`: Aperture's client (and so lnget) appends the paid preimage to the macaroon it presents. It must
+ * be the preimage presented with the token (constant time), and every repeat the same, else `wrong_preimage`. It
+ * restricts the token to that preimage, which the payment hash already does, so it grants nothing.
+ */
+export const preimageSatisfier: CaveatSatisfier = {
+  matches: (condition) => condition === PREIMAGE_CONDITION,
+  checkChain(_condition, values) {
+    const [first, ...rest] = values.map(parsePreimage);
+    if (first && !rest.every((value) => samePreimage(value, first))) {
+      throw new L402Error("wrong_preimage", "the token's preimage caveats disagree");
+    }
+  },
+  satisfy(effective, { preimage }) {
+    const value = effective.get(PREIMAGE_CONDITION);
+    if (value !== undefined && !samePreimage(parsePreimage(value), preimage)) {
+      throw new L402Error("wrong_preimage", "the token's preimage caveat is not the preimage presented");
+    }
+  },
+};
+
 export const BUILT_IN_SATISFIERS: readonly CaveatSatisfier[] = [
   servicesSatisfier,
   capabilitiesSatisfier,
   validUntilSatisfier,
+  preimageSatisfier,
 ];

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { capabilitiesCaveat, parseCaveat, servicesCaveat, validUntilCaveat } from "./caveats.js";
-import { L402Error } from "./errors.js";
+import { capabilitiesCaveat, parseCaveat, preimageCaveat, servicesCaveat, validUntilCaveat } from "./caveats.js";
 import { encodeIdentifier } from "./identifier.js";
 import { addFirstPartyCaveats, type DecodedMacaroon, decodeMacaroon, decodeMacaroonBytes } from "./macaroon.js";
 import { mintToken } from "./mint.js";
 import type { CaveatSatisfier } from "./satisfiers.js";
+import { codeOf } from "./test-support/code-of.js";
 import { type VerifyTokenOptions, verifyToken } from "./verify.js";
 
 const preimage = Buffer.alloc(32, 0x11);
@@ -22,17 +22,10 @@ function mint(caveats: readonly string[] = standardCaveats) {
   return mintToken({ paymentHash, caveats });
 }
 
+/** Every caveat the macaroon holds counts as the issuer's unless `issuerCaveats` says otherwise. */
 function verify(macaroon: DecodedMacaroon, rootKey: Buffer, overrides: Partial<VerifyTokenOptions> = {}) {
-  return verifyToken({ macaroon, preimage, rootKey, service: "llm", now, ...overrides });
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    return error instanceof L402Error ? error.code : `not an L402Error: ${String(error)}`;
-  }
-  return undefined;
+  const issuerCaveats = macaroon.caveats?.length ?? 0;
+  return verifyToken({ macaroon, preimage, rootKey, service: "llm", now, issuerCaveats, ...overrides });
 }
 
 /** Refusal code of a token minted with `caveats` plus `appended` (added by a holder, without the root key). */
@@ -43,7 +36,7 @@ function codeWith(
 ) {
   const token = mint(caveats);
   const macaroon = decodeMacaroon(addFirstPartyCaveats(token.macaroonBase64, appended));
-  return codeOf(() => verify(macaroon, token.rootKey, overrides));
+  return codeOf(() => verify(macaroon, token.rootKey, { issuerCaveats: caveats.length, ...overrides }));
 }
 
 /** The binary V2 macaroon format written out by hand, so tests can build tokens the package would not. */
@@ -240,12 +233,74 @@ describe("verifyToken", () => {
 
   it("refuses unknown caveats but ignores well-formed ones scoped to another service", () => {
     expect(codeWith(standardCaveats, ["foo=bar"])).toBe("unknown_caveat");
-    expect(codeWith(standardCaveats, [`preimage=${preimage.toString("hex")}`])).toBe("unknown_caveat");
     expect(codeWith(standardCaveats, ["llm_max_tokens=100"])).toBe("unknown_caveat");
     expect(codeWith(standardCaveats, ["_capabilities=chat"])).toBe("unknown_caveat");
     expect(codeWith(standardCaveats, ["img_capabilities=upload", "img_valid_until=1"])).toBeUndefined();
     expect(codeWith(standardCaveats, ["img_valid_until=soon"])).toBe("malformed");
     expect(codeWith(standardCaveats, ["services=llm:zero"])).toBe("malformed");
+  });
+
+  it("grants no capability through a capabilities caveat the holder added to a token minted without one", () => {
+    const old = [servicesCaveat([{ name: "llm", tier: 0 }]), validUntilCaveat("llm", validUntil)];
+    const chat = { requiredCapabilities: ["chat"] };
+    expect(codeWith(old, ["llm_capabilities=chat,completions"], chat)).toBe("missing_capability");
+    expect(codeWith(old, ["llm_capabilities=chat", "llm_capabilities=chat"], chat)).toBe("missing_capability");
+    // Still judged for form and narrowing, and harmless where nothing is required.
+    expect(codeWith(old, ["llm_capabilities=chat"])).toBeUndefined();
+    expect(codeWith(old, ["llm_capabilities=chat", "llm_capabilities=chat,admin"])).toBe("widened_caveat");
+    const token = mint(old);
+    const appended = decodeMacaroon(addFirstPartyCaveats(token.macaroonBase64, ["llm_capabilities=chat"]));
+    expect(verify(appended, token.rootKey, { issuerCaveats: 2 }).capabilities).toBeUndefined();
+    // The same caveats written by the issuer do grant: the rule is about who wrote them, not what they say.
+    expect(verify(appended, token.rootKey, { issuerCaveats: 3, ...chat }).capabilities).toEqual(["chat"]);
+  });
+
+  it("grants minted capabilities, and after a holder narrowed them only the subset", () => {
+    const issuer = { issuerCaveats: standardCaveats.length };
+    const token = mint();
+    const macaroon = decodeMacaroon(token.macaroonBase64);
+    expect(verify(macaroon, token.rootKey, { ...issuer, requiredCapabilities: ["completions"] }).capabilities).toEqual([
+      "chat",
+      "completions",
+    ]);
+    const narrowed = macaroon.withCaveats(["llm_capabilities=chat"]);
+    expect(verify(narrowed, token.rootKey, { ...issuer, requiredCapabilities: ["chat"] }).capabilities).toEqual([
+      "chat",
+    ]);
+    expect(codeOf(() => verify(narrowed, token.rootKey, { ...issuer, requiredCapabilities: ["completions"] }))).toBe(
+      "missing_capability",
+    );
+  });
+
+  it("grants no service through a services caveat the holder added, and lets the holder's caveats restrict", () => {
+    const noServices = [validUntilCaveat("llm", validUntil)];
+    expect(codeWith(noServices, ["services=llm:0"])).toBe("wrong_service");
+    expect(codeWith(standardCaveats, [validUntilCaveat("llm", 1_000_000_000)])).toBe("expired");
+    expect(codeWith([servicesCaveat([{ name: "llm", tier: 0 }])], [validUntilCaveat("llm", 1)])).toBe("expired");
+  });
+
+  it("refuses an issuer caveat count the token cannot have", () => {
+    const token = mint();
+    const macaroon = decodeMacaroon(token.macaroonBase64);
+    for (const issuerCaveats of [4, -1, 1.5, Number.NaN]) {
+      expect(codeOf(() => verify(macaroon, token.rootKey, { issuerCaveats }))).toBe("malformed");
+    }
+  });
+
+  it("accepts the preimage caveat lnget appends when it is the presented preimage, and refuses any other", () => {
+    const paid = preimageCaveat(preimage);
+    expect(codeWith(standardCaveats, [paid])).toBeUndefined();
+    expect(codeWith(standardCaveats, [paid.toUpperCase().replace("PREIMAGE", "preimage")])).toBeUndefined();
+    expect(codeWith(standardCaveats, [paid, paid])).toBeUndefined();
+    const other = preimageCaveat(Buffer.alloc(32, 0x12));
+    expect(codeWith(standardCaveats, [other])).toBe("wrong_preimage");
+    expect(codeWith(standardCaveats, [paid, other])).toBe("wrong_preimage");
+    expect(codeWith(standardCaveats, [other, paid])).toBe("wrong_preimage");
+    expect(codeWith(standardCaveats, ["preimage=abc"])).toBe("malformed");
+    expect(codeWith(standardCaveats, [`preimage=${"g".repeat(64)}`])).toBe("malformed");
+    // It restricts nothing the payment hash does not: it grants no capability either.
+    const old = [servicesCaveat([{ name: "llm", tier: 0 }]), validUntilCaveat("llm", validUntil)];
+    expect(codeWith(old, [paid], { requiredCapabilities: ["chat"] })).toBe("missing_capability");
   });
 
   it("refuses a caveat that is not condition=value", () => {

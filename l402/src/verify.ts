@@ -20,6 +20,12 @@ export interface VerifyTokenOptions {
   /** The root key stored under rootKeyId(identifier); the caller has already refused revoked tokens. */
   readonly rootKey: Uint8Array;
   readonly service: string;
+  /**
+   * How many leading caveats the token's issuer wrote; every later one is the holder's. A holder may only narrow: a
+   * granting condition (services, capabilities) that first appears among the holder's caveats grants nothing. Only
+   * the issuer knows its layout, so the caller must say (the gateway derives it from its fixed caveat order).
+   */
+  readonly issuerCaveats: number;
   readonly requiredCapabilities?: readonly string[];
   readonly now?: Date;
   /** Further caveat kinds. They are consulted after the built-in ones, so they cannot relax those. */
@@ -40,7 +46,8 @@ export interface VerifiedToken {
  * Verifies a paid token for one request, in this order: (1) sha256(preimage) is the payment hash, compared in
  * constant time (a preimage that is not 32 bytes is `malformed`); (2) the macaroon signature against the root key;
  * (3) the caveats: every caveat claimed by a satisfier (else `unknown_caveat`), well formed, each repeat only
- * narrowing; then the service, the capabilities and the expiry. Throws only L402Error.
+ * narrowing, a granting condition counted only when the issuer wrote its first value; then the service, the
+ * capabilities, the expiry and any preimage caveat. Throws only L402Error.
  */
 export function verifyToken(options: VerifyTokenOptions): VerifiedToken {
   return asL402Error("malformed", "cannot verify token", () => {
@@ -50,12 +57,18 @@ export function verifyToken(options: VerifyTokenOptions): VerifiedToken {
     if (!macaroon.hasValidSignature(options.rootKey)) {
       throw new L402Error("bad_signature", "the macaroon signature does not match its root key");
     }
+    const { issuerCaveats } = options;
+    if (!Number.isSafeInteger(issuerCaveats) || issuerCaveats < 0 || issuerCaveats > macaroon.caveats.length) {
+      throw new L402Error("malformed", "the token has fewer caveats than its issuer wrote");
+    }
     const context: VerificationContext = {
       service,
       requiredCapabilities: options.requiredCapabilities ?? [],
       now: options.now ?? new Date(),
+      preimage: options.preimage,
     };
-    const effective = checkCaveats(macaroon.caveats, context, [...BUILT_IN_SATISFIERS, ...(options.satisfiers ?? [])]);
+    const satisfiers = [...BUILT_IN_SATISFIERS, ...(options.satisfiers ?? [])];
+    const effective = checkCaveats(macaroon.caveats, issuerCaveats, context, satisfiers);
     const capabilities = effective.get(capabilitiesCondition(service));
     const validUntil = effective.get(validUntilCondition(service));
     return {
@@ -77,18 +90,24 @@ function checkPreimage(preimage: Uint8Array, paymentHash: Buffer): void {
   }
 }
 
-/** Returns the last value of every condition, once all caveats are judged. */
+/**
+ * Returns the last value of every condition that counts, once all caveats are judged: a granting condition whose first
+ * value is the holder's (at or after `issuerCaveats`) is judged but does not count.
+ */
 function checkCaveats(
   caveats: readonly string[],
+  issuerCaveats: number,
   context: VerificationContext,
   satisfiers: readonly CaveatSatisfier[],
 ): Map<string, string> {
   const valuesByCondition = new Map<string, string[]>();
-  for (const caveat of caveats) {
+  const issuerWrote = new Set<string>();
+  for (const [index, caveat] of caveats.entries()) {
     const { condition, value } = parseCaveat(caveat);
     const values = valuesByCondition.get(condition);
     if (values) values.push(value);
     else valuesByCondition.set(condition, [value]);
+    if (index < issuerCaveats) issuerWrote.add(condition);
   }
 
   const effectiveBySatisfier = new Map<CaveatSatisfier, Map<string, string>>(
@@ -99,6 +118,7 @@ function checkCaveats(
     const satisfier = satisfiers.find((candidate) => candidate.matches(condition));
     if (!satisfier) throw new L402Error("unknown_caveat", `caveat condition "${condition}" is not understood`);
     satisfier.checkChain(condition, values);
+    if (satisfier.grants && !issuerWrote.has(condition)) continue;
     const last = values[values.length - 1] ?? "";
     effectiveBySatisfier.get(satisfier)?.set(condition, last);
     effective.set(condition, last);

@@ -33,7 +33,7 @@ async function startHoldServer() {
       const macaroon = decodeMacaroon(credential.macaroons[0] ?? "");
       const rootKey = rootKeys.get(rootKeyId(macaroon.identifierBytes).toString("hex"));
       if (rootKey) {
-        verifyToken({ macaroon, preimage: credential.preimage, rootKey, service: "hold" });
+        verifyToken({ macaroon, preimage: credential.preimage, rootKey, service: "hold", issuerCaveats: 1 });
         res.writeHead(200, { "content-type": "text/plain" }).end("served");
         return;
       }

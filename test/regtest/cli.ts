@@ -42,7 +42,7 @@ async function up(): Promise<void> {
   const alice = credentialPaths(info.nodes.alice.lnddir);
   console.log("To point the gateway (gateway/config/gateway.sample.yaml) at alice:");
   console.log(
-    `  export L402_LND_SOCKET=${info.nodes.alice.socket} L402_LND_CERT_PATH=${alice.cert} L402_LND_MACAROON_PATH=${alice.invoiceMacaroon}`,
+    `  export L402_LND_SOCKET=${info.nodes.alice.socket} L402_LND_CERT_PATH=${alice.cert} L402_LND_MACAROON_PATH=${alice.invoiceMacaroon} L402_ADMIN_SECRET=$(openssl rand -base64 32)`,
   );
   console.log(`  btcd: ${[info.btcd.btcctl, ...info.btcd.btcctlArgs, "getblockcount"].map(shellQuote).join(" ")}`);
   console.log("Stop it with: npm run regtest:down");

@@ -102,7 +102,7 @@ export class FakeGateway {
       const keyId = rootKeyId(macaroon.identifierBytes).toString("hex");
       const rootKey = this.rootKeys.get(keyId);
       if (!rootKey || this.revoked.has(macaroon.identifier.paymentHash.toString("hex"))) return false;
-      verifyToken({ macaroon, preimage: credential.preimage, rootKey, service });
+      verifyToken({ macaroon, preimage: credential.preimage, rootKey, service, issuerCaveats: 1 });
       return true;
     } catch (error) {
       if (error instanceof L402Error) return false;

@@ -1,8 +1,10 @@
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfigFile, parseConfig } from "./load.js";
+import { adminSecretProblem } from "./admin-secret.js";
+import { ConfigError, loadConfigFile, parseConfig, readAdminSecret } from "./load.js";
 
 const minimal = {
   lnd: { socket: "127.0.0.1:10009", cert: "Y2VydA==", macaroon: "0201" },
@@ -113,10 +115,15 @@ describe("gateway config", () => {
 
   it("loads the sample config shipped in the repo", () => {
     const sample = join(import.meta.dirname, "..", "..", "config", "gateway.sample.yaml");
-    const config = loadConfigFile(sample, {
-      L402_LND_CERT_PATH: "/x/tls.cert",
-      L402_LND_MACAROON_PATH: "/x/invoice.macaroon",
-    });
+    const env = { L402_LND_CERT_PATH: "/x/tls.cert", L402_LND_MACAROON_PATH: "/x/invoice.macaroon" };
+    // The admin secret has no default: the sample cannot start the admin API with a published secret.
+    expect(() => loadConfigFile(sample, env)).toThrow(
+      "admin.secret: environment variable L402_ADMIN_SECRET is not set",
+    );
+    expect(() =>
+      loadConfigFile(sample, { ...env, L402_ADMIN_SECRET: "change-me-to-a-long-random-value-0123456789" }),
+    ).toThrow(/admin\.secret: an admin secret may not contain "changeme"/);
+    const config = loadConfigFile(sample, { ...env, L402_ADMIN_SECRET: randomBytes(32).toString("base64url") });
     expect(config.lnd.socket).toBe("127.0.0.1:10009");
     expect(config.services.map((s) => s.name)).toEqual(["llm"]);
   });
@@ -140,5 +147,66 @@ describe("gateway config", () => {
     const file = join(dir, "bad.yaml");
     writeFileSync(file, "services: [\n");
     expect(() => loadConfigFile(file)).toThrow(`${file} is not valid YAML`);
+  });
+
+  describe("the admin secret", () => {
+    const withSecret = (secret: string) => ({ ...minimal, admin: { port: 0, secret } });
+    const published = [
+      "change-me-to-a-long-random-secret-0123456789",
+      "CHANGEME_CHANGEME_CHANGEME_CHANGEME_xyz",
+      "replace-with-your-own-value-please-Qz8r",
+      "example-admin-token-for-the-docs-Qz8r1p",
+      "placeholder-placeholder-placeholder-Qz8",
+      "test-admin-secret-0123456789abcdef0123",
+      "fuzz-admin-secret-0123456789abcdef0123456789",
+      "replica-admin-secret-0123456789abcdef",
+    ];
+    const weak = [
+      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+      "abababababababababababababababababababab",
+      "0123456789012345678901234567890123456789",
+      "Qz8r1pXk-abcdefgh-Mv3t7wLn-Hy6c2jRd-ss9",
+      "Qz8r1pXk-987654-Mv3t7wLn-Hy6c2jRd-Pq5s9",
+      "Qz8r1pXk-zzzzzzz-Mv3t7wLn-Hy6c2jRd-Ps9x",
+      "short-Qz8r1pXk",
+    ];
+
+    it.each([...published, ...weak])("refuses %s in admin.secret, naming the field and never echoing it", (secret) => {
+      expect(adminSecretProblem(secret)).toBeDefined();
+      let message = "";
+      try {
+        parseConfig(withSecret(secret));
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        message = error.message;
+      }
+      expect(message).toMatch(/^Invalid config:\n {2}admin\.secret: an admin secret /);
+      expect(message).not.toContain(secret);
+    });
+
+    it("accepts random secrets as operators make them", () => {
+      for (let i = 0; i < 200; i++) {
+        for (const secret of [randomBytes(32).toString("base64"), randomBytes(32).toString("base64url")]) {
+          expect(adminSecretProblem(secret)).toBeUndefined();
+          expect(parseConfig(withSecret(secret)).admin?.secret).toBe(secret);
+        }
+      }
+      expect(adminSecretProblem("Qz8r1pXk-Mv3t7wLn-Hy6c2jRd-Pq5s9Ab4")).toBeUndefined();
+    });
+
+    it("holds a secretPath file to the same rule, naming admin.secretPath", () => {
+      const dir = mkdtempSync(join(tmpdir(), "gw-secret-"));
+      const good = join(dir, "good");
+      const secret = randomBytes(32).toString("base64url");
+      writeFileSync(good, `${secret}\n`);
+      expect(readAdminSecret({ secretPath: good })).toBe(secret);
+      const bad = join(dir, "bad");
+      writeFileSync(bad, "change-me-to-a-long-random-secret-0123456789\n");
+      expect(() => readAdminSecret({ secretPath: bad })).toThrow(
+        `admin.secretPath: the secret in ${bad} is refused: an admin secret may not contain "changeme"`,
+      );
+      expect(() => readAdminSecret({ secretPath: join(dir, "missing") })).toThrow(/^admin\.secretPath: cannot read/);
+      expect(() => readAdminSecret({ secret: "0123456789abcdef0123456789abcdef" })).toThrow(/^admin\.secret: /);
+    });
   });
 });

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
+import { adminSecretProblem } from "./admin-secret.js";
 import { configSchema, type GatewayConfig } from "./schema.js";
 
 export class ConfigError extends Error {
@@ -13,7 +14,8 @@ export function parseConfig(raw: unknown, source = "config"): GatewayConfig {
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const path = issue.path.length > 0 ? issue.path.join(".") : "(root)";
-    const got = valueAt(raw, issue.path);
+    // A secret, even a weak one, is never echoed into an error that may end up in logs.
+    const got = issue.path.at(-1) === "secret" ? undefined : valueAt(raw, issue.path);
     return `  ${path}: ${issue.message}${got === undefined ? "" : ` (got ${JSON.stringify(got)})`}`;
   });
   throw new ConfigError(`Invalid ${source}:\n${lines.join("\n")}`);
@@ -26,6 +28,31 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
     node = (node as Record<PropertyKey, unknown>)[key];
   }
   return typeof node === "object" ? undefined : node;
+}
+
+/**
+ * The admin API's secret: `admin.secret` (checked by the schema) or the trimmed content of `admin.secretPath`, held to
+ * the same rule. Throws ConfigError naming the field.
+ */
+export function readAdminSecret(admin: {
+  readonly secret?: string | undefined;
+  readonly secretPath?: string | undefined;
+}): string {
+  if (admin.secret !== undefined) {
+    const problem = adminSecretProblem(admin.secret);
+    if (problem) throw new ConfigError(`admin.secret: ${problem}`);
+    return admin.secret;
+  }
+  const path = admin.secretPath ?? "";
+  let secret: string;
+  try {
+    secret = readFileSync(path, "utf8").trim();
+  } catch (error) {
+    throw new ConfigError(`admin.secretPath: cannot read ${path}: ${(error as Error).message}`);
+  }
+  const problem = adminSecretProblem(secret);
+  if (problem) throw new ConfigError(`admin.secretPath: the secret in ${path} is refused: ${problem}`);
+  return secret;
 }
 
 const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { pricingSchema } from "../pricing/schema.js";
+import { adminSecretProblem } from "./admin-secret.js";
 
 const serviceName = z
   .string()
@@ -198,8 +199,14 @@ export const configSchema = z
       .object({
         host: z.string().default("127.0.0.1"),
         port: z.number().int().min(0).max(65_535).default(9403),
-        /** Bearer secret (at least 32 characters), or secretPath to a file holding it. */
-        secret: z.string().min(32, "an admin secret needs at least 32 characters").optional(),
+        /** Bearer secret (random, at least 32 characters; see adminSecretProblem), or secretPath to a file holding it. */
+        secret: z
+          .string()
+          .superRefine((secret, ctx) => {
+            const problem = adminSecretProblem(secret);
+            if (problem) ctx.addIssue({ code: "custom", message: problem });
+          })
+          .optional(),
         secretPath: z.string().optional(),
       })
       .strict()

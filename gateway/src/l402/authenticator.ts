@@ -1,22 +1,30 @@
 import {
+  type CredentialHeaders,
   decodeMacaroon,
   L402Error,
   type L402ErrorCode,
-  parseAuthorization,
+  parseCredential,
   rootKeyId,
   verifyToken,
 } from "@l402-gateway/l402";
 import type { SettledPayment, TokenRecord, TokenStore } from "../store/store.js";
+import { issuerCaveatCount } from "./caveats.js";
 
-export type AuthResult =
-  | { readonly ok: true; readonly token: TokenRecord }
-  | { readonly ok: false; readonly code: L402ErrorCode; readonly message: string };
+export interface Authenticated {
+  readonly ok: true;
+  readonly token: TokenRecord;
+  /** The presented macaroon's first-party caveats, in order: what a credential re-issued for it must carry. */
+  readonly caveats: readonly string[];
+}
+
+export type AuthResult = Authenticated | { readonly ok: false; readonly code: L402ErrorCode; readonly message: string };
 
 const refuse = (code: L402ErrorCode, message: string): AuthResult => ({ ok: false, code, message });
 
 /**
- * Checks an Authorization header for a service: parse, find the root key (refusing revoked tokens), then the l402
- * core verifies preimage, signature and caveats in that order. Needs no LND call, so paid tokens keep working while
+ * Checks a request's credential for a service: parse (Authorization, or Aperture's hex macaroon headers), find the
+ * root key (refusing revoked tokens), then the l402 core verifies preimage, signature and caveats in that order, with
+ * the caveats this gateway wrote told apart from the holder's. Needs no LND call, so paid tokens keep working while
  * the node is down.
  */
 export class Authenticator {
@@ -26,20 +34,23 @@ export class Authenticator {
   ) {}
 
   /** Authenticates a credential for whichever service its token was bought for (balance lookups). */
-  identify(authorization: readonly string[]): Promise<AuthResult> {
-    return this.authenticate(authorization, undefined, []);
+  identify(headers: readonly string[] | CredentialHeaders): Promise<AuthResult> {
+    return this.authenticate(headers, undefined, []);
   }
 
-  /** Authenticates a credential for `service`, or for its token's own service when undefined. */
+  /**
+   * Authenticates a credential for `service`, or for its token's own service when undefined. `headers` is the list of
+   * Authorization values, or those with Aperture's macaroon headers.
+   */
   async authenticate(
-    authorization: readonly string[],
+    headers: readonly string[] | CredentialHeaders,
     service: string | undefined,
     requiredCapabilities: readonly string[],
   ): Promise<AuthResult> {
-    if (authorization.length === 0) return refuse("missing", "payment required");
+    const given: CredentialHeaders = isHeaderList(headers) ? { authorization: headers } : headers;
     try {
-      // Several values are accepted only when they carry one credential: lnget sends it as LSAT and as L402.
-      const credential = parseAuthorization(authorization);
+      // Several Authorization values are accepted only when they carry one credential: lnget sends LSAT and L402.
+      const credential = parseCredential(given);
       if (credential.macaroons.length !== 1) {
         return refuse("malformed", "exactly one macaroon is accepted (no discharge macaroons)");
       }
@@ -52,20 +63,26 @@ export class Authenticator {
         preimage: credential.preimage,
         rootKey: lookup.rootKey,
         service: service ?? lookup.token.service,
+        issuerCaveats: issuerCaveatCount(macaroon.caveats, lookup.token.service),
         requiredCapabilities: [...requiredCapabilities],
       });
+      const caveats = macaroon.caveats;
       if (!lookup.credential.paid) {
         // The preimage proves payment; the settlement stream may simply not have told us yet.
         const paid = await this.store.markPaid(lookup.credential.paymentHash, new Date());
         if (paid) {
           this.onPaid(paid);
-          return { ok: true, token: paid.token };
+          return { ok: true, token: paid.token, caveats };
         }
       }
-      return { ok: true, token: lookup.token };
+      return { ok: true, token: lookup.token, caveats };
     } catch (error) {
       if (error instanceof L402Error) return refuse(error.code, error.message);
       throw error;
     }
   }
+}
+
+function isHeaderList(headers: readonly string[] | CredentialHeaders): headers is readonly string[] {
+  return Array.isArray(headers);
 }

@@ -3,8 +3,9 @@ import type { ServiceConfig } from "../config/schema.js";
 import type { CreatedInvoice, InvoiceBackend } from "../lightning/invoices.js";
 import type { Pricer } from "../pricing/pricer.js";
 import { describeQuote, type Quote } from "../pricing/quote.js";
-import type { TokenRecord, TokenStore } from "../store/store.js";
-import { tokenCaveats } from "./caveats.js";
+import type { TokenStore } from "../store/store.js";
+import type { Authenticated } from "./authenticator.js";
+import { carriedCaveats, tokenCaveats } from "./caveats.js";
 
 export interface Challenge {
   /** Two WWW-Authenticate values: LSAT first for old clients, then L402. */
@@ -39,14 +40,14 @@ export class Challenger {
     service: ServiceConfig,
     sats: number,
     memo: string,
-    validUntil: Date,
+    caveats: readonly string[],
     tokenId?: Buffer,
   ): Promise<{ invoice: CreatedInvoice; token: MintedToken }> {
     const invoice = await this.backend.createInvoice({ sats, memo, expirySeconds: service.invoiceExpirySeconds });
     const token = mintToken({
       paymentHash: Buffer.from(invoice.paymentHash, "hex"),
       location: this.macaroonLocation,
-      caveats: tokenCaveats(service, validUntil),
+      caveats,
       ...(tokenId ? { tokenId } : {}),
     });
     return { invoice, token };
@@ -77,7 +78,8 @@ export class Challenger {
   private async newToken(service: ServiceConfig, sats: number, metered: boolean) {
     const now = new Date();
     const validUntil = new Date(now.getTime() + service.tokenLifetimeSeconds * 1000);
-    const { invoice, token } = await this.invoiceAndToken(service, sats, `L402 access to ${service.name}`, validUntil);
+    const memo = `L402 access to ${service.name}`;
+    const { invoice, token } = await this.invoiceAndToken(service, sats, memo, tokenCaveats(service, validUntil));
     await this.store.insertToken({
       tokenId: token.identifier.tokenId.toString("hex"),
       rootKeyId: token.rootKeyId.toString("hex"),
@@ -125,22 +127,24 @@ export class Challenger {
   /**
    * A top-up for a metered token whose balance cannot cover a request: a fresh invoice and a macaroon with the same
    * token id. Paying it credits the same token, so the agent may keep its old credential or, as a plain L402 client
-   * does, use the new one; both draw on one balance.
+   * does, use the new one; both draw on one balance. The new macaroon carries every caveat of the one presented (bar
+   * its preimage caveat), in order, so it is never wider: a narrowed or delegated credential stays what it was.
    */
   async topUp(
     service: ServiceConfig,
-    owner: TokenRecord,
+    presented: Authenticated,
     quote: Quote,
     depositMsat: number,
     balanceMsat: number,
   ): Promise<Challenge> {
+    const owner = presented.token;
     const sats = Math.ceil(depositMsat / 1000);
     const now = new Date();
     const { invoice, token } = await this.invoiceAndToken(
       service,
       sats,
       `L402 top-up for ${service.name}`,
-      owner.validUntil,
+      carriedCaveats(presented.caveats),
       Buffer.from(owner.tokenId, "hex"),
     );
     await this.store.insertTopUp({

@@ -144,7 +144,7 @@ export class MeteredHandler {
       const limited = this.deps.admitChallenge(req, res, service);
       if (limited) return limited;
       const outcome = await this.deps.sendChallenge(req, res, service, "insufficient_balance", () =>
-        this.deps.challenger.topUp(service, token, quote, amount, reservation.balanceMsat),
+        this.deps.challenger.topUp(service, auth, quote, amount, reservation.balanceMsat),
       );
       if (outcome.status === 402) this.deps.metrics.topUpsIssued.inc({ service: service.name });
       return outcome;
