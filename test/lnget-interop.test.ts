@@ -190,7 +190,7 @@ describe("paying like lnget, and top-ups that never widen (regtest)", () => {
 
   // Needs app.ts to authenticate with credentialHeaders(req) (gateway/src/l402/credential-headers.ts) instead of the
   // Authorization values alone; enable it with that change.
-  it.skip("serves Aperture's other credential form: a hex macaroon with a preimage caveat in a macaroon header", async () => {
+  it("serves Aperture's other credential form: a hex macaroon with a preimage caveat in a macaroon header", async () => {
     const before = await paymentCount(bob);
     const unpaid = await fetch(`${gateway.url}/weather/today`);
     expect(unpaid.status).toBe(402);

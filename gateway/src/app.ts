@@ -1,4 +1,3 @@
-import type { IncomingMessage } from "node:http";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
 import type { GatewayConfig, ServiceConfig } from "./config/schema.js";
@@ -10,6 +9,7 @@ import { requestIdFrom } from "./http/request-id.js";
 import { type RouteMatch, ServiceRouter } from "./http/routing.js";
 import { Authenticator } from "./l402/authenticator.js";
 import { type Challenge, Challenger } from "./l402/challenger.js";
+import { credentialHeaders } from "./l402/credential-headers.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
 import { LightningUnavailableError } from "./lightning/invoices.js";
 import { RateLimiter } from "./limits/rate-limiter.js";
@@ -41,15 +41,6 @@ interface Outcome {
   readonly code?: string;
 }
 
-/** Every Authorization header as sent: Node keeps only the first of duplicates, which would hide smuggling. */
-function authorizationHeaders(req: IncomingMessage): string[] {
-  const values: string[] = [];
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i]?.toLowerCase() === "authorization") values.push(req.rawHeaders[i + 1] ?? "");
-  }
-  return values;
-}
-
 function upstreamErrorClass(outcome: ForwardOutcome): string | undefined {
   if (!outcome.ok) {
     if (outcome.code === "upstream_unreachable") return "unreachable";
@@ -77,7 +68,7 @@ export function createApp(parts: GatewayParts): Express {
 
   // An agent reads its prepaid balance with the same credential it pays with.
   app.get("/l402/balance", async (req: Request, res: Response) => {
-    const auth = await authenticator.identify(authorizationHeaders(req));
+    const auth = await authenticator.identify(credentialHeaders(req));
     if (!auth.ok) {
       sendJsonError(res, 401, auth.code, auth.message);
       return;
@@ -223,7 +214,7 @@ export function createApp(parts: GatewayParts): Express {
   ): Promise<Outcome> {
     const service = match.service;
     const authStarted = performance.now();
-    const auth = await authenticator.authenticate(authorizationHeaders(req), service.name, match.requiredCapabilities);
+    const auth = await authenticator.authenticate(credentialHeaders(req), service.name, match.requiredCapabilities);
     metrics.requestDuration.observe({ service: service.name, phase: "auth" }, (performance.now() - authStarted) / 1000);
     // A request without any credential is the normal first step, not an authentication failure.
     if (!auth.ok && auth.code !== "missing") metrics.authFailures.inc({ service: service.name, reason: auth.code });

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import { MACAROON_HEADERS } from "@l402-gateway/l402";
 
 /** RFC 9110 §7.6.1 hop-by-hop headers, plus proxy credentials; never forwarded in either direction. */
 const HOP_BY_HOP = new Set([
@@ -14,6 +15,9 @@ const HOP_BY_HOP = new Set([
 ]);
 
 type HeaderValue = string | string[] | undefined;
+
+/** Headers a credential may come in (Authorization, and Aperture's macaroon headers that hold the preimage). */
+const CREDENTIAL_HEADERS = ["authorization", ...MACAROON_HEADERS];
 
 /** Copies headers, dropping hop-by-hop ones, those named in Connection, and any listed in `drop`. */
 export function endToEndHeaders(
@@ -45,7 +49,7 @@ export function upstreamRequestHeaders(
   forwarded: ForwardedFor,
   forwardCredential: boolean,
 ): Record<string, string | string[]> {
-  const headers = endToEndHeaders(incoming, ["host", ...(forwardCredential ? [] : ["authorization"])]);
+  const headers = endToEndHeaders(incoming, ["host", ...(forwardCredential ? [] : CREDENTIAL_HEADERS)]);
   const prior = incoming["x-forwarded-for"];
   headers["x-forwarded-for"] = prior ? `${String(prior)}, ${forwarded.clientIp}` : forwarded.clientIp;
   headers["x-forwarded-proto"] = forwarded.proto;
