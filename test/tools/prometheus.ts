@@ -1,6 +1,13 @@
 import { ensureGoBinary } from "../regtest/binaries.js";
 import type { GoBinarySpec } from "../regtest/versions.js";
-import { findOnPath, type Log, systemToolsIgnored, ToolUnavailableError, toolsLog } from "./system.js";
+import {
+  findOnPath,
+  type Log,
+  onceUntilFailure,
+  systemToolsIgnored,
+  ToolUnavailableError,
+  toolsLog,
+} from "./system.js";
 
 /** Prometheus 3.5, the long-term-support release; its Go module is versioned v0.<major><minor>.<patch>. */
 export const PROMETHEUS_MODULE_VERSION = "v0.305.1";
@@ -24,18 +31,10 @@ export interface PrometheusBinaries {
   readonly promtool: string;
 }
 
-let resolved: Promise<PrometheusBinaries> | undefined;
-
 /** `prometheus` and `promtool` from PATH when both are there, else the project's cached build, built on first use. */
-export function ensurePrometheus(log: Log = toolsLog): Promise<PrometheusBinaries> {
-  resolved ??= locate(log).catch((error: unknown) => {
-    resolved = undefined;
-    throw error;
-  });
-  return resolved;
-}
+export const ensurePrometheus = onceUntilFailure(locate);
 
-async function locate(log: Log): Promise<PrometheusBinaries> {
+async function locate(log: Log = toolsLog): Promise<PrometheusBinaries> {
   if (!systemToolsIgnored()) {
     const prometheus = findOnPath("prometheus");
     const promtool = findOnPath("promtool");

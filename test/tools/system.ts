@@ -36,3 +36,15 @@ export function findOnPath(name: string): string | undefined {
   }
   return undefined;
 }
+
+/** Runs `provide` once per process and shares its answer; a failure is not kept, so the next call tries again. */
+export function onceUntilFailure<T>(provide: (log?: Log) => Promise<T>): (log?: Log) => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return (log) => {
+    pending ??= provide(log).catch((error: unknown) => {
+      pending = undefined;
+      throw error;
+    });
+    return pending;
+  };
+}
