@@ -1,4 +1,7 @@
-/** `npx tsx test/tools/cli.ts`: find or provide Prometheus and PostgreSQL for the tests, as the test run does first. */
+/**
+ * `npx tsx test/tools/cli.ts`: finds or provides the model, PostgreSQL and Prometheus for the tests, as the test run
+ * does first.
+ */
 import { provideTools } from "./provide.js";
 
 const problems = await provideTools();

@@ -1,27 +1,35 @@
+import { ensureDefaultModel } from "./model.js";
 import { ensurePostgres } from "./postgres.js";
 import { ensurePrometheus } from "./prometheus.js";
 import { type Log, toolsLog } from "./system.js";
 
 /**
- * Finds or provides, one after the other, the programs that tests run besides the Lightning nodes: Prometheus (with
- * promtool) and PostgreSQL. Run once before the tests, so that no test spends its own time building them.
- * Returns one message per program that could not be provided (what it is, how to get it).
+ * Finds or provides, one after the other, what the tests need besides the Lightning nodes: the default model,
+ * PostgreSQL and Prometheus (with promtool). Run once before any test (the regtest project's global setup), so that no
+ * test spends its own time fetching or building them. Returns one message per thing that could not be provided,
+ * saying what it is and how to get it.
  */
 export async function provideTools(log: Log = toolsLog): Promise<string[]> {
   const started = Date.now();
-  const problems: string[] = [];
+  const steps: (() => Promise<string>)[] = [
+    async () => `model ${await ensureDefaultModel(log)}`,
+    async () => {
+      const { binDir, runAs } = await ensurePostgres(log);
+      return `PostgreSQL ${binDir}${runAs ? ` (run as ${runAs.name})` : ""}`;
+    },
+    async () => {
+      const { prometheus, promtool } = await ensurePrometheus(log);
+      return `prometheus ${prometheus}, promtool ${promtool}`;
+    },
+  ];
   const found: string[] = [];
-  try {
-    const { prometheus, promtool } = await ensurePrometheus(log);
-    found.push(`prometheus ${prometheus}, promtool ${promtool}`);
-  } catch (error) {
-    problems.push(error instanceof Error ? error.message : String(error));
-  }
-  try {
-    const { binDir, runAs } = await ensurePostgres(log);
-    found.push(`PostgreSQL ${binDir}${runAs ? ` (run as ${runAs.name})` : ""}`);
-  } catch (error) {
-    problems.push(error instanceof Error ? error.message : String(error));
+  const problems: string[] = [];
+  for (const step of steps) {
+    try {
+      found.push(await step());
+    } catch (error) {
+      problems.push(error instanceof Error ? error.message : String(error));
+    }
   }
   if (found.length > 0) log(`${found.join("; ")} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   return problems;
