@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -21,7 +21,10 @@ export async function promtool(...args: string[]): Promise<string> {
   return stdout + stderr;
 }
 
-/** A real Prometheus (the system's, or the project's build: test/tools/prometheus.ts) on loopback, scraping `targets` (host:port) every second. */
+/**
+ * A real Prometheus (the system's, or the project's build: test/tools/prometheus.ts) on loopback, scraping each job's
+ * target (host:port) every second. Its data is deleted when it stops.
+ */
 export async function startPrometheus(jobs: Record<string, string>): Promise<PrometheusServer> {
   const binaries = await ensurePrometheus();
   const dir = mkdtempSync(join(tmpdir(), "prometheus-"));
@@ -56,6 +59,7 @@ export async function startPrometheus(jobs: Record<string, string>): Promise<Pro
   const stop = async () => {
     if (spawnError === undefined && child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     await exited;
+    rmSync(dir, { recursive: true, force: true });
   };
   try {
     await waitFor("prometheus", async () => ((await fetch(`${url}/-/ready`)).ok ? true : undefined), {
