@@ -8,10 +8,10 @@ import { z } from "zod";
 import { runCommand, tail } from "../regtest/command.js";
 import { cacheRoot } from "../regtest/paths.js";
 import {
-  findOnPath,
   isExecutableFile,
   type Log,
   onceUntilFailure,
+  systemPrograms,
   systemToolsIgnored,
   ToolUnavailableError,
   toolsLog,
@@ -68,11 +68,9 @@ function systemBinDir(): string | undefined {
     );
   }
   if (systemToolsIgnored()) return undefined;
-  const initdb = findOnPath("initdb");
-  if (initdb) {
-    const dir = dirname(realpathSync(initdb));
-    if (hasServer(dir)) return dir;
-  }
+  const [initdb] = systemPrograms("initdb") ?? [];
+  const onPath = initdb && dirname(realpathSync(initdb));
+  if (onPath && hasServer(onPath)) return onPath;
   const debian = "/usr/lib/postgresql";
   if (!existsSync(debian)) return undefined;
   return readdirSync(debian)

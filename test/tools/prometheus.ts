@@ -1,13 +1,6 @@
 import { ensureGoBinary } from "../regtest/binaries.js";
 import type { GoBinarySpec } from "../regtest/versions.js";
-import {
-  findOnPath,
-  type Log,
-  onceUntilFailure,
-  systemToolsIgnored,
-  ToolUnavailableError,
-  toolsLog,
-} from "./system.js";
+import { type Log, onceUntilFailure, systemPrograms, ToolUnavailableError, toolsLog } from "./system.js";
 
 /** Prometheus 3.5, the long-term-support release; its Go module is versioned v0.<major><minor>.<patch>. */
 export const PROMETHEUS_MODULE_VERSION = "v0.305.1";
@@ -35,11 +28,8 @@ export interface PrometheusBinaries {
 export const ensurePrometheus = onceUntilFailure(locate);
 
 async function locate(log: Log = toolsLog): Promise<PrometheusBinaries> {
-  if (!systemToolsIgnored()) {
-    const prometheus = findOnPath("prometheus");
-    const promtool = findOnPath("promtool");
-    if (prometheus && promtool) return { prometheus, promtool };
-  }
+  const system = systemPrograms("prometheus", "promtool");
+  if (system) return { prometheus: system[0], promtool: system[1] };
   try {
     return {
       prometheus: await ensureGoBinary(spec("prometheus"), log),

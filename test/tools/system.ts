@@ -27,8 +27,15 @@ export function isExecutableFile(path: string): boolean {
   }
 }
 
+/** Each program's path on $PATH, or undefined unless all are there (or when system tools are ignored). */
+export function systemPrograms<const T extends readonly string[]>(...names: T): { [K in keyof T]: string } | undefined {
+  if (systemToolsIgnored()) return undefined;
+  const paths = names.map(findOnPath);
+  return paths.every((path) => path !== undefined) ? (paths as { [K in keyof T]: string }) : undefined;
+}
+
 /** The first executable called `name` in a directory of $PATH, as a shell would find it. */
-export function findOnPath(name: string): string | undefined {
+function findOnPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
     if (dir === "") continue;
     const candidate = join(dir, name);
