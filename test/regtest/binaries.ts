@@ -1,4 +1,4 @@
-import { access, chmod, constants, mkdir, rename, rm } from "node:fs/promises";
+import { access, chmod, constants, cp, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runCommand, tail } from "./command.js";
 import { cacheRoot } from "./paths.js";
@@ -31,16 +31,41 @@ function goEnv(): NodeJS.ProcessEnv {
   return { ...process.env, GOTOOLCHAIN: "local", GOWORK: "off", GOFLAGS: "-mod=readonly" };
 }
 
-async function assertGoAvailable(): Promise<string> {
+async function assertGoAvailable(what: string): Promise<string> {
   try {
     const result = await runCommand("go", ["version"], { env: goEnv() });
     if (result.code !== 0) throw new Error(result.stderr);
     return result.stdout.trim();
   } catch (error) {
     throw new BinaryBuildError(
-      `The Go toolchain is needed to build btcd and lnd, but 'go version' failed (${(error as Error).message.trim() || "not found on PATH"}). Install Go 1.24 or newer and retry.`,
+      `The Go toolchain is needed to build ${what}, but 'go version' failed (${(error as Error).message.trim() || "not found on PATH"}). Install Go 1.24 or newer and retry.`,
     );
   }
+}
+
+/**
+ * Go refuses to build module-cache files replaced by an overlay: a spec with `replacedFiles` is built from a copy of its
+ * module under the cache root, made once and shared by every program built from it (so Go's build cache is too).
+ */
+async function patchedSource(spec: GoBinarySpec, moduleDir: string, log: Log): Promise<string> {
+  const replaced = spec.replacedFiles;
+  if (!replaced) return moduleDir;
+  const target = join(cacheRoot(), "src", `${spec.module.split("/").at(-1)}@${spec.version}`);
+  if (await isExecutable(target)) return target;
+  log(`copying ${spec.module}@${spec.version} to ${target} to replace ${Object.keys(replaced).join(", ")}`);
+  const partial = `${target}.partial-${process.pid}`;
+  try {
+    await cp(moduleDir, partial, { recursive: true });
+    // The module cache is read-only; the copy must be writable to patch it and, later, to delete it.
+    await runCommand("chmod", ["-R", "u+w", partial]);
+    for (const [file, content] of Object.entries(replaced)) await writeFile(join(partial, file), content);
+    await rename(partial, target).catch(async (error: unknown) => {
+      if (!(await isExecutable(target))) throw error; // else another run made the same copy first
+    });
+  } finally {
+    await rm(partial, { recursive: true, force: true });
+  }
+  return target;
 }
 
 /** `go mod download` a pinned module and return its directory in the module cache. */
@@ -65,7 +90,7 @@ async function downloadModule(spec: GoBinarySpec, log: Log): Promise<string> {
 
 /** Builds one binary inside its module's directory, so the module's own replace directives apply. */
 async function buildBinary(spec: GoBinarySpec, target: string, log: Log): Promise<void> {
-  const moduleDir = await downloadModule(spec, log);
+  const moduleDir = await patchedSource(spec, await downloadModule(spec, log), log);
   await mkdir(join(target, ".."), { recursive: true });
   const partial = `${target}.partial-${process.pid}`;
   const tags = spec.tags.length > 0 ? ["-tags", spec.tags.join(" ")] : [];
@@ -95,11 +120,15 @@ async function buildBinary(spec: GoBinarySpec, target: string, log: Log): Promis
 }
 
 /** Returns the cached binary, building it first if it is not cached yet. */
-export async function ensureBinary(name: GoBinaryName, log: Log = defaultLog): Promise<string> {
-  const spec = GO_BINARIES[name];
+export function ensureBinary(name: GoBinaryName, log: Log = defaultLog): Promise<string> {
+  return ensureGoBinary(GO_BINARIES[name], log);
+}
+
+/** Returns the cached build of any pinned Go module's program, building it first if it is not cached yet. */
+export async function ensureGoBinary(spec: GoBinarySpec, log: Log = defaultLog): Promise<string> {
   const target = binaryPath(spec);
   if (await isExecutable(target)) return target;
-  const goVersion = await assertGoAvailable();
+  const goVersion = await assertGoAvailable(spec.name);
   log(`${spec.name} ${spec.version} is not cached; building it with ${goVersion}`);
   await buildBinary(spec, target, log);
   return target;

@@ -13,6 +13,8 @@ export interface GoBinarySpec {
   /** Package path inside the module, `.` for the module root. */
   readonly pkg: string;
   readonly tags: readonly string[];
+  /** Files of the module replaced for the build: path in the module → Go source. */
+  readonly replacedFiles?: Readonly<Record<string, string>>;
 }
 
 export const BTCD_VERSION = "v0.24.2";

@@ -1,10 +1,11 @@
 import { execFile } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir, userInfo } from "node:os";
+import { chownSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { allocatePorts } from "../regtest/ports.js";
+import { ensurePostgres } from "../tools/postgres.js";
 
 const run = promisify(execFile);
 
@@ -21,43 +22,21 @@ export interface TestPostgres {
   stop(): Promise<void>;
 }
 
-/** initdb and pg_ctl: $PG_BIN, else the newest /usr/lib/postgresql/<version>/bin (Debian), else PATH. */
-function binary(name: string): string {
-  if (process.env.PG_BIN) return join(process.env.PG_BIN, name);
-  const root = "/usr/lib/postgresql";
-  if (existsSync(root)) {
-    const versions = readdirSync(root)
-      .filter((v) => /^\d+$/.test(v))
-      .sort((a, b) => Number(b) - Number(a));
-    for (const version of versions) {
-      const candidate = join(root, version, "bin", name);
-      if (existsSync(candidate)) return candidate;
-    }
-  }
-  return name;
-}
-
-const isRoot = () => userInfo().uid === 0;
-
-/** PostgreSQL refuses to run as root: as root, run its tools as the `postgres` user. */
-async function asPostgresUser(command: string, args: string[]): Promise<void> {
-  if (isRoot()) await run("runuser", ["-u", "postgres", "--", command, ...args]);
-  else await run(command, args);
-}
-
 /**
  * A throwaway PostgreSQL cluster for tests: initdb in a temporary folder, listening on 127.0.0.1 on a free port,
- * its unix socket in that folder, trust authentication, no fsync.
+ * its unix socket in that folder, trust authentication, no fsync. The binaries: see test/tools/postgres.ts.
  */
 export async function startPostgres(): Promise<TestPostgres> {
+  const bin = await ensurePostgres();
   const dir = mkdtempSync(join(tmpdir(), "l402-pg-"));
-  if (isRoot()) {
-    const postgres = await run("id", ["-u", "postgres"]);
-    const group = await run("id", ["-g", "postgres"]);
-    chownSync(dir, Number(postgres.stdout.trim()), Number(group.stdout.trim()));
-  }
+  if (bin.runAs) chownSync(dir, bin.runAs.uid, bin.runAs.gid);
+  // As root, PostgreSQL's tools run as the user it accepts; from the cluster's folder, which that user can read.
+  const user = bin.runAs ? { uid: bin.runAs.uid, gid: bin.runAs.gid } : {};
+  const tool = async (name: string, args: string[]) => {
+    await run(join(bin.binDir, name), args, { cwd: dir, ...user });
+  };
   const data = join(dir, "data");
-  await asPostgresUser(binary("initdb"), ["-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
+  await tool("initdb", ["-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
   const [port] = await allocatePorts(1);
   if (port === undefined) throw new Error("no free port for PostgreSQL");
   const options = [
@@ -69,9 +48,8 @@ export async function startPostgres(): Promise<TestPostgres> {
     "-c full_page_writes=off",
     "-c max_connections=300",
   ].join(" ");
-  const startServer = () =>
-    asPostgresUser(binary("pg_ctl"), ["-D", data, "-o", options, "-l", join(dir, "log"), "-w", "start"]);
-  const stopServer = () => asPostgresUser(binary("pg_ctl"), ["-D", data, "-m", "fast", "-w", "stop"]);
+  const startServer = () => tool("pg_ctl", ["-D", data, "-o", options, "-l", join(dir, "log"), "-w", "start"]);
+  const stopServer = () => tool("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]);
   await startServer();
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   let databases = 0;
@@ -92,7 +70,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     stopServer,
     startServer,
     async stop() {
-      await asPostgresUser(binary("pg_ctl"), ["-D", data, "-m", "immediate", "-w", "stop"]).catch(() => {});
+      await tool("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]).catch(() => {});
       rmSync(dir, { recursive: true, force: true });
     },
   };

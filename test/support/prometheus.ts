@@ -1,10 +1,11 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { allocatePorts } from "../regtest/ports.js";
 import { waitFor } from "../regtest/wait.js";
+import { ensurePrometheus } from "../tools/prometheus.js";
 
 const run = promisify(execFile);
 
@@ -16,12 +17,16 @@ export interface PrometheusServer {
 }
 
 export async function promtool(...args: string[]): Promise<string> {
-  const { stdout, stderr } = await run("promtool", args);
+  const { stdout, stderr } = await run((await ensurePrometheus()).promtool, args);
   return stdout + stderr;
 }
 
-/** A real Prometheus (Debian's package) on loopback, scraping `targets` (host:port) every second. */
+/**
+ * A real Prometheus (the system's, or the project's build: test/tools/prometheus.ts) on loopback, scraping each job's
+ * target (host:port) every second. Its data is deleted when it stops.
+ */
 export async function startPrometheus(jobs: Record<string, string>): Promise<PrometheusServer> {
+  const binaries = await ensurePrometheus();
   const dir = mkdtempSync(join(tmpdir(), "prometheus-"));
   const config = {
     global: { scrape_interval: "1s", evaluation_interval: "1s" },
@@ -34,7 +39,7 @@ export async function startPrometheus(jobs: Record<string, string>): Promise<Pro
   const [port] = (await allocatePorts(1)) as [number];
   const url = `http://127.0.0.1:${port}`;
   const child: ChildProcess = spawn(
-    "prometheus",
+    binaries.prometheus,
     [
       `--config.file=${join(dir, "prometheus.yml")}`,
       `--storage.tsdb.path=${join(dir, "data")}`,
@@ -43,15 +48,24 @@ export async function startPrometheus(jobs: Record<string, string>): Promise<Pro
     ],
     { stdio: "ignore" },
   );
-  const exited = new Promise<void>((resolvePromise) => child.once("exit", () => resolvePromise()));
+  let spawnError: Error | undefined;
+  const exited = new Promise<void>((resolvePromise) => {
+    child.once("exit", () => resolvePromise());
+    child.once("error", (error) => {
+      spawnError = new Error(`could not start ${binaries.prometheus}: ${error.message}`);
+      resolvePromise();
+    });
+  });
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    if (spawnError === undefined && child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     await exited;
+    rmSync(dir, { recursive: true, force: true });
   };
   try {
     await waitFor("prometheus", async () => ((await fetch(`${url}/-/ready`)).ok ? true : undefined), {
       timeoutMs: 30_000,
-      abortIf: () => (child.exitCode !== null ? new Error(`prometheus exited with ${child.exitCode}`) : undefined),
+      abortIf: () =>
+        spawnError ?? (child.exitCode !== null ? new Error(`prometheus exited with ${child.exitCode}`) : undefined),
     });
   } catch (error) {
     await stop();
