@@ -1,9 +1,8 @@
-import { formatAuthorization } from "@l402-gateway/l402";
 import fc from "fast-check";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkProperty } from "../../test/support/fuzz-seed.js";
-import { KnownPreimageInvoices } from "../../test/support/known-preimage-invoices.js";
+import { buyMeteredToken, KnownPreimageInvoices } from "../../test/support/known-preimage-invoices.js";
 import { type LiberalUpstream, startLiberalUpstream } from "../../test/support/liberal-llm-upstream.js";
 import { type RequestShape, renderShape, shapeArbitrary } from "../../test/support/request-shapes.js";
 import { parseConfig } from "./config/load.js";
@@ -63,14 +62,7 @@ describe("billing differential: what the upstream does is what was priced", () =
       ],
     });
     gateway = await startGateway(config, { backend: invoices, log: pino({ level: "silent" }) });
-    const challenge = await fetch(`${gateway.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-l402-deposit-msat": "500000000" },
-      body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] }),
-    });
-    expect(challenge.status).toBe(402);
-    const { macaroon, payment_hash } = (await challenge.json()) as { macaroon: string; payment_hash: string };
-    authorization = formatAuthorization({ macaroons: [macaroon], preimage: invoices.preimageOf(payment_hash) });
+    authorization = await buyMeteredToken(gateway.url, invoices, 500_000_000);
   });
 
   afterAll(async () => {

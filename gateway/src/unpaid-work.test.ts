@@ -1,7 +1,6 @@
-import { formatAuthorization } from "@l402-gateway/l402";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KnownPreimageInvoices } from "../../test/support/known-preimage-invoices.js";
+import { buyMeteredToken, KnownPreimageInvoices } from "../../test/support/known-preimage-invoices.js";
 import { fakeChatTokens, type LiberalUpstream, startLiberalUpstream } from "../../test/support/liberal-llm-upstream.js";
 import { parseConfig } from "./config/load.js";
 import { type RunningGateway, startGateway } from "./server.js";
@@ -43,14 +42,7 @@ describe("no free work before payment", () => {
       ],
     });
     gateway = await startGateway(config, { backend: invoices, log: pino({ level: "silent" }) });
-    const challenge = await fetch(`${gateway.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { ...JSON_TYPE, "x-l402-deposit-msat": "5000000" },
-      body: chat(),
-    });
-    expect(challenge.status).toBe(402);
-    const { macaroon, payment_hash } = (await challenge.json()) as { macaroon: string; payment_hash: string };
-    authorization = formatAuthorization({ macaroons: [macaroon], preimage: invoices.preimageOf(payment_hash) });
+    authorization = await buyMeteredToken(gateway.url, invoices, 5_000_000);
   });
 
   afterAll(async () => {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { CreatedInvoice, InvoiceBackend } from "@l402-gateway/gateway";
+import { formatAuthorization } from "@l402-gateway/l402";
 
 /**
  * Invoices without a node whose preimages the test knows, so that it can present a paid credential. For tests of
@@ -35,4 +36,19 @@ export class KnownPreimageInvoices implements InvoiceBackend {
   }
 
   async ping() {}
+}
+
+/**
+ * Buys a metered token from a gateway whose invoices `invoices` makes: asks for a chat completion with a deposit,
+ * and "pays" by presenting the invoice's preimage. Returns the Authorization value.
+ */
+export async function buyMeteredToken(gatewayUrl: string, invoices: KnownPreimageInvoices, depositMsat: number) {
+  const challenge = await fetch(`${gatewayUrl}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-l402-deposit-msat": String(depositMsat) },
+    body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] }),
+  });
+  if (challenge.status !== 402) throw new Error(`expected a 402 challenge, got ${challenge.status}`);
+  const { macaroon, payment_hash } = (await challenge.json()) as { macaroon: string; payment_hash: string };
+  return formatAuthorization({ macaroons: [macaroon], preimage: invoices.preimageOf(payment_hash) });
 }
