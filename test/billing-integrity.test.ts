@@ -120,17 +120,21 @@ describe("billing integrity (regtest, real model)", () => {
     const before = await settledAccount();
     const workBefore = await backendWork();
     const abort = new AbortController();
+    // A call that never ends is a failure to report, not a hang of the whole run.
+    const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(120_000)]);
     const res = await fetch(`${gateway.url}${path}`, {
       method: "POST",
       headers: { ...init.headers, authorization },
       body: init.body,
-      signal: abort.signal,
+      signal,
     });
     const streamed = (res.headers.get("content-type") ?? "").includes("text/event-stream");
     let text = "";
     if (init.disconnect && streamed) {
-      await res.body?.getReader().read();
+      const reader = res.body?.getReader();
+      await reader?.read();
       abort.abort();
+      await reader?.cancel().catch(() => {});
     } else {
       text = await res.text();
     }
@@ -251,7 +255,10 @@ describe("billing integrity (regtest, real model)", () => {
         }
       },
     );
+    const answeredBefore = answered;
     await checkProperty("billing differential, real model", property, 100);
+    console.log(`billing differential, real model: ${answered - answeredBefore} of 200 requests served`);
+    expect(answered - answeredBefore, "enough generated shapes reach the model to mean something").toBeGreaterThan(40);
   });
 
   it("ends with the accounting invariant: LND's settlements, the credits and every answered call charged", async () => {
