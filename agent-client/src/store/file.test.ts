@@ -1,8 +1,13 @@
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { raceChildren } from "../test-support/processes.js";
 import { FileStore, StoreFileError } from "./file.js";
+
+const RACE_CHILD = join(import.meta.dirname, "..", "test-support", "lock-race-child.ts");
+/** PID 2^22 + 1 is above Linux's pid_max: no such process. */
+const DEAD_PID = 2 ** 22 + 1;
 
 function tempPath(): string {
   return join(mkdtempSync(join(tmpdir(), "l402-store-")), "store.json");
@@ -47,11 +52,41 @@ describe("FileStore", () => {
 
   it("takes over a lock left by a dead process", async () => {
     const path = tempPath();
-    // PID 2^22 + 1 is above Linux's pid_max: no such process.
-    writeFileSync(`${path}.lock`, String(2 ** 22 + 1));
+    writeFileSync(`${path}.lock`, String(DEAD_PID));
     await new FileStore(path).update((state) => {
       state.budgetLimits = { totalSats: 1 };
     });
     expect((await new FileStore(path).read()).budgetLimits).toEqual({ totalSats: 1 });
+  });
+
+  it("processes racing for a lock left by a crash take it one at a time: no update is lost", async () => {
+    const rounds = 5;
+    const processes = 6;
+    for (let round = 0; round < rounds; round++) {
+      const path = tempPath();
+      // Both forms a crashed client leaves: a bare pid (earlier versions) and an owner record.
+      const dead = { pid: DEAD_PID, thread: 0, hostname: hostname(), nonce: "dead" };
+      writeFileSync(`${path}.lock`, round % 2 === 0 ? String(DEAD_PID) : JSON.stringify(dead));
+      const names = Array.from({ length: processes }, (_, i) => `p${i}`);
+      const results = await raceChildren(
+        RACE_CHILD,
+        names.map((name) => [path, name]),
+      );
+      expect(
+        results.map((result) => result.code),
+        results.map((result) => result.stderr).join(""),
+      ).toEqual(names.map(() => 0));
+      const scopes = (await new FileStore(path).read()).routes.map((route) => route.scope).sort();
+      expect(scopes, `round ${round}`).toEqual(names.map((name) => `/${name}/`).sort());
+      expect(readdirSync(join(path, ".."))).toEqual(["store.json"]);
+    }
+  }, 300_000);
+
+  it("a release never removes a lock another holder owns", async () => {
+    const path = tempPath();
+    const foreign = JSON.stringify({ pid: process.ppid, thread: 0, hostname: hostname(), nonce: "theirs" });
+    // Another holder's lock appears while ours is held (as after a wrongful takeover): releasing ours must leave it.
+    await new FileStore(path).update(() => writeFileSync(`${path}.lock`, foreign));
+    expect(readFileSync(`${path}.lock`, "utf8")).toBe(foreign);
   });
 });
