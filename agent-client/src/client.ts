@@ -196,6 +196,7 @@ export class L402Client {
       const challenge = readChallengeOrDiscard(response);
       if (!challenge) return response;
       await response.body?.cancel();
+      assertSameOrigin(response, origin);
       this.#onEvent({ type: "challenge", origin, service: challenge.macaroon.service, url: request.url.href });
       if (token) await this.#refuse(token, challenge.macaroon, refused);
       if (paid && token) await this.#recordRefusal(token);
@@ -287,6 +288,20 @@ function readChallengeOrDiscard(response: Response): ReturnType<typeof readChall
     response.body?.cancel().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * A 402 reached through a redirect to another origin is not paid: the token would be filed under (and budgeted
+ * against) the origin asked, and fetch never sends the credential across origins, so it could never be used.
+ */
+function assertSameOrigin(response: Response, origin: string): void {
+  if (!response.redirected || !URL.canParse(response.url)) return;
+  const answeredBy = new URL(response.url).origin;
+  if (answeredBy === origin) return;
+  throw new L402ClientError(
+    "redirected_challenge",
+    `${origin} redirected to ${answeredBy}, which asks for payment; not paying an origin that was not asked`,
+  );
 }
 
 /** "https://api.example/v1" and "https://api.example" name the same origin; a bare origin is kept as given. */

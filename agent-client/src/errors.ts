@@ -13,6 +13,8 @@ export type L402ClientErrorCode =
   | "invoice_expired"
   /** The invoice's payment hash is not the one the macaroon is bound to: paying would buy nothing. */
   | "payment_hash_mismatch"
+  /** The 402 came from another origin the request was redirected to: not paid (the token could never be sent). */
+  | "redirected_challenge"
   /** Amount plus the maximum routing fee is above `maxCostSats`. */
   | "over_cap"
   /** Paying would take an hourly, daily, total or per-origin budget past its limit. */

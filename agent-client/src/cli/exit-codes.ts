@@ -39,6 +39,7 @@ export function exitCodeFor(code: L402ClientErrorCode): number {
     case "zero_amount_invoice":
     case "invoice_expired":
     case "payment_hash_mismatch":
+    case "redirected_challenge":
       return EXIT.badChallenge;
     case "dry_run":
       return EXIT.ok;

@@ -12,7 +12,7 @@ export async function raceChildren(
   script: string,
   argLists: readonly (readonly string[])[],
   env: NodeJS.ProcessEnv = process.env,
-): Promise<{ code: number | null; stderr: string }[]> {
+): Promise<ChildResult[]> {
   const children = argLists.map((args) =>
     spawn(process.execPath, ["--import", "tsx", script, ...args], { cwd: REPO_ROOT, env, stdio: "pipe" }),
   );
@@ -22,13 +22,23 @@ export async function raceChildren(
   return Promise.all(results);
 }
 
-async function collect(child: ChildProcessWithoutNullStreams): Promise<{ code: number | null; stderr: string }> {
+export interface ChildResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+async function collect(child: ChildProcessWithoutNullStreams): Promise<ChildResult> {
+  let stdout = "";
   let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
   child.stderr.on("data", (chunk: Buffer) => {
     stderr += chunk.toString();
   });
   const [code] = (await once(child, "exit")) as [number | null];
-  return { code, stderr };
+  return { code, stdout, stderr };
 }
 
 function readyLine(child: ChildProcessWithoutNullStreams): Promise<void> {
