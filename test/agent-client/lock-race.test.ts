@@ -2,11 +2,9 @@ import { writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { FileStore } from "@l402-gateway/agent-client";
-import type { RunningGateway } from "@l402-gateway/gateway";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { raceChildren } from "../../agent-client/src/test-support/processes.js";
-import { startUpstream, type TestUpstream } from "../support/upstream.js";
-import { added, bobPaymentHashes, network, startTestGateway, tempStorePath, WEATHER_PRICE_SATS } from "./support.js";
+import { added, bobPaymentHashes, network, tempStorePath, useTestGateway, WEATHER_PRICE_SATS } from "./support.js";
 
 const CHILD = join(import.meta.dirname, "race-child.ts");
 const ROUNDS = 10;
@@ -15,18 +13,7 @@ const PROCESSES = 6;
 const DEAD_PID = 2 ** 22 + 1;
 
 describe("processes racing on one store after a crash left its lock behind", () => {
-  let upstream: TestUpstream;
-  let gateway: RunningGateway;
-
-  beforeAll(async () => {
-    upstream = await startUpstream();
-    gateway = await startTestGateway(upstream.url);
-  });
-
-  afterAll(async () => {
-    await gateway?.close();
-    await upstream?.close();
-  });
+  const running = useTestGateway();
 
   it(`never pay past the budget: ${ROUNDS} rounds of ${PROCESSES} processes, payments counted on bob's LND`, async () => {
     const env = {
@@ -47,7 +34,7 @@ describe("processes racing on one store after a crash left its lock behind", () 
       const before = await bobPaymentHashes();
       const results = await raceChildren(
         CHILD,
-        Array.from({ length: PROCESSES }, () => [`${gateway.url}/weather/paris`, storePath]),
+        Array.from({ length: PROCESSES }, () => [`${running.gateway.url}/weather/paris`, storePath]),
         env,
       );
       const paid = added(before, await bobPaymentHashes());

@@ -7,9 +7,11 @@ import { L402ClientError, type L402ClientErrorCode, LndWallet } from "@l402-gate
 import { type GatewayConfig, parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
 import { getChannelBalance, getFailedPayments, getInvoices, getPayments, getPendingPayments } from "lightning";
 import pino from "pino";
+import { afterAll, beforeAll } from "vitest";
 import { testNetwork } from "../regtest/context.js";
 import { gatewayLndConfig, lndClient } from "../regtest/network-file.js";
 import { REPO_ROOT } from "../regtest/paths.js";
+import { startUpstream, type TestUpstream } from "../support/upstream.js";
 
 export const network = testNetwork();
 /** The agent's node: it holds the funds of the bob → alice channel. */
@@ -60,6 +62,31 @@ export function startTestGateway(upstream: string, overrides: Record<string, unk
     ...overrides,
   });
   return startGateway(config, { log: pino({ level: "silent" }) });
+}
+
+/** An upstream and the test gateway in front of it, started before the file's tests and stopped after them. */
+export function useTestGateway(): { readonly gateway: RunningGateway; readonly upstream: TestUpstream } {
+  let running: { gateway: RunningGateway; upstream: TestUpstream } | undefined;
+  beforeAll(async () => {
+    const upstream = await startUpstream();
+    running = { upstream, gateway: await startTestGateway(upstream.url) };
+  });
+  afterAll(async () => {
+    await running?.gateway.close();
+    await running?.upstream.close();
+  });
+  const started = () => {
+    if (!running) throw new Error("the test gateway is not started yet");
+    return running;
+  };
+  return {
+    get gateway() {
+      return started().gateway;
+    },
+    get upstream() {
+      return started().upstream;
+    },
+  };
 }
 
 /** Payment hashes of every payment bob's LND has a record of: succeeded, failed or still in flight. */
