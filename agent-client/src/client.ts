@@ -193,13 +193,14 @@ export class L402Client {
         if (paid) await this.#forgiveRefusal(origin);
         return response;
       }
+      // A 402 of any scheme to the token just paid for is a refusal, also one that asks for another kind of payment.
+      if (paid && token) await this.#recordRefusal(token);
       const challenge = readChallengeOrDiscard(response);
       if (!challenge) return response;
       await response.body?.cancel();
       assertSameOrigin(response, origin);
       this.#onEvent({ type: "challenge", origin, service: challenge.macaroon.service, url: request.url.href });
       if (token) await this.#refuse(token, challenge.macaroon, refused);
-      if (paid && token) await this.#recordRefusal(token);
       if (paid || attempt >= MAX_ATTEMPTS) {
         throw new L402ClientError(
           "payment_refused",

@@ -60,6 +60,23 @@ describe("a malicious server cannot take more than the agent allowed", () => {
     expect(await paidSince()).toHaveLength(2);
   });
 
+  it("a paid token answered with a 402 of another payment scheme also counts as a refusal", async () => {
+    before = await bobPaymentHashes();
+    evil.behaviour = async (request, res, server) => {
+      if (server.paidService(request) === undefined) return server.challenge(res, { service: "bait", sats: 2 });
+      res.writeHead(402, { "www-authenticate": 'Payment realm="elsewhere"' }).end("pay again, differently");
+    };
+    const store = new FileStore(tempStorePath());
+    const first = await createL402Client({ wallet: bobWallet(), store }).fetch(`${evil.url}/x`);
+    expect(first.status).toBe(402);
+    expect((await store.read()).refusals).toMatchObject([{ origin: evil.url, service: "bait" }]);
+    // Without the cached token the next call meets a fresh L402 challenge: not paid.
+    const next = createL402Client({ wallet: bobWallet(), store });
+    await next.removeTokens();
+    expect(await codeOf(next.fetch(`${evil.url}/y`))).toBe("origin_refused_token");
+    expect(await paidSince()).toHaveLength(1);
+  });
+
   it("liquidity lock-up: hold invoices never settled, a new service each time, hold one payment per origin", async () => {
     before = await bobPaymentHashes();
     let challenges = 0;

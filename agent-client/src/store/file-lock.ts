@@ -34,21 +34,27 @@ const HELD = new Set<string>();
 export async function acquireFileLock(path: string): Promise<() => Promise<void>> {
   const owner: LockOwner = { pid: process.pid, thread: threadId, hostname: hostname(), nonce: randomHex() };
   const content = JSON.stringify(owner);
-  for (;;) {
-    if (await placeLock(path, content, "create")) break;
-    const seen = await readLock(path);
-    if (seen === undefined) continue;
-    if (!isStale(seen)) {
-      await sleep(RETRY_MS + Math.random() * RETRY_MS);
-      continue;
-    }
-    if (await takeOver(path, seen.raw, content)) break;
-  }
+  // Marked held before the lock file can exist: another store in this thread must never see it as a dead one's.
   HELD.add(owner.nonce);
-  return async () => {
+  try {
+    for (;;) {
+      if (await placeLock(path, content, "create")) break;
+      const seen = await readLock(path);
+      if (seen === undefined) continue;
+      if (!isStale(seen)) {
+        await sleep(RETRY_MS + Math.random() * RETRY_MS);
+        continue;
+      }
+      if (await takeOver(path, seen.raw, content)) break;
+    }
+  } catch (error) {
     HELD.delete(owner.nonce);
+    throw error;
+  }
+  return async () => {
     const current = await readLock(path);
     if (current?.raw === content) await rm(path, { force: true });
+    HELD.delete(owner.nonce);
   };
 }
 

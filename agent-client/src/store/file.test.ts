@@ -28,6 +28,22 @@ describe("FileStore", () => {
     expect(readdirSync(join(path, ".."))).toEqual(["store.json"]);
   });
 
+  it("several stores on one file in one thread exclude each other through the lock", async () => {
+    const path = tempPath();
+    const stores = Array.from({ length: 4 }, () => new FileStore(path));
+    await Promise.all(
+      stores.flatMap((store, s) =>
+        Array.from({ length: 10 }, (_, i) =>
+          store.update((state) => {
+            state.routes.push({ origin: "https://a.test", scope: `/${s}-${i}/`, service: "s" });
+          }),
+        ),
+      ),
+    );
+    expect((await new FileStore(path).read()).routes).toHaveLength(40);
+    expect(readdirSync(join(path, ".."))).toEqual(["store.json"]);
+  });
+
   it("an update that throws writes nothing", async () => {
     const store = new FileStore(tempPath());
     await store.update((state) => {
