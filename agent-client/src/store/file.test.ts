@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { raceChildren } from "../test-support/processes.js";
 import { FileStore, StoreFileError } from "./file.js";
@@ -105,4 +106,52 @@ describe("FileStore", () => {
     await new FileStore(path).update(() => writeFileSync(`${path}.lock`, foreign));
     expect(readFileSync(`${path}.lock`, "utf8")).toBe(foreign);
   });
+
+  it("threads of one process take the lock one at a time, also after a crash left one behind", async () => {
+    const path = tempPath();
+    writeFileSync(`${path}.lock`, String(DEAD_PID));
+    // Each worker loads the TypeScript source through tsx, waits at the gate, then makes five updates at once.
+    const code = `
+      const { register } = await import("tsx/esm/api");
+      register();
+      const { workerData, parentPort } = await import("node:worker_threads");
+      const { FileStore } = await import(workerData.module);
+      const store = new FileStore(workerData.path);
+      const gate = new Int32Array(workerData.gate);
+      Atomics.add(gate, 1, 1);
+      Atomics.wait(gate, 0, 0);
+      await Promise.all([0, 1, 2, 3, 4].map((i) => store.update((state) => {
+        state.routes.push({ origin: "https://threads.test", scope: "/" + workerData.name + "-" + i + "/", service: "s" });
+      })));
+      parentPort.postMessage("done");
+    `;
+    const module = new URL("./file.ts", import.meta.url).href;
+    const gate = new Int32Array(new SharedArrayBuffer(8));
+    const workers = Array.from(
+      { length: 4 },
+      (_, n) => new Worker(code, { eval: true, workerData: { path, module, name: `w${n}`, gate: gate.buffer } }),
+    );
+    const done = workers.map(
+      (worker) =>
+        new Promise((resolveDone, rejectDone) => {
+          worker.once("message", resolveDone);
+          worker.once("error", rejectDone);
+        }),
+    );
+    const main = new FileStore(path);
+    await expect.poll(() => Atomics.load(gate, 1), { timeout: 60_000 }).toBe(4);
+    Atomics.store(gate, 0, 1);
+    Atomics.notify(gate, 0);
+    await Promise.all([
+      ...done,
+      ...[0, 1, 2, 3, 4].map((i) =>
+        main.update((state) => {
+          state.routes.push({ origin: "https://threads.test", scope: `/main-${i}/`, service: "s" });
+        }),
+      ),
+    ]);
+    await Promise.all(workers.map((worker) => worker.terminate()));
+    expect((await new FileStore(path).read()).routes).toHaveLength(25);
+    expect(readdirSync(join(path, ".."))).toEqual(["store.json"]);
+  }, 120_000);
 });
