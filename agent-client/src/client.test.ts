@@ -169,6 +169,14 @@ describe("refusals and bad input", () => {
     expect((await client({ maxCostSats: 60, maxFeeSats: 10 }).fetch(`${ORIGIN}/v1/chat`)).status).toBe(200);
   });
 
+  it("refuses an invoice whose timelock is longer than maxLockBlocks, also in a dry run", async () => {
+    // The fake gateway's invoices carry no CLTV delta: BOLT 11's default of 18 blocks.
+    await expectCode(client({ maxLockBlocks: 17 }).fetch(`${ORIGIN}/v1/chat`), "timelock_too_long");
+    await expectCode(client({ maxLockBlocks: 17 }).preview(`${ORIGIN}/v1/chat`), "timelock_too_long");
+    expect(wallet.orders).toHaveLength(0);
+    expect((await client({ maxLockBlocks: 18 }).fetch(`${ORIGIN}/v1/chat`)).status).toBe(200);
+  });
+
   it("refuses a malformed challenge", async () => {
     gateway.challengeOverride = () => ['L402 macaroon="not base64!", invoice="lnbcrt1"'];
     await expectCode(client().fetch(`${ORIGIN}/v1/chat`), "malformed_challenge");

@@ -37,6 +37,11 @@ export interface L402ClientOptions {
    * (`origin_refused_token`). A paid token such an origin then accepts clears its record.
    */
   readonly allowRefusedOrigins?: readonly string[];
+  /**
+   * The longest an invoice may keep a payment locked, in blocks (its final CLTV delta plus its route hints); a hold
+   * invoice never settled keeps the amount locked that long. Default 1008 (about a week); LND itself allows 2016.
+   */
+  readonly maxLockBlocks?: number;
   /** Payments in flight at once, all origins together (one per origin at most, always); default 4. */
   readonly maxPendingPayments?: number;
   /** How long one payment may take before it is reported as `payment_timeout` (and kept pending); default 60 s. */
@@ -67,6 +72,7 @@ const optionsSchema = z.object({
     .transform((limits) => (Object.values(limits).some((limit) => limit !== undefined) ? limits : DEFAULT_BUDGET)),
   allowRefusedOrigins: z.array(z.string()).default([]),
   maxPendingPayments: z.number().int().positive().default(4),
+  maxLockBlocks: z.number().int().positive().default(1008),
   paymentTimeoutMs: z.number().int().positive().default(60_000),
   dryRun: z.boolean().default(false),
   timeouts: z
@@ -91,6 +97,7 @@ export class L402Client {
   readonly #mutex = new KeyedMutex();
   readonly #baseFetch: (request: Request) => Promise<Response>;
   readonly #timeouts: Timeouts;
+  readonly #maxLockBlocks: number;
   readonly #now: () => Date;
   readonly #dryRun: boolean;
   readonly #budget: BudgetLimits;
@@ -103,6 +110,7 @@ export class L402Client {
       budget: options.budget,
       allowRefusedOrigins: options.allowRefusedOrigins,
       maxPendingPayments: options.maxPendingPayments,
+      maxLockBlocks: options.maxLockBlocks,
       paymentTimeoutMs: options.paymentTimeoutMs,
       dryRun: options.dryRun,
       timeouts: options.timeouts,
@@ -112,6 +120,7 @@ export class L402Client {
     this.#baseFetch = options.fetch ?? ((request) => fetch(request));
     this.#dryRun = settings.dryRun;
     this.#timeouts = settings.timeouts;
+    this.#maxLockBlocks = settings.maxLockBlocks;
     this.#budget = settings.budget;
     this.#onEvent = options.onEvent ?? (() => {});
     this.#payer = new Payer({
@@ -229,6 +238,14 @@ export class L402Client {
       return { token: cached, paid: false };
     }
     const validated = validateChallenge(read, this.#now());
+    if (validated.invoice.lockBlocks > this.#maxLockBlocks) {
+      throw new L402ClientError(
+        "timelock_too_long",
+        `the invoice could keep the payment locked for ${validated.invoice.lockBlocks} blocks, more than the ` +
+          `${this.#maxLockBlocks} allowed (maxLockBlocks)`,
+        { paymentHash: validated.invoice.paymentHash },
+      );
+    }
     if (dryRun) {
       const quote = this.#payer.quote(validated, origin);
       await this.#payer.assertAllowed(quote);

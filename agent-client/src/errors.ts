@@ -11,6 +11,8 @@ export type L402ClientErrorCode =
   /** The invoice asks for no amount: the client never decides the price itself. */
   | "zero_amount_invoice"
   | "invoice_expired"
+  /** The invoice could keep the payment locked longer than `maxLockBlocks` (final CLTV delta plus route hints). */
+  | "timelock_too_long"
   /** The invoice's payment hash is not the one the macaroon is bound to: paying would buy nothing. */
   | "payment_hash_mismatch"
   /** The 402 came from another origin the request was redirected to: not paid (the token could never be sent). */

@@ -23,6 +23,8 @@ export interface ChallengeOptions {
   readonly sats: number;
   /** A hold invoice on alice, settled only by `settle` (or never). */
   readonly hold?: boolean;
+  /** Final CLTV delta of the invoice, in blocks. */
+  readonly cltvDelta?: number;
   /** Bind the macaroon to another hash than the invoice's. */
   readonly foreignHash?: boolean;
   /** Extra headers on the 402. */
@@ -83,9 +85,9 @@ export class HostileServer {
       const secret = randomBytes(32);
       id = createHash("sha256").update(secret).digest("hex");
       this.#holds.set(id, secret.toString("hex"));
-      ({ request } = await createHodlInvoice({ lnd: aliceInvoices, id, tokens: options.sats }));
+      ({ request } = await createHodlInvoice({ lnd: aliceInvoices, id, tokens: options.sats, ...cltv(options) }));
     } else {
-      ({ request, id } = await createInvoice({ lnd: aliceInvoices, tokens: options.sats }));
+      ({ request, id } = await createInvoice({ lnd: aliceInvoices, tokens: options.sats, ...cltv(options) }));
     }
     const paymentHash = options.foreignHash ? randomBytes(32) : Buffer.from(id, "hex");
     const token = mintToken({ paymentHash, caveats: [servicesCaveat([{ name: options.service, tier: 0 }])] });
@@ -135,4 +137,8 @@ export class HostileServer {
     this.seen.push(seen);
     await this.behaviour(seen, res, this);
   }
+}
+
+function cltv(options: ChallengeOptions): { cltv_delta?: number } {
+  return options.cltvDelta === undefined ? {} : { cltv_delta: options.cltvDelta };
 }

@@ -175,7 +175,7 @@ describe("a malicious server cannot take more than the agent allowed", () => {
     expect(await paidSince()).toHaveLength(1);
   });
 
-  it("what the challenge claims does not matter: the invoice's amount and hash are checked", async () => {
+  it("what the challenge claims does not matter: the invoice's amount, hash and timelock are checked", async () => {
     before = await bobPaymentHashes();
     // Advertises 1 sat in headers and body; the invoice asks 500.
     evil.behaviour = (_request, res, server) =>
@@ -190,6 +190,10 @@ describe("a malicious server cannot take more than the agent allowed", () => {
     expect(error).toMatchObject({ code: "over_cap", quote: { amountSats: 500 } });
     evil.behaviour = (_request, res, server) => server.challenge(res, { service: "cheap", sats: 2, foreignHash: true });
     expect(await codeOf(client.fetch(`${evil.url}/`))).toBe("payment_hash_mismatch");
+    // A hold invoice that could lock the payment for ~10 days (1,500 blocks) is not paid (limit 1,008).
+    evil.behaviour = (_request, res, server) =>
+      server.challenge(res, { service: "cheap", sats: 2, hold: true, cltvDelta: 1_500 });
+    expect(await codeOf(client.fetch(`${evil.url}/`))).toBe("timelock_too_long");
     // A challenge header too large for any HTTP client is refused by fetch itself.
     evil.behaviour = (_request, res) => {
       res.writeHead(402, { "www-authenticate": `L402 macaroon="${"A".repeat(200_000)}", invoice="x"` }).end();

@@ -38,6 +38,7 @@ export function exitCodeFor(code: L402ClientErrorCode): number {
     case "invalid_invoice":
     case "zero_amount_invoice":
     case "invoice_expired":
+    case "timelock_too_long":
     case "payment_hash_mismatch":
     case "redirected_challenge":
       return EXIT.badChallenge;

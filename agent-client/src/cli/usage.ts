@@ -42,5 +42,6 @@ exit codes:
   4  payment failed, timed out (kept pending), or an earlier payment to the origin (or too many) still in flight
   5  HTTP error: the final response is >= 400, or the server answered 402 after being paid (now or before:
      then it is not paid again without --allow-refused)
-  6  unusable challenge: malformed, bad or zero-amount or expired invoice, hash not bound to the macaroon
+  6  unusable challenge: malformed, bad, zero-amount or expired invoice, timelock too long, hash not bound to
+     the macaroon, or a 402 from another origin after a redirect
 `;
