@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeMacaroon } from "@l402-gateway/l402";
 import { beforeEach, describe, expect, it } from "vitest";
-import { createL402Client, createL402Fetch, type L402ClientOptions } from "./client.js";
+import { createL402Client, createL402Fetch, DEFAULT_BUDGET, type L402ClientOptions } from "./client.js";
 import { L402ClientError, type L402ClientErrorCode } from "./errors.js";
 import { FileStore } from "./store/file.js";
 import { MemoryStore } from "./store/memory.js";
@@ -142,13 +142,24 @@ describe("refusals and bad input", () => {
     expect((await l402.tokens()).map((t) => t.paymentHash)).not.toContain(token?.paymentHash);
   });
 
-  it("stops after one payment when the server answers 402 forever", async () => {
+  it("stops after one payment when the server answers 402 forever, and pays that origin no more unless allowed", async () => {
     gateway.refuseAll = true;
-    const l402 = client();
-    await expectCode(l402.fetch(`${ORIGIN}/v1/chat`), "payment_refused");
+    const store = new MemoryStore();
+    await expectCode(client({ store }).fetch(`${ORIGIN}/v1/chat`), "payment_refused");
     expect(wallet.orders).toHaveLength(1);
-    await expectCode(l402.fetch(`${ORIGIN}/v1/chat`), "payment_refused");
+    // Any service of that origin, any later call, any client on the store: refused before paying.
+    for (const path of ["/v1/chat", "/weather/x"]) {
+      const error = await expectCode(client({ store }).fetch(`${ORIGIN}${path}`), "origin_refused_token");
+      expect(error.message).toContain("allowRefusedOrigins");
+    }
+    expect(wallet.orders).toHaveLength(1);
+    // Allowed explicitly: paid once more; the server, now fixed, accepts it, and the record is cleared.
+    gateway.refuseAll = false;
+    const allowed = client({ store, allowRefusedOrigins: [`${ORIGIN}/`] });
+    expect((await allowed.fetch(`${ORIGIN}/v1/chat`)).status).toBe(200);
     expect(wallet.orders).toHaveLength(2);
+    expect((await store.read()).refusals).toEqual([]);
+    expect((await client({ store }).fetch(`${ORIGIN}/weather/x`)).status).toBe(200);
   });
 
   it("refuses a price over the cap, counting the maximum fee, and pays nothing", async () => {
@@ -156,6 +167,14 @@ describe("refusals and bad input", () => {
     expect(error.quote).toMatchObject({ amountSats: 50, maxFeeSats: 10, service: "llm", origin: ORIGIN });
     expect(wallet.orders).toHaveLength(0);
     expect((await client({ maxCostSats: 60, maxFeeSats: 10 }).fetch(`${ORIGIN}/v1/chat`)).status).toBe(200);
+  });
+
+  it("refuses an invoice whose timelock is longer than maxLockBlocks, also in a dry run", async () => {
+    // The fake gateway's invoices carry no CLTV delta: BOLT 11's default of 18 blocks.
+    await expectCode(client({ maxLockBlocks: 17 }).fetch(`${ORIGIN}/v1/chat`), "timelock_too_long");
+    await expectCode(client({ maxLockBlocks: 17 }).preview(`${ORIGIN}/v1/chat`), "timelock_too_long");
+    expect(wallet.orders).toHaveLength(0);
+    expect((await client({ maxLockBlocks: 18 }).fetch(`${ORIGIN}/v1/chat`)).status).toBe(200);
   });
 
   it("refuses a malformed challenge", async () => {
@@ -220,6 +239,16 @@ describe("dry run", () => {
 });
 
 describe("budgets", () => {
+  it("applies DEFAULT_BUDGET when no limit is configured", async () => {
+    expect((await client().budget()).limits).toEqual(DEFAULT_BUDGET);
+    expect((await client({ budget: {} }).budget()).limits).toEqual(DEFAULT_BUDGET);
+    const dear = new FakeGateway(lightning, [{ name: "llm", prefix: "/v1/", priceSats: 2_500 }]);
+    await expectCode(client({ fetch: dear.fetch, maxCostSats: 5_000 }).fetch(`${ORIGIN}/v1/chat`), "budget_exceeded");
+    expect(wallet.orders).toHaveLength(0);
+    const configured = client({ fetch: dear.fetch, maxCostSats: 5_000, budget: { dailySats: 3_000 } });
+    expect((await configured.fetch(`${ORIGIN}/v1/chat`)).status).toBe(200);
+  });
+
   it("refuses payments past the hourly budget, and a new client on the same file remembers the spending", async () => {
     const store = new FileStore(tempStorePath());
     const l402 = client({ store, budget: { hourlySats: 120 }, maxFeeSats: 10 });
@@ -267,7 +296,7 @@ describe("pending payments", () => {
     expect(await restarted.receipts()).toMatchObject([{ status: "succeeded", amountSats: 50 }]);
   });
 
-  it("a payment still hanging in another client blocks a second payment to that service", async () => {
+  it("a payment still hanging in another client blocks a second payment to that origin, whatever the service", async () => {
     const store = new MemoryStore();
     wallet.mode = "hang";
     void client({ store }).fetch(`${ORIGIN}/v1/chat`);
@@ -276,7 +305,15 @@ describe("pending payments", () => {
     wallet.lookupPayment = async () => ({ status: "pending" });
     wallet.mode = "ok";
     await expectCode(client({ store }).fetch(`${ORIGIN}/v1/chat`), "payment_pending");
-    expect((await client({ store }).fetch(`${ORIGIN}/weather/x`)).status).toBe(200);
+    await expectCode(client({ store }).fetch(`${ORIGIN}/weather/x`), "payment_pending");
+    expect(wallet.orders).toHaveLength(1);
+    // Another origin is not blocked, up to maxPendingPayments in all.
+    const other = new FakeGateway(lightning, [{ name: "llm", prefix: "/v1/", priceSats: 50 }]);
+    expect((await client({ store, fetch: other.fetch }).fetch("http://other.test/v1/chat")).status).toBe(200);
+    await expectCode(
+      client({ store, fetch: other.fetch, maxPendingPayments: 1 }).fetch("http://third.test/v1/chat"),
+      "too_many_pending",
+    );
     expect(wallet.orders).toHaveLength(2);
   });
 

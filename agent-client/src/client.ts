@@ -12,6 +12,7 @@ import { KeyedMutex } from "./single-flight.js";
 import { MemoryStore } from "./store/memory.js";
 import { budgetLimitsSchema, type StoredToken } from "./store/state.js";
 import type { ClientStore } from "./store/store.js";
+import { fetchWithTimeouts, type Timeouts } from "./timed-fetch.js";
 import { chooseToken, pathScope, rememberRoute, removeToken, tokenFor } from "./tokens.js";
 import type { Wallet } from "./wallet/wallet.js";
 
@@ -26,24 +27,60 @@ export interface L402ClientOptions {
   readonly maxCostSats?: number;
   /** Routing fee limit per payment, handed to the wallet; default 10. */
   readonly maxFeeSats?: number;
+  /**
+   * Spending limits. When none is set (option absent or `{}`), `DEFAULT_BUDGET` applies, so that a new user is
+   * protected before configuring anything; to spend more, set the limits you want.
+   */
   readonly budget?: BudgetLimits;
+  /**
+   * Origins that may be paid again although they once refused a token they had just been paid for
+   * (`origin_refused_token`). A paid token such an origin then accepts clears its record.
+   */
+  readonly allowRefusedOrigins?: readonly string[];
+  /**
+   * The longest an invoice may keep a payment locked, in blocks (its final CLTV delta plus its route hints); a hold
+   * invoice never settled keeps the amount locked that long. Default 1008 (about a week); LND itself allows 2016.
+   */
+  readonly maxLockBlocks?: number;
+  /** Payments in flight at once, all origins together (one per origin at most, always); default 4. */
+  readonly maxPendingPayments?: number;
   /** How long one payment may take before it is reported as `payment_timeout` (and kept pending); default 60 s. */
   readonly paymentTimeoutMs?: number;
   /** Pay nothing: a challenge that would be paid throws L402ClientError `dry_run` with its `quote`. */
   readonly dryRun?: boolean;
-  /** The fetch underneath; default the global fetch. */
+  /**
+   * Per request (each attempt): `headersMs` from sending until the response headers arrive, connecting included
+   * (default 60 s), `idleMs` the longest pause in the response body (default 60 s). Past either the request is
+   * aborted with `request_timeout`. A token already paid for stays stored.
+   */
+  readonly timeouts?: Partial<Timeouts>;
+  /** The fetch underneath; default the global fetch. It must honour the request's signal for timeouts to work. */
   readonly fetch?: (request: Request) => Promise<Response>;
   readonly onEvent?: (event: L402Event) => void;
   /** Clock, for tests. */
   readonly now?: () => Date;
 }
 
+/** The budget when none is configured: at most two payments at the default cap per hour, and 10,000 sats a day. */
+export const DEFAULT_BUDGET: BudgetLimits = Object.freeze({ hourlySats: 2_000, dailySats: 10_000 });
+
 const optionsSchema = z.object({
   maxCostSats: z.number().int().positive().default(1000),
   maxFeeSats: z.number().int().nonnegative().default(10),
-  budget: budgetLimitsSchema.default({}),
+  budget: budgetLimitsSchema
+    .default({})
+    .transform((limits) => (Object.values(limits).some((limit) => limit !== undefined) ? limits : DEFAULT_BUDGET)),
+  allowRefusedOrigins: z.array(z.string()).default([]),
+  maxPendingPayments: z.number().int().positive().default(4),
+  maxLockBlocks: z.number().int().positive().default(1008),
   paymentTimeoutMs: z.number().int().positive().default(60_000),
   dryRun: z.boolean().default(false),
+  timeouts: z
+    .object({
+      headersMs: z.number().int().positive().default(60_000),
+      idleMs: z.number().int().positive().default(60_000),
+    })
+    .default({ headersMs: 60_000, idleMs: 60_000 }),
 });
 
 /**
@@ -59,6 +96,8 @@ export class L402Client {
   readonly #payer: Payer;
   readonly #mutex = new KeyedMutex();
   readonly #baseFetch: (request: Request) => Promise<Response>;
+  readonly #timeouts: Timeouts;
+  readonly #maxLockBlocks: number;
   readonly #now: () => Date;
   readonly #dryRun: boolean;
   readonly #budget: BudgetLimits;
@@ -69,19 +108,29 @@ export class L402Client {
       maxCostSats: options.maxCostSats,
       maxFeeSats: options.maxFeeSats,
       budget: options.budget,
+      allowRefusedOrigins: options.allowRefusedOrigins,
+      maxPendingPayments: options.maxPendingPayments,
+      maxLockBlocks: options.maxLockBlocks,
       paymentTimeoutMs: options.paymentTimeoutMs,
       dryRun: options.dryRun,
+      timeouts: options.timeouts,
     });
     this.#store = options.store ?? new MemoryStore();
     this.#now = options.now ?? (() => new Date());
     this.#baseFetch = options.fetch ?? ((request) => fetch(request));
     this.#dryRun = settings.dryRun;
+    this.#timeouts = settings.timeouts;
+    this.#maxLockBlocks = settings.maxLockBlocks;
     this.#budget = settings.budget;
     this.#onEvent = options.onEvent ?? (() => {});
     this.#payer = new Payer({
       wallet: options.wallet,
       store: this.#store,
-      budget: settings.budget,
+      policy: {
+        budget: settings.budget,
+        allowRefusedOrigins: new Set(settings.allowRefusedOrigins.map(originOf)),
+        maxPendingPayments: settings.maxPendingPayments,
+      },
       maxCostSats: settings.maxCostSats,
       maxFeeSats: settings.maxFeeSats,
       paymentTimeoutMs: settings.paymentTimeoutMs,
@@ -142,14 +191,23 @@ export class L402Client {
     const refused = new Set<string>();
     let paid = false;
     for (let attempt = 1; ; attempt++) {
-      const response = await this.#baseFetch(request.build(token && authorizationFor(token)));
+      const authorization = token && authorizationFor(token);
+      const response = await fetchWithTimeouts(
+        this.#baseFetch,
+        (signal) => request.build(authorization, signal),
+        this.#timeouts,
+      );
       if (response.status !== 402) {
         if (token) await this.#remember(origin, scope, token.service);
+        if (paid) await this.#forgiveRefusal(origin);
         return response;
       }
+      // A 402 of any scheme to the token just paid for is a refusal, also one that asks for another kind of payment.
+      if (paid && token) await this.#recordRefusal(token);
       const challenge = readChallengeOrDiscard(response);
       if (!challenge) return response;
       await response.body?.cancel();
+      assertSameOrigin(response, origin);
       this.#onEvent({ type: "challenge", origin, service: challenge.macaroon.service, url: request.url.href });
       if (token) await this.#refuse(token, challenge.macaroon, refused);
       if (paid || attempt >= MAX_ATTEMPTS) {
@@ -179,18 +237,15 @@ export class L402Client {
       this.#onEvent({ type: "token_reused", origin, service });
       return { token: cached, paid: false };
     }
-    const inFlight = state.receipts.find(
-      (receipt) => receipt.status === "pending" && receipt.origin === origin && receipt.service === service,
-    );
-    if (inFlight) {
+    const validated = validateChallenge(read, this.#now());
+    if (validated.invoice.lockBlocks > this.#maxLockBlocks) {
       throw new L402ClientError(
-        "payment_pending",
-        `a payment to ${origin} (${service || "no service"}) is still in flight (hash ${inFlight.paymentHash}); ` +
-          "not paying a second invoice until its outcome is known",
-        { paymentHash: inFlight.paymentHash },
+        "timelock_too_long",
+        `the invoice could keep the payment locked for ${validated.invoice.lockBlocks} blocks, more than the ` +
+          `${this.#maxLockBlocks} allowed (maxLockBlocks)`,
+        { paymentHash: validated.invoice.paymentHash },
       );
     }
-    const validated = validateChallenge(read, this.#now());
     if (dryRun) {
       const quote = this.#payer.quote(validated, origin);
       await this.#payer.assertAllowed(quote);
@@ -217,6 +272,23 @@ export class L402Client {
     });
   }
 
+  /** The origin refused the token it was paid for in this call: it is not paid again unless the caller allows it. */
+  async #recordRefusal(token: StoredToken): Promise<void> {
+    const at = this.#now().toISOString();
+    await this.#store.update((state) => {
+      state.refusals = state.refusals.filter((refusal) => refusal.origin !== token.origin);
+      state.refusals.push({ origin: token.origin, service: token.service, paymentHash: token.paymentHash, at });
+    });
+  }
+
+  /** A paid token was accepted: an earlier refusal by this origin (which the caller allowed past) is forgotten. */
+  async #forgiveRefusal(origin: string): Promise<void> {
+    if (!(await this.#store.read()).refusals.some((refusal) => refusal.origin === origin)) return;
+    await this.#store.update((state) => {
+      state.refusals = state.refusals.filter((refusal) => refusal.origin !== origin);
+    });
+  }
+
   async #remember(origin: string, scope: string, service: string): Promise<void> {
     const state = await this.#store.read();
     const known = state.routes.some(
@@ -234,6 +306,25 @@ function readChallengeOrDiscard(response: Response): ReturnType<typeof readChall
     response.body?.cancel().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * A 402 reached through a redirect to another origin is not paid: the token would be filed under (and budgeted
+ * against) the origin asked, and fetch never sends the credential across origins, so it could never be used.
+ */
+function assertSameOrigin(response: Response, origin: string): void {
+  if (!response.redirected || !URL.canParse(response.url)) return;
+  const answeredBy = new URL(response.url).origin;
+  if (answeredBy === origin) return;
+  throw new L402ClientError(
+    "redirected_challenge",
+    `${origin} redirected to ${answeredBy}, which asks for payment; not paying an origin that was not asked`,
+  );
+}
+
+/** "https://api.example/v1" and "https://api.example" name the same origin; a bare origin is kept as given. */
+function originOf(text: string): string {
+  return URL.canParse(text) ? new URL(text).origin : text;
 }
 
 function authorizationFor(token: StoredToken): string {

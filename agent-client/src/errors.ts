@@ -11,8 +11,12 @@ export type L402ClientErrorCode =
   /** The invoice asks for no amount: the client never decides the price itself. */
   | "zero_amount_invoice"
   | "invoice_expired"
+  /** The invoice could keep the payment locked longer than `maxLockBlocks` (final CLTV delta plus route hints). */
+  | "timelock_too_long"
   /** The invoice's payment hash is not the one the macaroon is bound to: paying would buy nothing. */
   | "payment_hash_mismatch"
+  /** The 402 came from another origin the request was redirected to: not paid (the token could never be sent). */
+  | "redirected_challenge"
   /** Amount plus the maximum routing fee is above `maxCostSats`. */
   | "over_cap"
   /** Paying would take an hourly, daily, total or per-origin budget past its limit. */
@@ -21,10 +25,19 @@ export type L402ClientErrorCode =
   | "payment_failed"
   /** The payment did not finish in time; it may still complete and is tracked as pending. */
   | "payment_timeout"
-  /** An earlier payment for this origin and service is still in flight: paying another could pay twice. */
+  /** An earlier payment to this origin (any service) is still in flight: paying another could pay twice. */
   | "payment_pending"
   /** The server answered 402 again after being paid: the client stops instead of paying again. */
   | "payment_refused"
+  /**
+   * This origin once refused a token it had just been paid for: it is not paid again until the caller allows it
+   * (`allowRefusedOrigins`, CLI `--allow-refused`). A cached token that works is still used.
+   */
+  | "origin_refused_token"
+  /** Too many payments already in flight (`maxPendingPayments`): paying another could lock up more funds. */
+  | "too_many_pending"
+  /** The server did not answer in time (`timeouts`): connecting and response headers, or a pause in the body. */
+  | "request_timeout"
   /** Dry-run mode met a challenge: `quote` holds the price that would have been paid. */
   | "dry_run";
 

@@ -3,7 +3,14 @@
  * cache, budgets, receipts and the `l402` CLI. See README.md.
  */
 export { type BudgetLimits, type Spending, spending } from "./budget.js";
-export { createL402Client, createL402Fetch, L402Client, type L402ClientOptions, type L402Fetch } from "./client.js";
+export {
+  createL402Client,
+  createL402Fetch,
+  DEFAULT_BUDGET,
+  L402Client,
+  type L402ClientOptions,
+  type L402Fetch,
+} from "./client.js";
 export { L402ClientError, type L402ClientErrorCode, type PriceQuote } from "./errors.js";
 export type { L402Event } from "./events.js";
 export { type DecodedInvoice, decodeInvoice } from "./invoice.js";

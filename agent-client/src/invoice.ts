@@ -11,6 +11,11 @@ export interface DecodedInvoice {
   readonly paymentHash: string;
   readonly expiresAt: Date;
   readonly network: string;
+  /**
+   * Blocks the receiver's side of the route can keep a payment locked: the final CLTV delta plus the longest sum of
+   * CLTV deltas over the invoice's route hints. Public hops before them add their own.
+   */
+  readonly lockBlocks: number;
 }
 
 const parsedSchema = z.object({
@@ -21,7 +26,12 @@ const parsedSchema = z.object({
     .regex(/^[0-9]+$/)
     .optional(),
   network: z.string(),
+  cltv_delta: z.number().int().nonnegative().optional(),
+  routes: z.array(z.array(z.object({ cltv_delta: z.number().int().nonnegative().optional() }))).optional(),
 });
+
+/** BOLT 11: an invoice without a final CLTV delta means 18 blocks. */
+const DEFAULT_FINAL_CLTV_DELTA = 18;
 
 /**
  * Decodes a BOLT11 invoice with the `invoices` package (which also checks its signature) and refuses the ones no
@@ -55,5 +65,7 @@ export function decodeInvoice(invoice: string, now: Date): DecodedInvoice {
     });
   }
   const amountSats = Number((amountMsat + 999n) / 1000n);
-  return { invoice, amountSats, amountMsat, paymentHash: parsed.id, expiresAt, network: parsed.network };
+  const hintBlocks = (parsed.routes ?? []).map((route) => route.reduce((sum, hop) => sum + (hop.cltv_delta ?? 0), 0));
+  const lockBlocks = (parsed.cltv_delta ?? DEFAULT_FINAL_CLTV_DELTA) + Math.max(0, ...hintBlocks);
+  return { invoice, amountSats, amountMsat, paymentHash: parsed.id, expiresAt, network: parsed.network, lockBlocks };
 }

@@ -1,16 +1,17 @@
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import type { L402Challenge } from "@l402-gateway/l402";
-import { assertWithinBudget, type BudgetLimits } from "./budget.js";
 import type { ValidatedChallenge } from "./challenge.js";
 import { L402ClientError, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
 import { readMacaroonInfo } from "./macaroon-info.js";
+import { assertMayPay, type PayPolicy } from "./pay-policy.js";
 import { isProcessAlive } from "./process-alive.js";
+import { pruneStore } from "./prune.js";
 import { findReceipt } from "./receipts.js";
 import type { ClientState, Receipt, StoredToken } from "./store/state.js";
 import type { ClientStore } from "./store/store.js";
-import { pruneExpired, putToken } from "./tokens.js";
+import { putToken } from "./tokens.js";
 import type { PaymentResult, Wallet } from "./wallet/wallet.js";
 
 /**
@@ -25,7 +26,7 @@ const FOREIGN_PENDING_GRACE_MS = 60 * 60_000;
 export interface PayerOptions {
   readonly wallet: Wallet;
   readonly store: ClientStore;
-  readonly budget: BudgetLimits;
+  readonly policy: PayPolicy;
   readonly maxCostSats: number;
   readonly maxFeeSats: number;
   readonly paymentTimeoutMs: number;
@@ -54,10 +55,10 @@ export class Payer {
     };
   }
 
-  /** Throws `over_cap` or `budget_exceeded` if paying `quote` is not allowed; pays nothing. */
+  /** Throws what `pay` would refuse with (`over_cap`, `budget_exceeded`, ...) if paying `quote` is not allowed. */
   async assertAllowed(quote: PriceQuote): Promise<void> {
     this.#assertUnderCap(quote);
-    assertWithinBudget(await this.options.store.read(), this.options.budget, quote, this.options.now());
+    assertMayPay(await this.options.store.read(), this.options.policy, quote, this.options.now());
   }
 
   async pay(challenge: ValidatedChallenge, origin: string): Promise<StoredToken> {
@@ -74,7 +75,7 @@ export class Payer {
             quote,
           });
         }
-        assertWithinBudget(state, this.options.budget, quote, now());
+        assertMayPay(state, this.options.policy, quote, now());
         state.receipts = state.receipts.filter((receipt) => receipt.paymentHash !== paymentHash);
         state.receipts.push(pendingReceipt(quote, challenge.challenge, now()));
       });
@@ -205,8 +206,8 @@ function settleSucceeded(
     createdAt: now.toISOString(),
     lastUsedAt: now.toISOString(),
   };
-  pruneExpired(state, now);
   putToken(state, token);
+  pruneStore(state, now);
   return token;
 }
 
@@ -216,6 +217,7 @@ function settleFailed(state: ClientState, paymentHash: string, reason: string, n
   receipt.status = "failed";
   receipt.error = reason;
   receipt.settledAt = now.toISOString();
+  pruneStore(state, now);
 }
 
 /** A receipt whose paying process is gone: if the wallet never saw the payment, it was never sent. */

@@ -19,11 +19,19 @@ export class ReplayableRequest {
     return new URL(this.original.url);
   }
 
-  /** A fresh Request with the same method, headers, body and signal, and the given Authorization (or none). */
-  build(authorization: string | undefined): Request {
+  /**
+   * A fresh Request with the same method, headers and body, the given Authorization (or none), aborted by the
+   * caller's signal or by `signal`. The body is a Blob: fetch re-reads a Blob when it follows a 307/308, whereas a
+   * byte array's buffer is detached by the first send and the redirected request fails.
+   */
+  build(authorization: string | undefined, signal?: AbortSignal): Request {
     const headers = new Headers(this.original.headers);
     if (authorization === undefined) headers.delete("authorization");
     else headers.set("authorization", authorization);
-    return new Request(this.original, { headers, ...(this.body === null ? {} : { body: this.body }) });
+    return new Request(this.original, {
+      headers,
+      ...(this.body === null ? {} : { body: new Blob([this.body]) }),
+      ...(signal === undefined ? {} : { signal: AbortSignal.any([this.original.signal, signal]) }),
+    });
   }
 }

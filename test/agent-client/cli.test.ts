@@ -1,35 +1,17 @@
-import { execFile } from "node:child_process";
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import type { RunningGateway } from "@l402-gateway/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT } from "../regtest/paths.js";
 import { startUpstream, type TestUpstream } from "../support/upstream.js";
-import { added, bobPaymentHashes, LLM_PRICE_SATS, network, startTestGateway, tempStorePath } from "./support.js";
-
-const execFileAsync = promisify(execFile);
-const CLI = join(REPO_ROOT, "agent-client", "dist", "cli.js");
-
-interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the built `l402` CLI (the file npm links as the `l402` bin). */
-async function l402(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    if (typeof failed.code !== "number") throw error;
-    return { code: failed.code, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
-  }
-}
+import {
+  added,
+  bobPaymentHashes,
+  LLM_PRICE_SATS,
+  runCli as l402,
+  network,
+  startTestGateway,
+  tempStorePath,
+} from "./support.js";
 
 describe("the l402 CLI against the real gateway", () => {
   let upstream: TestUpstream;

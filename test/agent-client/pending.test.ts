@@ -1,73 +1,25 @@
-import { createHash, randomBytes } from "node:crypto";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { createL402Client, FileStore } from "@l402-gateway/agent-client";
-import {
-  decodeMacaroon,
-  formatChallenge,
-  L402Error,
-  mintToken,
-  parseAuthorization,
-  rootKeyId,
-  servicesCaveat,
-  verifyToken,
-} from "@l402-gateway/l402";
-import { cancelHodlInvoice, createHodlInvoice, settleHodlInvoice } from "lightning";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { lndClient } from "../regtest/network-file.js";
-import { added, bobPaymentHashes, bobWallet, codeOf, network, tempStorePath } from "./support.js";
+import { HostileServer } from "./hostile-server.js";
+import { added, bobPaymentHashes, bobWallet, codeOf, tempStorePath } from "./support.js";
 
-const aliceInvoices = lndClient(network.nodes.alice, "invoice");
 const PRICE_SATS = 4;
 
 /**
  * An L402 server whose invoices are hold invoices on alice: a payment to it stays in flight until the test settles
  * it, which is how a slow or stuck payment looks to the client.
  */
-async function startHoldServer() {
-  const rootKeys = new Map<string, Buffer>();
-  const secrets = new Map<string, string>();
-  const server: Server = createServer(async (req, res) => {
-    try {
-      const credential = parseAuthorization(req.headers.authorization ?? "");
-      const macaroon = decodeMacaroon(credential.macaroons[0] ?? "");
-      const rootKey = rootKeys.get(rootKeyId(macaroon.identifierBytes).toString("hex"));
-      if (rootKey) {
-        verifyToken({ macaroon, preimage: credential.preimage, rootKey, service: "hold", issuerCaveats: 1 });
-        res.writeHead(200, { "content-type": "text/plain" }).end("served");
-        return;
-      }
-    } catch (error) {
-      if (!(error instanceof L402Error)) throw error;
-    }
-    const secret = randomBytes(32);
-    const id = createHash("sha256").update(secret).digest("hex");
-    secrets.set(id, secret.toString("hex"));
-    const invoice = await createHodlInvoice({ lnd: aliceInvoices, id, tokens: PRICE_SATS });
-    const token = mintToken({
-      paymentHash: Buffer.from(id, "hex"),
-      caveats: [servicesCaveat([{ name: "hold", tier: 0 }])],
-    });
-    rootKeys.set(token.rootKeyId.toString("hex"), token.rootKey);
-    res.writeHead(402, {
-      "www-authenticate": formatChallenge({ macaroonBase64: token.macaroonBase64, invoice: invoice.request }),
-    });
-    res.end();
-  });
-  await new Promise<void>((resolveListen) => server.listen(0, "127.0.0.1", resolveListen));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    settle: (paymentHash: string) => settleHodlInvoice({ lnd: aliceInvoices, secret: secrets.get(paymentHash) ?? "" }),
-    /** Cancels every hold invoice not settled, so that no HTLC stays locked in the channel. */
-    close: async () => {
-      for (const id of secrets.keys()) await cancelHodlInvoice({ lnd: aliceInvoices, id }).catch(() => undefined);
-      await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
-    },
+async function startHoldServer(): Promise<HostileServer> {
+  const server = await HostileServer.start();
+  server.behaviour = async (request, res) => {
+    if (server.paidService(request) === "hold") res.writeHead(200, { "content-type": "text/plain" }).end("served");
+    else await server.challenge(res, { service: "hold", sats: PRICE_SATS, hold: true });
   };
+  return server;
 }
 
 describe("a payment that outlasts its timeout", () => {
-  let holdServer: Awaited<ReturnType<typeof startHoldServer>>;
+  let holdServer: HostileServer;
 
   beforeAll(async () => {
     holdServer = await startHoldServer();

@@ -96,7 +96,8 @@ describe("bad challenges and refusals cost at most what they should", () => {
 
   it("a payment LND cannot make is a payment_failed receipt that costs nothing", async () => {
     const balance = await bobChannelBalanceMsat();
-    const l402 = createL402Client({ wallet: bobWallet(), maxCostSats: 10_000_000 });
+    // Cap and budget far above the amount: the default budget would refuse it before LND is asked.
+    const l402 = createL402Client({ wallet: bobWallet(), maxCostSats: 10_000_000, budget: { dailySats: 10_000_000 } });
     hostile.invoicing.current = async () => {
       // More than the whole 2,000,000-sat channel: no route can carry it.
       const invoice = await createInvoice({ lnd: aliceInvoices, tokens: 3_000_000 });

@@ -1,12 +1,17 @@
+import { execFile } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { L402ClientError, type L402ClientErrorCode, LndWallet } from "@l402-gateway/agent-client";
 import { type GatewayConfig, parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
 import { getChannelBalance, getFailedPayments, getInvoices, getPayments, getPendingPayments } from "lightning";
 import pino from "pino";
+import { afterAll, beforeAll } from "vitest";
 import { testNetwork } from "../regtest/context.js";
 import { gatewayLndConfig, lndClient } from "../regtest/network-file.js";
+import { REPO_ROOT } from "../regtest/paths.js";
+import { startUpstream, type TestUpstream } from "../support/upstream.js";
 
 export const network = testNetwork();
 /** The agent's node: it holds the funds of the bob → alice channel. */
@@ -59,6 +64,31 @@ export function startTestGateway(upstream: string, overrides: Record<string, unk
   return startGateway(config, { log: pino({ level: "silent" }) });
 }
 
+/** An upstream and the test gateway in front of it, started before the file's tests and stopped after them. */
+export function useTestGateway(): { readonly gateway: RunningGateway; readonly upstream: TestUpstream } {
+  let running: { gateway: RunningGateway; upstream: TestUpstream } | undefined;
+  beforeAll(async () => {
+    const upstream = await startUpstream();
+    running = { upstream, gateway: await startTestGateway(upstream.url) };
+  });
+  afterAll(async () => {
+    await running?.gateway.close();
+    await running?.upstream.close();
+  });
+  const started = () => {
+    if (!running) throw new Error("the test gateway is not started yet");
+    return running;
+  };
+  return {
+    get gateway() {
+      return started().gateway;
+    },
+    get upstream() {
+      return started().upstream;
+    },
+  };
+}
+
 /** Payment hashes of every payment bob's LND has a record of: succeeded, failed or still in flight. */
 export async function bobPaymentHashes(): Promise<Set<string>> {
   const hashes = new Set<string>();
@@ -93,4 +123,37 @@ export async function bobChannelBalanceMsat(): Promise<bigint> {
 /** The members of `after` that are not in `before`. */
 export function added(before: ReadonlySet<string>, after: ReadonlySet<string>): string[] {
   return [...after].filter((item) => !before.has(item));
+}
+
+const execFileAsync = promisify(execFile);
+const CLI = join(REPO_ROOT, "agent-client", "dist", "cli.js");
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the built `l402` CLI (the file npm links as the `l402` bin) with only PATH, HOME and `env`. */
+export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    if (typeof failed.code !== "number") throw error;
+    return { code: failed.code, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
+  }
+}
+
+/** Bob's wallet for the CLI, through the environment. */
+export function bobCliEnv(storePath: string): Record<string, string> {
+  return {
+    L402_STORE: storePath,
+    L402_LND_SOCKET: network.nodes.bob.socket,
+    L402_LND_CERT: network.nodes.bob.cert,
+    L402_LND_MACAROON: network.nodes.bob.adminMacaroon,
+  };
 }

@@ -22,6 +22,14 @@ describe("parseCommandLine", () => {
     expect(post).toMatchObject({ store: expect.stringMatching(/\.l402\/store\.json$/) });
   });
 
+  it("reads the safety flags: --allow-refused and the timeouts", () => {
+    expect(
+      parseCommandLine(["get", "http://x/", "--allow-refused", "--headers-timeout", "5", "--idle-timeout", "7"], env),
+    ).toMatchObject({ allowRefused: true, headersTimeoutSeconds: 5, idleTimeoutSeconds: 7 });
+    expect(parseCommandLine(["get", "http://x/"], env)).toMatchObject({ allowRefused: false });
+    expect(() => parseCommandLine(["get", "http://x/", "--idle-timeout", "0"], env)).toThrow(UsageError);
+  });
+
   it("flags win over the environment", () => {
     expect(parseCommandLine(["receipts", "--store", "/x.json"], env)).toMatchObject({ store: "/x.json" });
   });

@@ -14,6 +14,9 @@ const OPTIONS = {
   "max-fee": { type: "string" },
   timeout: { type: "string" },
   "dry-run": { type: "boolean" },
+  "allow-refused": { type: "boolean" },
+  "headers-timeout": { type: "string" },
+  "idle-timeout": { type: "string" },
   include: { type: "boolean", short: "i" },
   store: { type: "string" },
   "lnd-socket": { type: "string" },
@@ -74,6 +77,13 @@ const requestSchema = connectionSchema.extend({
   timeoutSeconds: wholeNumber("--timeout").pipe(z.number().positive("--timeout must be above 0")).optional(),
   dryRun: z.boolean(),
   include: z.boolean(),
+  allowRefused: z.boolean(),
+  headersTimeoutSeconds: wholeNumber("--headers-timeout")
+    .pipe(z.number().positive("--headers-timeout must be above 0"))
+    .optional(),
+  idleTimeoutSeconds: wholeNumber("--idle-timeout")
+    .pipe(z.number().positive("--idle-timeout must be above 0"))
+    .optional(),
 });
 
 const tokensSchema = connectionSchema.extend({
@@ -146,6 +156,9 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
         timeoutSeconds: values.timeout,
         dryRun: values["dry-run"] ?? false,
         include: values.include ?? false,
+        allowRefused: values["allow-refused"] ?? false,
+        headersTimeoutSeconds: values["headers-timeout"],
+        idleTimeoutSeconds: values["idle-timeout"],
       });
     }
     case "tokens": {

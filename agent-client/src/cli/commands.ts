@@ -30,6 +30,11 @@ export async function requestCommand(command: RequestCommand, io: Io): Promise<n
     store,
     budget: (await store.read()).budgetLimits,
     dryRun: command.dryRun,
+    allowRefusedOrigins: command.allowRefused ? [command.url.origin] : [],
+    timeouts: {
+      ...(command.headersTimeoutSeconds === undefined ? {} : { headersMs: command.headersTimeoutSeconds * 1000 }),
+      ...(command.idleTimeoutSeconds === undefined ? {} : { idleMs: command.idleTimeoutSeconds * 1000 }),
+    },
     ...(command.maxCostSats === undefined ? {} : { maxCostSats: command.maxCostSats }),
     ...(command.maxFeeSats === undefined ? {} : { maxFeeSats: command.maxFeeSats }),
     ...(command.timeoutSeconds === undefined ? {} : { paymentTimeoutMs: command.timeoutSeconds * 1000 }),

@@ -3,14 +3,17 @@ import type { L402ClientErrorCode } from "../errors.js";
 /** The `l402` CLI's exit codes; README.md and `l402 --help` list the same. */
 export const EXIT = {
   ok: 0,
-  /** Anything unexpected: the server unreachable, a store file that does not parse, a bug. */
+  /** Anything unexpected: the server unreachable or silent past a timeout, a store file that does not parse, a bug. */
   error: 1,
   usage: 2,
   /** The price is over --max-cost or a budget: nothing was paid. */
   overLimit: 3,
-  /** The payment failed, timed out (still pending), or an earlier one is still in flight. */
+  /** The payment failed, timed out (still pending), or an earlier one (or too many) is still in flight. */
   paymentFailed: 4,
-  /** The final response is an HTTP error (≥ 400), including a server that answers 402 after being paid. */
+  /**
+   * The final response is an HTTP error (≥ 400), including a server that answers 402 after being paid, now or in an
+   * earlier call (then nothing is paid without --allow-refused).
+   */
   httpError: 5,
   /** The server's challenge is unusable: malformed, invoice undecodable, zero-amount, expired or not bound. */
   badChallenge: 6,
@@ -24,14 +27,20 @@ export function exitCodeFor(code: L402ClientErrorCode): number {
     case "payment_failed":
     case "payment_timeout":
     case "payment_pending":
+    case "too_many_pending":
       return EXIT.paymentFailed;
     case "payment_refused":
+    case "origin_refused_token":
       return EXIT.httpError;
+    case "request_timeout":
+      return EXIT.error;
     case "malformed_challenge":
     case "invalid_invoice":
     case "zero_amount_invoice":
     case "invoice_expired":
+    case "timelock_too_long":
     case "payment_hash_mismatch":
+    case "redirected_challenge":
       return EXIT.badChallenge;
     case "dry_run":
       return EXIT.ok;

@@ -8,7 +8,7 @@ usage:
   l402 receipts [--origin <origin>] [--status pending|succeeded|failed] [--limit <n>]
   l402 budget                             saved limits and what was spent, as JSON
   l402 budget set [--hourly <sats>] [--daily <sats>] [--total <sats>] [--per-origin <sats>]
-  l402 budget clear                       remove every saved limit
+  l402 budget clear                       remove every saved limit (the default budget applies again)
 
 get/post options:
   -H, --header 'K: V'     add a request header (repeatable)
@@ -17,6 +17,9 @@ get/post options:
   --max-fee <sats>        routing fee limit per payment (default 10)
   --timeout <seconds>     how long a payment may take before it is reported pending (default 60)
   --dry-run               pay nothing: print the price as JSON on stdout instead
+  --allow-refused         pay this URL's origin even though it once refused a token it had just been paid for
+  --headers-timeout <s>   give up when the server sends no response headers within this (default 60)
+  --idle-timeout <s>      give up when the response body pauses longer than this (default 60)
   -i, --include           print the response status line and headers to stderr
 
 common options:
@@ -28,14 +31,17 @@ common options:
   -h, --help, --version
 
 The response body goes to stdout; progress and payment information go to stderr. Budgets saved with
-'l402 budget set' apply to every get/post using the same store.
+'l402 budget set' apply to every get/post using the same store; with none saved, the default budget applies
+(2000 sats per hour, 10000 sats per day).
 
 exit codes:
   0  ok (also a --dry-run that met a price)
-  1  unexpected error (server unreachable, unreadable store, ...)
+  1  unexpected error (server unreachable or silent past a timeout, unreadable store, ...)
   2  bad usage
   3  over --max-cost or over a budget: nothing paid
-  4  payment failed, timed out (kept pending) or an earlier payment is still in flight
-  5  HTTP error: the final response is >= 400, or the server answered 402 after being paid
-  6  unusable challenge: malformed, bad or zero-amount or expired invoice, hash not bound to the macaroon
+  4  payment failed, timed out (kept pending), or an earlier payment to the origin (or too many) still in flight
+  5  HTTP error: the final response is >= 400, or the server answered 402 after being paid (now or before:
+     then it is not paid again without --allow-refused)
+  6  unusable challenge: malformed, bad, zero-amount or expired invoice, timelock too long, hash not bound to
+     the macaroon, or a 402 from another origin after a redirect
 `;

@@ -1,9 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { isProcessAlive } from "../process-alive.js";
+import { acquireFileLock } from "./file-lock.js";
 import { SerialQueue } from "./serial-queue.js";
 import { type ClientState, clientStateSchema, emptyState } from "./state.js";
 import type { ClientStore } from "./store.js";
@@ -11,9 +10,6 @@ import type { ClientStore } from "./store.js";
 /** Owner-only: the file holds preimages, which are bearer credentials. */
 const FILE_MODE = 0o600;
 const DIRECTORY_MODE = 0o700;
-/** A lock older than this whose owner cannot be checked is taken over: a crashed process must not block forever. */
-const STALE_LOCK_MS = 30_000;
-const LOCK_RETRY_MS = 20;
 
 export class StoreFileError extends Error {
   override readonly name = "StoreFileError";
@@ -21,7 +17,7 @@ export class StoreFileError extends Error {
 
 /**
  * A JSON file, replaced atomically on every update (write a temp file, fsync, rename, fsync the directory), created
- * with mode 0600 in a directory created with mode 0700. Updates hold `<file>.lock` (O_EXCL) so that several
+ * with mode 0600 in a directory created with mode 0700. Updates hold `<file>.lock` (see `acquireFileLock`) so that several
  * processes on one machine (an agent and the `l402` CLI) can share it; each update re-reads the file under the lock.
  * A file that does not parse is an error, never silently reset: that would reset budgets.
  */
@@ -54,7 +50,7 @@ export class FileStore implements ClientStore {
   update<T>(mutate: (state: ClientState) => T): Promise<T> {
     return this.#queue.run(async () => {
       await mkdir(dirname(this.path), { recursive: true, mode: DIRECTORY_MODE });
-      const release = await this.#lock();
+      const release = await acquireFileLock(`${this.path}.lock`);
       try {
         const state = await this.read();
         const result = mutate(state);
@@ -85,37 +81,6 @@ export class FileStore implements ClientStore {
     }
     await syncDirectory(dirname(this.path));
   }
-
-  async #lock(): Promise<() => Promise<void>> {
-    const lockPath = `${this.path}.lock`;
-    for (;;) {
-      try {
-        const file = await open(lockPath, "wx", FILE_MODE);
-        await file.writeFile(String(process.pid));
-        await file.close();
-        return () => rm(lockPath, { force: true });
-      } catch (error) {
-        if (!isAlreadyExists(error)) throw error;
-      }
-      if (await isStaleLock(lockPath)) {
-        await rm(lockPath, { force: true });
-        continue;
-      }
-      await sleep(LOCK_RETRY_MS);
-    }
-  }
-}
-
-async function isStaleLock(lockPath: string): Promise<boolean> {
-  try {
-    const owner = Number(await readFile(lockPath, "utf8"));
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && !isProcessAlive(owner)) return true;
-    return Date.now() - (await stat(lockPath)).mtimeMs > STALE_LOCK_MS;
-  } catch (error) {
-    // Released between our attempt and this check: try again at once.
-    if (isNotFound(error)) return false;
-    throw error;
-  }
 }
 
 async function syncDirectory(directory: string): Promise<void> {
@@ -129,8 +94,4 @@ async function syncDirectory(directory: string): Promise<void> {
 
 function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
-}
-
-function isAlreadyExists(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException | undefined)?.code === "EEXIST";
 }

@@ -64,6 +64,18 @@ export const budgetLimitsSchema = z
   .strict();
 export type BudgetLimits = z.infer<typeof budgetLimitsSchema>;
 
+/**
+ * An origin that answered 402 to a token it had just been paid for, in the same call: it is not paid again until
+ * the caller allows it (`allowRefusedOrigins`, CLI `--allow-refused`). One per origin, the latest.
+ */
+export const refusalSchema = z.object({
+  origin: z.string(),
+  service: z.string(),
+  paymentHash: hex64,
+  at: isoDate,
+});
+export type Refusal = z.infer<typeof refusalSchema>;
+
 export const clientStateSchema = z.object({
   version: z.literal(1),
   tokens: z.array(storedTokenSchema),
@@ -71,9 +83,11 @@ export const clientStateSchema = z.object({
   receipts: z.array(receiptSchema),
   /** Limits saved with `l402 budget set`; the library applies only the limits it is given. */
   budgetLimits: budgetLimitsSchema,
+  /** Absent in stores written before refusals were recorded. */
+  refusals: z.array(refusalSchema).default([]),
 });
 export type ClientState = z.infer<typeof clientStateSchema>;
 
 export function emptyState(): ClientState {
-  return { version: 1, tokens: [], routes: [], receipts: [], budgetLimits: {} };
+  return { version: 1, tokens: [], routes: [], receipts: [], budgetLimits: {}, refusals: [] };
 }

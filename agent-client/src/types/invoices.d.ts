@@ -1,6 +1,10 @@
 // The `invoices` package (alexbosworth/invoices) ships no types: this declares only what the client uses.
 declare module "invoices" {
   interface ParsedPaymentRequest {
+    /** Final CLTV delta in blocks. */
+    readonly cltv_delta?: number;
+    /** Private route hints: each a path of hops, each hop with its own CLTV delta. */
+    readonly routes?: readonly (readonly { readonly cltv_delta?: number }[])[];
     /** ISO 8601. */
     readonly created_at: string;
     readonly destination: string;

@@ -1,0 +1,221 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { createL402Client, FileStore, L402ClientError } from "@l402-gateway/agent-client";
+import { getPendingPayments } from "lightning";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { HostileServer } from "./hostile-server.js";
+import { added, bobCliEnv, bobLnd, bobPaymentHashes, bobWallet, codeOf, runCli, tempStorePath } from "./support.js";
+
+/**
+ * What a hostile (or broken) L402 server can do to a paying agent, tried against the real client paying from bob's
+ * LND. Bob's own record of payments is the ground truth: every test counts the payments it caused there.
+ */
+describe("a malicious server cannot take more than the agent allowed", () => {
+  let evil: HostileServer;
+  let elsewhere: HostileServer;
+  let before: Set<string>;
+
+  beforeAll(async () => {
+    evil = await HostileServer.start();
+    elsewhere = await HostileServer.start();
+  });
+
+  afterAll(async () => {
+    await evil?.close();
+    await elsewhere?.close();
+  });
+
+  afterEach(() => {
+    for (const server of [evil, elsewhere]) {
+      server.behaviour = async () => undefined;
+      server.seen.length = 0;
+    }
+  });
+
+  const paidSince = async () => added(before, await bobPaymentHashes());
+
+  it("drain by refusal: refusing every paid token gets one payment, then none until the agent allows it", async () => {
+    before = await bobPaymentHashes();
+    let challenges = 0;
+    // Every answer is a 402, each naming a new service so that no per-service guard matches.
+    evil.behaviour = (_request, res, server) => server.challenge(res, { service: `svc-${challenges++}`, sats: 3 });
+    const storePath = tempStorePath();
+    const client = () => createL402Client({ wallet: bobWallet(), store: new FileStore(storePath) });
+    expect(await codeOf(client().fetch(`${evil.url}/a`))).toBe("payment_refused");
+    expect(await paidSince()).toHaveLength(1);
+    for (const path of ["/a", "/b", "/c"]) {
+      expect(await codeOf(client().fetch(`${evil.url}${path}`))).toBe("origin_refused_token");
+    }
+    // The CLI on the same store refuses too, and pays once more only with --allow-refused.
+    const env = bobCliEnv(storePath);
+    const refused = await runCli(["get", `${evil.url}/a`], env);
+    expect(refused.code).toBe(5);
+    expect(refused.stderr).toContain("origin_refused_token");
+    expect(await paidSince()).toHaveLength(1);
+    const allowed = await runCli(["get", `${evil.url}/a`, "--allow-refused"], env);
+    expect(allowed.code).toBe(5);
+    expect(allowed.stderr).toContain("payment_refused");
+    expect(await paidSince()).toHaveLength(2);
+    expect(await codeOf(client().fetch(`${evil.url}/a`))).toBe("origin_refused_token");
+    expect(await paidSince()).toHaveLength(2);
+  });
+
+  it("a paid token answered with a 402 of another payment scheme also counts as a refusal", async () => {
+    before = await bobPaymentHashes();
+    evil.behaviour = async (request, res, server) => {
+      if (server.paidService(request) === undefined) return server.challenge(res, { service: "bait", sats: 2 });
+      res.writeHead(402, { "www-authenticate": 'Payment realm="elsewhere"' }).end("pay again, differently");
+    };
+    const store = new FileStore(tempStorePath());
+    const first = await createL402Client({ wallet: bobWallet(), store }).fetch(`${evil.url}/x`);
+    expect(first.status).toBe(402);
+    expect((await store.read()).refusals).toMatchObject([{ origin: evil.url, service: "bait" }]);
+    // Without the cached token the next call meets a fresh L402 challenge: not paid.
+    const next = createL402Client({ wallet: bobWallet(), store });
+    await next.removeTokens();
+    expect(await codeOf(next.fetch(`${evil.url}/y`))).toBe("origin_refused_token");
+    expect(await paidSince()).toHaveLength(1);
+  });
+
+  it("liquidity lock-up: hold invoices never settled, a new service each time, hold one payment per origin", async () => {
+    before = await bobPaymentHashes();
+    let challenges = 0;
+    const holding = (server: HostileServer) => {
+      server.behaviour = (_request, res) =>
+        server.challenge(res, { service: `hold-${challenges++}`, sats: 2, hold: true });
+    };
+    holding(evil);
+    holding(elsewhere);
+    const storePath = tempStorePath();
+    const client = () =>
+      createL402Client({
+        wallet: bobWallet(),
+        store: new FileStore(storePath),
+        paymentTimeoutMs: 3_000,
+        maxPendingPayments: 1,
+      });
+    expect(await codeOf(client().fetch(`${evil.url}/a`))).toBe("payment_timeout");
+    const [held] = await paidSince();
+    for (const path of ["/b", "/c", "/d"]) {
+      expect(await codeOf(client().fetch(`${evil.url}${path}`))).toBe("payment_pending");
+    }
+    // Another origin is refused too once the agent's limit of payments in flight is reached.
+    expect(await codeOf(client().fetch(`${elsewhere.url}/a`))).toBe("too_many_pending");
+    expect(await paidSince()).toEqual([held]);
+    const inFlight = await getPendingPayments({ lnd: bobLnd, limit: 100 });
+    expect(inFlight.payments.map((payment) => payment.id)).toContain(held);
+    expect((await client().receipts({ status: "pending" })).map((receipt) => receipt.paymentHash)).toEqual([held]);
+  });
+
+  it("a silent server, or one that stops mid-body, is given up on after the configured timeouts", async () => {
+    before = await bobPaymentHashes();
+    evil.behaviour = () => undefined; // never answers
+    const timeouts = { headersMs: 1_000, idleMs: 1_000 };
+    const started = Date.now();
+    expect(await codeOf(createL402Client({ wallet: bobWallet(), timeouts }).fetch(`${evil.url}/silent`))).toBe(
+      "request_timeout",
+    );
+    const cli = await runCli(["get", `${evil.url}/silent`, "--headers-timeout", "1"], bobCliEnv(tempStorePath()));
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain("request_timeout");
+    // Paid, then the answer stalls after its first chunk.
+    evil.behaviour = async (request, res, server) => {
+      if (!server.paidService(request)) return server.challenge(res, { service: "stall", sats: 2 });
+      res.writeHead(200).write("first ");
+    };
+    const client = createL402Client({ wallet: bobWallet(), timeouts });
+    const response = await client.fetch(`${evil.url}/stall`);
+    const reader = response.body?.getReader();
+    expect(new TextDecoder().decode((await reader?.read())?.value)).toBe("first ");
+    const stalled = await reader?.read().catch((error: unknown) => error);
+    expect(stalled).toBeInstanceOf(L402ClientError);
+    expect(stalled).toMatchObject({ code: "request_timeout" });
+    // Each timeout well under a minute, not the minutes a silent server could hold a call.
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(await paidSince()).toHaveLength(1);
+    expect(await client.tokens()).toHaveLength(1);
+  });
+
+  it("a POST answered with a 307 after payment reaches its target with its body", async () => {
+    before = await bobPaymentHashes();
+    evil.behaviour = async (request, res, server) => {
+      if (!server.paidService(request)) return server.challenge(res, { service: "post", sats: 2 });
+      if (request.path === "/moved") res.writeHead(307, { location: "/here" }).end();
+      else res.writeHead(200).end(`${request.method} ${request.body}`);
+    };
+    const response = await createL402Client({ wallet: bobWallet() }).fetch(`${evil.url}/moved`, {
+      method: "POST",
+      body: "the payload",
+    });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("POST the payload");
+    expect(await paidSince()).toHaveLength(1);
+  });
+
+  it("redirects to another origin neither carry the credential nor get paid", async () => {
+    before = await bobPaymentHashes();
+    // Paid on evil, then sent elsewhere: the token must not follow.
+    evil.behaviour = async (request, res, server) => {
+      if (!server.paidService(request)) return server.challenge(res, { service: "redir", sats: 2 });
+      res.writeHead(307, { location: `${elsewhere.url}/collect` }).end();
+    };
+    elsewhere.behaviour = (_request, res) => {
+      res.writeHead(200).end("collected");
+    };
+    const client = createL402Client({ wallet: bobWallet() });
+    expect(await (await client.fetch(`${evil.url}/go`)).text()).toBe("collected");
+    expect(elsewhere.seen.map((request) => request.authorization)).toEqual([undefined]);
+    expect(await paidSince()).toHaveLength(1);
+    // Sent elsewhere before paying, where another server asks for money: not paid.
+    evil.behaviour = (_request, res) => {
+      res.writeHead(302, { location: `${elsewhere.url}/pay-me` }).end();
+    };
+    elsewhere.behaviour = (_request, res, server) => server.challenge(res, { service: "toll", sats: 2 });
+    expect(await codeOf(client.fetch(`${evil.url}/go`))).toBe("redirected_challenge");
+    expect(await paidSince()).toHaveLength(1);
+  });
+
+  it("what the challenge claims does not matter: the invoice's amount, hash and timelock are checked", async () => {
+    before = await bobPaymentHashes();
+    // Advertises 1 sat in headers and body; the invoice asks 500.
+    evil.behaviour = (_request, res, server) =>
+      server.challenge(res, {
+        service: "cheap",
+        sats: 500,
+        headers: { "x-price-sats": "1" },
+        body: JSON.stringify({ price_sats: 1 }),
+      });
+    const client = createL402Client({ wallet: bobWallet(), maxCostSats: 100 });
+    const error = await client.fetch(`${evil.url}/`).catch((reason: unknown) => reason);
+    expect(error).toMatchObject({ code: "over_cap", quote: { amountSats: 500 } });
+    evil.behaviour = (_request, res, server) => server.challenge(res, { service: "cheap", sats: 2, foreignHash: true });
+    expect(await codeOf(client.fetch(`${evil.url}/`))).toBe("payment_hash_mismatch");
+    // A hold invoice that could lock the payment for ~10 days (1,500 blocks) is not paid (limit 1,008).
+    evil.behaviour = (_request, res, server) =>
+      server.challenge(res, { service: "cheap", sats: 2, hold: true, cltvDelta: 1_500 });
+    expect(await codeOf(client.fetch(`${evil.url}/`))).toBe("timelock_too_long");
+    // A challenge header too large for any HTTP client is refused by fetch itself.
+    evil.behaviour = (_request, res) => {
+      res.writeHead(402, { "www-authenticate": `L402 macaroon="${"A".repeat(200_000)}", invoice="x"` }).end();
+    };
+    await expect(client.fetch(`${evil.url}/`)).rejects.toThrow();
+    expect(await paidSince()).toEqual([]);
+  });
+
+  it("names the server chooses are data, never paths: nothing is written outside the store file", async () => {
+    before = await bobPaymentHashes();
+    const service = "../../../../tmp/l402-escape";
+    evil.behaviour = async (request, res, server) => {
+      if (server.paidService(request)) res.writeHead(200).end("ok");
+      else await server.challenge(res, { service, sats: 2 });
+    };
+    const storePath = tempStorePath();
+    const client = createL402Client({ wallet: bobWallet(), store: new FileStore(storePath) });
+    expect((await client.fetch(`${evil.url}/x`)).status).toBe(200);
+    expect(readdirSync(dirname(storePath))).toEqual(["store.json"]);
+    expect(readdirSync("/tmp").filter((name) => name.startsWith("l402-escape"))).toEqual([]);
+    expect((await client.tokens()).map((token) => token.service)).toEqual([service]);
+    expect(readFileSync(storePath, "utf8")).toContain(JSON.stringify(service).slice(1, -1));
+    expect(await paidSince()).toHaveLength(1);
+  });
+});
