@@ -106,7 +106,14 @@ export class HostileServer {
       const macaroon = decodeMacaroon(credential.macaroons[0] ?? "");
       const minted = this.#rootKeys.get(rootKeyId(macaroon.identifierBytes).toString("hex"));
       if (!minted) return undefined;
-      verifyToken({ macaroon, preimage: credential.preimage, rootKey: minted.rootKey, service: minted.service });
+      // It mints one caveat, services: that one is the issuer's.
+      verifyToken({
+        macaroon,
+        preimage: credential.preimage,
+        rootKey: minted.rootKey,
+        service: minted.service,
+        issuerCaveats: 1,
+      });
       return minted.service;
     } catch (error) {
       if (error instanceof L402Error) return undefined;
