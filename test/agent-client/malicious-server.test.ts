@@ -171,7 +171,9 @@ describe("a malicious server cannot take more than the agent allowed", () => {
       res.writeHead(302, { location: `${elsewhere.url}/pay-me` }).end();
     };
     elsewhere.behaviour = (_request, res, server) => server.challenge(res, { service: "toll", sats: 2 });
-    expect(await codeOf(client.fetch(`${evil.url}/go`))).toBe("redirected_challenge");
+    // A new client holds no token for evil, so the request carries no credential and the redirect is followed.
+    const fresh = createL402Client({ wallet: bobWallet() });
+    expect(await codeOf(fresh.fetch(`${evil.url}/go`))).toBe("redirected_challenge");
     expect(await paidSince()).toHaveLength(1);
   });
 
