@@ -10,7 +10,7 @@ import { watchPricing } from "./config/reload.js";
 import type { GatewayConfig } from "./config/schema.js";
 import { healthHandlers } from "./health/routes.js";
 import { isLoopbackHost } from "./http/loopback.js";
-import { readKeyPair, watchKeyPair } from "./http/tls.js";
+import { readKeyPair, requiringTls, watchKeyPair } from "./http/tls.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
 import { connectLnd, LndInvoiceBackend } from "./lightning/lnd.js";
 import { SettlementWatcher } from "./lightning/settlement-watcher.js";
@@ -134,8 +134,9 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   const app = createApp({ config, store, backend, pricer, book, proxy, pools, metrics, health, log });
 
   const serverOptions = { maxHeaderSize: config.limits.maxHeaderBytes };
-  const tlsServer = keyPair && createTlsServer({ ...serverOptions, ...keyPair.options }, app);
-  const server: Server = tlsServer || createServer(serverOptions, app);
+  const handler = config.listen.requireTls ? requiringTls(app, config.trustProxy) : app;
+  const tlsServer = keyPair && createTlsServer({ ...serverOptions, ...keyPair.options }, handler);
+  const server: Server = tlsServer || createServer(serverOptions, handler);
   server.on("clientError", answerClientError);
   const operatorApp = express();
   operatorApp.disable("x-powered-by");

@@ -44,6 +44,37 @@ describe("listen: plain HTTP only where it is safe", () => {
   });
 });
 
+describe("listen.requireTls", () => {
+  it("refuses plain requests before any challenge, unless a trusted proxy says they came over https", async () => {
+    const invoices = new KnownPreimageInvoices();
+    const start = (trustProxy: string | boolean) =>
+      startGateway(parseConfig({ ...base, trustProxy, listen: { port: 0, requireTls: true } }), {
+        backend: invoices,
+        log: pino({ level: "silent" }),
+      });
+    const behindProxy = await start("loopback");
+    try {
+      const plain = await fetch(`${behindProxy.url}/v1/x`);
+      expect(plain.status).toBe(403);
+      expect(await plain.json()).toMatchObject({ code: "tls_required" });
+      expect(invoices.preimages.size).toBe(0);
+      const forwarded = await fetch(`${behindProxy.url}/v1/x`, { headers: { "x-forwarded-proto": "https" } });
+      expect(forwarded.status).toBe(402);
+    } finally {
+      await behindProxy.close();
+    }
+    // Without a trusted proxy the header is the client's own claim.
+    const direct = await start(false);
+    try {
+      const claimed = await fetch(`${direct.url}/v1/x`, { headers: { "x-forwarded-proto": "https" } });
+      expect(claimed.status).toBe(403);
+      expect(invoices.preimages.size).toBe(1);
+    } finally {
+      await direct.close();
+    }
+  });
+});
+
 const missing = opensslMissing();
 
 describe.skipIf(missing !== undefined)(`gateway over TLS${missing ? ` (skipped: ${missing})` : ""}`, () => {
@@ -71,7 +102,7 @@ describe.skipIf(missing !== undefined)(`gateway over TLS${missing ? ` (skipped: 
       }),
     );
     const tls = { certPath: served.certPath, keyPath: served.keyPath, pollIntervalMs: 50 };
-    const config = parseConfig({ ...base, listen: { host: "127.0.0.1", port: 0, tls } });
+    const config = parseConfig({ ...base, listen: { host: "127.0.0.1", port: 0, tls, requireTls: true } });
     gateway = await startGateway(config, { backend: new KnownPreimageInvoices(), log });
     trusting = new Agent({ connect: { ca: ca.pem } });
   });

@@ -169,6 +169,8 @@ const listenSchema = z
     tls: tlsSchema.optional(),
     /** Plain HTTP on a non-loopback address: credentials then cross the network in clear text. */
     insecure: z.boolean().default(false),
+    /** Answer 403 tls_required to requests that did not arrive over TLS (directly, or per a trusted proxy). */
+    requireTls: z.boolean().default(false),
   })
   .strict()
   .superRefine((listen, ctx) => {
@@ -188,7 +190,7 @@ const listenSchema = z
 
 export const configSchema = z
   .object({
-    listen: listenSchema.default({ host: "127.0.0.1", port: 8080, insecure: false }),
+    listen: listenSchema.default({ host: "127.0.0.1", port: 8080, insecure: false, requireTls: false }),
     /** Trust X-Forwarded-* from a reverse proxy in front (Express's `trust proxy` setting). */
     trustProxy: z.union([z.boolean(), z.number().int(), z.string()]).default(false),
     lnd: lndSchema,

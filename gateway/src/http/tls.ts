@@ -1,8 +1,11 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync, type Stats, unwatchFile, watchFile } from "node:fs";
 import { createSecureContext, type SecureContextOptions, type Server as TlsServer } from "node:tls";
+import express, { type Express } from "express";
 import type { Logger } from "pino";
 import { ConfigError } from "../config/load.js";
+import type { GatewayConfig } from "../config/schema.js";
+import { sendJsonError } from "./errors.js";
 
 /** TLS 1.0 and 1.1 are deprecated (RFC 8996); Node's defaults already give 1.2+, this pins it. */
 export const MIN_TLS_VERSION = "TLSv1.2";
@@ -82,4 +85,30 @@ export function watchKeyPair(server: TlsServer, files: TlsFiles, log: Logger): (
     unwatchFile(files.certPath, reload);
     unwatchFile(files.keyPath, reload);
   };
+}
+
+/**
+ * `app` behind a check that answers 403 `tls_required` to a request that did not arrive over TLS, before any
+ * challenge is issued or credential read: directly on this listener, or per `X-Forwarded-Proto` from a proxy that
+ * `trustProxy` trusts.
+ */
+export function requiringTls(app: Express, trustProxy: GatewayConfig["trustProxy"]): Express {
+  const outer = express();
+  outer.disable("x-powered-by");
+  outer.set("trust proxy", trustProxy);
+  outer.use((req, res, next) => {
+    if (req.protocol === "https") {
+      next();
+      return;
+    }
+    sendJsonError(
+      res,
+      403,
+      "tls_required",
+      "this gateway takes requests over https only: an L402 credential is a bearer token and must not cross the " +
+        "network in clear text",
+    );
+  });
+  outer.use(app);
+  return outer;
 }
