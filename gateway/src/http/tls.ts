@@ -69,6 +69,7 @@ export function readKeyPair(files: TlsFiles): KeyPair {
  */
 export function watchKeyPair(server: TlsServer, files: TlsFiles, log: Logger): () => void {
   const reload = (current: Stats, previous: Stats) => {
+    // watchFile also reports access-time changes, which reading the files here causes: only content changes count.
     if (current.mtimeMs === previous.mtimeMs && current.ino === previous.ino && current.size === previous.size) return;
     try {
       const pair = readKeyPair(files);
