@@ -29,6 +29,9 @@ const l402fetch = createL402Fetch({
   maxCostSats: 100,
   maxFeeSats: 5,
   budget: { hourlySats: 500, dailySats: 2_000 },
+  // A gateway whose certificate comes from a private CA: L402_CA=/path/to/ca.pem. Plain http:// is refused unless
+  // the gateway is on this machine (or allowInsecure is set).
+  ...(process.env.L402_CA ? { ca: process.env.L402_CA } : {}),
 });
 
 const openai = new OpenAI({

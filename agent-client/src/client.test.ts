@@ -10,7 +10,7 @@ import { MemoryStore } from "./store/memory.js";
 import { FakeGateway, FakeLightning, FakeWallet } from "./test-support/fakes.js";
 import { makeInvoice } from "./test-support/invoices.js";
 
-const ORIGIN = "http://gateway.test";
+const ORIGIN = "https://gateway.test";
 
 let lightning: FakeLightning;
 let gateway: FakeGateway;
@@ -277,7 +277,7 @@ describe("budgets", () => {
     await perOrigin.removeTokens({ origin: ORIGIN });
     await expectCode(perOrigin.fetch(`${ORIGIN}/v1/chat`), "budget_exceeded");
     // Another origin has its own allowance.
-    expect((await perOrigin.fetch("http://other.test/v1/chat")).status).toBe(200);
+    expect((await perOrigin.fetch("https://other.test/v1/chat")).status).toBe(200);
     expect(wallet.orders.map((order) => order.amountSats)).toEqual([50, 50]);
   });
 });
@@ -309,9 +309,9 @@ describe("pending payments", () => {
     expect(wallet.orders).toHaveLength(1);
     // Another origin is not blocked, up to maxPendingPayments in all.
     const other = new FakeGateway(lightning, [{ name: "llm", prefix: "/v1/", priceSats: 50 }]);
-    expect((await client({ store, fetch: other.fetch }).fetch("http://other.test/v1/chat")).status).toBe(200);
+    expect((await client({ store, fetch: other.fetch }).fetch("https://other.test/v1/chat")).status).toBe(200);
     await expectCode(
-      client({ store, fetch: other.fetch, maxPendingPayments: 1 }).fetch("http://third.test/v1/chat"),
+      client({ store, fetch: other.fetch, maxPendingPayments: 1 }).fetch("https://third.test/v1/chat"),
       "too_many_pending",
     );
     expect(wallet.orders).toHaveLength(2);

@@ -7,13 +7,15 @@ import type { L402Event } from "./events.js";
 import type { MacaroonInfo } from "./macaroon-info.js";
 import { Payer } from "./payments.js";
 import { queryReceipts, type Receipt, type ReceiptQuery } from "./receipts.js";
+import { sendFollowing } from "./redirects.js";
 import { ReplayableRequest } from "./request-body.js";
 import { KeyedMutex } from "./single-flight.js";
 import { MemoryStore } from "./store/memory.js";
 import { budgetLimitsSchema, type StoredToken } from "./store/state.js";
 import type { ClientStore } from "./store/store.js";
-import { fetchWithTimeouts, type Timeouts } from "./timed-fetch.js";
+import type { Timeouts } from "./timed-fetch.js";
 import { chooseToken, pathScope, rememberRoute, removeToken, tokenFor } from "./tokens.js";
+import { fetchTrusting } from "./transport.js";
 import type { Wallet } from "./wallet/wallet.js";
 
 /** The drop-in fetch: same arguments and result as the global fetch. */
@@ -54,8 +56,21 @@ export interface L402ClientOptions {
    * aborted with `request_timeout`. A token already paid for stays stored.
    */
   readonly timeouts?: Partial<Timeouts>;
-  /** The fetch underneath; default the global fetch. It must honour the request's signal for timeouts to work. */
+  /**
+   * The fetch underneath; default the global fetch. It must honour the request's signal for timeouts to work. It
+   * gets requests with `redirect: "manual"`: the client follows redirects itself, checking each hop.
+   */
   readonly fetch?: (request: Request) => Promise<Response>;
+  /**
+   * Send requests, credentials and payments to plain-HTTP origins on the network (loopback is always allowed).
+   * Off by default: an L402 credential is a bearer token, and anyone on the path could read and spend it.
+   */
+  readonly allowInsecure?: boolean;
+  /**
+   * A CA certificate to trust in addition to the public ones, for a gateway with a private CA: a PEM string, or
+   * the path of a PEM file. Applies to the default fetch; a custom `fetch` brings its own TLS settings.
+   */
+  readonly ca?: string;
   readonly onEvent?: (event: L402Event) => void;
   /** Clock, for tests. */
   readonly now?: () => Date;
@@ -75,6 +90,7 @@ const optionsSchema = z.object({
   maxLockBlocks: z.number().int().positive().default(1008),
   paymentTimeoutMs: z.number().int().positive().default(60_000),
   dryRun: z.boolean().default(false),
+  allowInsecure: z.boolean().default(false),
   timeouts: z
     .object({
       headersMs: z.number().int().positive().default(60_000),
@@ -100,6 +116,7 @@ export class L402Client {
   readonly #maxLockBlocks: number;
   readonly #now: () => Date;
   readonly #dryRun: boolean;
+  readonly #allowInsecure: boolean;
   readonly #budget: BudgetLimits;
   readonly #onEvent: (event: L402Event) => void;
 
@@ -113,11 +130,17 @@ export class L402Client {
       maxLockBlocks: options.maxLockBlocks,
       paymentTimeoutMs: options.paymentTimeoutMs,
       dryRun: options.dryRun,
+      allowInsecure: options.allowInsecure,
       timeouts: options.timeouts,
     });
+    if (options.ca !== undefined && options.fetch !== undefined) {
+      throw new TypeError("ca applies to the default fetch: give the custom fetch its own TLS settings instead");
+    }
     this.#store = options.store ?? new MemoryStore();
     this.#now = options.now ?? (() => new Date());
-    this.#baseFetch = options.fetch ?? ((request) => fetch(request));
+    this.#baseFetch =
+      options.fetch ?? (options.ca === undefined ? (request) => fetch(request) : fetchTrusting(options.ca));
+    this.#allowInsecure = settings.allowInsecure;
     this.#dryRun = settings.dryRun;
     this.#timeouts = settings.timeouts;
     this.#maxLockBlocks = settings.maxLockBlocks;
@@ -192,11 +215,11 @@ export class L402Client {
     let paid = false;
     for (let attempt = 1; ; attempt++) {
       const authorization = token && authorizationFor(token);
-      const response = await fetchWithTimeouts(
-        this.#baseFetch,
-        (signal) => request.build(authorization, signal),
-        this.#timeouts,
-      );
+      const response = await sendFollowing(request, authorization, {
+        send: this.#baseFetch,
+        timeouts: this.#timeouts,
+        allowInsecure: this.#allowInsecure,
+      });
       if (response.status !== 402) {
         if (token) await this.#remember(origin, scope, token.service);
         if (paid) await this.#forgiveRefusal(origin);

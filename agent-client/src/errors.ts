@@ -38,6 +38,13 @@ export type L402ClientErrorCode =
   | "too_many_pending"
   /** The server did not answer in time (`timeouts`): connecting and response headers, or a pause in the body. */
   | "request_timeout"
+  /**
+   * The origin (or a redirect hop) is plain HTTP on the network: nothing was sent to it, since a credential or a
+   * payment there could be read by anyone on the path. Allowed with `allowInsecure` (CLI `--insecure`).
+   */
+  | "insecure_origin"
+  /** A request carrying a credential was redirected to another origin (or past 20 redirects): not followed. */
+  | "redirect_refused"
   /** Dry-run mode met a challenge: `quote` holds the price that would have been paid. */
   | "dry_run";
 

@@ -30,8 +30,28 @@ export class ReplayableRequest {
     else headers.set("authorization", authorization);
     return new Request(this.original, {
       headers,
+      // Followed by the client, which checks each hop first (redirects.ts).
+      redirect: "manual",
       ...(this.body === null ? {} : { body: new Blob([this.body]) }),
       ...(signal === undefined ? {} : { signal: AbortSignal.any([this.original.signal, signal]) }),
     });
   }
+
+  /**
+   * The request a redirect answered with `status` asks for at `location`, as fetch makes it: 303, and 301/302 after
+   * a POST, become a GET without a body; credentials and cookies set by the caller do not cross to another origin.
+   */
+  redirected(status: number, location: URL): ReplayableRequest {
+    const { method } = this.original;
+    const toGet =
+      status === 303 ? method !== "GET" && method !== "HEAD" : (status === 301 || status === 302) && method === "POST";
+    const headers = new Headers(this.original.headers);
+    if (toGet) for (const name of BODY_HEADERS) headers.delete(name);
+    if (location.origin !== this.url.origin) for (const name of CROSS_ORIGIN_DROPPED) headers.delete(name);
+    const request = new Request(location, { method: toGet ? "GET" : method, headers, signal: this.original.signal });
+    return new ReplayableRequest(request, toGet ? null : this.body);
+  }
 }
+
+const BODY_HEADERS = ["content-type", "content-length", "content-encoding", "content-language", "content-location"];
+const CROSS_ORIGIN_DROPPED = ["authorization", "cookie", "proxy-authorization"];

@@ -2,6 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { L402ClientError } from "./errors.js";
+import { sendFollowing } from "./redirects.js";
 import { ReplayableRequest } from "./request-body.js";
 import { fetchWithTimeouts } from "./timed-fetch.js";
 
@@ -71,14 +72,14 @@ describe("fetchWithTimeouts", () => {
     expect(await codeOf(reader?.read() ?? Promise.resolve())).toBe("request_timeout");
   });
 
-  it("replays a POST body through a 307, also on a second send of the same request", async () => {
+  it("replays a POST body through a 307 it follows itself, also on a second send of the same request", async () => {
     const request = await ReplayableRequest.from(`${base}/redirect`, { method: "POST", body: "keep me" });
     for (let send = 0; send < 2; send++) {
-      const response = await fetchWithTimeouts(
-        (built) => fetch(built),
-        (signal) => request.build(send === 0 ? undefined : "L402 x:y", signal),
-        { headersMs: 60_000, idleMs: 60_000 },
-      );
+      const response = await sendFollowing(request, send === 0 ? undefined : "L402 x:y", {
+        send: (built) => fetch(built),
+        timeouts: { headersMs: 60_000, idleMs: 60_000 },
+        allowInsecure: false,
+      });
       expect(response.redirected).toBe(true);
       expect(await response.text()).toBe("POST keep me");
     }

@@ -68,10 +68,13 @@ export async function fetchWithTimeouts(
     statusText: response.statusText,
     headers: response.headers,
   });
-  // The Response constructor cannot set these; callers (and SDKs) may read them.
-  Object.defineProperties(wrapped, {
-    url: { value: response.url },
-    redirected: { value: response.redirected },
+  return withFinalUrl(wrapped, response.url, response.redirected);
+}
+
+/** Sets what the Response constructor cannot: the final URL and whether redirects led there (SDKs read them). */
+export function withFinalUrl(response: Response, url: string, redirected: boolean): Response {
+  return Object.defineProperties(response, {
+    url: { value: url, configurable: true },
+    redirected: { value: redirected, configurable: true },
   });
-  return wrapped;
 }

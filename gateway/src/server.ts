@@ -1,4 +1,5 @@
 import { createServer, type Server } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import express from "express";
 import pino, { type Logger } from "pino";
@@ -8,6 +9,8 @@ import { readAdminSecret } from "./config/load.js";
 import { watchPricing } from "./config/reload.js";
 import type { GatewayConfig } from "./config/schema.js";
 import { healthHandlers } from "./health/routes.js";
+import { isLoopbackHost } from "./http/loopback.js";
+import { readKeyPair, requiringTls, watchKeyPair } from "./http/tls.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
 import { connectLnd, LndInvoiceBackend } from "./lightning/lnd.js";
 import { SettlementWatcher } from "./lightning/settlement-watcher.js";
@@ -73,7 +76,7 @@ export function createLogger(config: GatewayConfig["log"]): Logger {
  */
 const KEEP_ALIVE_MS = 65_000;
 
-async function listen(server: Server, port: number, host: string): Promise<string> {
+async function listen(server: Server, port: number, host: string, scheme = "http"): Promise<string> {
   server.keepAliveTimeout = KEEP_ALIVE_MS;
   server.headersTimeout = KEEP_ALIVE_MS + 1_000;
   await new Promise<void>((resolvePromise, reject) => {
@@ -82,7 +85,7 @@ async function listen(server: Server, port: number, host: string): Promise<strin
   });
   const address = server.address() as AddressInfo;
   const shown = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  return `http://${shown}:${address.port}`;
+  return `${scheme}://${shown}:${address.port}`;
 }
 
 function closeServer(server: Server): Promise<void> {
@@ -93,8 +96,10 @@ function closeServer(server: Server): Promise<void> {
 /** Opens the store, connects to LND, starts watching settlements, and listens on the public and operator ports. */
 export async function startGateway(config: GatewayConfig, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
   const log = overrides.log ?? createLogger(config.log);
-  // Before anything is opened: a weak or placeholder admin secret stops the start.
+  // Before anything is opened: a weak or placeholder admin secret, or a missing or mismatched TLS pair, stops the start.
   const adminSecret = config.admin ? readAdminSecret(config.admin) : undefined;
+  const { tls } = config.listen;
+  const keyPair = tls && readKeyPair(tls);
   const metrics = new GatewayMetrics(config.services.map((s) => s.name));
   const store = await openStore(config.store);
   // Reservations a stopped process left (it crashed mid-request) are released in full: the request's outcome is
@@ -128,7 +133,10 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   const book = new PriceBook(config.services, log, metrics, (service) => pools.of(service).liveUrls());
   const app = createApp({ config, store, backend, pricer, book, proxy, pools, metrics, health, log });
 
-  const server = createServer({ maxHeaderSize: config.limits.maxHeaderBytes }, app);
+  const serverOptions = { maxHeaderSize: config.limits.maxHeaderBytes };
+  const handler = config.listen.requireTls ? requiringTls(app, config.trustProxy) : app;
+  const tlsServer = keyPair && createTlsServer({ ...serverOptions, ...keyPair.options }, handler);
+  const server: Server = tlsServer || createServer(serverOptions, handler);
   server.on("clientError", answerClientError);
   const operatorApp = express();
   operatorApp.disable("x-powered-by");
@@ -147,7 +155,15 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     admin = createServer(adminApp);
   }
 
-  const url = await listen(server, config.listen.port, config.listen.host);
+  const url = await listen(server, config.listen.port, config.listen.host, keyPair ? "https" : "http");
+  const stopWatchingTls = tlsServer && tls ? watchKeyPair(tlsServer, tls, log) : () => {};
+  if (keyPair) log.info({ subject: keyPair.subject, validTo: keyPair.validTo }, "public listener serves TLS");
+  else if (!isLoopbackHost(config.listen.host)) {
+    log.warn(
+      { host: config.listen.host },
+      "listen.insecure: plain HTTP on a non-loopback address; L402 credentials cross the network in clear text",
+    );
+  }
   const operatorUrl = await listen(operator, config.operator.port, config.operator.host);
   const adminUrl = admin && config.admin ? await listen(admin, config.admin.port, config.admin.host) : undefined;
   await watcher.start();
@@ -171,6 +187,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
       pools.stop();
       book.stop();
       stopWatchingConfig();
+      stopWatchingTls();
       await Promise.all([closeServer(server), closeServer(operator), ...(admin ? [closeServer(admin)] : [])]);
       await proxy.close();
       await store.close();

@@ -27,6 +27,11 @@ describe("parseCommandLine", () => {
       parseCommandLine(["get", "http://x/", "--allow-refused", "--headers-timeout", "5", "--idle-timeout", "7"], env),
     ).toMatchObject({ allowRefused: true, headersTimeoutSeconds: 5, idleTimeoutSeconds: 7 });
     expect(parseCommandLine(["get", "http://x/"], env)).toMatchObject({ allowRefused: false });
+    expect(parseCommandLine(["get", "https://x/", "--insecure", "--cacert", "/etc/ca.pem"], env)).toMatchObject({
+      insecure: true,
+      cacert: "/etc/ca.pem",
+    });
+    expect(parseCommandLine(["get", "https://x/"], env)).toMatchObject({ insecure: false, cacert: undefined });
     expect(() => parseCommandLine(["get", "http://x/", "--idle-timeout", "0"], env)).toThrow(UsageError);
   });
 

@@ -15,6 +15,8 @@ const OPTIONS = {
   timeout: { type: "string" },
   "dry-run": { type: "boolean" },
   "allow-refused": { type: "boolean" },
+  insecure: { type: "boolean" },
+  cacert: { type: "string" },
   "headers-timeout": { type: "string" },
   "idle-timeout": { type: "string" },
   include: { type: "boolean", short: "i" },
@@ -78,6 +80,8 @@ const requestSchema = connectionSchema.extend({
   dryRun: z.boolean(),
   include: z.boolean(),
   allowRefused: z.boolean(),
+  insecure: z.boolean(),
+  cacert: z.string().min(1, "--cacert takes a file").optional(),
   headersTimeoutSeconds: wholeNumber("--headers-timeout")
     .pipe(z.number().positive("--headers-timeout must be above 0"))
     .optional(),
@@ -157,6 +161,8 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
         dryRun: values["dry-run"] ?? false,
         include: values.include ?? false,
         allowRefused: values["allow-refused"] ?? false,
+        insecure: values.insecure ?? false,
+        cacert: values.cacert,
         headersTimeoutSeconds: values["headers-timeout"],
         idleTimeoutSeconds: values["idle-timeout"],
       });

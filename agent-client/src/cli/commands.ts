@@ -31,6 +31,8 @@ export async function requestCommand(command: RequestCommand, io: Io): Promise<n
     budget: (await store.read()).budgetLimits,
     dryRun: command.dryRun,
     allowRefusedOrigins: command.allowRefused ? [command.url.origin] : [],
+    allowInsecure: command.insecure,
+    ...(command.cacert === undefined ? {} : { ca: readCacert(command.cacert) }),
     timeouts: {
       ...(command.headersTimeoutSeconds === undefined ? {} : { headersMs: command.headersTimeoutSeconds * 1000 }),
       ...(command.idleTimeoutSeconds === undefined ? {} : { idleMs: command.idleTimeoutSeconds * 1000 }),
@@ -70,6 +72,14 @@ export async function requestCommand(command: RequestCommand, io: Io): Promise<n
     return EXIT.httpError;
   }
   return EXIT.ok;
+}
+
+function readCacert(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new UsageError(`--cacert: cannot read ${path}: ${(error as Error).message}`);
+  }
 }
 
 export async function tokensCommand(command: TokensCommand, io: Io): Promise<number> {

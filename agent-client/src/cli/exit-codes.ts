@@ -33,7 +33,10 @@ export function exitCodeFor(code: L402ClientErrorCode): number {
     case "origin_refused_token":
       return EXIT.httpError;
     case "request_timeout":
+    case "redirect_refused":
       return EXIT.error;
+    case "insecure_origin":
+      return EXIT.usage;
     case "malformed_challenge":
     case "invalid_invoice":
     case "zero_amount_invoice":

@@ -21,6 +21,9 @@ get/post options:
   --headers-timeout <s>   give up when the server sends no response headers within this (default 60)
   --idle-timeout <s>      give up when the response body pauses longer than this (default 60)
   -i, --include           print the response status line and headers to stderr
+  --cacert <file>         trust this PEM CA certificate too (a gateway with a private CA)
+  --insecure              allow a plain-http:// origin that is not loopback: the credential and payment then
+                          cross the network in clear text (refused otherwise, exit 2)
 
 common options:
   --store <path>          token, receipt and budget file (env L402_STORE; default ~/.l402/store.json)
@@ -36,8 +39,9 @@ The response body goes to stdout; progress and payment information go to stderr.
 
 exit codes:
   0  ok (also a --dry-run that met a price)
-  1  unexpected error (server unreachable or silent past a timeout, unreadable store, ...)
-  2  bad usage
+  1  unexpected error (server unreachable or silent past a timeout, unreadable store, a paid request redirected
+     to another origin, ...)
+  2  bad usage, or a plain-http:// origin on the network without --insecure (nothing sent)
   3  over --max-cost or over a budget: nothing paid
   4  payment failed, timed out (kept pending), or an earlier payment to the origin (or too many) still in flight
   5  HTTP error: the final response is >= 400, or the server answered 402 after being paid (now or before:

@@ -22,7 +22,7 @@ const minimal = {
 describe("gateway config", () => {
   it("fills defaults for a minimal config", () => {
     const config = parseConfig(minimal);
-    expect(config.listen).toEqual({ host: "127.0.0.1", port: 8080 });
+    expect(config.listen).toEqual({ host: "127.0.0.1", port: 8080, insecure: false, requireTls: false });
     expect(config.macaroonLocation).toBe("lsat");
     expect(config.proxy.forwardCredential).toBe(false);
     expect(config.limits.challengeBurst).toBe(10);

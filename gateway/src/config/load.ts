@@ -97,8 +97,15 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
   const config = parseConfig(expandEnv(raw, env), `config file ${path}`);
   const base = dirname(resolve(path));
   const fromBase = (p: string | undefined) => (p === undefined ? undefined : resolve(base, p));
+  const { tls } = config.listen;
   return {
     ...config,
+    listen: tls
+      ? {
+          ...config.listen,
+          tls: { ...tls, certPath: resolve(base, tls.certPath), keyPath: resolve(base, tls.keyPath) },
+        }
+      : config.listen,
     store:
       config.store.path === undefined || config.store.path === ":memory:"
         ? config.store

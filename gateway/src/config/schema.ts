@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isLoopbackHost } from "../http/loopback.js";
 import { pricingSchema } from "../pricing/schema.js";
 import { adminSecretProblem } from "./admin-secret.js";
 
@@ -149,12 +150,47 @@ const storeSchema = z
     path: ["path"],
   });
 
+/** The public listener's TLS: PEM files, re-read when they change (certificates rotate). */
+const tlsSchema = z
+  .object({
+    /** Certificate chain, PEM: the server's certificate first, then intermediates. */
+    certPath: z.string().min(1),
+    /** Private key of that certificate, PEM, unencrypted. */
+    keyPath: z.string().min(1),
+    /** How often the two files are checked for a change. */
+    pollIntervalMs: z.number().int().min(50).default(5_000),
+  })
+  .strict();
+
+const listenSchema = z
+  .object({
+    host: z.string().default("127.0.0.1"),
+    port: z.number().int().min(0).max(65_535).default(8080),
+    tls: tlsSchema.optional(),
+    /** Plain HTTP on a non-loopback address: credentials then cross the network in clear text. */
+    insecure: z.boolean().default(false),
+    /** Answer 403 tls_required to requests that did not arrive over TLS (directly, or per a trusted proxy). */
+    requireTls: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((listen, ctx) => {
+    if (listen.tls !== undefined && listen.insecure) {
+      ctx.addIssue({ code: "custom", path: ["insecure"], message: "insecure (plain HTTP) contradicts tls; set one" });
+    }
+    if (listen.tls === undefined && !listen.insecure && !isLoopbackHost(listen.host)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["insecure"],
+        message:
+          `plain HTTP on ${listen.host} would carry credentials in clear text: set listen.tls, or listen.insecure: ` +
+          "true (behind a TLS-terminating proxy, or on a trusted network)",
+      });
+    }
+  });
+
 export const configSchema = z
   .object({
-    listen: z
-      .object({ host: z.string().default("127.0.0.1"), port: z.number().int().min(0).max(65_535).default(8080) })
-      .strict()
-      .default({ host: "127.0.0.1", port: 8080 }),
+    listen: listenSchema.default({ host: "127.0.0.1", port: 8080, insecure: false, requireTls: false }),
     /** Trust X-Forwarded-* from a reverse proxy in front (Express's `trust proxy` setting). */
     trustProxy: z.union([z.boolean(), z.number().int(), z.string()]).default(false),
     lnd: lndSchema,
