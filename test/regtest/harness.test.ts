@@ -178,6 +178,20 @@ describe("regtest process lifetime", () => {
     expect(existsSync(run.dir)).toBe(false);
   });
 
+  it("also stops a daemon of the run that its owner spawned but had not recorded yet when it died", async () => {
+    const run = await RunDirectory.create(false);
+    const recorded = spawn("sleep", ["60"], { stdio: "ignore" });
+    run.track("btcd", recorded.pid as number, "sleep", 1);
+    // Like a daemon, it names the run directory on its command line; unlike the others, the record lacks it.
+    const unrecorded = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60_000)", `${run.dir}/alice`], {
+      stdio: "ignore",
+    });
+    const exits = [exitOf(recorded), exitOf(unrecorded)];
+    expect(await stopRecordedRun(run.dir, 2_000)).toEqual(["btcd"]);
+    expect((await Promise.all(exits)).map((exit) => exit.signal)).toEqual(["SIGTERM", "SIGKILL"]);
+    expect(pidsWithCommandLine(run.dir)).toEqual([]);
+  });
+
   it("the children of an owner killed with SIGKILL are reaped by the next start", async () => {
     const child = tsx(["test/regtest/fixtures/start-attached.ts"]);
     const runDir = await waitForLog(child, "btcd up on");

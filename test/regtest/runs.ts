@@ -3,6 +3,7 @@ import { mkdtemp } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { z } from "zod";
 import { runsRoot } from "./paths.js";
+import { pidsWithCommandLine } from "./proc-scan.js";
 
 /**
  * Every started network has a run directory with a `run.json` naming its owner and its children's pids.
@@ -140,6 +141,17 @@ export async function stopRecordedRun(dir: string, graceMs = 15_000): Promise<st
       graceMs,
     );
   }
+  // A daemon spawned just before its owner died may be missing from the record (it is written once the spawn
+  // returns). Every daemon of a run names the run directory on its command line, so none is left behind.
+  const strays = pidsWithCommandLine(`${dir}/`);
+  for (const pid of strays) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  await waitGone(strays, 5_000);
   rmSync(dir, { recursive: true, force: true });
   return running.map((p) => p.label);
 }
