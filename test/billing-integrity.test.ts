@@ -10,6 +10,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testNetwork } from "./regtest/context.js";
 import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
+import { settledAccountOf } from "./support/account.js";
 import { checkAccounting } from "./support/accounting.js";
 import { checkProperty } from "./support/fuzz-seed.js";
 import { type RequestShape, renderShape, shapeArbitrary } from "./support/request-shapes.js";
@@ -23,13 +24,6 @@ const DEFAULT_MAX_TOKENS = 6;
 const MAX_TOKENS_CAP = 12;
 const priceOf = (prompt: number, completion: number) =>
   prompt * RATES.prompt + completion * RATES.completion + RATES.fee;
-
-interface Account {
-  charged_msat: number;
-  balance_msat: number;
-  reserved_msat: number;
-  credited_msat: number;
-}
 
 /**
  * Billing integrity against the real model and real Lightning: every spelling of a request is priced as the
@@ -91,15 +85,7 @@ describe("billing integrity (regtest, real model)", () => {
     await backend?.close();
   });
 
-  async function account(): Promise<Account> {
-    const res = await fetch(`${gateway.url}/l402/balance`, { headers: { authorization } });
-    return (await res.json()) as Account;
-  }
-
-  async function settledAccount(): Promise<Account> {
-    await expect.poll(async () => (await account()).reserved_msat, { timeout: 30_000, interval: 20 }).toBe(0);
-    return account();
-  }
+  const settledAccount = () => settledAccountOf(gateway.url, authorization);
 
   /** What the backend itself counted: prompt tokens of admitted requests and tokens generated. */
   async function backendWork(): Promise<{ prompt: number; generated: number }> {

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { settledAccountOf } from "../../test/support/account.js";
 import { checkProperty } from "../../test/support/fuzz-seed.js";
 import { buyMeteredToken, KnownPreimageInvoices } from "../../test/support/known-preimage-invoices.js";
 import { type LiberalUpstream, startLiberalUpstream } from "../../test/support/liberal-llm-upstream.js";
@@ -14,13 +15,6 @@ const DEFAULT_MAX_TOKENS = 24;
 const MAX_TOKENS_CAP = 64;
 const priceOf = (usage: { promptTokens: number; completionTokens: number }) =>
   usage.promptTokens * RATES.prompt + usage.completionTokens * RATES.completion + RATES.fee;
-
-interface Account {
-  charged_msat: number;
-  balance_msat: number;
-  reserved_msat: number;
-  credited_msat: number;
-}
 
 /**
  * The billing property, against an upstream that reads requests as liberally as any real one: for every answered
@@ -70,15 +64,7 @@ describe("billing differential: what the upstream does is what was priced", () =
     await upstream?.close();
   });
 
-  async function account(): Promise<Account> {
-    const res = await fetch(`${gateway.url}/l402/balance`, { headers: { authorization } });
-    return (await res.json()) as Account;
-  }
-
-  async function settledAccount(): Promise<Account> {
-    await expect.poll(async () => (await account()).reserved_msat, { timeout: 10_000, interval: 5 }).toBe(0);
-    return account();
-  }
+  const settledAccount = () => settledAccountOf(gateway.url, authorization);
 
   async function send(shape: RequestShape, requestId: string): Promise<{ status: number; streamed: boolean }> {
     const request = renderShape(shape, "m");

@@ -1,5 +1,6 @@
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { settledAccountOf } from "../../test/support/account.js";
 import { buyMeteredToken, KnownPreimageInvoices } from "../../test/support/known-preimage-invoices.js";
 import { fakeChatTokens, type LiberalUpstream, startLiberalUpstream } from "../../test/support/liberal-llm-upstream.js";
 import { parseConfig } from "./config/load.js";
@@ -50,15 +51,7 @@ describe("no free work before payment", () => {
     await upstream?.close();
   });
 
-  async function charged(): Promise<number> {
-    const read = async () =>
-      (await (await fetch(`${gateway.url}/l402/balance`, { headers: { authorization } })).json()) as {
-        charged_msat: number;
-        reserved_msat: number;
-      };
-    await expect.poll(async () => (await read()).reserved_msat, { timeout: 10_000 }).toBe(0);
-    return (await read()).charged_msat;
-  }
+  const charged = async () => (await settledAccountOf(gateway.url, authorization)).charged_msat;
 
   it("counts an unpaid request's tokens only after it took a challenge from the rate limit", async () => {
     const countsBefore = upstream.calls.tokenCounts;
