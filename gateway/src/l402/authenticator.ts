@@ -34,23 +34,22 @@ export class Authenticator {
   ) {}
 
   /** Authenticates a credential for whichever service its token was bought for (balance lookups). */
-  identify(headers: readonly string[] | CredentialHeaders): Promise<AuthResult> {
+  identify(headers: CredentialHeaders): Promise<AuthResult> {
     return this.authenticate(headers, undefined, []);
   }
 
   /**
-   * Authenticates a credential for `service`, or for its token's own service when undefined. `headers` is the list of
-   * Authorization values, or those with Aperture's macaroon headers.
+   * Authenticates a credential for `service`, or for its token's own service when undefined. `headers` holds the
+   * Authorization values and Aperture's macaroon headers.
    */
   async authenticate(
-    headers: readonly string[] | CredentialHeaders,
+    headers: CredentialHeaders,
     service: string | undefined,
     requiredCapabilities: readonly string[],
   ): Promise<AuthResult> {
-    const given: CredentialHeaders = isHeaderList(headers) ? { authorization: headers } : headers;
     try {
       // Several Authorization values are accepted only when they carry one credential: lnget sends LSAT and L402.
-      const credential = parseCredential(given);
+      const credential = parseCredential(headers);
       if (credential.macaroons.length !== 1) {
         return refuse("malformed", "exactly one macaroon is accepted (no discharge macaroons)");
       }
@@ -81,8 +80,4 @@ export class Authenticator {
       throw error;
     }
   }
-}
-
-function isHeaderList(headers: readonly string[] | CredentialHeaders): headers is readonly string[] {
-  return Array.isArray(headers);
 }

@@ -127,7 +127,7 @@ export class MeteredHandler {
       return this.refuse(req, res, error);
     }
 
-    if (!auth.ok || !auth.token.metered) {
+    if (!paid) {
       const reason = auth.ok
         ? { code: "token_not_metered", message: "this token was bought before the service was metered; buy a new one" }
         : { code: auth.code, message: auth.message };
