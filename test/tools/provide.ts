@@ -1,3 +1,4 @@
+import { ensureAperture } from "./aperture.js";
 import { ensureDefaultModel } from "./model.js";
 import { ensurePostgres } from "./postgres.js";
 import { ensurePrometheus } from "./prometheus.js";
@@ -5,7 +6,7 @@ import { type Log, toolsLog } from "./system.js";
 
 /**
  * Finds or provides, one after the other, what the tests need besides the Lightning nodes: the default model,
- * PostgreSQL and Prometheus (with promtool). Run once before any test (the regtest project's global setup), so that no
+ * PostgreSQL, Prometheus (with promtool) and Aperture. Run once before any test (the regtest project's global setup), so that no
  * test spends its own time fetching or building them. Returns one message per thing that could not be provided,
  * saying what it is and how to get it.
  */
@@ -21,6 +22,7 @@ export async function provideTools(log: Log = toolsLog): Promise<string[]> {
       const { prometheus, promtool } = await ensurePrometheus(log);
       return `prometheus ${prometheus}, promtool ${promtool}`;
     },
+    async () => `aperture ${await ensureAperture(log)}`,
   ];
   const found: string[] = [];
   const problems: string[] = [];
