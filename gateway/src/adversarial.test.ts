@@ -13,9 +13,9 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startUpstream, type TestUpstream } from "../../test/support/upstream.js";
 import { parseConfig } from "./config/load.js";
-import { Authenticator } from "./l402/authenticator.js";
 import type { CreatedInvoice, InvoiceBackend } from "./lightning/invoices.js";
 import { type RunningGateway, startGateway } from "./server.js";
+import { Authenticator } from "./tokens/authenticator.js";
 
 /** Invoices whose preimages the test knows, so tokens can be "paid" without a node; verification is unchanged. */
 class KnownPreimages implements InvoiceBackend {

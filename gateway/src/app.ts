@@ -7,9 +7,6 @@ import type { ClientAddresses } from "./http/client-address.js";
 import { sendJsonError } from "./http/errors.js";
 import { requestIdFrom } from "./http/request-id.js";
 import { type RouteMatch, ServiceRouter } from "./http/routing.js";
-import { Authenticator } from "./l402/authenticator.js";
-import { Challenger } from "./l402/challenger.js";
-import { credentialHeaders } from "./l402/credential-headers.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
 import { RateLimiter } from "./limits/rate-limiter.js";
 import { MeteredHandler } from "./metering/metered-handler.js";
@@ -25,6 +22,9 @@ import { UpstreamForwarder } from "./proxy/forwarder.js";
 import type { UpstreamProxy } from "./proxy/proxy.js";
 import type { UpstreamPools } from "./proxy/upstream-pool.js";
 import type { TokenStore } from "./store/store.js";
+import { Authenticator } from "./tokens/authenticator.js";
+import { Challenger } from "./tokens/challenger.js";
+import { credentialHeaders } from "./tokens/credential-headers.js";
 
 export interface GatewayParts {
   readonly config: GatewayConfig;
@@ -50,7 +50,7 @@ const isRead = (method: string | undefined) => method === "GET" || method === "H
 
 /**
  * The public listener's request path, one stage per module: route (canonical target, service match) → authenticate
- * (l402/authenticator) → price and admit (fixed price: pipeline/admit; metered: metering/metered-handler, which
+ * (tokens/authenticator) → price and admit (fixed price: pipeline/admit; metered: metering/metered-handler, which
  * reserves) → forward (proxy/forwarder) → account (the metered handler's charge and refund). Stages throw typed
  * errors; pipeline/errors maps them to answers in one place. Plain node:http: the hot path pays for no framework.
  */

@@ -3,9 +3,9 @@ import type { ServiceConfig } from "../config/schema.js";
 import type { ClientAddresses } from "../http/client-address.js";
 import { sendJsonError } from "../http/errors.js";
 import { sendJson } from "../http/json.js";
-import type { Challenge } from "../l402/challenger.js";
 import type { RateLimiter } from "../limits/rate-limiter.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
+import type { Challenge } from "../tokens/challenger.js";
 import type { Outcome } from "./outcome.js";
 
 /**

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { sendJsonError } from "../http/errors.js";
 import { sendJson } from "../http/json.js";
-import type { Authenticator } from "../l402/authenticator.js";
-import { credentialHeaders } from "../l402/credential-headers.js";
+import type { Authenticator } from "../tokens/authenticator.js";
+import { credentialHeaders } from "../tokens/credential-headers.js";
 import type { Outcome } from "./outcome.js";
 
 /** GET /l402/balance: an agent reads its prepaid balance with the same credential it pays with. */
