@@ -62,8 +62,9 @@ describe("client address, protocol and host behind proxies", () => {
     const clients = new ClientAddresses(true);
     let same = false;
     const url = await listen((req) => {
-      same = clients.of(req) === clients.of(req);
-      return clients.of(req);
+      const first = clients.of(req);
+      same = first === clients.of(req);
+      return first;
     });
     await fetch(url);
     expect(same).toBe(true);
