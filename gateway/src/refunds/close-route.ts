@@ -29,7 +29,12 @@ function refundJson(refund: RefundRecord) {
 }
 
 function send(res: ServerResponse, reply: CloseReply): Outcome {
-  if (!reply.ok) return refuse(res, reply.status, reply.code, reply.message);
+  if (!reply.ok) {
+    const retry: Record<string, string> =
+      reply.retryAfterSeconds === undefined ? {} : { "retry-after": String(reply.retryAfterSeconds) };
+    sendJsonError(res, reply.status, reply.code, reply.message, retry);
+    return { status: reply.status, code: reply.code };
+  }
   sendJson(res, 200, refundJson(reply.refund), { "cache-control": "no-store" });
   return { status: 200 };
 }
