@@ -136,7 +136,7 @@ ${field("minimumMsat", "Minimum charge (msat)", f.minimumMsat, "(optional)")}</f
 <label for="sampleMaxTokens">max_tokens <span class="hint">(blank: the service's default)</span></label><input id="sampleMaxTokens" name="sampleMaxTokens" inputmode="numeric" value="${
     s.sample.maxTokens === undefined ? "" : String(s.sample.maxTokens)
   }"></fieldset>
-<button type="submit" class="secondary" formaction="${action}/preview">Preview</button>
-<button type="submit">Apply</button></form>
+<button type="submit" id="preview" class="secondary" formaction="${action}/preview">Preview</button>
+<button type="submit" id="apply">Apply</button></form>
 <p><a href="/console/prices">Back to prices</a></p>`;
 }
