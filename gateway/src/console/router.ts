@@ -258,9 +258,10 @@ export function consoleRouter(parts: ConsoleParts): Router {
     return { form: form.success ? form.data : undefined, sample: sampleRequest, version, problems };
   };
 
-  router.post("/prices/:service/rules/:index/preview", async (req, res) => {
+  /** The target rule, the editor's state and the posted rule; undefined once an error page has been sent. */
+  const postedRule = (req: Request, res: Response) => {
     const found = target(req, res);
-    if (!found) return;
+    if (!found) return undefined;
     const { form, sample, version, problems } = posted(req);
     const state = {
       service: found.service.name,
@@ -272,30 +273,23 @@ export function consoleRouter(parts: ConsoleParts): Router {
     const parsed = form ? ruleFromForm(form) : undefined;
     if (!parsed?.ok) {
       showEditor(res, 400, state, { problems: [...problems, ...(parsed && !parsed.ok ? parsed.problems : [])] });
-      return;
+      return undefined;
     }
-    const preview = await editor.preview(found.service, found.index, parsed.rule, sample);
-    showEditor(res, 200, state, { preview });
+    return { ...found, state, rule: parsed.rule, sample, version };
+  };
+
+  router.post("/prices/:service/rules/:index/preview", async (req, res) => {
+    const change = postedRule(req, res);
+    if (!change) return;
+    const preview = await editor.preview(change.service, change.index, change.rule, change.sample);
+    showEditor(res, 200, change.state, { preview });
   });
 
   router.post("/prices/:service/rules/:index", (req, res) => {
-    const found = target(req, res);
-    if (!found) return;
-    const { form, sample, version, problems } = posted(req);
-    const state = {
-      service: found.service.name,
-      index: found.index,
-      form: form ?? formOf(found.rule),
-      sample,
-      version,
-    };
-    const parsed = form ? ruleFromForm(form) : undefined;
-    if (!parsed?.ok) {
-      showEditor(res, 400, state, { problems: [...problems, ...(parsed && !parsed.ok ? parsed.problems : [])] });
-      return;
-    }
+    const change = postedRule(req, res);
+    if (!change) return;
     try {
-      const entry = editor.apply(found.service, found.index, parsed.rule, version, locals(res).session.who);
+      const entry = editor.apply(change.service, change.index, change.rule, change.version, locals(res).session.who);
       log.info(
         { who: entry.who, service: entry.service, rule: entry.rule, old: entry.old, new: entry.new },
         "console: price changed",
@@ -332,29 +326,23 @@ export function consoleRouter(parts: ConsoleParts): Router {
     sendPage(res, 200, page({ title: "Token", signedIn: frame(res, "tokens") }, body));
   };
 
-  router.get("/tokens/:tokenId", async (req, res) => {
+  /** The token id of the URL; undefined once a 400 page has been sent. */
+  const tokenIdOf = (req: Request, res: Response) => {
     const tokenId = String(req.params.tokenId);
-    if (!HEX64.test(tokenId))
-      return sendErrorPage(
-        res,
-        400,
-        "invalid_token_id",
-        "A token id is 64 lowercase hex digits.",
-        frame(res, "tokens"),
-      );
+    if (HEX64.test(tokenId)) return tokenId;
+    sendErrorPage(res, 400, "invalid_token_id", "A token id is 64 lowercase hex digits.", frame(res, "tokens"));
+    return undefined;
+  };
+
+  router.get("/tokens/:tokenId", async (req, res) => {
+    const tokenId = tokenIdOf(req, res);
+    if (!tokenId) return;
     await tokenPage(res, tokenId);
   });
 
   router.post("/tokens/:tokenId/revoke", async (req, res) => {
-    const tokenId = String(req.params.tokenId);
-    if (!HEX64.test(tokenId))
-      return sendErrorPage(
-        res,
-        400,
-        "invalid_token_id",
-        "A token id is 64 lowercase hex digits.",
-        frame(res, "tokens"),
-      );
+    const tokenId = tokenIdOf(req, res);
+    if (!tokenId) return;
     const revoked = await store.revoke(tokenId, new Date());
     if (!revoked) return sendErrorPage(res, 404, "unknown_token", `No token ${tokenId}.`, frame(res, "tokens"));
     log.info({ who: locals(res).session.who, tokenId }, "console: token revoked");
