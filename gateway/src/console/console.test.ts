@@ -2,10 +2,12 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { ConsoleClient } from "../../../test/support/console-client.js";
+import { checkProperty } from "../../../test/support/fuzz-seed.js";
 import { KnownPreimageInvoices } from "../../../test/support/known-preimage-invoices.js";
 import { startUpstream, type TestUpstream } from "../../../test/support/upstream.js";
 import { loadConfigFile } from "../config/load.js";
@@ -172,6 +174,55 @@ describe("console: sessions, CSRF, prices and tokens over HTTP", () => {
     expect(refused.status).toBe(402);
     expect(((await refused.json()) as { code: string }).code).toBe("revoked");
   });
+
+  it("answers any form posted to the rule editor with a page, never a 5xx, and changes no price", async () => {
+    const client = await operator();
+    const csrf = await client.csrfToken();
+    const before = await priceMsat();
+    const value = fc.oneof(
+      fc.string({ maxLength: 30 }),
+      fc.integer().map(String),
+      fc.constantFrom("", "-1", "1e9", "０"),
+    );
+    const field = fc.constantFrom(
+      "kind",
+      "perCallMsat",
+      "promptMsatPerToken",
+      "completionMsatPerToken",
+      "feeMsat",
+      "minimumMsat",
+      "pathPrefix",
+      "model",
+      "samplePath",
+      "sampleMaxTokens",
+      "version",
+    );
+    await checkProperty(
+      "console rule forms",
+      fc.asyncProperty(
+        fc.array(fc.tuple(field, value), { maxLength: 12 }),
+        fc.constantFrom("", "/preview"),
+        async (pairs, action) => {
+          const body = new URLSearchParams([["csrf", csrf], ...pairs]).toString();
+          const res = await fetch(`${gateway.adminUrl}/console/prices/echo/rules/0${action}`, {
+            method: "POST",
+            headers: { cookie: client.cookieHeader, "content-type": "application/x-www-form-urlencoded" },
+            body,
+          });
+          await res.text();
+          return res.status < 500 && (res.headers.get("content-type") ?? "").startsWith("text/html");
+        },
+      ),
+      100,
+    );
+    const oddCharset = await fetch(`${gateway.adminUrl}/console/prices/echo/rules/0`, {
+      method: "POST",
+      headers: { cookie: client.cookieHeader, "content-type": "application/x-www-form-urlencoded; charset=koi8-r" },
+      body: `csrf=${csrf}`,
+    });
+    expect(oddCharset.status).toBe(415);
+    expect(await priceMsat()).toBe(before);
+  }, 120_000);
 
   // Last: it spends this address's sign-in attempts.
   it("refuses a sign-in form that did not come from the console, and limits attempts per address", async () => {

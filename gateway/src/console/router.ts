@@ -354,9 +354,10 @@ export function consoleRouter(parts: ConsoleParts): Router {
   });
 
   router.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const type = typeof error === "object" && error !== null && "type" in error ? error.type : undefined;
-    if (type === "entity.too.large" || type === "parameters.too.many") {
-      sendErrorPage(res, 413, "body_too_large", "The form is too large.");
+    // The body parser's refusals (too large, too many fields, an unknown charset, a bad encoding) carry a 4xx status.
+    const status = typeof error === "object" && error !== null && "status" in error ? Number(error.status) : 500;
+    if (status >= 400 && status < 500) {
+      sendErrorPage(res, status, "bad_form", "The form could not be read; open the page again and resubmit.");
       return;
     }
     log.error({ err: error instanceof Error ? error.message : String(error) }, "console: request failed");
