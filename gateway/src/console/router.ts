@@ -22,6 +22,7 @@ import { readOverview, renderOverview } from "./overview.js";
 import { PriceEditor, type SampleRequest } from "./price-editor.js";
 import { PriceChangeError, PriceFile } from "./price-file.js";
 import { renderEditor, renderPrices } from "./prices-page.js";
+import { refundOf } from "./refunds.js";
 import { formOf, type RuleForm, ruleFormSchema, ruleFromForm } from "./rule-form.js";
 import {
   type ConsoleSession,
@@ -321,8 +322,8 @@ export function consoleRouter(parts: ConsoleParts): Router {
       sendErrorPage(res, 404, "unknown_token", `No token ${tokenId}.`, frame(res, "tokens"));
       return;
     }
-    const charges = await store.chargesOf(tokenId, 50);
-    const body = renderToken(token, charges, locals(res).session.csrfToken, notice);
+    const [charges, refund] = await Promise.all([store.chargesOf(tokenId, 50), refundOf(store, tokenId)]);
+    const body = renderToken(token, { charges, refund }, locals(res).session.csrfToken, notice);
     sendPage(res, 200, page({ title: "Token", signedIn: frame(res, "tokens") }, body));
   };
 

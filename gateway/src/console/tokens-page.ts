@@ -1,5 +1,6 @@
 import type { ChargeEntry, TokenRecord } from "../store/store.js";
 import { figure, html, type SafeHtml } from "./html.js";
+import { type RefundView, refundedMsatOf } from "./refunds.js";
 
 const when = (date: Date | undefined) => (date ? date.toISOString() : "—");
 
@@ -22,8 +23,15 @@ ${problem ? html`<p class="error" role="alert" data-code="invalid_query">${probl
 }`;
 }
 
-export function renderToken(token: TokenRecord, charges: readonly ChargeEntry[], csrfToken: string, notice?: string) {
+export function renderToken(
+  token: TokenRecord,
+  history: { readonly charges: readonly ChargeEntry[]; readonly refund: RefundView | undefined },
+  csrfToken: string,
+  notice?: string,
+) {
+  const { charges, refund } = history;
   const a = token.account;
+  const refunded = refundedMsatOf(a);
   const row = (label: string, value: string, id?: string) =>
     html`<tr><th scope="row">${label}</th><td${id ? html` data-figure="${id}"` : ""}>${value}</td></tr>`;
   return html`${notice ? html`<p class="notice" role="status">${notice}</p>` : ""}
@@ -31,7 +39,17 @@ export function renderToken(token: TokenRecord, charges: readonly ChargeEntry[],
 ${row("Service", token.service)}${row("Status", token.status, "status")}${row("Payment hash", token.paymentHash)}
 ${row("Kind", token.metered ? "prepaid balance (metered)" : `access token, ${token.priceSats} sats`)}
 ${row("Balance (msat)", figure(a.balanceMsat), "balance")}${row("Reserved (msat)", figure(a.reservedMsat))}
-${row("Credited (msat)", figure(a.creditedMsat))}${row("Charged (msat)", figure(a.chargedMsat))}${row("Calls", figure(a.requests))}
+${row("Credited (msat)", figure(a.creditedMsat))}${row("Charged (msat)", figure(a.chargedMsat))}${
+  refunded === undefined ? "" : row("Refunded (msat)", figure(refunded), "refunded")
+}${row("Calls", figure(a.requests))}${
+  refund
+    ? row(
+        "Refund",
+        `${figure(refund.amountMsat)} msat, ${refund.status}${refund.error ? ` (${refund.error})` : ""}`,
+        "refund",
+      )
+    : ""
+}
 ${row("Created", when(token.createdAt))}${row("Paid", when(token.paidAt))}${row("Valid until", when(token.validUntil))}${row(
   "Revoked",
   when(token.revokedAt),
