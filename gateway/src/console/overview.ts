@@ -5,7 +5,7 @@ import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import { MULTIPLIER_SCALE } from "../pricing/quote.js";
 import type { PaymentsRow, RevenueRow, TokenStore } from "../store/store.js";
-import { barChart, ratioBar } from "./charts.js";
+import { groupedBarChart, ratioBar } from "./charts.js";
 import { figure, html, type SafeHtml } from "./html.js";
 
 export const WINDOWS = [
@@ -91,42 +91,67 @@ export async function readOverview(sources: OverviewSources, now = new Date()): 
   };
 }
 
-const health = (name: string, check: CheckResult) =>
-  html`<li data-figure="health-${name}"><span class="label">${name}</span><span class="value ${check.ok ? "ok" : "bad"}">${
+const health = (id: string, name: string, check: CheckResult) =>
+  html`<li data-figure="health-${id}"><span class="label">${name}</span><span class="value ${check.ok ? "ok" : "bad"}">${
     check.ok ? "up" : "down"
   }</span>${check.error ? html`<span class="hint">${check.error}</span>` : ""}</li>`;
 
-function windowSection(w: WindowFigures): SafeHtml {
-  const totalSats = w.payments.reduce((sum, p) => sum + p.sats, 0);
-  return html`<section aria-labelledby="w-${w.id}"><h2 id="w-${w.id}">Revenue, ${w.title}</h2>
-<p>Payments received: <strong data-figure="payments-sats-${w.id}">${figure(totalSats)}</strong> sats.</p>
-${barChart(
-  `pay-${w.id}`,
-  `Payments by service, ${w.title} (sats)`,
-  w.payments.map((p) => ({ label: p.service, value: p.sats })),
+/** Payments and charges over each window: one chart of payments by service and window, then a table of each. */
+function revenueSection(windows: readonly WindowFigures[]): SafeHtml {
+  const services = [...new Set(windows.flatMap((w) => w.payments.map((p) => p.service)))].sort();
+  const lines = [
+    ...new Map(windows.flatMap((w) => w.charges.map((c) => [`${c.service}\u0000${c.model}`, c] as const))).values(),
+  ].sort((a, b) => a.service.localeCompare(b.service) || a.model.localeCompare(b.model));
+  const paymentOf = (w: WindowFigures, service: string) => w.payments.find((p) => p.service === service);
+  const chargeOf = (w: WindowFigures, line: RevenueRow) =>
+    w.charges.find((c) => c.service === line.service && c.model === line.model);
+  const head = html`${windows.map((w) => html`<th scope="col" class="num">${w.title}</th>`)}`;
+  return html`<section aria-labelledby="revenue"><h2 id="revenue">Revenue</h2>
+<p>Payments received: ${windows.map(
+    (w, i) =>
+      html`${i > 0 ? ", " : ""}<strong data-figure="payments-sats-${w.id}">${figure(
+        w.payments.reduce((sum, p) => sum + p.sats, 0),
+      )}</strong> sats in the ${w.title}`,
+  )}.</p>
+${groupedBarChart(
+  "payments",
+  "Payments by service and window (sats)",
+  services.map((service) => ({
+    label: service,
+    values: windows.map((w) => ({ series: w.title, value: paymentOf(w, service)?.sats ?? 0 })),
+  })),
   "sats",
 )}
-<table><caption>Payments by service, ${w.title}</caption>
-<thead><tr><th scope="col">Service</th><th scope="col" class="num">Sats</th><th scope="col" class="num">Invoices</th></tr></thead>
-<tbody>${w.payments.map(
-    (p) =>
-      html`<tr><th scope="row">${p.service}</th><td class="num" data-figure="payments-${w.id}-${p.service}">${figure(
-        p.sats,
-      )}</td><td class="num">${figure(p.invoices)}</td></tr>`,
+<table><caption>Payments by service (sats, with the number of invoices)</caption>
+<thead><tr><th scope="col">Service</th>${head}</tr></thead>
+<tbody>${services.map(
+    (service) =>
+      html`<tr><th scope="row">${service}</th>${windows.map((w) => {
+        const p = paymentOf(w, service);
+        return html`<td class="num"><span data-figure="payments-${w.id}-${service}">${figure(p?.sats ?? 0)}</span> (${figure(
+          p?.invoices ?? 0,
+        )})</td>`;
+      })}</tr>`,
   )}</tbody></table>
-${barChart(
-  `charge-${w.id}`,
-  `Charges from prepaid balances by service and model, ${w.title} (msat)`,
-  w.charges.map((c) => ({ label: `${c.service} · ${c.model}`, value: c.chargedMsat })),
+${groupedBarChart(
+  "charges",
+  "Charges from prepaid balances by service and model, per window (msat)",
+  lines.map((line) => ({
+    label: `${line.service} · ${line.model}`,
+    values: windows.map((w) => ({ series: w.title, value: chargeOf(w, line)?.chargedMsat ?? 0 })),
+  })),
   "msat",
 )}
-<table><caption>Charges by service and model, ${w.title}</caption>
-<thead><tr><th scope="col">Service</th><th scope="col">Model</th><th scope="col" class="num">Msat</th><th scope="col" class="num">Calls</th></tr></thead>
-<tbody>${w.charges.map(
-    (c) =>
-      html`<tr><th scope="row">${c.service}</th><td>${c.model}</td><td class="num" data-figure="charged-${w.id}-${c.service}-${
-        c.model
-      }">${figure(c.chargedMsat)}</td><td class="num">${figure(c.requests)}</td></tr>`,
+<table><caption>Charges by service and model (msat, with the number of calls)</caption>
+<thead><tr><th scope="col">Service</th><th scope="col">Model</th>${head}</tr></thead>
+<tbody>${lines.map(
+    (line) =>
+      html`<tr><th scope="row">${line.service}</th><td>${line.model}</td>${windows.map((w) => {
+        const c = chargeOf(w, line);
+        return html`<td class="num"><span data-figure="charged-${w.id}-${line.service}-${line.model}">${figure(
+          c?.chargedMsat ?? 0,
+        )}</span> (${figure(c?.requests ?? 0)})</td>`;
+      })}</tr>`,
   )}</tbody></table></section>`;
 }
 
@@ -136,7 +161,7 @@ export function renderOverview(o: OverviewFigures): SafeHtml {
 <li><span class="label">Outstanding prepaid balance (owed to agents)</span><span class="value" data-figure="outstanding-msat">${figure(
     o.outstandingMsat,
   )} msat</span></li>
-${health("lnd", o.health.lnd)}${health("store", o.health.store)}</ul>
+${health("lnd", "LND", o.health.lnd)}${health("store", "Token store", o.health.store)}</ul>
 <section aria-labelledby="conv"><h2 id="conv">Challenges issued and paid</h2>
 <p class="hint">Since this gateway process started, as <code>/metrics</code> counts them.</p>
 <table><caption>Conversion by service</caption>
@@ -168,5 +193,5 @@ ${
           }</td></tr>`,
       )}</tbody></table>`
 }</section>
-${o.windows.map(windowSection)}`;
+${revenueSection(o.windows)}`;
 }
