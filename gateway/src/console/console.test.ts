@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -142,6 +142,30 @@ describe("console: sessions, CSRF, prices and tokens over HTTP", () => {
     const refused = await client.request("/console/prices/echo/rules/0", { form });
     expect(refused.status).toBe(409);
     expect(await refused.text()).toContain("changed since this page was loaded");
+    expect(await priceMsat()).toBe(5_000);
+  });
+
+  it("refuses a change it cannot write into the config file, and applies it nowhere", async () => {
+    const client = await operator();
+    const editor = await (await client.request("/console/prices/echo/rules/0")).text();
+    const form = {
+      csrf: ConsoleClient.inputValue(editor, "csrf"),
+      version: ConsoleClient.inputValue(editor, "version"),
+      kind: "per_call",
+      perCallMsat: "8000",
+    };
+    const before = readFileSync(configPath, "utf8");
+    // The console writes a temporary file beside the config file, then renames it: a folder in its place fails that.
+    const blocker = `${configPath}.console-${process.pid}.tmp`;
+    mkdirSync(blocker);
+    try {
+      const refused = await client.request("/console/prices/echo/rules/0", { form });
+      expect(refused.status).toBe(409);
+      expect(await refused.text()).toContain('data-code="config_not_writable"');
+    } finally {
+      rmdirSync(blocker);
+    }
+    expect(readFileSync(configPath, "utf8")).toBe(before);
     expect(await priceMsat()).toBe(5_000);
   });
 

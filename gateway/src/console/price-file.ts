@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { isMap, isSeq, parseDocument } from "yaml";
 import { loadConfigFile } from "../config/load.js";
 import type { PriceRule, PricingConfig } from "../pricing/schema.js";
@@ -72,13 +72,27 @@ export class PriceFile {
     }
   }
 
-  /** Writes beside the file, keeps its mode (it may hold secrets), then renames over it: readers see old or new. */
+  /**
+   * Writes beside the file, keeps its mode (it may hold secrets), then renames over it: readers see old or new. A file
+   * that cannot be replaced (a read-only or single-file mount) refuses the change, which then applies nowhere.
+   */
   private write(text: string): void {
-    const mode = statSync(this.path).mode & 0o777;
     const temporary = `${this.path}.console-${process.pid}.tmp`;
-    writeFileSync(temporary, text, { mode });
-    chmodSync(temporary, mode);
-    renameSync(temporary, this.path);
+    let written = false;
+    try {
+      const mode = statSync(this.path).mode & 0o777;
+      writeFileSync(temporary, text, { mode });
+      written = true;
+      chmodSync(temporary, mode);
+      renameSync(temporary, this.path);
+    } catch (error) {
+      if (written) rmSync(temporary, { force: true });
+      throw new PriceChangeError(
+        409,
+        "config_not_writable",
+        `cannot replace ${this.path} (${(error as Error).message}); nothing was applied. The console writes the config file: mount its folder read-write (a single-file mount cannot be replaced), or change prices in the file itself`,
+      );
+    }
   }
 }
 
