@@ -65,6 +65,16 @@ describe("console: sessions, CSRF, prices and tokens over HTTP", () => {
     }
     return signedIn;
   };
+  /** The echo rule's editor as loaded now (its CSRF token and version), with a per-call price. */
+  const editorForm = async (client: ConsoleClient, fields: Record<string, string>) => {
+    const editor = await (await client.request("/console/prices/echo/rules/0")).text();
+    return {
+      csrf: ConsoleClient.inputValue(editor, "csrf"),
+      version: ConsoleClient.inputValue(editor, "version"),
+      kind: "per_call",
+      ...fields,
+    };
+  };
   const priceMsat = async () => {
     const challenge = await fetch(`${gateway.url}/v1/echo`, { method: "POST", body: "x" });
     expect(challenge.status).toBe(402);
@@ -99,14 +109,7 @@ describe("console: sessions, CSRF, prices and tokens over HTTP", () => {
   it("changes a price in the config file and the next 402, and logs who changed what", async () => {
     const client = await operator();
     expect(await priceMsat()).toBe(2_000);
-    const editor = await (await client.request("/console/prices/echo/rules/0")).text();
-    const form = {
-      csrf: ConsoleClient.inputValue(editor, "csrf"),
-      version: ConsoleClient.inputValue(editor, "version"),
-      kind: "per_call",
-      perCallMsat: "5000",
-      samplePath: "/v1/echo",
-    };
+    const form = await editorForm(client, { perCallMsat: "5000", samplePath: "/v1/echo" });
     const preview = await client.request("/console/prices/echo/rules/0/preview", { form });
     const previewed = await preview.text();
     expect(previewed).toMatch(/data-preview="before">2,000</);
@@ -128,13 +131,7 @@ describe("console: sessions, CSRF, prices and tokens over HTTP", () => {
 
   it("refuses a change when the config file was edited since the page loaded, and a rule the schema refuses", async () => {
     const client = await operator();
-    const editor = await (await client.request("/console/prices/echo/rules/0")).text();
-    const form = {
-      csrf: ConsoleClient.inputValue(editor, "csrf"),
-      version: ConsoleClient.inputValue(editor, "version"),
-      kind: "per_call",
-      perCallMsat: "6000",
-    };
+    const form = await editorForm(client, { perCallMsat: "6000" });
     const invalid = await client.request("/console/prices/echo/rules/0", { form: { ...form, perCallMsat: "-3" } });
     expect(invalid.status).toBe(400);
     expect(await invalid.text()).toContain("perCallMsat: a whole number of msat");
@@ -147,13 +144,7 @@ describe("console: sessions, CSRF, prices and tokens over HTTP", () => {
 
   it("refuses a change it cannot write into the config file, and applies it nowhere", async () => {
     const client = await operator();
-    const editor = await (await client.request("/console/prices/echo/rules/0")).text();
-    const form = {
-      csrf: ConsoleClient.inputValue(editor, "csrf"),
-      version: ConsoleClient.inputValue(editor, "version"),
-      kind: "per_call",
-      perCallMsat: "8000",
-    };
+    const form = await editorForm(client, { perCallMsat: "8000" });
     const before = readFileSync(configPath, "utf8");
     // The console writes a temporary file beside the config file, then renames it: a folder in its place fails that.
     const blocker = `${configPath}.console-${process.pid}.tmp`;
