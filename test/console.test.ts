@@ -64,6 +64,39 @@ function metricValue(text: string, name: string, labels: Record<string, string> 
   return sum;
 }
 
+/**
+ * Runs in the page: form controls without a label, the number of h1, and text whose contrast with its background is
+ * below WCAG AA (4.5:1; 3:1 for large text), by computed styles.
+ */
+const A11Y_AUDIT = `(() => {
+  const controls = [...document.querySelectorAll("input:not([type=hidden]), select, textarea, button")];
+  const unlabelled = controls.filter((c) => c.tagName === "BUTTON" ? !c.textContent.trim() : c.labels.length === 0)
+    .map((c) => c.id || c.name || c.tagName);
+  const rgb = (color) => (color.match(/[\\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const channel = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  };
+  const background = (element) => {
+    for (let e = element; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const lowContrast = [];
+  for (const e of document.querySelectorAll("body *")) {
+    const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim() !== "");
+    if (!own || e.closest("svg") || e.closest(".skip")) continue;
+    const style = getComputedStyle(e);
+    const [a, b] = [luminance(rgb(style.color).slice(0, 3)), luminance(background(e))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) lowContrast.push(e.tagName + ": " + e.textContent.trim().slice(0, 30) + " " + ratio.toFixed(2));
+  }
+  return { unlabelled, h1: document.querySelectorAll("h1").length, lowContrast };
+})()`;
+
 const number = (text: string | undefined) => Number((text ?? "").replace(/[^\d.]/g, ""));
 
 describe("the web console in a real browser (regtest)", () => {
@@ -261,6 +294,16 @@ describe("the web console in a real browser (regtest)", () => {
     const refused = await echo(bought.echo?.authorization ?? "");
     expect(refused.status).toBe(402);
     expect(((await refused.json()) as { code: string }).code).toBe("revoked");
+  });
+
+  it("is usable by keyboard and screen reader: a skip link first, labelled controls, one h1, readable contrast", async () => {
+    for (const path of ["/console/overview", "/console/prices", "/console/prices/llm/rules/0", "/console/tokens"]) {
+      await page.goto(admin(path));
+      await page.keyboard.press("Tab");
+      expect(await page.evaluate("document.activeElement.textContent"), path).toBe("Skip to content");
+      const audit = (await page.evaluate(A11Y_AUDIT)) as { unlabelled: string[]; h1: number; lowContrast: string[] };
+      expect(audit, path).toEqual({ unlabelled: [], h1: 1, lowContrast: [] });
+    }
   });
 
   it("refuses a change without a session, and one without the session's CSRF token", async () => {
