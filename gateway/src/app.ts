@@ -1,6 +1,7 @@
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
 import type { GatewayConfig, ServiceConfig } from "./config/schema.js";
+import { discoveryRoutes } from "./discovery/routes.js";
 import type { HealthHandlers } from "./health/routes.js";
 import { type CanonicalTarget, canonicalTarget, InvalidTargetError } from "./http/canonical-target.js";
 import { sendJsonError } from "./http/errors.js";
@@ -58,6 +59,7 @@ export function createApp(parts: GatewayParts): Express {
   const authenticator = new Authenticator(store, (payment) => metrics.recordPaid(payment));
   const challenger = new Challenger(backend, store, pricer, config.macaroonLocation);
   const limiter = new RateLimiter(config.limits.challengesPerMinute, config.limits.challengeBurst);
+  const quoter = new Quoter(book, (service) => pools.of(service).pick() ?? "");
 
   const app = express();
   app.disable("x-powered-by");
@@ -65,6 +67,7 @@ export function createApp(parts: GatewayParts): Express {
   app.set("trust proxy", config.trustProxy);
   app.get("/healthz", health.liveness);
   app.get("/readyz", health.publicReadiness);
+  app.use(discoveryRoutes({ config, book, quoter, pricer }));
 
   // An agent reads its prepaid balance with the same credential it pays with.
   app.get("/l402/balance", async (req: Request, res: Response) => {
@@ -195,7 +198,7 @@ export function createApp(parts: GatewayParts): Express {
   const metered = new MeteredHandler({
     store,
     book,
-    quoter: new Quoter(book, (service) => pools.of(service).pick() ?? ""),
+    quoter,
     challenger,
     metrics,
     log,
