@@ -4,6 +4,7 @@ import { type BudgetLimits, type Spending, spending } from "./budget.js";
 import { readChallenge, type ValidatedChallenge, validateChallenge } from "./challenge.js";
 import { L402ClientError, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
+import { fetchGatewayQuote, type GatewayQuote } from "./gateway-quote.js";
 import type { MacaroonInfo } from "./macaroon-info.js";
 import { Payer } from "./payments.js";
 import { queryReceipts, type Receipt, type ReceiptQuery } from "./receipts.js";
@@ -173,6 +174,38 @@ export class L402Client {
     }
   }
 
+  /**
+   * What the gateway says this request would cost, asked before anything is paid or any invoice exists (its
+   * `/l402/quote` endpoint), and whether this client would pay that now: `refusal` is the `over_cap` or
+   * `budget_exceeded` error paying it would meet (a new credential's invoice plus the maximum fee), else null.
+   * Throws `quote_failed` when the origin has no quote endpoint or cannot price the request.
+   */
+  async quote(
+    input: string | URL | Request,
+    init?: RequestInit,
+    options: { maxCostSats?: number } = {},
+  ): Promise<GatewayQuote & { readonly maxFeeSats: number; readonly refusal: L402ClientError | null }> {
+    const request = await ReplayableRequest.from(input, init);
+    const quote = await fetchGatewayQuote(request, this.#sendOptions());
+    let refusal: L402ClientError | null = null;
+    try {
+      if (quote.invoiceSats > 0)
+        await this.#payer.assertAffordable(quote.origin, quote.invoiceSats, options.maxCostSats);
+    } catch (error) {
+      if (!(error instanceof L402ClientError)) throw error;
+      refusal = error;
+    }
+    return { ...quote, maxFeeSats: this.#payer.maxFeeSats, refusal };
+  }
+
+  /**
+   * Like `fetch`, with a lower cap for this call only: a payment above `maxCostSats` (amount plus maximum fee) is
+   * refused with `over_cap`. The client's own cap and budgets still apply; nothing here can raise them.
+   */
+  fetchWithin(input: string | URL | Request, init: RequestInit | undefined, maxCostSats: number): Promise<Response> {
+    return this.#fetch(input, init, this.#dryRun, maxCostSats);
+  }
+
   /** Receipts, newest first. Pending ones are payments whose outcome is not known yet. */
   async receipts(query?: ReceiptQuery): Promise<Receipt[]> {
     return queryReceipts(await this.#store.read(), query);
@@ -204,7 +237,16 @@ export class L402Client {
     return this.#payer.resolvePending();
   }
 
-  async #fetch(input: string | URL | Request, init: RequestInit | undefined, dryRun: boolean): Promise<Response> {
+  #sendOptions() {
+    return { send: this.#baseFetch, timeouts: this.#timeouts, allowInsecure: this.#allowInsecure };
+  }
+
+  async #fetch(
+    input: string | URL | Request,
+    init: RequestInit | undefined,
+    dryRun: boolean,
+    capSats?: number,
+  ): Promise<Response> {
     const request = await ReplayableRequest.from(input, init);
     const { origin, pathname } = request.url;
     const scope = pathScope(pathname);
@@ -215,11 +257,7 @@ export class L402Client {
     let paid = false;
     for (let attempt = 1; ; attempt++) {
       const authorization = token && authorizationFor(token);
-      const response = await sendFollowing(request, authorization, {
-        send: this.#baseFetch,
-        timeouts: this.#timeouts,
-        allowInsecure: this.#allowInsecure,
-      });
+      const response = await sendFollowing(request, authorization, this.#sendOptions());
       if (response.status !== 402) {
         if (token) await this.#remember(origin, scope, token.service);
         if (paid) await this.#forgiveRefusal(origin);
@@ -239,7 +277,7 @@ export class L402Client {
           `${origin} answered 402 again after ${paid ? "being paid" : `${attempt} attempts`}; not paying again`,
         );
       }
-      const next = await this.#mutex.run(origin, () => this.#obtainToken(challenge, origin, refused, dryRun));
+      const next = await this.#mutex.run(origin, () => this.#obtainToken(challenge, origin, refused, dryRun, capSats));
       token = next.token;
       paid = next.paid;
     }
@@ -251,6 +289,7 @@ export class L402Client {
     origin: string,
     refused: ReadonlySet<string>,
     dryRun: boolean,
+    capSats: number | undefined,
   ): Promise<{ token: StoredToken; paid: boolean }> {
     const { service } = read.macaroon;
     await this.#payer.resolvePending(origin);
@@ -279,7 +318,7 @@ export class L402Client {
         { quote },
       );
     }
-    return { token: await this.#payer.pay(validated, origin), paid: true };
+    return { token: await this.#payer.pay(validated, origin, capSats), paid: true };
   }
 
   /** The refused token is dropped only if the server wants a token for its own service: it is spent or revoked. */

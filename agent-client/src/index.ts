@@ -13,6 +13,7 @@ export {
 } from "./client.js";
 export { L402ClientError, type L402ClientErrorCode, type PriceQuote } from "./errors.js";
 export type { L402Event } from "./events.js";
+export type { GatewayQuote } from "./gateway-quote.js";
 export { type DecodedInvoice, decodeInvoice } from "./invoice.js";
 export type { Receipt, ReceiptQuery, ReceiptStatus } from "./receipts.js";
 export { FileStore, StoreFileError } from "./store/file.js";

@@ -10,6 +10,7 @@ export class UsageError extends Error {
 const OPTIONS = {
   header: { type: "string", short: "H", multiple: true },
   data: { type: "string", short: "d" },
+  request: { type: "string", short: "X" },
   "max-cost": { type: "string" },
   "max-fee": { type: "string" },
   timeout: { type: "string" },
@@ -90,6 +91,21 @@ const requestSchema = connectionSchema.extend({
     .optional(),
 });
 
+const quoteSchema = connectionSchema.extend({
+  command: z.literal("quote"),
+  url: httpUrl,
+  method: z
+    .string()
+    .regex(/^[A-Za-z]{1,20}$/, "-X takes an HTTP method")
+    .transform((m) => m.toUpperCase()),
+  headers: z.array(header),
+  data: z.string().optional(),
+  maxCostSats: wholeNumber("--max-cost").pipe(z.number().positive("--max-cost must be above 0")).optional(),
+  maxFeeSats: wholeNumber("--max-fee").optional(),
+  insecure: z.boolean(),
+  cacert: z.string().min(1, "--cacert takes a file").optional(),
+});
+
 const tokensSchema = connectionSchema.extend({
   command: z.literal("tokens"),
   action: z.enum(["list", "rm"]),
@@ -114,11 +130,13 @@ const budgetSchema = connectionSchema.extend({
 });
 
 export type RequestCommand = z.infer<typeof requestSchema>;
+export type QuoteCommand = z.infer<typeof quoteSchema>;
 export type TokensCommand = z.infer<typeof tokensSchema>;
 export type ReceiptsCommand = z.infer<typeof receiptsSchema>;
 export type BudgetCommand = z.infer<typeof budgetSchema>;
 export type Command =
   | RequestCommand
+  | QuoteCommand
   | TokensCommand
   | ReceiptsCommand
   | BudgetCommand
@@ -167,6 +185,20 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
         idleTimeoutSeconds: values["idle-timeout"],
       });
     }
+    case "quote":
+      expectPositionals(command, rest, 1, "<url>");
+      return validate(quoteSchema, {
+        ...connection,
+        command,
+        url: rest[0],
+        method: values.request ?? (values.data === undefined ? "GET" : "POST"),
+        headers: values.header ?? [],
+        data: values.data,
+        maxCostSats: values["max-cost"],
+        maxFeeSats: values["max-fee"],
+        insecure: values.insecure ?? false,
+        cacert: values.cacert,
+      });
     case "tokens": {
       const [action, target, ...extra] = rest;
       if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);

@@ -5,14 +5,15 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { createL402Client } from "../client.js";
 import type { PriceQuote } from "../errors.js";
 import type { L402Event } from "../events.js";
+import type { GatewayQuote } from "../gateway-quote.js";
 import { FileStore } from "../store/file.js";
 import type { BudgetLimits } from "../store/state.js";
 import { credentialAsBase64 } from "../wallet/credentials.js";
 import { LndWallet } from "../wallet/lnd.js";
 import type { PaymentLookup, Wallet } from "../wallet/wallet.js";
-import type { BudgetCommand, ReceiptsCommand, RequestCommand, TokensCommand } from "./args.js";
+import type { BudgetCommand, QuoteCommand, ReceiptsCommand, RequestCommand, TokensCommand } from "./args.js";
 import { UsageError } from "./args.js";
-import { EXIT } from "./exit-codes.js";
+import { EXIT, exitCodeFor } from "./exit-codes.js";
 
 export interface Io {
   readonly stdout: NodeJS.WritableStream;
@@ -42,16 +43,7 @@ export async function requestCommand(command: RequestCommand, io: Io): Promise<n
     ...(command.timeoutSeconds === undefined ? {} : { paymentTimeoutMs: command.timeoutSeconds * 1000 }),
     onEvent: (event) => progress(describeEvent(event)),
   });
-  const headers = new Headers();
-  for (const [name, value] of command.headers) {
-    try {
-      headers.append(name, value);
-    } catch {
-      throw new UsageError(`header ${name} has a value HTTP cannot carry`);
-    }
-  }
-  const body = command.command === "post" ? await readBody(command.data, io) : undefined;
-  const init: RequestInit = { method: command.command.toUpperCase(), headers, ...(body === undefined ? {} : { body }) };
+  const init = await requestInit(command.command.toUpperCase(), command, io);
   const result = command.dryRun ? await client.preview(command.url, init) : await client.fetch(command.url, init);
   if (!(result instanceof Response)) {
     progress(`dry run: would pay ${describeQuote(result)}`);
@@ -72,6 +64,60 @@ export async function requestCommand(command: RequestCommand, io: Io): Promise<n
     return EXIT.httpError;
   }
   return EXIT.ok;
+}
+
+/** The request a get, post or quote command describes: method, -H headers and the -d body. */
+async function requestInit(
+  method: string,
+  command: { readonly headers: readonly (readonly [string, string])[]; readonly data?: string | undefined },
+  io: Io,
+): Promise<RequestInit> {
+  const headers = new Headers();
+  for (const [name, value] of command.headers) {
+    try {
+      headers.append(name, value);
+    } catch {
+      throw new UsageError(`header ${name} has a value HTTP cannot carry`);
+    }
+  }
+  const body = await readBody(command.data, io);
+  return { method, headers, ...(body === undefined ? {} : { body }) };
+}
+
+/** Asks the gateway's price for a request before paying: JSON on stdout, and whether the cap and budgets allow it. */
+export async function quoteCommand(command: QuoteCommand, io: Io): Promise<number> {
+  const store = new FileStore(command.store);
+  const client = createL402Client({
+    wallet: walletOrLookupOnly(command),
+    store,
+    budget: (await store.read()).budgetLimits,
+    allowInsecure: command.insecure,
+    ...(command.cacert === undefined ? {} : { ca: readCacert(command.cacert) }),
+    ...(command.maxCostSats === undefined ? {} : { maxCostSats: command.maxCostSats }),
+    ...(command.maxFeeSats === undefined ? {} : { maxFeeSats: command.maxFeeSats }),
+  });
+  const quote = await client.quote(command.url, await requestInit(command.method, command, io));
+  const { refusal, ...price } = quote;
+  io.stdout.write(`${JSON.stringify({ ...price, refusal: refusal?.code ?? null }, null, 2)}\n`);
+  if (!command.quiet) io.stderr.write(`l402: ${describeGatewayQuote(quote)}\n`);
+  if (!refusal) return EXIT.ok;
+  io.stderr.write(`l402: ${refusal.code}: ${refusal.message}\n`);
+  return exitCodeFor(refusal.code);
+}
+
+function describeGatewayQuote(quote: GatewayQuote & { maxFeeSats: number }): string {
+  const who = `${quote.origin}${quote.service ? ` (${quote.service})` : ""}`;
+  switch (quote.kind) {
+    case "free":
+      return `${who}: free, nothing to pay`;
+    case "fixed":
+      return `${who}: ${quote.invoiceSats} sats (+ up to ${quote.maxFeeSats} sats fee) for a credential`;
+    case "metered":
+      return (
+        `${who}: this call reserves up to ${quote.reserveMsat} msat of a prepaid balance; a new credential costs ` +
+        `${quote.invoiceSats} sats (+ up to ${quote.maxFeeSats} sats fee)`
+      );
+  }
 }
 
 function readCacert(path: string): string {

@@ -34,6 +34,7 @@ export function exitCodeFor(code: L402ClientErrorCode): number {
       return EXIT.httpError;
     case "request_timeout":
     case "redirect_refused":
+    case "quote_failed":
       return EXIT.error;
     case "insecure_origin":
       return EXIT.usage;

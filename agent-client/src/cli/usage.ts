@@ -3,6 +3,12 @@ export const USAGE = `l402: curl-like HTTP client that pays L402 (and LSAT) chal
 usage:
   l402 get <url> [-H 'K: V']... [options]
   l402 post <url> [-d <body> | -d @<file> | -d @-] [-H 'K: V']... [options]
+  l402 quote <url> [-X <method>] [-d <body>] [-H 'K: V']...
+                                          the gateway's price for this request, before paying (JSON on
+                                          stdout); exit 3 when the cap or a budget would refuse it
+  l402 mcp [--max-cost <sats>] [--confirm-above <sats>]
+                                          Model Context Protocol server on stdio (tools: fetch, quote,
+                                          balance, receipts, budget)
   l402 tokens list                        cached tokens as JSON (no preimages)
   l402 tokens rm <origin|payment-hash>    forget tokens; 'l402 tokens rm --all' forgets every one
   l402 receipts [--origin <origin>] [--status pending|succeeded|failed] [--limit <n>]
