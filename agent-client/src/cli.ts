@@ -26,6 +26,10 @@ async function main(argv: readonly string[], io: Io): Promise<number> {
     const { budgetCommand, quoteCommand, receiptsCommand, requestCommand, tokensCommand } = await import(
       "./cli/commands.js"
     );
+    if (command.command === "mcp") {
+      const { mcpCommand } = await import("./cli/mcp.js");
+      return await mcpCommand(command, io, packageVersion());
+    }
     switch (command.command) {
       case "get":
       case "post":

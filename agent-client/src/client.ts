@@ -1,5 +1,6 @@
 import { formatAuthorization } from "@l402-gateway/l402";
 import { z } from "zod";
+import { balanceOf, type TokenBalance } from "./balances.js";
 import { type BudgetLimits, type Spending, spending } from "./budget.js";
 import { readChallenge, type ValidatedChallenge, validateChallenge } from "./challenge.js";
 import { L402ClientError, type PriceQuote } from "./errors.js";
@@ -18,6 +19,16 @@ import type { Timeouts } from "./timed-fetch.js";
 import { chooseToken, pathScope, rememberRoute, removeToken, tokenFor } from "./tokens.js";
 import { fetchTrusting } from "./transport.js";
 import type { Wallet } from "./wallet/wallet.js";
+
+/** Limits for one call of `fetchWithin`; they can only narrow what the client allows. */
+export interface CallLimits {
+  /** Cap on this call's payment, amount plus maximum fee; the client's cap applies when it is lower. */
+  readonly maxCostSats?: number;
+  /** Asked before paying (after every cap and budget allowed it); false refuses with `payment_declined`. */
+  readonly approve?: (quote: PriceQuote) => Promise<boolean>;
+  /** Told the payment hash of a payment this call made. */
+  readonly onPaid?: (paymentHash: string) => void;
+}
 
 /** The drop-in fetch: same arguments and result as the global fetch. */
 export type L402Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -199,16 +210,27 @@ export class L402Client {
   }
 
   /**
-   * Like `fetch`, with a lower cap for this call only: a payment above `maxCostSats` (amount plus maximum fee) is
-   * refused with `over_cap`. The client's own cap and budgets still apply; nothing here can raise them.
+   * Like `fetch`, with limits for this call only: a lower cap (`maxCostSats`, amount plus maximum fee: a payment
+   * above it is refused with `over_cap`), and `approve`, asked before a payment that every cap and budget allows
+   * (false: refused with `payment_declined`). The client's own cap and budgets still apply; nothing here can raise
+   * them. `onPaid` learns the payment hash of a payment this call made.
    */
-  fetchWithin(input: string | URL | Request, init: RequestInit | undefined, maxCostSats: number): Promise<Response> {
-    return this.#fetch(input, init, this.#dryRun, maxCostSats);
+  fetchWithin(input: string | URL | Request, init: RequestInit | undefined, limits: CallLimits): Promise<Response> {
+    return this.#fetch(input, init, this.#dryRun, limits);
   }
 
   /** Receipts, newest first. Pending ones are payments whose outcome is not known yet. */
   async receipts(query?: ReceiptQuery): Promise<Receipt[]> {
     return queryReceipts(await this.#store.read(), query);
+  }
+
+  /** What each held credential (of one origin, or all) has left, as its gateway reports it. */
+  async balances(origin?: string): Promise<TokenBalance[]> {
+    const now = this.#now().getTime() / 1000;
+    const held = (await this.#store.read()).tokens.filter(
+      (token) => (origin === undefined || token.origin === originOf(origin)) && (token.validUntil ?? now + 1) > now,
+    );
+    return Promise.all(held.map((token) => balanceOf(token, authorizationFor(token), this.#sendOptions())));
   }
 
   async tokens(): Promise<StoredToken[]> {
@@ -245,7 +267,7 @@ export class L402Client {
     input: string | URL | Request,
     init: RequestInit | undefined,
     dryRun: boolean,
-    capSats?: number,
+    limits: CallLimits = {},
   ): Promise<Response> {
     const request = await ReplayableRequest.from(input, init);
     const { origin, pathname } = request.url;
@@ -277,7 +299,7 @@ export class L402Client {
           `${origin} answered 402 again after ${paid ? "being paid" : `${attempt} attempts`}; not paying again`,
         );
       }
-      const next = await this.#mutex.run(origin, () => this.#obtainToken(challenge, origin, refused, dryRun, capSats));
+      const next = await this.#mutex.run(origin, () => this.#obtainToken(challenge, origin, refused, dryRun, limits));
       token = next.token;
       paid = next.paid;
     }
@@ -289,7 +311,7 @@ export class L402Client {
     origin: string,
     refused: ReadonlySet<string>,
     dryRun: boolean,
-    capSats: number | undefined,
+    limits: CallLimits,
   ): Promise<{ token: StoredToken; paid: boolean }> {
     const { service } = read.macaroon;
     await this.#payer.resolvePending(origin);
@@ -318,7 +340,18 @@ export class L402Client {
         { quote },
       );
     }
-    return { token: await this.#payer.pay(validated, origin, capSats), paid: true };
+    if (limits.approve) {
+      const quote = this.#payer.quote(validated, origin);
+      await this.#payer.assertAllowed(quote, limits.maxCostSats);
+      if (!(await limits.approve(quote))) {
+        throw new L402ClientError("payment_declined", `paying ${quote.amountSats} sats to ${origin} was not approved`, {
+          quote,
+        });
+      }
+    }
+    const token = await this.#payer.pay(validated, origin, limits.maxCostSats);
+    limits.onPaid?.(token.paymentHash);
+    return { token, paid: true };
   }
 
   /** The refused token is dropped only if the server wants a token for its own service: it is spent or revoked. */

@@ -48,7 +48,9 @@ export type L402ClientErrorCode =
   /** Dry-run mode met a challenge: `quote` holds the price that would have been paid. */
   | "dry_run"
   /** The origin has no quote endpoint (`/l402/quote`), or it could not price the request: nothing was paid. */
-  | "quote_failed";
+  | "quote_failed"
+  /** The caller's approval (an MCP host's confirmation) was asked for this payment and not given: nothing paid. */
+  | "payment_declined";
 
 export interface PriceQuote {
   readonly origin: string;

@@ -6,6 +6,7 @@ import type { ReplayableRequest } from "./request-body.js";
 /** The gateway's price discovery endpoints (gateway/src/discovery). */
 export const QUOTE_PATH = "/l402/quote";
 export const MANIFEST_PATH = "/.well-known/l402.json";
+export const BALANCE_PATH = "/l402/balance";
 
 const answerSchema = z.object({
   service: z.string().nullable(),

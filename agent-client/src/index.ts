@@ -2,8 +2,10 @@
  * @l402-gateway/agent-client — pay L402 (and LSAT) APIs from an agent: a drop-in fetch, an LND wallet, a token
  * cache, budgets, receipts and the `l402` CLI. See README.md.
  */
+export type { TokenBalance } from "./balances.js";
 export { type BudgetLimits, type Spending, spending } from "./budget.js";
 export {
+  type CallLimits,
   createL402Client,
   createL402Fetch,
   DEFAULT_BUDGET,

@@ -61,8 +61,8 @@ export class Payer {
   }
 
   /** Throws what `pay` would refuse with (`over_cap`, `budget_exceeded`, ...) if paying `quote` is not allowed. */
-  async assertAllowed(quote: PriceQuote): Promise<void> {
-    this.#assertUnderCap(quote);
+  async assertAllowed(quote: PriceQuote, capSats?: number): Promise<void> {
+    this.#assertUnderCap(quote, capSats);
     assertMayPay(await this.options.store.read(), this.options.policy, quote, this.options.now());
   }
 

@@ -33,6 +33,7 @@ const OPTIONS = {
   daily: { type: "string" },
   total: { type: "string" },
   "per-origin": { type: "string" },
+  "confirm-above": { type: "string" },
   all: { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
@@ -106,6 +107,16 @@ const quoteSchema = connectionSchema.extend({
   cacert: z.string().min(1, "--cacert takes a file").optional(),
 });
 
+const mcpSchema = connectionSchema.extend({
+  command: z.literal("mcp"),
+  maxCostSats: wholeNumber("--max-cost").pipe(z.number().positive("--max-cost must be above 0")).default(1000),
+  maxFeeSats: wholeNumber("--max-fee").default(10),
+  confirmAboveSats: wholeNumber("--confirm-above").optional(),
+  timeoutSeconds: wholeNumber("--timeout").pipe(z.number().positive("--timeout must be above 0")).optional(),
+  insecure: z.boolean(),
+  cacert: z.string().min(1, "--cacert takes a file").optional(),
+});
+
 const tokensSchema = connectionSchema.extend({
   command: z.literal("tokens"),
   action: z.enum(["list", "rm"]),
@@ -131,12 +142,14 @@ const budgetSchema = connectionSchema.extend({
 
 export type RequestCommand = z.infer<typeof requestSchema>;
 export type QuoteCommand = z.infer<typeof quoteSchema>;
+export type McpCommand = z.infer<typeof mcpSchema>;
 export type TokensCommand = z.infer<typeof tokensSchema>;
 export type ReceiptsCommand = z.infer<typeof receiptsSchema>;
 export type BudgetCommand = z.infer<typeof budgetSchema>;
 export type Command =
   | RequestCommand
   | QuoteCommand
+  | McpCommand
   | TokensCommand
   | ReceiptsCommand
   | BudgetCommand
@@ -196,6 +209,18 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
         data: values.data,
         maxCostSats: values["max-cost"],
         maxFeeSats: values["max-fee"],
+        insecure: values.insecure ?? false,
+        cacert: values.cacert,
+      });
+    case "mcp":
+      expectPositionals(command, rest, 0, "");
+      return validate(mcpSchema, {
+        ...connection,
+        command,
+        maxCostSats: values["max-cost"],
+        maxFeeSats: values["max-fee"],
+        confirmAboveSats: values["confirm-above"],
+        timeoutSeconds: values.timeout,
         insecure: values.insecure ?? false,
         cacert: values.cacert,
       });

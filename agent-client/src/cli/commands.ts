@@ -120,7 +120,7 @@ function describeGatewayQuote(quote: GatewayQuote & { maxFeeSats: number }): str
   }
 }
 
-function readCacert(path: string): string {
+export function readCacert(path: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (error) {
@@ -204,7 +204,7 @@ interface WalletFlags {
   readonly lndMacaroon?: string | undefined;
 }
 
-function requireWallet(flags: WalletFlags): Wallet {
+export function requireWallet(flags: WalletFlags): Wallet {
   const wallet = walletFrom(flags);
   if (!wallet) {
     throw new UsageError("no wallet: set --lnd-socket and --lnd-macaroon (or L402_LND_SOCKET and L402_LND_MACAROON)");
@@ -261,7 +261,7 @@ function describeQuote(quote: PriceQuote): string {
   }`;
 }
 
-function describeEvent(event: L402Event): string {
+export function describeEvent(event: L402Event): string {
   switch (event.type) {
     case "challenge":
       return `402 from ${event.url} (service ${event.service || "-"})`;

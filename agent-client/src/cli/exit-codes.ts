@@ -23,6 +23,7 @@ export function exitCodeFor(code: L402ClientErrorCode): number {
   switch (code) {
     case "over_cap":
     case "budget_exceeded":
+    case "payment_declined":
       return EXIT.overLimit;
     case "payment_failed":
     case "payment_timeout":

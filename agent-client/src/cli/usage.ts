@@ -31,6 +31,13 @@ get/post options:
   --insecure              allow a plain-http:// origin that is not loopback: the credential and payment then
                           cross the network in clear text (refused otherwise, exit 2)
 
+mcp options (the model can lower the cap per call with max_cost, never raise it; budgets are those saved
+with 'l402 budget set'):
+  --max-cost <sats>       cap per payment on amount plus --max-fee (default 1000)
+  --max-fee <sats>        routing fee limit per payment (default 10)
+  --confirm-above <sats>  a payment above this (amount plus fee) is made only after the user confirms it
+                          through the host (MCP elicitation); refused where the host cannot ask
+
 common options:
   --store <path>          token, receipt and budget file (env L402_STORE; default ~/.l402/store.json)
   --lnd-socket <host:port>  env L402_LND_SOCKET
