@@ -25,4 +25,5 @@ export type { ClientStore } from "./store/store.js";
 export { pathScope } from "./tokens.js";
 export { credentialAsBase64 } from "./wallet/credentials.js";
 export { type LndConnection, LndWallet } from "./wallet/lnd.js";
+export { NwcUriError, NwcWallet, parseNwcUri } from "./wallet/nwc.js";
 export type { PaymentLookup, PaymentOrder, PaymentResult, Wallet } from "./wallet/wallet.js";

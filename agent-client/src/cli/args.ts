@@ -25,6 +25,8 @@ const OPTIONS = {
   "lnd-socket": { type: "string" },
   "lnd-cert": { type: "string" },
   "lnd-macaroon": { type: "string" },
+  wallet: { type: "string" },
+  "nwc-uri-file": { type: "string" },
   quiet: { type: "boolean", short: "q" },
   origin: { type: "string" },
   status: { type: "string" },
@@ -68,6 +70,10 @@ const connectionSchema = z.object({
     .optional(),
   lndCert: z.string().min(1).optional(),
   lndMacaroon: z.string().min(1).optional(),
+  wallet: z.enum(["lnd", "nwc"], "--wallet is lnd or nwc").optional(),
+  nwcUriFile: z.string().min(1, "--nwc-uri-file takes a file").optional(),
+  /** Only from the environment (L402_NWC_URI): a command line is visible to every user of the machine. */
+  nwcUri: z.string().min(1).optional(),
   quiet: z.boolean(),
 });
 
@@ -173,6 +179,9 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     lndSocket: values["lnd-socket"] ?? env.L402_LND_SOCKET,
     lndCert: values["lnd-cert"] ?? env.L402_LND_CERT,
     lndMacaroon: values["lnd-macaroon"] ?? env.L402_LND_MACAROON,
+    wallet: values.wallet ?? env.L402_WALLET,
+    nwcUriFile: values["nwc-uri-file"] ?? env.L402_NWC_URI_FILE,
+    nwcUri: env.L402_NWC_URI,
     quiet: values.quiet ?? false,
   };
   switch (command) {

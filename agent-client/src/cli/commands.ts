@@ -10,6 +10,7 @@ import { FileStore } from "../store/file.js";
 import type { BudgetLimits } from "../store/state.js";
 import { credentialAsBase64 } from "../wallet/credentials.js";
 import { LndWallet } from "../wallet/lnd.js";
+import { NwcUriError, NwcWallet } from "../wallet/nwc.js";
 import type { PaymentLookup, Wallet } from "../wallet/wallet.js";
 import type { BudgetCommand, QuoteCommand, ReceiptsCommand, RequestCommand, TokensCommand } from "./args.js";
 import { UsageError } from "./args.js";
@@ -154,9 +155,10 @@ export async function tokensCommand(command: TokensCommand, io: Io): Promise<num
 }
 
 export async function receiptsCommand(command: ReceiptsCommand, io: Io): Promise<number> {
-  const client = createL402Client({ wallet: walletOrLookupOnly(command), store: new FileStore(command.store) });
+  const wallet = walletOrLookupOnly(command);
+  const client = createL402Client({ wallet, store: new FileStore(command.store) });
   // With a wallet configured, payments left pending by a crash are resolved first.
-  if (command.lndSocket !== undefined) await client.resolvePending();
+  if (wallet !== noWallet) await client.resolvePending();
   const receipts = await client.receipts({
     ...(command.origin === undefined ? {} : { origin: command.origin }),
     ...(command.status === undefined ? {} : { status: command.status }),
@@ -202,12 +204,18 @@ interface WalletFlags {
   readonly lndSocket?: string | undefined;
   readonly lndCert?: string | undefined;
   readonly lndMacaroon?: string | undefined;
+  readonly wallet?: "lnd" | "nwc" | undefined;
+  readonly nwcUriFile?: string | undefined;
+  readonly nwcUri?: string | undefined;
 }
 
 export function requireWallet(flags: WalletFlags): Wallet {
   const wallet = walletFrom(flags);
   if (!wallet) {
-    throw new UsageError("no wallet: set --lnd-socket and --lnd-macaroon (or L402_LND_SOCKET and L402_LND_MACAROON)");
+    throw new UsageError(
+      "no wallet: set --lnd-socket and --lnd-macaroon (or L402_LND_SOCKET and L402_LND_MACAROON), or --wallet nwc " +
+        "with --nwc-uri-file (or L402_NWC_URI_FILE or L402_NWC_URI)",
+    );
   }
   return wallet;
 }
@@ -218,6 +226,10 @@ function walletOrLookupOnly(flags: WalletFlags): Wallet {
 }
 
 function walletFrom(flags: WalletFlags): Wallet | undefined {
+  const nwcGiven = flags.nwcUriFile !== undefined || flags.nwcUri !== undefined;
+  if (flags.wallet === "nwc" || (flags.wallet === undefined && nwcGiven && flags.lndSocket === undefined)) {
+    return nwcWalletFrom(flags);
+  }
   if (flags.lndSocket === undefined && flags.lndMacaroon === undefined) return undefined;
   if (flags.lndSocket === undefined || flags.lndMacaroon === undefined) {
     throw new UsageError("a wallet needs both --lnd-socket and --lnd-macaroon");
@@ -230,6 +242,26 @@ function walletFrom(flags: WalletFlags): Wallet | undefined {
     });
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** The NWC wallet of the URI in --nwc-uri-file (or L402_NWC_URI_FILE), else L402_NWC_URI. No message repeats the URI. */
+function nwcWalletFrom(flags: WalletFlags): Wallet {
+  let uri = flags.nwcUri;
+  if (flags.nwcUriFile !== undefined) {
+    try {
+      uri = readFileSync(flags.nwcUriFile, "utf8").trim();
+    } catch (error) {
+      throw new UsageError(`--nwc-uri-file: cannot read ${flags.nwcUriFile}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+  }
+  if (uri === undefined)
+    throw new UsageError("--wallet nwc needs --nwc-uri-file (or L402_NWC_URI_FILE or L402_NWC_URI)");
+  try {
+    return NwcWallet.fromUri(uri);
+  } catch (error) {
+    if (error instanceof NwcUriError) throw new UsageError(error.message);
+    throw error;
   }
 }
 

@@ -15,9 +15,12 @@ const MAX_BODY_CHARS = 100_000;
  * stdout carries only the protocol; progress goes to stderr.
  */
 export async function mcpCommand(command: McpCommand, io: Io, version: string): Promise<number> {
+  // stdout carries the protocol only: anything a library prints goes to stderr.
+  console.log = console.info = console.debug = console.warn = (...args: unknown[]) => console.error(...args);
   const store = new FileStore(command.store);
+  const wallet = requireWallet(command);
   const client = createL402Client({
-    wallet: requireWallet(command),
+    wallet,
     store,
     budget: (await store.read()).budgetLimits,
     maxCostSats: command.maxCostSats,
@@ -35,6 +38,7 @@ export async function mcpCommand(command: McpCommand, io: Io, version: string): 
     client,
     { maxCostSats: command.maxCostSats, confirmAboveSats: command.confirmAboveSats, maxBodyChars: MAX_BODY_CHARS },
     version,
+    wallet,
   );
   const closed = new Promise<void>((resolve) => {
     process.stdin.once("end", resolve);

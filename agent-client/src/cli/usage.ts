@@ -43,6 +43,9 @@ common options:
   --lnd-socket <host:port>  env L402_LND_SOCKET
   --lnd-cert <path|base64|hex>      env L402_LND_CERT (omit for a CA-signed certificate)
   --lnd-macaroon <path|base64|hex>  env L402_LND_MACAROON (needs offchain:read and offchain:write)
+  --wallet lnd|nwc        env L402_WALLET; nwc pays through a Nostr Wallet Connect (NIP-47) wallet service
+  --nwc-uri-file <path>   file holding the nostr+walletconnect:// URI (env L402_NWC_URI_FILE, or the URI itself
+                          in L402_NWC_URI; never on the command line, never printed)
   -q, --quiet             no progress on stderr
   -h, --help, --version
 

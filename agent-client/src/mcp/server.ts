@@ -3,6 +3,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import type { L402Client } from "../client.js";
 import { L402ClientError, type PriceQuote } from "../errors.js";
+import type { Wallet } from "../wallet/wallet.js";
 
 /** What the person running the server decides; nothing a model sends can change it. */
 export interface McpPolicy {
@@ -72,7 +73,7 @@ async function tool(run: () => Promise<Record<string, unknown>>): Promise<CallTo
  * quote, balance, receipts and budget. The caps, budgets and confirmation threshold are the server's own: tools can
  * narrow a payment (`max_cost`) but never widen one, and no tool changes a budget.
  */
-export function createMcpServer(client: L402Client, policy: McpPolicy, version: string): McpServer {
+export function createMcpServer(client: L402Client, policy: McpPolicy, version: string, wallet?: Wallet): McpServer {
   const server = new McpServer({ name: "l402", version });
   const confirmNote =
     policy.confirmAboveSats === undefined
@@ -197,13 +198,15 @@ export function createMcpServer(client: L402Client, policy: McpPolicy, version: 
       title: "Prepaid balances of held credentials",
       description:
         "For each credential held (of one origin, or all), what its gateway reports: the prepaid balance, reserved " +
-        "and charged msat and the requests made (metered services), and until when it is valid.",
+        "and charged msat and the requests made (metered services), and until when it is valid; and the wallet's " +
+        "own spendable balance where the wallet can tell (NWC get_balance).",
       inputSchema: {
         origin: z.string().optional().describe("Only credentials of this origin, e.g. https://api.example"),
       },
     },
     (args) =>
       tool(async () => ({
+        wallet_balance_msat: wallet?.balanceMsat ? await wallet.balanceMsat().catch(() => null) : null,
         balances: (await client.balances(args.origin)).map((held) => ({
           origin: held.origin,
           service: held.service,
