@@ -3,13 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileStore } from "@l402-gateway/agent-client";
 import type { RunningGateway } from "@l402-gateway/gateway";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT } from "../regtest/paths.js";
 import { checkAccounting } from "../support/accounting.js";
 import { startUpstream, type TestUpstream } from "../support/upstream.js";
+import { type Elicit, startHost as startMcpHost } from "./mcp-host.js";
 import {
   added,
   aliceLnd,
@@ -21,44 +18,8 @@ import {
   WEATHER_PRICE_SATS,
 } from "./support.js";
 
-/** The committed launcher npm links as `l402`. */
-const BIN = join(REPO_ROOT, "agent-client", "bin", "l402.js");
-
-type Elicit = "accept" | "decline" | "none";
-
-interface Host {
-  readonly client: Client;
-  call(name: string, args?: Record<string, unknown>): Promise<{ error: boolean; data: Record<string, unknown> }>;
-  close(): Promise<void>;
-}
-
-/** An MCP host: the SDK's client, over stdio, to `l402 mcp` spawned from the bin launcher with bob's wallet. */
-async function startHost(storePath: string, flags: string[] = [], elicit: Elicit = "none"): Promise<Host> {
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [BIN, "mcp", "--quiet", ...flags],
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...bobCliEnv(storePath) },
-    stderr: "pipe",
-  });
-  const client = new Client(
-    { name: "test-host", version: "1.0.0" },
-    { capabilities: elicit === "none" ? {} : { elicitation: {} } },
-  );
-  if (elicit !== "none") {
-    client.setRequestHandler(ElicitRequestSchema, async () =>
-      elicit === "accept" ? { action: "accept", content: { confirm: true } } : { action: "decline" },
-    );
-  }
-  await client.connect(transport);
-  return {
-    client,
-    async call(name, args = {}) {
-      const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
-      return { error: result.isError === true, data: (result.structuredContent ?? {}) as Record<string, unknown> };
-    },
-    close: () => client.close(),
-  };
-}
+const startHost = (storePath: string, flags: string[] = [], elicit: Elicit = "none") =>
+  startMcpHost(bobCliEnv(storePath), flags, elicit);
 
 describe("l402 mcp: a Model Context Protocol server that pays the regtest gateway", () => {
   let upstream: TestUpstream;

@@ -8,6 +8,7 @@ import { checkAccounting } from "../support/accounting.js";
 import { type LocalRelay, startNostrRelay } from "../support/nostr-relay.js";
 import { type NwcService, startNwcWalletService } from "../support/nwc-wallet-service.js";
 import { startUpstream, type TestUpstream } from "../support/upstream.js";
+import { startHost } from "./mcp-host.js";
 import {
   added,
   aliceLnd,
@@ -154,6 +155,22 @@ describe("paying through a Nostr Wallet Connect wallet: a local relay, a NIP-47 
     expect(broken.code).toBe(2);
     expect(broken.stderr).toContain("secret is not 64 hex digits");
     expect(broken.stderr).not.toContain(secret.slice(0, 20));
+  });
+
+  it("the MCP server pays with an NWC wallet too, and shows the wallet's balance", async () => {
+    const uriFile = join(mkdtempSync(join(tmpdir(), "l402-nwc-uri-")), "nwc.uri");
+    writeFileSync(uriFile, service.uri, { mode: 0o600 });
+    const before = await bobPaymentHashes();
+    const host = await startHost({ L402_STORE: tempStorePath(), L402_WALLET: "nwc", L402_NWC_URI_FILE: uriFile });
+    try {
+      const paid = await host.call("fetch", { url: `${gateway.url}/weather/rome` });
+      expect(paid).toMatchObject({ error: false, data: { status: 200, payment: { amount_sats: WEATHER_PRICE_SATS } } });
+      const balance = await host.call("balance");
+      expect(balance.data.wallet_balance_msat).toBe(Number(await bobChannelBalanceMsat()));
+    } finally {
+      await host.close();
+    }
+    expect(added(before, await bobPaymentHashes())).toHaveLength(1);
   });
 
   it("keeps the books: LND's settlements and the gateway's tokens agree", async () => {
