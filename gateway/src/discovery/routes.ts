@@ -58,7 +58,8 @@ export function discoveryRoutes(deps: DiscoveryDeps): Router {
       refuse(429, "rate_limited", "too many quotes from this address", { "retry-after": String(waitSeconds) });
       return;
     }
-    const method = typeof req.query.method === "string" ? req.query.method.toUpperCase() : "POST";
+    const rawMethod = req.query.method ?? "POST";
+    const method = typeof rawMethod === "string" ? rawMethod.toUpperCase() : "";
     const rawTarget = req.query.target;
     if (typeof rawTarget !== "string" || !/^[A-Z]{1,20}$/.test(method)) {
       refuse(400, "invalid_quote_request", "give the request as ?method=<METHOD>&target=</path?query>");
