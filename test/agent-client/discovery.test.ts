@@ -4,14 +4,13 @@ import { join } from "node:path";
 import { createL402Client, FileStore } from "@l402-gateway/agent-client";
 import type { RunningGateway } from "@l402-gateway/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkAccounting } from "../support/accounting.js";
 import { fakeChatTokens, type LiberalUpstream, startLiberalUpstream } from "../support/liberal-llm-upstream.js";
 import {
   added,
-  aliceLnd,
   bobCliEnv,
   bobPaymentHashes,
   bobWallet,
+  expectBooksToBalance,
   runCli,
   startTestGateway,
   tempStorePath,
@@ -125,10 +124,6 @@ describe("price discovery from the agent client, paid for real on regtest", () =
   });
 
   it("keeps the books: LND's settlements, credits, charges and balances agree", async () => {
-    await expect
-      .poll(async () => (await checkAccounting({ storePath, lnd: aliceLnd, quiescent: true })).violations, {
-        timeout: 30_000,
-      })
-      .toEqual([]);
+    await expectBooksToBalance(storePath);
   });
 });

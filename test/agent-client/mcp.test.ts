@@ -4,14 +4,13 @@ import { join } from "node:path";
 import { FileStore } from "@l402-gateway/agent-client";
 import type { RunningGateway } from "@l402-gateway/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkAccounting } from "../support/accounting.js";
 import { startUpstream, type TestUpstream } from "../support/upstream.js";
 import { type Elicit, startHost as startMcpHost } from "./mcp-host.js";
 import {
   added,
-  aliceLnd,
   bobCliEnv,
   bobPaymentHashes,
+  expectBooksToBalance,
   LLM_PRICE_SATS,
   startTestGateway,
   tempStorePath,
@@ -134,13 +133,6 @@ describe("l402 mcp: a Model Context Protocol server that pays the regtest gatewa
   });
 
   it("keeps the books: LND's settlements and the gateway's tokens agree", async () => {
-    await expect
-      .poll(
-        async () => (await checkAccounting({ storePath: gatewayStore, lnd: aliceLnd, quiescent: true })).violations,
-        {
-          timeout: 30_000,
-        },
-      )
-      .toEqual([]);
+    await expectBooksToBalance(gatewayStore);
   });
 });

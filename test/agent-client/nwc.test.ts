@@ -1,22 +1,22 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createL402Client, FileStore, NwcWallet, type Wallet } from "@l402-gateway/agent-client";
+import { createL402Client, FileStore, NwcWallet } from "@l402-gateway/agent-client";
 import type { RunningGateway } from "@l402-gateway/gateway";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { checkAccounting } from "../support/accounting.js";
 import { type LocalRelay, startNostrRelay } from "../support/nostr-relay.js";
 import { type NwcService, startNwcWalletService } from "../support/nwc-wallet-service.js";
 import { startUpstream, type TestUpstream } from "../support/upstream.js";
 import { startHost } from "./mcp-host.js";
 import {
   added,
-  aliceLnd,
   aliceSettledHashes,
   bobChannelBalanceMsat,
   bobLnd,
   bobPaymentHashes,
   codeOf,
+  crashingAfterSend,
+  expectBooksToBalance,
   LLM_PRICE_SATS,
   runCli,
   startTestGateway,
@@ -100,15 +100,7 @@ describe("paying through a Nostr Wallet Connect wallet: a local relay, a NIP-47 
   it("a crash after the payment left: a new client resolves it with lookup_invoice and does not pay again", async () => {
     const storePath = tempStorePath();
     const before = await bobPaymentHashes();
-    const real = nwcWallet();
-    const crashing: Wallet = {
-      pay: async (order) => {
-        await real.pay(order);
-        throw new Error("simulated crash after the payment left");
-      },
-      lookupPayment: (hash) => real.lookupPayment(hash),
-    };
-    const doomed = createL402Client({ wallet: crashing, store: new FileStore(storePath) });
+    const doomed = createL402Client({ wallet: crashingAfterSend(nwcWallet()), store: new FileStore(storePath) });
     expect(await codeOf(doomed.fetch(`${gateway.url}/v1/echo`))).toBe("payment_timeout");
     const [pending] = (await new FileStore(storePath).read()).receipts;
     expect(pending).toMatchObject({ status: "pending", amountSats: LLM_PRICE_SATS });
@@ -174,13 +166,6 @@ describe("paying through a Nostr Wallet Connect wallet: a local relay, a NIP-47 
   });
 
   it("keeps the books: LND's settlements and the gateway's tokens agree", async () => {
-    await expect
-      .poll(
-        async () => (await checkAccounting({ storePath: gatewayStore, lnd: aliceLnd, quiescent: true })).violations,
-        {
-          timeout: 30_000,
-        },
-      )
-      .toEqual([]);
+    await expectBooksToBalance(gatewayStore);
   });
 });

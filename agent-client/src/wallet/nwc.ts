@@ -2,6 +2,7 @@ import { type Nip47Transaction, Nip47WalletError, NWCClient } from "@getalby/sdk
 import { WebSocket } from "ws";
 import { z } from "zod";
 import { L402ClientError } from "../errors.js";
+import { outcomeFromLookup } from "./outcome.js";
 import type { PaymentLookup, PaymentOrder, PaymentResult, Wallet } from "./wallet.js";
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
@@ -71,9 +72,10 @@ export class NwcWallet implements Wallet {
     try {
       const answer = await Promise.race([this.#client.payInvoice({ invoice: order.invoice }), timedOut]);
       if (answer === "timeout")
-        return await this.#fromLookup(order.paymentHash, `no answer after ${order.timeoutMs} ms`);
+        return await outcomeFromLookup(this, order.paymentHash, `no answer after ${order.timeoutMs} ms`, false);
       const preimage = hex64.safeParse(answer.preimage);
-      if (!preimage.success) return await this.#fromLookup(order.paymentHash, "the wallet returned no valid preimage");
+      if (!preimage.success)
+        return await outcomeFromLookup(this, order.paymentHash, "the wallet returned no valid preimage", false);
       return { paymentHash: order.paymentHash, preimage: preimage.data, feeSats: msatToSats(answer.fees_paid) };
     } catch (error) {
       if (error instanceof Nip47WalletError && NOT_PAID.has(error.code)) {
@@ -81,8 +83,9 @@ export class NwcWallet implements Wallet {
           paymentHash: order.paymentHash,
         });
       }
-      // A timeout, a lost relay or an internal error: the wallet may have paid; ask it.
-      return await this.#fromLookup(order.paymentHash, describe(error));
+      // A timeout, a lost relay or an internal error: the wallet may have paid; ask it. A payment it has not heard
+      // of may still be on its way to it, so that is kept pending too.
+      return await outcomeFromLookup(this, order.paymentHash, describe(error), false);
     } finally {
       clearTimeout(timer);
     }
@@ -125,31 +128,6 @@ export class NwcWallet implements Wallet {
   /** Closes the relay connections. */
   close(): void {
     this.#client.close();
-  }
-
-  async #fromLookup(paymentHash: string, why: string): Promise<PaymentResult> {
-    let lookup: PaymentLookup;
-    try {
-      lookup = await this.lookupPayment(paymentHash);
-    } catch (error) {
-      throw new L402ClientError(
-        "payment_timeout",
-        `${why}; its outcome is unknown and it is tracked as pending`,
-        {
-          paymentHash,
-        },
-        { cause: error },
-      );
-    }
-    switch (lookup.status) {
-      case "succeeded":
-        return lookup;
-      case "failed":
-        throw new L402ClientError("payment_failed", `payment failed (${why}): ${lookup.reason}`, { paymentHash });
-      default:
-        // Not known yet is not "never sent": the request may still reach the wallet service.
-        throw new L402ClientError("payment_timeout", `${why}; the payment is tracked as pending`, { paymentHash });
-    }
   }
 }
 
