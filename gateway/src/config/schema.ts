@@ -76,6 +76,8 @@ export const serviceSchema = z
     healthPath: z.string().startsWith("/").default("/health"),
     /** Paths served without payment (exact match or, with a trailing *, prefix). */
     freePaths: z.array(z.string().startsWith("/")).default([]),
+    /** Left out of the public price manifest (/.well-known/l402.json); the service itself still answers. */
+    private: z.boolean().default(false),
   })
   .strict()
   .superRefine((service, ctx) => {
