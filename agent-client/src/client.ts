@@ -1,9 +1,11 @@
 import { formatAuthorization } from "@l402-gateway/l402";
 import { z } from "zod";
+import { balanceOf, type TokenBalance } from "./balances.js";
 import { type BudgetLimits, type Spending, spending } from "./budget.js";
 import { readChallenge, type ValidatedChallenge, validateChallenge } from "./challenge.js";
 import { L402ClientError, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
+import { fetchGatewayQuote, type GatewayQuote } from "./gateway-quote.js";
 import type { MacaroonInfo } from "./macaroon-info.js";
 import { Payer } from "./payments.js";
 import { queryReceipts, type Receipt, type ReceiptQuery } from "./receipts.js";
@@ -17,6 +19,16 @@ import type { Timeouts } from "./timed-fetch.js";
 import { chooseToken, pathScope, rememberRoute, removeToken, tokenFor } from "./tokens.js";
 import { fetchTrusting } from "./transport.js";
 import type { Wallet } from "./wallet/wallet.js";
+
+/** Limits for one call of `fetchWithin`; they can only narrow what the client allows. */
+export interface CallLimits {
+  /** Cap on this call's payment, amount plus maximum fee; the client's cap applies when it is lower. */
+  readonly maxCostSats?: number;
+  /** Asked before paying (after every cap and budget allowed it); false refuses with `payment_declined`. */
+  readonly approve?: (quote: PriceQuote) => Promise<boolean>;
+  /** Told the payment hash of a payment this call made. */
+  readonly onPaid?: (paymentHash: string) => void;
+}
 
 /** The drop-in fetch: same arguments and result as the global fetch. */
 export type L402Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -173,9 +185,52 @@ export class L402Client {
     }
   }
 
+  /**
+   * What the gateway says this request would cost, asked before anything is paid or any invoice exists (its
+   * `/l402/quote` endpoint), and whether this client would pay that now: `refusal` is the `over_cap` or
+   * `budget_exceeded` error paying it would meet (a new credential's invoice plus the maximum fee), else null.
+   * Throws `quote_failed` when the origin has no quote endpoint or cannot price the request.
+   */
+  async quote(
+    input: string | URL | Request,
+    init?: RequestInit,
+    options: { maxCostSats?: number } = {},
+  ): Promise<GatewayQuote & { readonly maxFeeSats: number; readonly refusal: L402ClientError | null }> {
+    const request = await ReplayableRequest.from(input, init);
+    const quote = await fetchGatewayQuote(request, this.#sendOptions());
+    let refusal: L402ClientError | null = null;
+    try {
+      if (quote.invoiceSats > 0)
+        await this.#payer.assertAffordable(quote.origin, quote.invoiceSats, options.maxCostSats);
+    } catch (error) {
+      if (!(error instanceof L402ClientError)) throw error;
+      refusal = error;
+    }
+    return { ...quote, maxFeeSats: this.#payer.maxFeeSats, refusal };
+  }
+
+  /**
+   * Like `fetch`, with limits for this call only: a lower cap (`maxCostSats`, amount plus maximum fee: a payment
+   * above it is refused with `over_cap`), and `approve`, asked before a payment that every cap and budget allows
+   * (false: refused with `payment_declined`). The client's own cap and budgets still apply; nothing here can raise
+   * them. `onPaid` learns the payment hash of a payment this call made.
+   */
+  fetchWithin(input: string | URL | Request, init: RequestInit | undefined, limits: CallLimits): Promise<Response> {
+    return this.#fetch(input, init, this.#dryRun, limits);
+  }
+
   /** Receipts, newest first. Pending ones are payments whose outcome is not known yet. */
   async receipts(query?: ReceiptQuery): Promise<Receipt[]> {
     return queryReceipts(await this.#store.read(), query);
+  }
+
+  /** What each held credential (of one origin, or all) has left, as its gateway reports it. */
+  async balances(origin?: string): Promise<TokenBalance[]> {
+    const now = this.#now().getTime() / 1000;
+    const held = (await this.#store.read()).tokens.filter(
+      (token) => (origin === undefined || token.origin === originOf(origin)) && (token.validUntil ?? now + 1) > now,
+    );
+    return Promise.all(held.map((token) => balanceOf(token, authorizationFor(token), this.#sendOptions())));
   }
 
   async tokens(): Promise<StoredToken[]> {
@@ -204,7 +259,16 @@ export class L402Client {
     return this.#payer.resolvePending();
   }
 
-  async #fetch(input: string | URL | Request, init: RequestInit | undefined, dryRun: boolean): Promise<Response> {
+  #sendOptions() {
+    return { send: this.#baseFetch, timeouts: this.#timeouts, allowInsecure: this.#allowInsecure };
+  }
+
+  async #fetch(
+    input: string | URL | Request,
+    init: RequestInit | undefined,
+    dryRun: boolean,
+    limits: CallLimits = {},
+  ): Promise<Response> {
     const request = await ReplayableRequest.from(input, init);
     const { origin, pathname } = request.url;
     const scope = pathScope(pathname);
@@ -215,11 +279,7 @@ export class L402Client {
     let paid = false;
     for (let attempt = 1; ; attempt++) {
       const authorization = token && authorizationFor(token);
-      const response = await sendFollowing(request, authorization, {
-        send: this.#baseFetch,
-        timeouts: this.#timeouts,
-        allowInsecure: this.#allowInsecure,
-      });
+      const response = await sendFollowing(request, authorization, this.#sendOptions());
       if (response.status !== 402) {
         if (token) await this.#remember(origin, scope, token.service);
         if (paid) await this.#forgiveRefusal(origin);
@@ -239,7 +299,7 @@ export class L402Client {
           `${origin} answered 402 again after ${paid ? "being paid" : `${attempt} attempts`}; not paying again`,
         );
       }
-      const next = await this.#mutex.run(origin, () => this.#obtainToken(challenge, origin, refused, dryRun));
+      const next = await this.#mutex.run(origin, () => this.#obtainToken(challenge, origin, refused, dryRun, limits));
       token = next.token;
       paid = next.paid;
     }
@@ -251,6 +311,7 @@ export class L402Client {
     origin: string,
     refused: ReadonlySet<string>,
     dryRun: boolean,
+    limits: CallLimits,
   ): Promise<{ token: StoredToken; paid: boolean }> {
     const { service } = read.macaroon;
     await this.#payer.resolvePending(origin);
@@ -279,7 +340,18 @@ export class L402Client {
         { quote },
       );
     }
-    return { token: await this.#payer.pay(validated, origin), paid: true };
+    if (limits.approve) {
+      const quote = this.#payer.quote(validated, origin);
+      await this.#payer.assertAllowed(quote, limits.maxCostSats);
+      if (!(await limits.approve(quote))) {
+        throw new L402ClientError("payment_declined", `paying ${quote.amountSats} sats to ${origin} was not approved`, {
+          quote,
+        });
+      }
+    }
+    const token = await this.#payer.pay(validated, origin, limits.maxCostSats);
+    limits.onPaid?.(token.paymentHash);
+    return { token, paid: true };
   }
 
   /** The refused token is dropped only if the server wants a token for its own service: it is spent or revoked. */

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import type { L402Challenge } from "@l402-gateway/l402";
+import { assertWithinBudget, isPriceQuote, type PaymentCost } from "./budget.js";
 import type { ValidatedChallenge } from "./challenge.js";
 import { L402ClientError, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
@@ -43,6 +44,10 @@ export interface PayerOptions {
 export class Payer {
   constructor(private readonly options: PayerOptions) {}
 
+  get maxFeeSats(): number {
+    return this.options.maxFeeSats;
+  }
+
   quote(challenge: ValidatedChallenge, origin: string): PriceQuote {
     return {
       origin,
@@ -56,15 +61,24 @@ export class Payer {
   }
 
   /** Throws what `pay` would refuse with (`over_cap`, `budget_exceeded`, ...) if paying `quote` is not allowed. */
-  async assertAllowed(quote: PriceQuote): Promise<void> {
-    this.#assertUnderCap(quote);
+  async assertAllowed(quote: PriceQuote, capSats?: number): Promise<void> {
+    this.#assertUnderCap(quote, capSats);
     assertMayPay(await this.options.store.read(), this.options.policy, quote, this.options.now());
   }
 
-  async pay(challenge: ValidatedChallenge, origin: string): Promise<StoredToken> {
+  /** Throws `over_cap` or `budget_exceeded` if a payment of `amountSats` to `origin` would be refused now. */
+  async assertAffordable(origin: string, amountSats: number, capSats?: number): Promise<PaymentCost> {
+    const cost = { origin, amountSats, maxFeeSats: this.options.maxFeeSats };
+    this.#assertUnderCap(cost, capSats);
+    assertWithinBudget(await this.options.store.read(), this.options.policy.budget, cost, this.options.now());
+    return cost;
+  }
+
+  /** @param capSats a lower cap than the client's for this payment (a caller's max_cost); never a higher one. */
+  async pay(challenge: ValidatedChallenge, origin: string, capSats?: number): Promise<StoredToken> {
     const { wallet, store, now, onEvent } = this.options;
     const quote = this.quote(challenge, origin);
-    this.#assertUnderCap(quote);
+    this.#assertUnderCap(quote, capSats);
     const { paymentHash } = quote;
     IN_FLIGHT.add(paymentHash);
     try {
@@ -144,14 +158,14 @@ export class Payer {
     return stillPending;
   }
 
-  #assertUnderCap(quote: PriceQuote): void {
+  #assertUnderCap(quote: PaymentCost | PriceQuote, capSats?: number): void {
+    const cap = Math.min(this.options.maxCostSats, capSats ?? Number.POSITIVE_INFINITY);
     const worstCase = quote.amountSats + quote.maxFeeSats;
-    if (worstCase > this.options.maxCostSats) {
+    if (worstCase > cap) {
       throw new L402ClientError(
         "over_cap",
-        `price ${quote.amountSats} sats + up to ${quote.maxFeeSats} sats fee is above the cap of ` +
-          `${this.options.maxCostSats} sats per payment`,
-        { quote },
+        `price ${quote.amountSats} sats + up to ${quote.maxFeeSats} sats fee is above the cap of ${cap} sats per payment`,
+        isPriceQuote(quote) ? { quote } : {},
       );
     }
   }
