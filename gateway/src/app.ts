@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "./config/schema.js";
-import { BALANCE_PATH, MANIFEST_PATH, QUOTE_PATH } from "./discovery/manifest.js";
+import { BALANCE_PATH, CLOSE_PATH, MANIFEST_PATH, QUOTE_PATH } from "./discovery/manifest.js";
 import { discovery } from "./discovery/routes.js";
 import type { HealthHandlers } from "./health/routes.js";
 import { type CanonicalTarget, canonicalTarget } from "./http/canonical-target.js";
@@ -155,7 +155,7 @@ export function createApp(parts: GatewayParts): RequestListener {
     if (isRead(req.method) && target.key === BALANCE_PATH) return answerBalance(authenticator, req, res);
     if (isRead(req.method) && target.key === MANIFEST_PATH) return prices.manifest(req, res);
     if (req.method === "POST" && target.key === QUOTE_PATH) return prices.quote(req, res, target.query.slice(1));
-    if (req.method === "POST" && target.key === "/l402/close") {
+    if (req.method === "POST" && target.key === CLOSE_PATH) {
       return answerClose({ authenticator, store, refunds, maxBodyBytes: config.limits.maxBodyBytes }, req, res);
     }
     const match = router.match({ method: req.method ?? "GET", path: target.key, host: clients.of(req).hostname });

@@ -9,6 +9,8 @@ import type { PriceRule, PricingConfig } from "../pricing/schema.js";
 export const MANIFEST_PATH = "/.well-known/l402.json";
 export const QUOTE_PATH = "/l402/quote";
 export const BALANCE_PATH = "/l402/balance";
+/** Closes a prepaid token and refunds its balance (refunds/close-route.ts). */
+export const CLOSE_PATH = "/l402/close";
 
 /** How long an agent or a cache may reuse the manifest without asking again: prices can change (surge, admin). */
 export const MANIFEST_MAX_AGE_SECONDS = 30;
@@ -76,6 +78,8 @@ function describeService(service: ServiceConfig, book: PriceBook): Record<string
       methods: rule.methods ?? null,
       capability: rule.capability,
     })),
+    // What its 402 offers and which credentials it accepts: l402, payment-charge, payment-session.
+    schemes: service.schemes,
     token_lifetime_seconds: service.tokenLifetimeSeconds,
     invoice_expiry_seconds: service.invoiceExpirySeconds,
     pricing: pricing
@@ -91,18 +95,29 @@ function describeService(service: ServiceConfig, book: PriceBook): Record<string
  * external pricer URL and nothing marked private.
  */
 export function buildManifest(services: readonly ServiceConfig[], book: PriceBook): Record<string, unknown> {
+  const shown = services.filter((service) => !service.private);
+  const offered = new Set(shown.flatMap((service) => service.schemes));
+  const withPayment = offered.has("payment-charge") || offered.has("payment-session");
   return {
     version: 1,
     payment: {
-      schemes: ["L402", "LSAT"],
+      schemes: [...(offered.has("l402") ? ["L402", "LSAT"] : []), ...(withPayment ? ["Payment"] : [])],
       network: "lightning",
       // A request without a credential gets 402 with this challenge; a metered token's balance is topped up the same way.
       challenge: 'WWW-Authenticate: L402 macaroon="<base64>", invoice="<bolt11>"',
       authorization: "Authorization: L402 <macaroon>:<preimage hex>",
+      ...(withPayment
+        ? {
+            // HTTP Payment scheme, method lightning (docs/payment-schemes.md); each service's `schemes` says which intent.
+            payment_challenge:
+              'WWW-Authenticate: Payment id="…", realm="…", method="lightning", intent="charge|session", request="…"',
+            payment_authorization: "Authorization: Payment <base64url credential>",
+          }
+        : {}),
     },
-    endpoints: { quote: QUOTE_PATH, balance: BALANCE_PATH },
+    endpoints: { quote: QUOTE_PATH, balance: BALANCE_PATH, close: CLOSE_PATH },
     units: { metered: "msat", fixed: "sats" },
-    services: services.filter((service) => !service.private).map((service) => describeService(service, book)),
+    services: shown.map((service) => describeService(service, book)),
   };
 }
 
