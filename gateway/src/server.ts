@@ -11,6 +11,8 @@ import type { GatewayConfig } from "./config/schema.js";
 import { healthHandlers } from "./health/routes.js";
 import { isLoopbackHost } from "./http/loopback.js";
 import { readKeyPair, requiringTls, watchKeyPair } from "./http/tls.js";
+import { fixedPriceInvoices } from "./l402/challenger.js";
+import { InvoicePool } from "./lightning/invoice-pool.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
 import { connectLnd, LndInvoiceBackend } from "./lightning/lnd.js";
 import { SettlementWatcher } from "./lightning/settlement-watcher.js";
@@ -93,6 +95,17 @@ function closeServer(server: Server): Promise<void> {
   return new Promise((resolvePromise) => server.close(() => resolvePromise()));
 }
 
+/** The invoice pool challenges draw from, when `lnd.invoicePool.size` is set; warmed with the fixed prices. */
+function startInvoicePool(config: GatewayConfig, backend: InvoiceBackend, metrics: GatewayMetrics) {
+  const options = config.lnd.invoicePool;
+  if (options.size === 0) return undefined;
+  let pool: InvoicePool | undefined;
+  const events = metrics.observeInvoicePool(() => pool?.size ?? 0);
+  pool = new InvoicePool(backend, options, events);
+  pool.warm(fixedPriceInvoices(config.services));
+  return pool;
+}
+
 /** Opens the store, connects to LND, starts watching settlements, and listens on the public and operator ports. */
 export async function startGateway(config: GatewayConfig, overrides: GatewayOverrides = {}): Promise<RunningGateway> {
   const log = overrides.log ?? createLogger(config.log);
@@ -131,7 +144,19 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   });
   const health = healthHandlers(config, backend, store);
   const book = new PriceBook(config.services, log, metrics, (service) => pools.of(service).liveUrls());
-  const app = createApp({ config, store, backend, pricer, book, proxy, pools, metrics, health, log });
+  const invoicePool = startInvoicePool(config, backend, metrics);
+  const app = createApp({
+    config,
+    store,
+    backend: invoicePool ?? backend,
+    pricer,
+    book,
+    proxy,
+    pools,
+    metrics,
+    health,
+    log,
+  });
 
   const serverOptions = { maxHeaderSize: config.limits.maxHeaderBytes };
   const handler = config.listen.requireTls ? requiringTls(app, config.trustProxy) : app;
@@ -183,6 +208,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     metrics,
     close: async () => {
       clearInterval(heartbeat);
+      invoicePool?.close();
       watcher.stop();
       pools.stop();
       book.stop();

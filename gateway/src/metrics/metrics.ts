@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { InvoicePoolEvents } from "../lightning/invoice-pool.js";
 
 /**
  * The gateway's Prometheus metrics. Labels are bounded sets only (service, model, reason, phase, method, class):
@@ -161,6 +162,30 @@ export class GatewayMetrics {
     },
   });
 
+  readonly invoicePoolReady = new Gauge({
+    name: "l402_invoice_pool_ready",
+    help: "Invoices created ahead of time and ready to hand out (0 when the pool is off)",
+    registers: [this.registry],
+    collect: () => {
+      this.invoicePoolReady.set(this.invoicePoolSize());
+    },
+  });
+
+  readonly invoicePoolRequests = new Counter({
+    name: "l402_invoice_pool_requests_total",
+    help: "Invoices asked of the pool: result hit (handed out a ready one) or miss (created on LND there and then)",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+
+  readonly invoicePoolExpired = new Counter({
+    name: "l402_invoice_pool_expired_total",
+    help: "Ready invoices dropped unused because they reached lnd.invoicePool.maxAgeSeconds",
+    registers: [this.registry],
+  });
+
+  private invoicePoolSize: () => number = () => 0;
+
   constructor(services: readonly string[]) {
     collectDefaultMetrics({ register: this.registry });
     for (const service of services) {
@@ -182,6 +207,18 @@ export class GatewayMetrics {
     this.settlementStreamUp = sources.settlementStreamUp;
     this.countActiveTokens = sources.countActiveTokens;
     this.outstandingBalanceMsat = sources.outstandingBalanceMsat;
+  }
+
+  /** Reports the invoice pool's size on scrape, and returns the pool's event sink. */
+  observeInvoicePool(size: () => number): InvoicePoolEvents {
+    this.invoicePoolSize = size;
+    this.invoicePoolRequests.inc({ result: "hit" }, 0);
+    this.invoicePoolRequests.inc({ result: "miss" }, 0);
+    return {
+      hit: () => this.invoicePoolRequests.inc({ result: "hit" }),
+      miss: () => this.invoicePoolRequests.inc({ result: "miss" }),
+      expired: (count) => this.invoicePoolExpired.inc(count),
+    };
   }
 
   /** Counts an invoice once, when it is first known to be paid. */
