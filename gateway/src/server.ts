@@ -46,6 +46,15 @@ export interface GatewayOverrides {
   readonly log?: Logger;
   /** The config file, watched for pricing changes (hot reload). */
   readonly configPath?: string;
+  /** Set in a worker of `--workers N` (see cluster/): what this worker runs of the per-host singletons. */
+  readonly worker?: WorkerRole;
+}
+
+export interface WorkerRole {
+  /** The one worker that watches settlements and serves the admin API. */
+  readonly leader: boolean;
+  /** Names this worker's reservations in the store, so the primary can release them if it dies. */
+  readonly storeOwner: string;
 }
 
 function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
@@ -78,19 +87,26 @@ export function createLogger(config: GatewayConfig["log"]): Logger {
  */
 const KEEP_ALIVE_MS = 65_000;
 
-async function listen(server: Server, port: number, host: string, scheme = "http"): Promise<string> {
+/** `exclusive`: in a cluster worker, bind this process's own socket instead of sharing the primary's. */
+export async function listen(
+  server: Server,
+  port: number,
+  host: string,
+  scheme = "http",
+  exclusive = false,
+): Promise<string> {
   server.keepAliveTimeout = KEEP_ALIVE_MS;
   server.headersTimeout = KEEP_ALIVE_MS + 1_000;
   await new Promise<void>((resolvePromise, reject) => {
     server.once("error", reject);
-    server.listen(port, host, () => resolvePromise());
+    server.listen({ port, host, exclusive }, () => resolvePromise());
   });
   const address = server.address() as AddressInfo;
   const shown = address.family === "IPv6" ? `[${address.address}]` : address.address;
   return `${scheme}://${shown}:${address.port}`;
 }
 
-function closeServer(server: Server): Promise<void> {
+export function closeServer(server: Server): Promise<void> {
   server.closeAllConnections();
   return new Promise((resolvePromise) => server.close(() => resolvePromise()));
 }
@@ -114,7 +130,8 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   const { tls } = config.listen;
   const keyPair = tls && readKeyPair(tls);
   const metrics = new GatewayMetrics(config.services.map((s) => s.name));
-  const store = await openStore(config.store);
+  const worker = overrides.worker;
+  const store = await openStore(config.store, worker?.storeOwner);
   // Reservations a stopped process left (it crashed mid-request) are released in full: the request's outcome is
   // unknown, and the agent's balance is not taken for it. With PostgreSQL this is also each replica's heartbeat.
   const releaseStale = async () => {
@@ -125,7 +142,9 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
       log.warn({ err: (error as Error).message }, "could not heartbeat or release stale reservations");
     }
   };
-  await releaseStale();
+  // With one SQLite file per host the release runs once, in the primary before it forks: a worker starting later
+  // would take its live siblings' reservations for a stopped process's. PostgreSQL's leases tell them apart.
+  if (!worker || store.heartbeatIntervalMs !== undefined) await releaseStale();
   const heartbeat =
     store.heartbeatIntervalMs === undefined ? undefined : setInterval(releaseStale, store.heartbeatIntervalMs);
   heartbeat?.unref();
@@ -173,7 +192,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   });
   const operator = createServer(operatorApp);
   let admin: Server | undefined;
-  if (adminSecret !== undefined) {
+  if (adminSecret !== undefined && (!worker || worker.leader)) {
     const adminApp = express();
     adminApp.disable("x-powered-by");
     adminApp.use(adminRouter(config, adminSecret, book, store));
@@ -189,9 +208,17 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
       "listen.insecure: plain HTTP on a non-loopback address; L402 credentials cross the network in clear text",
     );
   }
-  const operatorUrl = await listen(operator, config.operator.port, config.operator.host);
-  const adminUrl = admin && config.admin ? await listen(admin, config.admin.port, config.admin.host) : undefined;
-  await watcher.start();
+  // A worker's operator listener is internal, on its own port: the primary serves the host's, with /metrics
+  // aggregated over the workers and the health checks asked of one of them.
+  const operatorUrl = worker
+    ? await listen(operator, 0, "127.0.0.1", "http", true)
+    : await listen(operator, config.operator.port, config.operator.host);
+  // Served by one worker only (the leader), so it binds its own socket.
+  const adminUrl =
+    admin && config.admin
+      ? await listen(admin, config.admin.port, config.admin.host, "http", worker !== undefined)
+      : undefined;
+  if (!worker || worker.leader) await watcher.start();
   pools.start();
   book.start();
   const stopWatchingConfig = overrides.configPath ? watchPricing(overrides.configPath, config, book, log) : () => {};

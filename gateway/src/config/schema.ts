@@ -212,6 +212,8 @@ export const configSchema = z
     trustProxy: z.union([z.boolean(), z.number().int(), z.string()]).default(false),
     lnd: lndSchema,
     store: storeSchema,
+    /** Worker processes sharing the listening sockets (node:cluster); `auto` is one per core. */
+    workers: z.union([z.number().int().min(1).max(256), z.literal("auto")]).default(1),
     /** Macaroon location; Aperture uses "lsat". */
     macaroonLocation: z.string().default("lsat"),
     proxy: z

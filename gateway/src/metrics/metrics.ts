@@ -3,7 +3,8 @@ import type { InvoicePoolEvents } from "../lightning/invoice-pool.js";
 
 /**
  * The gateway's Prometheus metrics. Labels are bounded sets only (service, model, reason, phase, method, class):
- * never a token id, payment hash, client IP or free-form path.
+ * never a token id, payment hash, client IP or free-form path. With `--workers N` the primary sums each series over
+ * the workers, except gauges of state they share (LND, the store, prices), whose `aggregator` is max.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -86,6 +87,7 @@ export class GatewayMetrics {
 
   readonly lndUp = new Gauge({
     name: "l402_lnd_up",
+    aggregator: "max",
     help: "1 if the last call to LND succeeded and the invoice subscription is up, else 0",
     registers: [this.registry],
     collect: () => {
@@ -95,6 +97,7 @@ export class GatewayMetrics {
 
   readonly priceSats = new Gauge({
     name: "l402_price_sats",
+    aggregator: "max",
     help: "Price of the last quote per service",
     labelNames: ["service"] as const,
     registers: [this.registry],
@@ -102,6 +105,7 @@ export class GatewayMetrics {
 
   readonly priceMsat = new Gauge({
     name: "l402_price_msat",
+    aggregator: "max",
     help: "Configured prices of metered services, by rule index and component (per_call, prompt_token, completion_token, fee)",
     labelNames: ["service", "rule", "component"] as const,
     registers: [this.registry],
@@ -139,6 +143,7 @@ export class GatewayMetrics {
 
   readonly prepaidBalance = new Gauge({
     name: "l402_prepaid_balance_sats",
+    aggregator: "max",
     help: "Outstanding prepaid balance (balances plus reservations) of paid metered tokens",
     registers: [this.registry],
     collect: async () => {
@@ -148,6 +153,7 @@ export class GatewayMetrics {
 
   readonly surgeMultiplier = new Gauge({
     name: "l402_surge_multiplier",
+    aggregator: "max",
     help: "Load multiplier applied to new quotes per service (1 when prices are static)",
     labelNames: ["service"] as const,
     registers: [this.registry],
@@ -155,6 +161,7 @@ export class GatewayMetrics {
 
   readonly activeTokens = new Gauge({
     name: "l402_tokens_active",
+    aggregator: "max",
     help: "Paid tokens that are neither revoked nor expired",
     registers: [this.registry],
     collect: async () => {
