@@ -1,7 +1,7 @@
 // The gateway for the benchmark, in its own process. Invoices are faked with a payment hash whose preimage the
 // benchmark knows, so it can present a valid paid token; verification is exactly the production path.
-// With a worker count above 1, the token is bought from one process on a SQLite file, and then `--workers N` serves
-// that file (the workers cannot be handed a fake invoice backend, and need none to verify).
+// Given a worker count, the store is a SQLite file (else in memory); above 1, the token is bought from one process on
+// that file, and then `--workers N` serves it (workers cannot be handed a fake invoice backend, and need none to verify).
 // Prints one JSON line: { url, authorization }.
 //
 //   tsx bench/gateway/gateway-server.ts <upstream-url> [workers]
@@ -24,7 +24,9 @@ const config = parseConfig({
   listen: { port: 0 },
   operator: { port: 0 },
   lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
-  store: { path: workers > 1 ? join(mkdtempSync(join(tmpdir(), "bench-gateway-")), "gateway.sqlite") : ":memory:" },
+  store: {
+    path: workersArg !== undefined ? join(mkdtempSync(join(tmpdir(), "bench-gateway-")), "gateway.sqlite") : ":memory:",
+  },
   log: { level: "silent" },
   services: [{ name: "llm", match: { pathPrefix: "/v1/" }, upstream, price: { sats: 1 }, freePaths: ["/v1/free"] }],
 });

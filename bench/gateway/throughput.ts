@@ -3,7 +3,7 @@
  * one run (alternating rounds), printed as a ratio. The upstream and the gateway each run in their own process.
  *
  * With `--workers N` (N > 1) it also measures the paid path through `l402-gateway --workers N` (node:cluster workers
- * on one SQLite file) in the same rounds.
+ * on one SQLite file) in the same rounds; the one-process gateway then uses a SQLite file too (else in memory).
  *
  *   npm run bench:gateway -- [--seconds 3] [--rounds 3] [--connections 16] [--workers 2]
  */
@@ -42,7 +42,11 @@ async function measure(url: string, headers: Record<string, string>): Promise<Lo
 }
 
 const upstream = await startChild(join(here, "upstream-server.ts"));
-const gatewayChild = await startChild(join(here, "gateway-server.ts"), [upstream.line]);
+// Compared with workers, the one process uses a SQLite file too, as the workers must.
+const gatewayChild = await startChild(
+  join(here, "gateway-server.ts"),
+  workers > 1 ? [upstream.line, "1"] : [upstream.line],
+);
 const gateway = JSON.parse(gatewayChild.line) as { url: string; authorization: string };
 const clusterChild =
   workers > 1 ? await startChild(join(here, "gateway-server.ts"), [upstream.line, String(workers)]) : undefined;
