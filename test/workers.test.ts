@@ -12,6 +12,7 @@ import { testNetwork } from "./regtest/context.js";
 import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
 import { checkAccounting } from "./support/accounting.js";
 import { scrapeSum } from "./support/metrics.js";
+import { weatherAndEcho } from "./support/services.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
 const network = testNetwork();
@@ -72,15 +73,7 @@ describe("one gateway host with two workers on one SQLite file (regtest)", () =>
       store: { path: storePath },
       log: { level: "silent" },
       limits: { challengeBurst: 1_000, challengesPerMinute: 1_000 },
-      services: [
-        { name: "weather", match: { pathPrefix: "/weather/" }, upstream: upstream.url, price: { sats: 5 } },
-        {
-          name: "echo",
-          match: { pathPrefix: "/v1/echo" },
-          upstream: upstream.url,
-          pricing: { rules: [{ perCallMsat: CALL_MSAT }] },
-        },
-      ],
+      services: weatherAndEcho(upstream.url, CALL_MSAT),
     });
     cluster = await startCluster(config, { workers: 2, log: pino({ level: "silent" }) });
   });

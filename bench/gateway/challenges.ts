@@ -81,15 +81,7 @@ try {
   for (let round = 1; round <= ROUNDS; round++) {
     // The pool refills between bursts; it is full and idle while the other two are measured.
     await poolFull();
-    const raw = await burst(BURST, CONCURRENCY, async () => {
-      await createInvoice({
-        lnd: alice,
-        tokens: 10,
-        description: "bench",
-        expires_at: new Date(Date.now() + 6e5).toISOString(),
-      });
-      return true;
-    });
+    const raw = await burst(BURST, CONCURRENCY, rawInvoice);
     const unpooled = await burst(BURST, CONCURRENCY, challenge(direct));
     const withPool = await burst(BURST, CONCURRENCY, challenge(pooled));
     rates.raw.push(raw);
