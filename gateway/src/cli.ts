@@ -98,15 +98,21 @@ async function main(): Promise<void> {
 
   const config = loadConfigFile(values.config);
   const workers = workerCount(values.workers === undefined ? config.workers : parseWorkers(values.workers));
+  // A signal during the start (workers take seconds to come up) stops the gateway once it is up, cleanly.
+  let requested = false;
+  let close: (() => Promise<void>) | undefined;
+  const shutdown = () => {
+    requested = true;
+    if (close) void close().then(() => process.exit(0));
+  };
+  process.once("SIGINT", shutdown);
+  process.once("SIGTERM", shutdown);
   const gateway =
     workers > 1
       ? await startCluster(config, { workers, configPath: values.config })
       : await startGateway(config, { configPath: values.config });
-  const shutdown = () => {
-    void gateway.close().then(() => process.exit(0));
-  };
-  process.once("SIGINT", shutdown);
-  process.once("SIGTERM", shutdown);
+  close = () => gateway.close();
+  if (requested) shutdown();
 }
 
 main().catch((error: unknown) => {
