@@ -117,10 +117,12 @@ describe("invoice pool on a real LND (regtest)", () => {
     await res.text();
   });
 
-  it("learns a metered deposit's amount on first demand and pools it", async () => {
+  it("learns a metered deposit's amount on its second request and pools it", async () => {
     const deposit = { "x-l402-deposit-msat": String(DEPOSIT_MSAT) };
     const hitsBefore = await pooled("hit");
-    await challenge("/v1/echo", deposit); // a miss: the class is learnt
+    // Two misses: an amount asked for a second time is learnt.
+    await challenge("/v1/echo", deposit);
+    await challenge("/v1/echo", deposit);
     await expect
       .poll(() => scrapeSum(`${gateway.operatorUrl}/metrics`, "l402_invoice_pool_ready"), { timeout: 30_000 })
       .toBeGreaterThanOrEqual(2 * POOL_SIZE);

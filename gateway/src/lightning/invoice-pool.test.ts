@@ -167,13 +167,29 @@ describe("invoice pool", () => {
     );
   });
 
+  it("pools an amount from its second request on, never one asked for once", async () => {
+    const { node, counts, pool } = setup();
+    const odd = { ...FIVE, sats: 123 };
+    await pool.createInvoice(odd);
+    await settle();
+    expect(node.calls).toBe(1);
+    (pool as unknown as { sweep(): void }).sweep();
+    await pool.createInvoice(odd);
+    await settle();
+    expect(counts).toMatchObject({ hit: 0, miss: 2 });
+    expect(pool.size).toBe(OPTIONS.size);
+    await pool.createInvoice(odd);
+    expect(counts.hit).toBe(1);
+  });
+
   it("stops refilling a class nobody asked for in idleSeconds, and keeps at most maxClasses", async () => {
     const { clock, node, pool } = setup({ size: 2, maxClasses: 2, idleSeconds: 100 });
     pool.warm([FIVE]);
     await settle();
     expect(node.created).toBe(2);
     clock.now += 100_000;
-    await pool.createInvoice({ ...FIVE, sats: 6 }); // a miss; its class fills
+    await pool.createInvoice({ ...FIVE, sats: 6 });
+    await pool.createInvoice({ ...FIVE, sats: 6 }); // misses both; asked twice, its class fills
     await settle();
     const made = node.created;
     clock.now += 60_000; // the 5-sat invoices grow old and are not replaced: nobody asked in 100 s
@@ -189,9 +205,10 @@ describe("invoice pool", () => {
   it("passes the node's error through when empty, and backs off refills while the node fails", async () => {
     const { node, counts, pool } = setup();
     node.failing = true;
+    pool.warm([FIVE]);
     await expect(pool.createInvoice(FIVE)).rejects.toBeInstanceOf(LightningUnavailableError);
     await settle();
-    // The failed call itself, and one wave of refills that failed and paused the pool.
+    // One wave of refills that failed and paused the pool, and the failed call itself.
     expect(node.calls).toBe(1 + OPTIONS.concurrency);
     await settle();
     expect(node.calls).toBe(1 + OPTIONS.concurrency);

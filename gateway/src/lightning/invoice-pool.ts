@@ -37,6 +37,8 @@ interface ClassState {
   readonly ready: Ready[];
   pending: number;
   lastAskedAt: number;
+  /** Asked for (or warmed) often enough to be worth invoices made ahead: a one-off amount is not. */
+  proven: boolean;
 }
 
 const MIN_BACKOFF_MS = 500;
@@ -47,7 +49,7 @@ const keyOf = (c: InvoiceClass) => `${c.sats}\u0000${c.expirySeconds}\u0000${c.m
 /**
  * An InvoiceBackend that hands out invoices created ahead of time, so a burst of challenges does not wait on the
  * node's AddInvoice. Invoices are kept per class (amount, memo, expiry): a new price is a new class, so an invoice
- * is never handed out at an amount other than the one asked for. A class is learnt on first demand (or `warm`), then
+ * is never handed out at an amount other than the one asked for. A class is learnt on its second request (or `warm`), then
  * refilled in the background, at most `concurrency` calls at once; when a class is empty the call goes to the node.
  *
  * The pool lives in one process and holds only invoices that process created: nobody else knows their payment
@@ -83,7 +85,7 @@ export class InvoicePool implements InvoiceBackend {
 
   /** Starts filling these classes before anyone asks (the fixed prices known at start). */
   warm(classes: readonly InvoiceClass[]): void {
-    for (const c of classes) this.classOf(c);
+    for (const c of classes) this.classOf(c).proven = true;
     this.refill();
   }
 
@@ -133,9 +135,13 @@ export class InvoicePool implements InvoiceBackend {
         ready: [],
         pending: 0,
         lastAskedAt: 0,
+        proven: false,
       };
       this.classes.set(key, state);
       if (this.classes.size > this.options.maxClasses) this.evictLeastAsked(key);
+    } else {
+      // A second request: an amount asked for once (an odd deposit) never costs the node more than its own invoice.
+      state.proven = true;
     }
     state.lastAskedAt = this.now();
     return state;
@@ -166,15 +172,19 @@ export class InvoicePool implements InvoiceBackend {
     if (state.ready.length < before) this.events.expired(before - state.ready.length);
   }
 
+  private idle(state: ClassState, now: number): boolean {
+    return now - state.lastAskedAt >= this.options.idleSeconds * 1000;
+  }
+
   private wanted(state: ClassState, now: number): boolean {
-    return now - state.lastAskedAt < this.options.idleSeconds * 1000;
+    return state.proven && !this.idle(state, now);
   }
 
   private sweep(): void {
     const now = this.now();
     for (const [key, state] of this.classes) {
       this.dropOld(state);
-      if (!this.wanted(state, now) && state.ready.length === 0 && state.pending === 0) this.classes.delete(key);
+      if (this.idle(state, now) && state.ready.length === 0 && state.pending === 0) this.classes.delete(key);
     }
     this.refill();
   }
