@@ -73,7 +73,16 @@ describe("one gateway host with two workers on one SQLite file (regtest)", () =>
       store: { path: storePath },
       log: { level: "silent" },
       limits: { challengeBurst: 1_000, challengesPerMinute: 1_000 },
-      services: weatherAndEcho(upstream.url, CALL_MSAT),
+      services: [
+        ...weatherAndEcho(upstream.url, CALL_MSAT),
+        // The test upstream holds a stream open after its first event: a request in flight when a worker dies.
+        {
+          name: "stream",
+          match: { pathPrefix: "/v1/stream" },
+          upstream: upstream.url,
+          pricing: { rules: [{ perCallMsat: CALL_MSAT }] },
+        },
+      ],
     });
     cluster = await startCluster(config, { workers: 2, log: pino({ level: "silent" }) });
   });
@@ -155,7 +164,22 @@ describe("one gateway host with two workers on one SQLite file (regtest)", () =>
       .toBe(true);
   });
 
-  it("restarts a killed worker, the leader too, and keeps watching settlements", async () => {
+  it("restarts a killed worker, the leader too, releases what the dead ones held, and keeps watching settlements", async () => {
+    const streamer = await buy("/v1/stream", { "x-l402-deposit-msat": String(3 * CALL_MSAT) });
+    const account = async () => {
+      const res = await onNewConnection(`${cluster.url}/l402/balance`, {
+        method: "GET",
+        headers: { authorization: streamer.authorization },
+      });
+      return JSON.parse(res.text) as { balance_msat: number; reserved_msat: number; credited_msat: number };
+    };
+    await expect.poll(async () => (await account()).credited_msat, { timeout: 15_000 }).toBe(3 * CALL_MSAT);
+    // Held open by the upstream; it dies with its worker, and its client with it.
+    const inFlight = onNewConnection(`${cluster.url}/v1/stream`, {
+      headers: { authorization: streamer.authorization },
+    }).catch(() => undefined);
+    await expect.poll(async () => (await account()).reserved_msat, { timeout: 15_000 }).toBe(CALL_MSAT);
+
     const before = cluster.pids();
     expect(before).toHaveLength(2);
     const [leader, other] = before;
@@ -167,6 +191,9 @@ describe("one gateway host with two workers on one SQLite file (regtest)", () =>
       await cluster.ready();
       expect(cluster.pids()).toHaveLength(2);
     }
+    await inFlight;
+    // The dead worker's reservation was released in full by the primary: nothing charged, nothing held.
+    expect(await account()).toMatchObject({ balance_msat: 3 * CALL_MSAT, reserved_msat: 0 });
 
     // A settlement after the leader's restart is noticed by its replacement, once.
     const settledBefore = await metrics(cluster.operatorUrl, 'l402_invoices_settled_total{service="echo"}');
