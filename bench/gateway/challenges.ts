@@ -101,7 +101,7 @@ try {
     `  gateway 402 challenges, no pool:       ${unpooled.toFixed(0)}/s (${(unpooled / raw).toFixed(2)}x raw)`,
   );
   console.log(
-    `  gateway 402 challenges, invoice pool:  ${withPool.toFixed(0)}/s (${(withPool / raw).toFixed(2)}x raw)`,
+    `  gateway 402 challenges, invoice pool:  ${withPool.toFixed(0)}/s (${(withPool / raw).toFixed(2)}x raw, ${(withPool / unpooled).toFixed(2)}x no pool)`,
   );
 } finally {
   await direct.close();
