@@ -115,9 +115,8 @@ export function closeServer(server: Server): Promise<void> {
 function startInvoicePool(config: GatewayConfig, backend: InvoiceBackend, metrics: GatewayMetrics) {
   const options = config.lnd.invoicePool;
   if (options.size === 0) return undefined;
-  let pool: InvoicePool | undefined;
-  const events = metrics.observeInvoicePool(() => pool?.size ?? 0);
-  pool = new InvoicePool(backend, options, events);
+  const pool = new InvoicePool(backend, options, metrics.invoicePoolEvents());
+  metrics.observeInvoicePool(() => pool.size);
   pool.warm(fixedPriceInvoices(config.services));
   return pool;
 }

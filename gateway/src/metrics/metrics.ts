@@ -216,9 +216,8 @@ export class GatewayMetrics {
     this.outstandingBalanceMsat = sources.outstandingBalanceMsat;
   }
 
-  /** Reports the invoice pool's size on scrape, and returns the pool's event sink. */
-  observeInvoicePool(size: () => number): InvoicePoolEvents {
-    this.invoicePoolSize = size;
+  /** The invoice pool's event sink (its counters start at zero). */
+  invoicePoolEvents(): InvoicePoolEvents {
     this.invoicePoolRequests.inc({ result: "hit" }, 0);
     this.invoicePoolRequests.inc({ result: "miss" }, 0);
     return {
@@ -226,6 +225,11 @@ export class GatewayMetrics {
       miss: () => this.invoicePoolRequests.inc({ result: "miss" }),
       expired: (count) => this.invoicePoolExpired.inc(count),
     };
+  }
+
+  /** Reads the invoice pool's size when Prometheus scrapes. */
+  observeInvoicePool(size: () => number): void {
+    this.invoicePoolSize = size;
   }
 
   /** Counts an invoice once, when it is first known to be paid. */
