@@ -5,11 +5,12 @@
  * added latency at one connection, and 402 challenge rates (Aperture, this gateway, raw createInvoice on the same
  * regtest LND). Prints each figure and the ratios the performance targets are stated in.
  *
- *   npm run bench:gateway -- [--seconds 3] [--rounds 3] [--connections 16] [--no-aperture] [--profile]
+ *   npm run bench:gateway -- [--seconds 3] [--rounds 3] [--connections 16] [--workers 2] [--no-aperture] [--profile]
  *
  * Aperture and the load tools are built from the Go module proxy on first use and cached; without Go the benchmark
- * says so and stops. `--no-aperture` skips the regtest network (our own paths only). `--profile` records a CPU
- * profile of the gateway's paid path and prints where its time goes.
+ * says so and stops. `--no-aperture` skips the regtest network (our own paths only). `--workers N` (N > 1) adds the
+ * paid path through `--workers N` (node:cluster); both setups then keep tokens in a SQLite file, as workers must.
+ * `--profile` records a CPU profile of the one-process gateway and prints where its time goes.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "3" },
     rounds: { type: "string", default: "3" },
     connections: { type: "string", default: "16" },
+    workers: { type: "string", default: "2" },
     "no-aperture": { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
   },
@@ -40,6 +42,7 @@ const { values } = parseArgs({
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
+const workers = Number(values.workers);
 const here = import.meta.dirname;
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
@@ -86,8 +89,9 @@ async function run(): Promise<void> {
   const upstream = await firstLine(upstreamProcess);
   const gatewayChild = await startChild(
     join(here, "gateway-server.ts"),
-    [upstream],
-    profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {},
+    workers > 1 ? [upstream, "1"] : [upstream],
+    {},
+    profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
   );
   // SIGINT: the benchmark's gateway exits normally on it, so that node writes the CPU profile.
   cleanups.push(() => stopChild(gatewayChild.child, "SIGINT"));
@@ -103,6 +107,16 @@ async function run(): Promise<void> {
     },
     { label: "this gateway, free path", url: `${ours.url}/v1/free` },
   ];
+  if (workers > 1) {
+    const clusterChild = await startChild(join(here, "gateway-server.ts"), [upstream, String(workers)]);
+    cleanups.push(() => stopChild(clusterChild.child));
+    const cluster = JSON.parse(clusterChild.line) as { url: string; authorization: string };
+    targets.push({
+      label: `this gateway, paid token, ${workers} workers`,
+      url: `${cluster.url}/v1/completions`,
+      headers: { authorization: cluster.authorization },
+    });
+  }
 
   const challengeRates: { label: string; measure: () => Promise<number> }[] = [];
   if (!values["no-aperture"]) {
