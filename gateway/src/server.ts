@@ -13,7 +13,6 @@ import { healthHandlers } from "./health/routes.js";
 import { ClientAddresses } from "./http/client-address.js";
 import { isLoopbackHost } from "./http/loopback.js";
 import { readKeyPair, requiringTls, watchKeyPair } from "./http/tls.js";
-import { fixedPriceInvoices } from "./tokens/challenger.js";
 import { InvoicePool } from "./lightning/invoice-pool.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
 import { connectLnd, LndInvoiceBackend } from "./lightning/lnd.js";
@@ -27,6 +26,7 @@ import { UpstreamProxy } from "./proxy/proxy.js";
 import { UpstreamPools } from "./proxy/upstream-pool.js";
 import { openStore } from "./store/open.js";
 import type { TokenStore } from "./store/store.js";
+import { fixedPriceInvoices } from "./tokens/challenger.js";
 
 export interface RunningGateway {
   readonly url: string;
