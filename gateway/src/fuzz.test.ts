@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, it } from "vitest";
 import { checkProperty } from "../../test/support/fuzz-seed.js";
 import { startUpstream, type TestUpstream } from "../../test/support/upstream.js";
 import { ConfigError, parseConfig } from "./config/load.js";
+import { pricingSchema } from "./config/pricing-schema.js";
 import type { CreatedInvoice, InvoiceBackend } from "./lightning/invoices.js";
-import { LlmRequestError, parseLlmRequest } from "./metering/llm-request.js";
-import { pricingSchema } from "./pricing/schema.js";
+import { LlmRequestError, parseLlmRequest } from "./llm/llm-request.js";
 import { type RunningGateway, startGateway } from "./server.js";
 
 class FuzzInvoices implements InvoiceBackend {

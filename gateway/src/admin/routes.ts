@@ -1,9 +1,9 @@
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
 import { z } from "zod";
+import { pricingSchema } from "../config/pricing-schema.js";
 import type { GatewayConfig } from "../config/schema.js";
 import { sendJsonError } from "../http/errors.js";
 import type { PriceBook } from "../pricing/price-book.js";
-import { pricingSchema } from "../pricing/schema.js";
 import type { RefundRecord } from "../store/ledger.js";
 import type { TokenRecord, TokenStore } from "../store/store.js";
 import { requireAdminSecret } from "./auth.js";

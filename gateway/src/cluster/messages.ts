@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { z } from "zod";
+import { pricingSchema } from "../config/pricing-schema.js";
 import type { GatewayConfig } from "../config/schema.js";
-import { pricingSchema } from "../pricing/schema.js";
 
 /** The worker count `workers` asks for: `auto` is one per core. */
 export function workerCount(workers: GatewayConfig["workers"]): number {

@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { isLoopbackHost } from "../http/loopback.js";
-import { pricingSchema } from "../pricing/schema.js";
 import { adminSecretProblem } from "./admin-secret.js";
+import { isLoopbackHost } from "./loopback.js";
+import { pricingSchema } from "./pricing-schema.js";
 
 /** Schemes a service may offer; see serviceSchema.schemes. */
 export const PAYMENT_SCHEMES = ["l402", "payment-charge", "payment-session"] as const;

@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
+import { type PriceRule, type PricingConfig, pricingSchema } from "../config/pricing-schema.js";
 import type { ServiceConfig } from "../config/schema.js";
 import { canonicalTarget } from "../http/canonical-target.js";
-import { type LlmRequest, llmKindOf, parseLlmRequest } from "../metering/llm-request.js";
+import { type LlmRequest, llmKindOf, parseLlmRequest } from "../llm/llm-request.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import type { Quote } from "../pricing/quote.js";
 import { type PriceSource, Quoter } from "../pricing/quoter.js";
-import { type PriceRule, type PricingConfig, pricingSchema } from "../pricing/schema.js";
 import type { AuditEntry, AuditLog } from "./audit.js";
 import { PriceChangeError, type PriceFile, versionOf } from "./price-file.js";
 

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { isMap, isSeq, parseDocument } from "yaml";
 import { loadConfigFile } from "../config/load.js";
-import type { PriceRule, PricingConfig } from "../pricing/schema.js";
+import type { PriceRule, PricingConfig } from "../config/pricing-schema.js";
 
 /** The console's change cannot be applied as asked; `code` and `status` say why. */
 export class PriceChangeError extends Error {

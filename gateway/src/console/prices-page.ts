@@ -1,7 +1,7 @@
+import type { PriceRule } from "../config/pricing-schema.js";
 import type { ServiceConfig } from "../config/schema.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import { MULTIPLIER_SCALE } from "../pricing/quote.js";
-import type { PriceRule } from "../pricing/schema.js";
 import type { AuditEntry } from "./audit.js";
 import { figure, html, type SafeHtml } from "./html.js";
 import type { PreviewQuote, SampleRequest } from "./price-editor.js";

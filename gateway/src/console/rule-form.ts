@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { type PriceRule, priceRuleSchema } from "../pricing/schema.js";
+import { type PriceRule, priceRuleSchema } from "../config/pricing-schema.js";
 
 /** The fields of the rule editor, as a browser posts them (urlencoded strings). */
 export const ruleFormSchema = z.object({

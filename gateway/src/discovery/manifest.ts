@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
+import type { PriceRule, PricingConfig } from "../config/pricing-schema.js";
 import type { ServiceConfig } from "../config/schema.js";
 import { DEPOSIT_HEADER } from "../metering/deposit.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import { MULTIPLIER_SCALE } from "../pricing/quote.js";
-import type { PriceRule, PricingConfig } from "../pricing/schema.js";
 
 /** Where agents find the manifest and the quote endpoint. */
 export const MANIFEST_PATH = "/.well-known/l402.json";

@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders } from "node:http";
+import type { PricingConfig } from "../config/pricing-schema.js";
 import type { ServiceConfig } from "../config/schema.js";
+import { type LlmRequest, llmKindOf, parseLlmRequest } from "../llm/llm-request.js";
 import { requestedDeposit } from "../metering/deposit.js";
-import { type LlmRequest, llmKindOf, parseLlmRequest } from "../metering/llm-request.js";
 import type { Quote } from "../pricing/quote.js";
 import type { Quoter } from "../pricing/quoter.js";
-import type { PricingConfig } from "../pricing/schema.js";
 
 export interface PricedRequest {
   readonly quote: Quote;

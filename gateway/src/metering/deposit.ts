@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import type { PricingConfig } from "../pricing/schema.js";
+import type { PricingConfig } from "../config/pricing-schema.js";
 
 /** The header an agent sends to prepay more than one call: the balance it wants, in msat. */
 export const DEPOSIT_HEADER = "x-l402-deposit-msat";

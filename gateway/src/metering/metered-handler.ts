@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { ServiceConfig } from "../config/schema.js";
 import type { CanonicalTarget } from "../http/canonical-target.js";
 import { readBody } from "../http/read-body.js";
+import { type LlmRequest, llmKindOf, parseLlmRequest, upstreamBody } from "../llm/llm-request.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import { costOf, type Quote } from "../pricing/quote.js";
@@ -13,7 +14,6 @@ import type { AuthResult } from "../tokens/authenticator.js";
 import type { Challenge, Challenger } from "../tokens/challenger.js";
 import { BoundedLabel } from "./bounded-label.js";
 import { requestedDeposit } from "./deposit.js";
-import { type LlmRequest, llmKindOf, parseLlmRequest, upstreamBody } from "./llm-request.js";
 import { SseUsageTap, type Usage, usageFromJson } from "./usage-tap.js";
 
 export const COST_HEADER = "x-l402-cost-msat";

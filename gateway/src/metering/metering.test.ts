@@ -1,8 +1,8 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
-import { pricingSchema } from "../pricing/schema.js";
-import { jsonDepth, LlmRequestError, MAX_JSON_DEPTH, parseLlmRequest, upstreamBody } from "./llm-request.js";
+import { pricingSchema } from "../config/pricing-schema.js";
+import { jsonDepth, LlmRequestError, MAX_JSON_DEPTH, parseLlmRequest, upstreamBody } from "../llm/llm-request.js";
 import { SseUsageTap, usageFromJson } from "./usage-tap.js";
 
 const pricing = pricingSchema.parse({ rules: [{ perCallMsat: 1 }], defaultMaxTokens: 64, maxTokensCap: 128 });

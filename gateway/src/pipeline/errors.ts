@@ -1,8 +1,8 @@
 import { InvalidTargetError } from "../http/canonical-target.js";
 import { BodyTooLargeError } from "../http/read-body.js";
 import { LightningUnavailableError } from "../lightning/invoices.js";
+import { LlmRequestError } from "../llm/llm-request.js";
 import { DepositError } from "../metering/deposit.js";
-import { LlmRequestError } from "../metering/llm-request.js";
 import { QuoteError } from "../pricing/quoter.js";
 import { isStoreFailure } from "../store/errors.js";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { PricingConfig } from "./schema.js";
+import type { PricingConfig } from "../config/pricing-schema.js";
 
 const answerSchema = z.object({ price_msat: z.number().int().positive().max(1_000_000_000_000) });
 

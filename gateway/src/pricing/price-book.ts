@@ -1,9 +1,9 @@
 import type { Logger } from "pino";
+import type { PricingConfig } from "../config/pricing-schema.js";
 import type { ServiceConfig } from "../config/schema.js";
 import { upstreamsOf } from "../config/upstreams.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import { MULTIPLIER_SCALE } from "./quote.js";
-import type { PricingConfig } from "./schema.js";
 import { SurgeMonitor } from "./surge.js";
 
 /**

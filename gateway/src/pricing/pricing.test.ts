@@ -1,9 +1,9 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../config/load.js";
+import { pricingSchema } from "../config/pricing-schema.js";
 import { costOf, msatToInvoiceSats, quoteFor } from "./quote.js";
 import { matchRule } from "./rules.js";
-import { pricingSchema } from "./schema.js";
 import { curveMultiplier, SurgeMonitor } from "./surge.js";
 
 const tokensRule = { tokens: { promptMsatPerToken: 10, completionMsatPerToken: 30 }, feeMsat: 500, minimumMsat: 1_000 };

@@ -1,4 +1,4 @@
-import type { PriceRule } from "./schema.js";
+import type { PriceRule } from "../config/pricing-schema.js";
 
 /** Multipliers are carried in thousandths so that every price stays an integer number of msat. */
 export const MULTIPLIER_SCALE = 1_000;

@@ -1,5 +1,5 @@
 import type { ServiceConfig } from "../config/schema.js";
-import { completionPrompt, type LlmRequest } from "../metering/llm-request.js";
+import { completionPrompt, type LlmRequest } from "../llm/llm-request.js";
 import { askExternalPricer } from "./external.js";
 import type { PriceBook } from "./price-book.js";
 import { externalQuote, type Quote, quoteFor } from "./quote.js";

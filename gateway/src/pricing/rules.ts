@@ -1,5 +1,5 @@
+import type { PriceRule, PricingConfig } from "../config/pricing-schema.js";
 import { patternKey } from "../http/canonical-target.js";
-import type { PriceRule, PricingConfig } from "./schema.js";
 
 /** The first rule whose path prefix (compared with the canonical path key) and model fit; undefined when none does. */
 export function matchRule(pricing: PricingConfig, pathKey: string, model: string | undefined): PriceRule | undefined {

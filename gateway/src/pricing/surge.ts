@@ -1,8 +1,8 @@
 import type { Logger } from "pino";
+import type { SurgeConfig } from "../config/pricing-schema.js";
 import { type UpstreamLoad, upstreamLoadSchema } from "../proxy/upstream-load.js";
 import { upstreamUrl } from "../proxy/upstream-url.js";
 import { MULTIPLIER_SCALE } from "./quote.js";
-import type { SurgeConfig } from "./schema.js";
 
 /** The curve's multiplier at a load: 1× before the first point, linear between points, flat after the last. */
 export function curveMultiplier(curve: SurgeConfig["curve"], load: number): number {

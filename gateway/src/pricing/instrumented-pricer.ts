@@ -1,5 +1,5 @@
-import type { PriceQuote, PriceRequest, Pricer } from "../pricing/pricer.js";
-import type { GatewayMetrics } from "./metrics.js";
+import type { GatewayMetrics } from "../metrics/metrics.js";
+import type { PriceQuote, PriceRequest, Pricer } from "./pricer.js";
 
 /** A Pricer that records how long quoting takes and the last price per service. */
 export class InstrumentedPricer implements Pricer {

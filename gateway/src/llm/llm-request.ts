@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { z } from "zod";
-import type { PricingConfig } from "../pricing/schema.js";
+import type { PricingConfig } from "../config/pricing-schema.js";
 
 export type LlmKind = "chat" | "completion";
 

@@ -1,8 +1,8 @@
 import { unwatchFile, watchFile } from "node:fs";
 import type { Logger } from "pino";
-import type { PriceBook } from "../pricing/price-book.js";
-import { loadConfigFile } from "./load.js";
-import type { GatewayConfig } from "./schema.js";
+import { loadConfigFile } from "../config/load.js";
+import type { GatewayConfig } from "../config/schema.js";
+import type { PriceBook } from "./price-book.js";
 
 /**
  * Watches the config file and applies pricing changes without a restart. Anything else that changed is reported
