@@ -54,9 +54,9 @@ export interface MeteredDeps {
   ) => Promise<ForwardOutcome>;
 }
 
-/** One reservation's life: it is settled exactly once, with the first charge decided. */
+/** One reservation's life: it is closed exactly once, with the first charge decided. */
 class OpenReservation {
-  private settled: Promise<{ chargedMsat: number; balanceMsat: number }> | undefined;
+  private closing: Promise<{ chargedMsat: number; balanceMsat: number }> | undefined;
 
   constructor(
     private readonly deps: MeteredDeps,
@@ -67,20 +67,24 @@ class OpenReservation {
   ) {}
 
   get done(): boolean {
-    return this.settled !== undefined;
+    return this.closing !== undefined;
   }
 
-  settle(charge: Omit<Charge, "service" | "model">): Promise<{ chargedMsat: number; balanceMsat: number }> {
-    this.settled ??= (async () => {
+  close(charge: Omit<Charge, "service" | "model">): Promise<{ chargedMsat: number; balanceMsat: number }> {
+    this.closing ??= (async () => {
       const model = this.quote.model?.slice(0, 100) ?? "-";
-      const result = await this.deps.store.settle(this.id, { ...charge, service: this.service, model }, new Date());
+      const result = await this.deps.store.closeReservation(
+        this.id,
+        { ...charge, service: this.service, model },
+        new Date(),
+      );
       const chargedMsat = result?.chargedMsat ?? 0;
       this.deps.metrics.meteredRequests.inc({ service: this.service, outcome: charge.reason });
       this.deps.metrics.chargedMsat.inc({ service: this.service, model: this.modelLabel }, chargedMsat);
       if (charge.reason === "no_usage") this.deps.metrics.usageMissing.inc({ service: this.service });
       return { chargedMsat, balanceMsat: result?.balanceMsat ?? 0 };
     })();
-    return this.settled;
+    return this.closing;
   }
 }
 
@@ -171,11 +175,11 @@ export class MeteredHandler {
       [BALANCE_HEADER]: String(settled.balanceMsat),
     });
     const plan = async (status: number, headers: IncomingHttpHeaders): Promise<ResponsePlan> => {
-      if (status >= 400) return { headers: costHeaders(await open.settle({ amountMsat: 0, reason: "failed" })) };
+      if (status >= 400) return { headers: costHeaders(await open.close({ amountMsat: 0, reason: "failed" })) };
       const contentType = String(headers["content-type"] ?? "");
       if (contentType.includes("text/event-stream")) {
         tap = new SseUsageTap(llm !== undefined && !llm.clientWantsUsage, async () => {
-          const settled = await open.settle(this.chargeFor(quote, tap?.usage));
+          const settled = await open.close(this.chargeFor(quote, tap?.usage));
           return `: l402 cost_msat=${settled.chargedMsat} balance_msat=${settled.balanceMsat}\n\n`;
         });
         return {
@@ -184,35 +188,35 @@ export class MeteredHandler {
         };
       }
       if (contentType.includes("json")) {
-        return { buffered: async (body) => costHeaders(await open.settle(this.chargeFor(quote, usageFromJson(body)))) };
+        return { buffered: async (body) => costHeaders(await open.close(this.chargeFor(quote, usageFromJson(body)))) };
       }
-      return { headers: costHeaders(await open.settle(this.chargeFor(quote, undefined))) };
+      return { headers: costHeaders(await open.close(this.chargeFor(quote, undefined))) };
     };
     let outcome: ForwardOutcome;
     try {
       const priced = llm ? { body: upstreamBody(llm), bodyContentType: "application/json" } : {};
       outcome = await this.deps.forward(req, res, service, { ...priced, plan });
     } finally {
-      if (!open.done) await this.settleUnfinished(service, open, tap);
+      if (!open.done) await this.closeUnfinished(service, open, tap);
     }
     this.deps.log.debug({ service: service.name, tokenId: token.tokenId.slice(0, 8) }, "metered request done");
     return outcome.ok ? { status: outcome.status } : { status: outcome.status, code: outcome.code };
   }
 
   /** A request that ended without a charge: failed before any answer, or a stream cut short. */
-  private async settleUnfinished(service: ServiceConfig, open: OpenReservation, tap: SseUsageTap | undefined) {
+  private async closeUnfinished(service: ServiceConfig, open: OpenReservation, tap: SseUsageTap | undefined) {
     const quote = open.quote;
     if (!tap) {
-      await open.settle({ amountMsat: 0, reason: "failed" });
+      await open.close({ amountMsat: 0, reason: "failed" });
       return;
     }
     if (tap.usage) {
-      await open.settle(this.chargeFor(quote, tap.usage));
+      await open.close(this.chargeFor(quote, tap.usage));
       return;
     }
     if (quote.kind === "per_call") {
-      if (tap.deliveredText === "") await open.settle({ amountMsat: 0, reason: "failed" });
-      else await open.settle({ amountMsat: quote.worstCaseMsat, reason: "partial" });
+      if (tap.deliveredText === "") await open.close({ amountMsat: 0, reason: "failed" });
+      else await open.close({ amountMsat: quote.worstCaseMsat, reason: "partial" });
       return;
     }
     // The upstream accepted the stream, so it processed the prompt: that much is charged even when no token went out.
@@ -227,7 +231,7 @@ export class MeteredHandler {
       }
     }
     const usage = { promptTokens: quote.promptTokens, completionTokens };
-    await open.settle({ amountMsat: costOf(quote, usage), ...tokenCounts(usage), reason: "partial" });
+    await open.close({ amountMsat: costOf(quote, usage), ...tokenCounts(usage), reason: "partial" });
   }
 
   private chargeFor(quote: Quote, usage: Usage | undefined): Omit<Charge, "service" | "model"> {

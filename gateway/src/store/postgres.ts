@@ -12,13 +12,13 @@ import { RootKeyCache } from "./root-key-cache.js";
 import type {
   Charge,
   ChargeEntry,
+  ClosedReservation,
   NewToken,
   NewTopUp,
   PaymentsRow,
   Reservation,
   RevenueRow,
   RootKeyLookup,
-  Settled,
   SettledPayment,
   TokenFilter,
   TokenRecord,
@@ -305,7 +305,7 @@ export class PostgresTokenStore implements TokenStore {
     return { ok: false, balanceMsat: current?.balance_msat ?? 0 };
   }
 
-  async settle(reservationId: number, charge: Charge, at: Date): Promise<Settled | undefined> {
+  async closeReservation(reservationId: number, charge: Charge, at: Date): Promise<ClosedReservation | undefined> {
     const [row] = await this.query<{ charge: number; balance_msat: number }>(SQL.settle, [
       reservationId,
       Math.ceil(charge.amountMsat),
@@ -339,7 +339,7 @@ export class PostgresTokenStore implements TokenStore {
   private async release(held: readonly { id: number; service: string }[], at: Date): Promise<number> {
     let released = 0;
     for (const { id, service } of held) {
-      const settled = await this.settle(id, { amountMsat: 0, service, model: "-", reason: "released" }, at);
+      const settled = await this.closeReservation(id, { amountMsat: 0, service, model: "-", reason: "released" }, at);
       if (settled) released += 1;
     }
     return released;

@@ -20,13 +20,13 @@ import { LEDGER_SQL, PAYMENT_SECRET_NAME, sqliteBindings, sqliteParams } from ".
 import type {
   Charge,
   ChargeEntry,
+  ClosedReservation,
   NewToken,
   NewTopUp,
   PaymentsRow,
   Reservation,
   RevenueRow,
   RootKeyLookup,
-  Settled,
   SettledPayment,
   TokenFilter,
   TokenRecord,
@@ -314,9 +314,9 @@ export class SqliteTokenStore implements TokenStore {
       .immediate();
   }
 
-  async settle(reservationId: number, charge: Charge, at: Date): Promise<Settled | undefined> {
+  async closeReservation(reservationId: number, charge: Charge, at: Date): Promise<ClosedReservation | undefined> {
     return this.db
-      .transaction((): Settled | undefined => {
+      .transaction((): ClosedReservation | undefined => {
         const reservation = this.statements.takeReservation.get(reservationId) as
           | { token_id: string; amount_msat: number }
           | undefined;
@@ -354,7 +354,7 @@ export class SqliteTokenStore implements TokenStore {
   private async release(held: readonly Held[], at: Date): Promise<number> {
     let released = 0;
     for (const { id, service } of held) {
-      const settled = await this.settle(id, { amountMsat: 0, service, model: "-", reason: "released" }, at);
+      const settled = await this.closeReservation(id, { amountMsat: 0, service, model: "-", reason: "released" }, at);
       if (settled) released += 1;
     }
     return released;

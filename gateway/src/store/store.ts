@@ -83,7 +83,7 @@ export interface Charge {
   readonly reason: string;
 }
 
-export interface Settled {
+export interface ClosedReservation {
   readonly chargedMsat: number;
   readonly balanceMsat: number;
 }
@@ -147,13 +147,13 @@ export interface TokenStore extends PaymentLedger {
   reserve(tokenId: string, amountMsat: number, at: Date): Promise<Reservation>;
   /**
    * Ends a reservation: charges at most its amount and returns the rest to the balance, in one transaction.
-   * Undefined if the reservation was already settled or released.
+   * Undefined if the reservation was already closed or released.
    */
-  settle(reservationId: number, charge: Charge, at: Date): Promise<Settled | undefined>;
+  closeReservation(reservationId: number, charge: Charge, at: Date): Promise<ClosedReservation | undefined>;
   /** Names this process in the reservations it makes. */
   readonly owner: string;
   /**
-   * Releases (charges nothing for) reservations that no running gateway will settle; returns how many. SQLite (one
+   * Releases (charges nothing for) reservations that no running gateway will close; returns how many. SQLite (one
    * gateway per file): those other owners made before this store was opened. PostgreSQL (several replicas): records
    * this replica's heartbeat, then releases those of owners whose heartbeat is older than the lease.
    */

@@ -211,7 +211,7 @@ export function describeTokenStore(backend: StoreBackend): void {
       expect(first).toMatchObject({ ok: true, balanceMsat: 4_000 });
       expect(await store.reserve(token.tokenId, 6_000, new Date())).toEqual({ ok: false, balanceMsat: 4_000 });
       if (!first.ok) throw new Error("unreachable");
-      const settled = await store.settle(
+      const settled = await store.closeReservation(
         first.id,
         { amountMsat: 2_500, service: "llm", model: "m", promptTokens: 12, completionTokens: 30, reason: "usage" },
         new Date(),
@@ -219,7 +219,11 @@ export function describeTokenStore(backend: StoreBackend): void {
       expect(settled).toEqual({ chargedMsat: 2_500, balanceMsat: 7_500 });
       // Settling twice changes nothing.
       expect(
-        await store.settle(first.id, { amountMsat: 1, service: "llm", model: "m", reason: "usage" }, new Date()),
+        await store.closeReservation(
+          first.id,
+          { amountMsat: 1, service: "llm", model: "m", reason: "usage" },
+          new Date(),
+        ),
       ).toBeUndefined();
       const account = (await store.getToken(token.tokenId))?.account;
       expect(account).toMatchObject({ balanceMsat: 7_500, reservedMsat: 0, chargedMsat: 2_500, creditedMsat: 10_000 });
@@ -251,7 +255,11 @@ export function describeTokenStore(backend: StoreBackend): void {
       expect(account).toMatchObject({ balanceMsat: 9_000, reservedMsat: 1_000, chargedMsat: 0 });
       if (!live.ok) throw new Error("reservation refused");
       expect(
-        await store.settle(live.id, { amountMsat: 500, service: "llm", model: "-", reason: "usage" }, new Date()),
+        await store.closeReservation(
+          live.id,
+          { amountMsat: 500, service: "llm", model: "-", reason: "usage" },
+          new Date(),
+        ),
       ).toEqual({ chargedMsat: 500, balanceMsat: 9_500 });
     });
 
@@ -260,7 +268,7 @@ export function describeTokenStore(backend: StoreBackend): void {
       const { token } = await paidMetered(store, 5);
       const reservation = await store.reserve(token.tokenId, 1_000, new Date());
       if (!reservation.ok) throw new Error("reservation refused");
-      const settled = await store.settle(
+      const settled = await store.closeReservation(
         reservation.id,
         { amountMsat: 9_999, service: "llm", model: "-", reason: "usage" },
         new Date(),
@@ -308,7 +316,7 @@ export function describeTokenStore(backend: StoreBackend): void {
       const charge = async (tokenId: string, amountMsat: number, at: Date) => {
         const reservation = await store.reserve(tokenId, amountMsat, at);
         if (!reservation.ok) throw new Error("reservation refused");
-        await store.settle(reservation.id, { amountMsat, service: "llm", model: "m", reason: "usage" }, at);
+        await store.closeReservation(reservation.id, { amountMsat, service: "llm", model: "m", reason: "usage" }, at);
       };
       await charge(old.tokenId, 1_000, new Date(hourAgo.getTime() - 1_000));
       await charge(token.tokenId, 700, new Date());
@@ -407,7 +415,7 @@ export function describeTokenStore(backend: StoreBackend): void {
       const close = { tokenId: token.tokenId, invoice, maxMsat: 1_000_000, at: new Date() };
       expect((await store.closeAccount(close)).kind).toBe("busy");
       if (reservation.ok) {
-        await store.settle(
+        await store.closeReservation(
           reservation.id,
           { amountMsat: 1_000, service: "llm", model: "-", reason: "fixed" },
           new Date(),
@@ -444,7 +452,11 @@ export function describeTokenStore(backend: StoreBackend): void {
       const { token } = await paidMetered(store, 1);
       const r = await store.reserve(token.tokenId, 1_000, new Date());
       if (r.ok)
-        await store.settle(r.id, { amountMsat: 1_000, service: "llm", model: "-", reason: "fixed" }, new Date());
+        await store.closeReservation(
+          r.id,
+          { amountMsat: 1_000, service: "llm", model: "-", reason: "fixed" },
+          new Date(),
+        );
       expect(await store.closeAccount({ tokenId: token.tokenId, maxMsat: 0, at: new Date() })).toMatchObject({
         kind: "closed",
         refund: { status: "skipped", amountMsat: 0 },
