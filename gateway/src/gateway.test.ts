@@ -153,8 +153,12 @@ describe("gateway HTTP behaviour (invoices faked)", () => {
     expect(res.status).toBe(402);
     expect(res.headers.get("cache-control")).toBe("no-store");
     const challenges = rawChallenges(res);
-    expect(challenges[0]).toMatch(/^LSAT macaroon="[A-Za-z0-9+/]+={0,2}", invoice="lnbcrt21fake\d+"$/);
-    expect(challenges[1]).toMatch(/^L402 macaroon="[A-Za-z0-9+/]+={0,2}", invoice="lnbcrt21fake\d+"$/);
+    expect(challenges[0]).toMatch(
+      /^LSAT macaroon="[A-Za-z0-9+/]+={0,2}", invoice="lnbcrt21fake\d+", version="0", token="[A-Za-z0-9+/]+={0,2}"$/,
+    );
+    expect(challenges[1]).toMatch(
+      /^L402 macaroon="[A-Za-z0-9+/]+={0,2}", invoice="lnbcrt21fake\d+", version="0", token=/,
+    );
     const body = (await res.json()) as Record<string, unknown>;
     expect(body).toMatchObject({ code: "missing", price_sats: 21 });
     expect(body.invoice).toBe(invoices.created.at(-1)?.request);

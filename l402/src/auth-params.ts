@@ -1,6 +1,9 @@
 import { L402Error } from "./errors.js";
 
-/** One challenge of a WWW-Authenticate value (RFC 9110 §11.6.1); parameter names are lower-cased. */
+/**
+ * One challenge of a WWW-Authenticate value (RFC 9110 §11.6.1); parameter names are lower-cased, the scheme is kept
+ * as sent (compare it case-insensitively).
+ */
 export interface AuthChallenge {
   readonly scheme: string;
   readonly params: ReadonlyMap<string, string>;
@@ -13,7 +16,8 @@ const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*/;
 /**
  * Parses a WWW-Authenticate field value: `challenge *( OWS "," OWS challenge )`, where a challenge is
  * `auth-scheme [ 1*SP ( token68 / #auth-param ) ]` and an auth-param is `token BWS "=" BWS ( token / quoted-string )`.
- * Throws L402Error("malformed") on anything else.
+ * A quoted-pair `\x` reads as `x`; a repeated parameter name keeps its first value; a new challenge starts at a token
+ * not followed by `=`. Throws L402Error("malformed") on anything else.
  */
 export function parseAuthChallenges(header: string): AuthChallenge[] {
   return new ChallengeReader(header).readAll();
@@ -53,8 +57,8 @@ class ChallengeReader {
       this.position++;
       this.skipWhitespace();
       const value = this.peek() === '"' ? this.readQuotedString() : this.readToken();
-      if (params.has(name)) this.fail(`parameter ${name} given twice`);
-      params.set(name, value);
+      // A repeated name keeps its first value, as Aperture does.
+      if (!params.has(name)) params.set(name, value);
       this.skipWhitespace();
       if (this.atEnd()) return { scheme, params };
       if (this.peek() !== ",") this.fail(`unexpected ${JSON.stringify(this.peek())} after ${name}`);

@@ -7,11 +7,35 @@ const macaroon = "AgEEbHNhdAJCAAAC1Emj+/x=";
 const invoice = "lnbcrt10u1pjq8x7zpp5";
 
 describe("formatChallenge", () => {
-  it("writes Aperture's two values, LSAT first", () => {
+  it("writes Aperture's two values, LSAT first, macaroon= and invoice= first, then version and token", () => {
+    const rest = `version="0", token="${macaroon}"`;
     expect(formatChallenge({ macaroonBase64: macaroon, invoice })).toEqual([
-      `LSAT macaroon="${macaroon}", invoice="${invoice}"`,
-      `L402 macaroon="${macaroon}", invoice="${invoice}"`,
+      `LSAT macaroon="${macaroon}", invoice="${invoice}", ${rest}`,
+      `L402 macaroon="${macaroon}", invoice="${invoice}", ${rest}`,
     ]);
+  });
+
+  it("matches Aperture's client regex and Alby's key=value reader, also joined as fetch joins them", () => {
+    const aperture = /(LSAT|L402) macaroon="(.*?)", invoice="(.*?)"/;
+    const values = formatChallenge({ macaroonBase64: macaroon, invoice });
+    for (const value of values) expect(aperture.exec(value)?.slice(2)).toEqual([macaroon, invoice]);
+    // Alby's parseL402: strips the first L402/LSAT, reads every key=value, later keys win, token= before macaroon=.
+    const alby: Record<string, string> = {};
+    for (const match of values
+      .join(", ")
+      .replace("L402", "")
+      .replace("LSAT", "")
+      .matchAll(/(\w+)=("([^"]*)"|'([^']*)'|([^,]*))/g)) {
+      alby[match[1] ?? ""] = match[3] ?? match[4] ?? match[5] ?? "";
+    }
+    expect(alby.token ?? alby.macaroon).toBe(macaroon);
+    expect(alby.invoice).toBe(invoice);
+  });
+
+  it("parses back through the spec's grammar with version 0", () => {
+    for (const value of formatChallenge({ macaroonBase64: macaroon, invoice })) {
+      expect(parseChallenge(value)).toMatchObject({ macaroon, invoice, version: "0" });
+    }
   });
 
   it("matches lnget's challenge regex", () => {
@@ -31,9 +55,9 @@ describe("formatChallenge", () => {
 describe("parseChallenge", () => {
   it("reads Aperture's values, separately or joined as fetch joins them, preferring L402", () => {
     const values = formatChallenge({ macaroonBase64: macaroon, invoice });
-    expect(parseChallenge(values)).toEqual({ scheme: "L402", macaroon, invoice });
-    expect(parseChallenge(values.join(", "))).toEqual({ scheme: "L402", macaroon, invoice });
-    expect(parseChallenge(values[0])).toEqual({ scheme: "LSAT", macaroon, invoice });
+    expect(parseChallenge(values)).toEqual({ scheme: "L402", macaroon, invoice, version: "0" });
+    expect(parseChallenge(values.join(", "))).toEqual({ scheme: "L402", macaroon, invoice, version: "0" });
+    expect(parseChallenge(values[0])).toEqual({ scheme: "LSAT", macaroon, invoice, version: "0" });
   });
 
   it("accepts the spec's token= and version=, any order, unknown params, bare values and any case", () => {
@@ -62,6 +86,10 @@ describe("parseChallenge", () => {
     expect(parseChallenge(header).scheme).toBe("LSAT");
   });
 
+  it("keeps the first value of a repeated parameter, as Aperture does", () => {
+    expect(parseChallenge(`L402 macaroon="${macaroon}", invoice="${invoice}", invoice="x"`).invoice).toBe(invoice);
+  });
+
   it("unescapes quoted-pairs", () => {
     expect(parseAuthChallenges('X a="q\\"uote\\\\d"')[0]?.params.get("a")).toBe('q"uote\\d');
   });
@@ -73,9 +101,6 @@ describe("parseChallenge", () => {
     expect(codeOf(() => parseChallenge(`L402 invoice="${invoice}"`))).toBe("malformed");
     expect(codeOf(() => parseChallenge(`L402 macaroon="${macaroon}"`))).toBe("malformed");
     expect(codeOf(() => parseChallenge(`L402 macaroon="not base64!", invoice="${invoice}"`))).toBe("malformed");
-    expect(codeOf(() => parseChallenge(`L402 macaroon="${macaroon}", invoice="${invoice}", invoice="x"`))).toBe(
-      "malformed",
-    );
     expect(codeOf(() => parseChallenge(`L402 macaroon="${macaroon}", token="QUJD", invoice="${invoice}"`))).toBe(
       "malformed",
     );

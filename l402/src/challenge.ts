@@ -13,13 +13,17 @@ export interface L402Challenge {
   readonly version?: string;
 }
 
+/** The `version` parameter of the updated L402 spec. */
+export const L402_VERSION = "0";
+
 /** A challenge header longer than this (all values together) is refused as malformed. */
 export const MAX_CHALLENGE_HEADER_LENGTH = 16 * 1024;
 
 /**
  * The two WWW-Authenticate values Aperture sends, LSAT first because old clients read only the first. Parameters
- * are `macaroon=` then `invoice=`, the order most parsers in the wild depend on. Throws RangeError for values that
- * cannot stand in a quoted string.
+ * start `macaroon=` then `invoice=`, the order most parsers in the wild depend on (Aperture's and lnget's regexes,
+ * L402sdk, lsat-js); then the updated spec's `version="0"` and `token=` (the same macaroon) for clients that read only
+ * those (Alby reads `token=` or `macaroon=`). Throws RangeError for values that cannot stand in a quoted string.
  */
 export function formatChallenge(challenge: { macaroonBase64: string; invoice: string }): [string, string] {
   const { macaroonBase64, invoice } = challenge;
@@ -27,7 +31,7 @@ export function formatChallenge(challenge: { macaroonBase64: string; invoice: st
   if (invoice === "" || /["\\]/.test(invoice) || hasControlCharacter(invoice)) {
     throw new RangeError("invoice cannot be written in a quoted string");
   }
-  const params = `macaroon="${macaroonBase64}", invoice="${invoice}"`;
+  const params = `macaroon="${macaroonBase64}", invoice="${invoice}", version="${L402_VERSION}", token="${macaroonBase64}"`;
   return [`LSAT ${params}`, `L402 ${params}`];
 }
 

@@ -49,7 +49,7 @@
  *   The caller looks up the root key by rootKeyId and refuses revoked tokens before calling verify.
  *
  * Headers
- *   formatChallenge({ macaroonBase64, invoice }): [string, string]   LSAT then L402: `<S> macaroon="…", invoice="…"`
+ *   formatChallenge({ macaroonBase64, invoice }): [string, string]   LSAT then L402: `<S> macaroon="…", invoice="…", version="0", token="…"`
  *   parseChallenge(values: string | readonly string[]): L402Challenge  { scheme, macaroon, invoice, version? }
  *   parseAuthorization(values: string | readonly string[]): L402Credential   { scheme, macaroons, preimage }
  *   formatAuthorization({ macaroons | macaroon, preimage, scheme = "L402" }): string
@@ -86,6 +86,7 @@ export {
 } from "./caveats.js";
 export {
   formatChallenge,
+  L402_VERSION,
   type L402Challenge,
   type L402Scheme,
   MAX_CHALLENGE_HEADER_LENGTH,
@@ -113,6 +114,12 @@ export {
   MAX_MACAROON_BYTES,
 } from "./macaroon.js";
 export { DEFAULT_LOCATION, type MintedToken, type MintTokenOptions, mintToken, ROOT_KEY_LENGTH } from "./mint.js";
+/**
+ * HTTP Payment scheme (MPP), method lightning, intents charge and session: see payment/index.ts and
+ * docs/payment-schemes.md. RFC 8785 canonical JSON, strict unpadded base64url, challenge build/parse with the 7-slot
+ * HMAC `id`, credentials, receipts, RFC 9457 problems and zod schemas of the lightning requests and payloads.
+ */
+export * from "./payment/index.js";
 export {
   BUILT_IN_SATISFIERS,
   type CaveatSatisfier,
