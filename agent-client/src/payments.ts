@@ -6,6 +6,7 @@ import { L402ClientError, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
 import { readMacaroonInfo } from "./macaroon-info.js";
 import { assertMayPay, type PayPolicy } from "./pay-policy.js";
+import type { ValidatedPaymentOffer } from "./payment-offers.js";
 import { isProcessAlive } from "./process-alive.js";
 import { pruneStore } from "./prune.js";
 import { findReceipt } from "./receipts.js";
@@ -46,6 +47,7 @@ export class Payer {
   quote(challenge: ValidatedChallenge, origin: string): PriceQuote {
     return {
       origin,
+      scheme: "l402",
       service: challenge.macaroon.service,
       amountSats: challenge.invoice.amountSats,
       maxFeeSats: this.options.maxFeeSats,
@@ -62,8 +64,54 @@ export class Payer {
   }
 
   async pay(challenge: ValidatedChallenge, origin: string): Promise<StoredToken> {
-    const { wallet, store, now, onEvent } = this.options;
     const quote = this.quote(challenge, origin);
+    const pending = pendingReceipt(quote, challenge.challenge, this.options.now());
+    const token = await this.#payRecorded(quote, pending, (state, result) =>
+      settleSucceeded(state, quote.paymentHash, result, this.options.now()),
+    );
+    if (!token) throw new Error(`receipt ${quote.paymentHash} vanished while paying`);
+    return token;
+  }
+
+  /** The quote of a Payment-scheme offer: its invoice's amount, for what `scheme` buys. */
+  quoteOffer(validated: ValidatedPaymentOffer, origin: string, scheme: PaymentScheme): PriceQuote {
+    return {
+      origin,
+      scheme,
+      service: "",
+      amountSats: validated.invoice.amountSats,
+      maxFeeSats: this.options.maxFeeSats,
+      paymentHash: validated.invoice.paymentHash,
+      invoice: validated.invoice.invoice,
+      expiresAt: validated.invoice.expiresAt.toISOString(),
+    };
+  }
+
+  /**
+   * Pays a Payment-scheme offer under the same caps, budgets and pending-payment rules as an L402 challenge.
+   * `onPaid` runs in the store update that settles the receipt (a session is stored with its deposit there).
+   */
+  async payOffer(
+    validated: ValidatedPaymentOffer,
+    origin: string,
+    scheme: PaymentScheme,
+    onPaid: (state: ClientState, result: PaymentResult) => void = () => {},
+  ): Promise<PaymentResult> {
+    const quote = this.quoteOffer(validated, origin, scheme);
+    const pending: Receipt = { ...pendingReceipt(quote, undefined, this.options.now()), paid: scheme };
+    return this.#payRecorded(quote, pending, (state, result) => {
+      settleSucceeded(state, quote.paymentHash, result, this.options.now());
+      onPaid(state, result);
+      return result;
+    });
+  }
+
+  async #payRecorded<T>(
+    quote: PriceQuote,
+    pending: Receipt,
+    settle: (state: ClientState, result: PaymentResult) => T,
+  ): Promise<T> {
+    const { wallet, store, now, onEvent } = this.options;
     this.#assertUnderCap(quote);
     const { paymentHash } = quote;
     IN_FLIGHT.add(paymentHash);
@@ -77,7 +125,7 @@ export class Payer {
         }
         assertMayPay(state, this.options.policy, quote, now());
         state.receipts = state.receipts.filter((receipt) => receipt.paymentHash !== paymentHash);
-        state.receipts.push(pendingReceipt(quote, challenge.challenge, now()));
+        state.receipts.push(pending);
       });
       onEvent({ type: "paying", quote });
       let result: PaymentResult;
@@ -99,10 +147,9 @@ export class Payer {
       if (!preimageMatches(result.preimage, paymentHash)) {
         throw unknownOutcome(paymentHash, new Error("the wallet returned a preimage that does not match the hash"));
       }
-      const token = await store.update((state) => settleSucceeded(state, paymentHash, result, now()));
-      if (!token) throw new Error(`receipt ${paymentHash} vanished while paying`);
+      const settled = await store.update((state) => settle(state, result));
       onEvent({ type: "paid", quote, feeSats: result.feeSats });
-      return token;
+      return settled;
     } finally {
       IN_FLIGHT.delete(paymentHash);
     }
@@ -157,7 +204,9 @@ export class Payer {
   }
 }
 
-function pendingReceipt(quote: PriceQuote, challenge: L402Challenge, now: Date): Receipt {
+export type PaymentScheme = "charge" | "session" | "topUp";
+
+function pendingReceipt(quote: PriceQuote, challenge: L402Challenge | undefined, now: Date): Receipt {
   return {
     paymentHash: quote.paymentHash,
     origin: quote.origin,
@@ -167,8 +216,9 @@ function pendingReceipt(quote: PriceQuote, challenge: L402Challenge, now: Date):
     maxFeeSats: quote.maxFeeSats,
     status: "pending",
     invoice: quote.invoice,
-    macaroon: challenge.macaroon,
-    scheme: challenge.scheme,
+    macaroon: challenge?.macaroon ?? "",
+    scheme: challenge?.scheme ?? "L402",
+    paid: "l402",
     createdAt: now.toISOString(),
     settledAt: null,
     error: null,
@@ -192,6 +242,8 @@ function settleSucceeded(
     receipt.feeSats = result.feeSats;
     receipt.settledAt = now.toISOString();
   }
+  // Payment-scheme purchases are no reusable token: a charge credential is single-use, a session is kept apart.
+  if (receipt.paid !== "l402") return undefined;
   const existing = state.tokens.find((token) => token.paymentHash === paymentHash);
   if (existing) return existing;
   const info = readMacaroonInfo(receipt.macaroon);

@@ -220,14 +220,34 @@ function describeEvent(event: L402Event): string {
     case "challenge":
       return `402 from ${event.url} (service ${event.service || "-"})`;
     case "paying":
-      return `paying ${describeQuote(event.quote)}, hash ${event.quote.paymentHash}`;
+      return `paying ${describeQuote(event.quote)} with ${schemeName(event.quote)}, hash ${event.quote.paymentHash}`;
     case "paid":
-      return `paid ${event.quote.amountSats} sats, fee ${event.feeSats} sats, hash ${event.quote.paymentHash}`;
+      return `paid ${event.quote.amountSats} sats with ${schemeName(event.quote)}, fee ${event.feeSats} sats, hash ${
+        event.quote.paymentHash
+      }`;
     case "token_reused":
       return `using the cached token for ${event.service || event.origin}`;
     case "token_dropped":
       return `the server refused the cached token for ${event.service || event.origin}; dropped it`;
     case "pending_resolved":
       return `earlier payment ${event.paymentHash} resolved: ${event.status}`;
+    case "refund":
+      return `closed session ${event.reference}: refund ${event.refund.status}${
+        event.refund.receivedSats === null ? "" : `, ${event.refund.receivedSats} sats received`
+      }`;
+  }
+}
+
+/** Which scheme a payment went through, as the CLI prints it. */
+export function schemeName(quote: PriceQuote): string {
+  switch (quote.scheme) {
+    case "charge":
+      return "Payment charge";
+    case "session":
+      return "Payment session (deposit)";
+    case "topUp":
+      return "Payment session (top-up)";
+    default:
+      return "L402";
   }
 }
