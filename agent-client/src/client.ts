@@ -371,7 +371,10 @@ export class L402Client {
       const l402 = offers.find((offer) => offer.kind === "l402");
       this.#onEvent({ type: "challenge", origin, service: l402?.macaroon.service ?? "", url: request.url.href });
       if (presented?.kind === "token") await this.#refuse(presented.token, l402?.macaroon, refused);
-      else if (presented) refused.add(paymentHashOf(presented));
+      // An `open` refused may be a concurrent call's open winning: the session is still tried as bearer once opened.
+      else if (presented && !(presented.kind === "session" && !presented.session.opened)) {
+        refused.add(paymentHashOf(presented));
+      }
       if (paid || attempt >= MAX_ATTEMPTS) {
         throw new L402ClientError(
           "payment_refused",
