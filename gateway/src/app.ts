@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
 import type { GatewayConfig, ServiceConfig } from "./config/schema.js";
@@ -15,11 +16,17 @@ import { LightningUnavailableError } from "./lightning/invoices.js";
 import { RateLimiter } from "./limits/rate-limiter.js";
 import { MeteredHandler } from "./metering/metered-handler.js";
 import type { GatewayMetrics } from "./metrics/metrics.js";
+import { PaymentGate } from "./payment/gate.js";
+import { PaymentOffers } from "./payment/offers.js";
+import { withPaymentOffer, withReceipt } from "./payment/respond.js";
+import { paymentStage } from "./payment/stage.js";
 import type { PriceBook } from "./pricing/price-book.js";
 import type { Pricer } from "./pricing/pricer.js";
 import { Quoter } from "./pricing/quoter.js";
 import { type ForwardOptions, type ForwardOutcome, hasRequestBody, type UpstreamProxy } from "./proxy/proxy.js";
 import type { UpstreamPools } from "./proxy/upstream-pool.js";
+import { closeRoute } from "./refunds/close-route.js";
+import { Refunds } from "./refunds/refunds.js";
 import { isStoreFailure } from "./store/errors.js";
 import type { TokenStore } from "./store/store.js";
 
@@ -34,6 +41,8 @@ export interface GatewayParts {
   readonly metrics: GatewayMetrics;
   readonly health: HealthHandlers;
   readonly log: Logger;
+  /** Closes prepaid accounts and pays refunds; one without a payer (refunds stay pending) when absent. */
+  readonly refunds?: Refunds;
 }
 
 interface Outcome {
@@ -58,6 +67,11 @@ export function createApp(parts: GatewayParts): Express {
   const authenticator = new Authenticator(store, (payment) => metrics.recordPaid(payment));
   const challenger = new Challenger(backend, store, pricer, config.macaroonLocation);
   const limiter = new RateLimiter(config.limits.challengesPerMinute, config.limits.challengeBurst);
+  const refunds = parts.refunds ?? new Refunds({ store, payer: undefined, caps: config.refunds, metrics, log });
+  let secret: Promise<Buffer> | undefined;
+  const paymentSecret = () => (secret ??= store.paymentSecret(randomBytes(32)));
+  const offers = new PaymentOffers(backend, paymentSecret, config.payment);
+  const payments = new PaymentGate({ store, backend, refunds, metrics, config, secret: paymentSecret });
 
   const app = express();
   app.disable("x-powered-by");
@@ -65,6 +79,7 @@ export function createApp(parts: GatewayParts): Express {
   app.set("trust proxy", config.trustProxy);
   app.get("/healthz", health.liveness);
   app.get("/readyz", health.publicReadiness);
+  app.post("/l402/close", closeRoute(authenticator, store, refunds, config.limits.maxBodyBytes));
 
   // An agent reads its prepaid balance with the same credential it pays with.
   app.get("/l402/balance", async (req: Request, res: Response) => {
@@ -102,6 +117,7 @@ export function createApp(parts: GatewayParts): Express {
   ): Promise<ForwardOutcome> {
     const pool = pools.of(service.name);
     const labels = { service: service.name };
+    options = withReceipt(res, options);
     if (pool.size > 1 && options.body === undefined && hasRequestBody(req)) {
       // A body the proxy would stream cannot be sent a second time: with a pool, read it first so it can be.
       try {
@@ -175,12 +191,13 @@ export function createApp(parts: GatewayParts): Express {
   ): Promise<Outcome> {
     req.resume();
     try {
-      const issued = await issue();
+      const issued = await withPaymentOffer(res, offers, service, await issue());
       metrics.challengesIssued.inc({ service: service.name });
       res.status(402);
       res.setHeader("cache-control", "no-store");
       res.setHeader("www-authenticate", [...issued.wwwAuthenticate]);
-      res.json(issued.body);
+      if (issued.contentType) res.type(issued.contentType).send(JSON.stringify(issued.body));
+      else res.json(issued.body);
       return { status: 402, code };
     } catch (error) {
       if (!(error instanceof LightningUnavailableError)) throw error;
@@ -214,13 +231,20 @@ export function createApp(parts: GatewayParts): Express {
   ): Promise<Outcome> {
     const service = match.service;
     const authStarted = performance.now();
-    const auth = await authenticator.authenticate(credentialHeaders(req), service.name, match.requiredCapabilities);
+    const headers = credentialHeaders(req);
+    const payment = await paymentStage(payments, req, res, service, headers.authorization);
+    if (payment.answered) return payment.answered;
+    const auth =
+      payment.auth ??
+      (service.schemes.includes("l402")
+        ? await authenticator.authenticate(headers, service.name, match.requiredCapabilities)
+        : { ok: false as const, code: "missing" as const, message: "this service takes the Payment scheme only" });
     metrics.requestDuration.observe({ service: service.name, phase: "auth" }, (performance.now() - authStarted) / 1000);
     // A request without any credential is the normal first step, not an authentication failure.
     if (!auth.ok && auth.code !== "missing") metrics.authFailures.inc({ service: service.name, reason: auth.code });
     if (service.pricing) return metered.handle(req, res, service, target, auth);
-    if (auth.ok) {
-      metrics.paidRequests.inc({ service: service.name });
+    if (auth.ok || payment.charged) {
+      metrics.paidRequests.inc({ service: service.name, scheme: payment.charged ? "payment" : "l402" });
       return asOutcome(await forward(req, res, service, requestId));
     }
     return (

@@ -21,6 +21,8 @@ import { PriceBook } from "./pricing/price-book.js";
 import { type Pricer, StaticPricer } from "./pricing/pricer.js";
 import { UpstreamProxy } from "./proxy/proxy.js";
 import { UpstreamPools } from "./proxy/upstream-pool.js";
+import { LndRefundPayer, type RefundPayer } from "./refunds/payer.js";
+import { Refunds } from "./refunds/refunds.js";
 import { openStore } from "./store/open.js";
 import type { TokenStore } from "./store/store.js";
 
@@ -35,6 +37,9 @@ export interface RunningGateway {
   readonly store: TokenStore;
   readonly watcher: SettlementWatcher;
   readonly metrics: GatewayMetrics;
+  readonly refunds: Refunds;
+  /** Settles when the refunds left pending at start have been reconciled with LND. */
+  readonly reconciled: Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -44,6 +49,8 @@ export interface GatewayOverrides {
   readonly log?: Logger;
   /** The config file, watched for pricing changes (hot reload). */
   readonly configPath?: string;
+  /** Pays refunds instead of LND on `lnd.refundMacaroon` (tests: a payer that fails). */
+  readonly refundPayer?: RefundPayer;
 }
 
 function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
@@ -131,7 +138,9 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   });
   const health = healthHandlers(config, backend, store);
   const book = new PriceBook(config.services, log, metrics, (service) => pools.of(service).liveUrls());
-  const app = createApp({ config, store, backend, pricer, book, proxy, pools, metrics, health, log });
+  const refundPayer = overrides.refundPayer ?? LndRefundPayer.fromConfig(config.lnd);
+  const refunds = new Refunds({ store, payer: refundPayer, caps: config.refunds, metrics, log });
+  const app = createApp({ config, store, backend, pricer, book, proxy, pools, metrics, health, log, refunds });
 
   const serverOptions = { maxHeaderSize: config.limits.maxHeaderBytes };
   const handler = config.listen.requireTls ? requiringTls(app, config.trustProxy) : app;
@@ -167,6 +176,11 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   const operatorUrl = await listen(operator, config.operator.port, config.operator.host);
   const adminUrl = admin && config.admin ? await listen(admin, config.admin.port, config.admin.host) : undefined;
   await watcher.start();
+  // Refunds a stopped gateway left pending are settled from LND's record of each payment, never paid twice.
+  const reconciled = refunds.reconcile().then(
+    (pending) => pending > 0 && log.info({ pending }, "reconciled pending refunds with LND"),
+    (error: unknown) => log.warn({ err: String(error) }, "could not reconcile pending refunds"),
+  );
   pools.start();
   book.start();
   const stopWatchingConfig = overrides.configPath ? watchPricing(overrides.configPath, config, book, log) : () => {};
@@ -181,6 +195,8 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     store,
     watcher,
     metrics,
+    refunds,
+    reconciled,
     close: async () => {
       clearInterval(heartbeat);
       watcher.stop();

@@ -3,6 +3,10 @@ import { isLoopbackHost } from "../http/loopback.js";
 import { pricingSchema } from "../pricing/schema.js";
 import { adminSecretProblem } from "./admin-secret.js";
 
+/** Schemes a service may offer; see serviceSchema.schemes. */
+export const PAYMENT_SCHEMES = ["l402", "payment-charge", "payment-session"] as const;
+export type OfferedScheme = (typeof PAYMENT_SCHEMES)[number];
+
 const serviceName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "a lowercase name of letters, digits and dashes (it appears in caveats)");
@@ -76,9 +80,21 @@ export const serviceSchema = z
     healthPath: z.string().startsWith("/").default("/health"),
     /** Paths served without payment (exact match or, with a trailing *, prefix). */
     freePaths: z.array(z.string().startsWith("/")).default([]),
+    /**
+     * What a 402 offers and which credentials are accepted: `l402` (LSAT and L402 lines), `payment-charge` (HTTP
+     * Payment scheme, method lightning, one invoice per call; fixed-price services) and `payment-session` (a prepaid
+     * Payment session; metered services). See docs/payment-schemes.md.
+     */
+    schemes: z.array(z.enum(PAYMENT_SCHEMES)).min(1).default(["l402"]),
   })
   .strict()
   .superRefine((service, ctx) => {
+    if (service.schemes.includes("payment-charge") && service.price === undefined) {
+      ctx.addIssue({ code: "custom", path: ["schemes"], message: "payment-charge needs a fixed price (price.sats)" });
+    }
+    if (service.schemes.includes("payment-session") && service.pricing === undefined) {
+      ctx.addIssue({ code: "custom", path: ["schemes"], message: "payment-session needs metered pricing (pricing)" });
+    }
     if (service.upstream === undefined && (service.upstreams === undefined || service.upstreams.length === 0)) {
       ctx.addIssue({ code: "custom", path: ["upstream"], message: "set upstream or upstreams (at least one URL)" });
     }
@@ -108,6 +124,12 @@ const lndSchema = z
     macaroonPath: z.string().optional(),
     /** Bound on each LND call made while answering a request. */
     timeoutMs: z.number().int().positive().default(5_000),
+    /**
+     * Optional second macaroon that may pay refunds (bake it with `lncli bakemacaroon offchain:read offchain:write`);
+     * without it, refunds are recorded but not paid. The invoice macaroon above stays the one for everything else.
+     */
+    refundMacaroon: z.string().optional(),
+    refundMacaroonPath: z.string().optional(),
   })
   .strict()
   .refine((l) => (l.cert === undefined) !== (l.certPath === undefined), {
@@ -117,7 +139,37 @@ const lndSchema = z
   .refine((l) => (l.macaroon === undefined) !== (l.macaroonPath === undefined), {
     message: "set exactly one of macaroon and macaroonPath",
     path: ["macaroon"],
+  })
+  .refine((l) => l.refundMacaroon === undefined || l.refundMacaroonPath === undefined, {
+    message: "set at most one of refundMacaroon and refundMacaroonPath",
+    path: ["refundMacaroon"],
   });
+
+/** The HTTP Payment scheme's challenges. */
+const paymentSchema = z
+  .object({
+    /** `realm` of every Payment challenge. */
+    realm: z.string().min(1).default("l402-gateway"),
+    /** A challenge's `expires` (never later than its invoice's expiry). */
+    challengeTtlSeconds: z.number().int().positive().default(900),
+  })
+  .strict();
+
+/** Caps on refunds of unspent balances (L402 prepaid tokens and Payment sessions). */
+const refundsSchema = z
+  .object({
+    /** A balance above this is not refunded automatically: the close is refused (the account stays usable). */
+    maxSats: z.number().int().min(0).default(100_000),
+    /** Routing fee limit per refund: the smaller of this and maxFeePercent of the amount (at least 1 sat). */
+    maxFeeSats: z.number().int().min(0).default(100),
+    maxFeePercent: z.number().min(0).max(100).default(1),
+    /** Refund payments the gateway starts per minute (all agents together); beyond it, 429. */
+    perMinute: z.number().positive().default(6),
+    burst: z.number().int().positive().default(3),
+    /** How long one refund payment may take to find a route. */
+    timeoutSeconds: z.number().int().positive().default(60),
+  })
+  .strict();
 
 /** A PostgreSQL database shared by several gateway replicas. */
 const postgresSchema = z
@@ -251,6 +303,8 @@ export const configSchema = z
         path: ["secret"],
       })
       .optional(),
+    payment: paymentSchema.prefault({}),
+    refunds: refundsSchema.prefault({}),
     services: z.array(serviceSchema).min(1),
   })
   .strict()

@@ -50,9 +50,8 @@ export class Authenticator {
     try {
       // Several Authorization values are accepted only when they carry one credential: lnget sends LSAT and L402.
       const credential = parseCredential(headers);
-      if (credential.macaroons.length !== 1) {
-        return refuse("malformed", "exactly one macaroon is accepted (no discharge macaroons)");
-      }
+      // The spec allows several macaroons before the preimage: the first is the token, the rest discharges, which
+      // this gateway never asks for (a third-party caveat on the token is refused as unknown).
       const macaroon = decodeMacaroon(credential.macaroons[0] ?? "");
       const lookup = await this.store.lookupRootKey(rootKeyId(macaroon.identifierBytes).toString("hex"));
       if (lookup.found === "revoked") return refuse("revoked", "this token has been revoked");

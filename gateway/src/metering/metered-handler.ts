@@ -149,7 +149,7 @@ export class MeteredHandler {
       if (outcome.status === 402) this.deps.metrics.topUpsIssued.inc({ service: service.name });
       return outcome;
     }
-    this.deps.metrics.paidRequests.inc({ service: service.name });
+    this.deps.metrics.paidRequests.inc({ service: service.name, scheme: token.scheme });
     const open = new OpenReservation(
       this.deps,
       reservation.id,

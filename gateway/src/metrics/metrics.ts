@@ -30,8 +30,8 @@ export class GatewayMetrics {
 
   readonly paidRequests = new Counter({
     name: "l402_paid_requests_total",
-    help: "Requests that presented a valid L402 token and were proxied",
-    labelNames: ["service"] as const,
+    help: "Requests proxied on a valid credential, by scheme: l402 (L402/LSAT token) or payment (Payment charge or session)",
+    labelNames: ["service", "scheme"] as const,
     registers: [this.registry],
   });
 
@@ -134,6 +134,34 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly paymentCredentials = new Counter({
+    name: "l402_payment_credentials_total",
+    help: "Payment-scheme credentials by intent and action (charge, open, bearer, topUp, close) and outcome (ok or the problem type)",
+    labelNames: ["service", "intent", "action", "outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly accountsClosed = new Counter({
+    name: "l402_accounts_closed_total",
+    help: "Prepaid accounts closed for a refund, by scheme (l402 token or payment session)",
+    labelNames: ["service", "scheme"] as const,
+    registers: [this.registry],
+  });
+
+  readonly refundedMsat = new Counter({
+    name: "l402_refunded_msat_total",
+    help: "Unspent balances paid back to agents (refunds LND reported succeeded)",
+    labelNames: ["service"] as const,
+    registers: [this.registry],
+  });
+
+  readonly refundFailures = new Counter({
+    name: "l402_refund_failures_total",
+    help: "Refund payments that failed (each may be retried by a repeated close)",
+    labelNames: ["service"] as const,
+    registers: [this.registry],
+  });
+
   private outstandingBalanceMsat: () => Promise<number> = async () => 0;
 
   readonly prepaidBalance = new Gauge({
@@ -168,7 +196,9 @@ export class GatewayMetrics {
       // Zero-initialised series let rate() and absent() work before the first event.
       this.challengesIssued.inc({ service }, 0);
       this.invoicesSettled.inc({ service }, 0);
-      this.paidRequests.inc({ service }, 0);
+      this.paidRequests.inc({ service, scheme: "l402" }, 0);
+      this.refundedMsat.inc({ service }, 0);
+      this.refundFailures.inc({ service }, 0);
       this.revenueSats.inc({ service, model: "any" }, 0);
     }
   }

@@ -1,3 +1,5 @@
+import { ledgerMigration } from "./ledger.js";
+
 /**
  * The PostgreSQL schema: the same versioned migrations as SQLite's (v1 tokens and cursors, v2 metering), with
  * PostgreSQL types (BIGINT msat and epoch milliseconds, BYTEA keys), plus v3: replica heartbeats, which SQLite does
@@ -79,6 +81,8 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; sql: string }[] = 
       CREATE INDEX reservations_owner ON reservations (owner, created_at);
     `,
   },
+  // SQLite's migration 3: the Payment scheme and refunds.
+  { version: 4, sql: ledgerMigration("BIGINT", "BYTEA") },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;

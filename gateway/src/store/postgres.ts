@@ -2,6 +2,10 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import type { PostgresConfig } from "../config/schema.js";
 import { isUnavailable, StoreUnavailableError } from "./errors.js";
+import type * as ledger from "./ledger.js";
+import { toRefund } from "./ledger.js";
+import * as programs from "./ledger-logic.js";
+import { LEDGER_SQL, PAYMENT_SECRET_NAME } from "./ledger-sql.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-schema.js";
 import { REVOCATION_CHANNEL, RevocationListener } from "./revocation-listener.js";
 import { RootKeyCache } from "./root-key-cache.js";
@@ -22,6 +26,7 @@ import type {
 import {
   paidToken,
   paidTopUp,
+  refundUpdateValues,
   type TokenRow,
   type TopUpRow,
   tokenInsertValues,
@@ -379,8 +384,72 @@ export class PostgresTokenStore implements TokenStore {
     await this.query(SQL.ping);
   }
 
+  /** Runs a ledger program in one transaction; the token rows it reads for update stay locked until it commits. */
+  private async runLedger<T>(program: () => programs.LedgerProgram<T>): Promise<T> {
+    const result = await this.transaction(async (client) => {
+      const running = program();
+      let step = running.next([]);
+      while (!step.done) {
+        const { sql, params } = step.value;
+        step = running.next((await client.query(ledgerSql(sql), [...params])).rows);
+      }
+      return step.value;
+    });
+    this.cache.clear();
+    return result;
+  }
+
+  async openSession(session: ledger.NewSession, at: Date): Promise<ledger.SessionOpen> {
+    return this.runLedger(() => programs.openSessionProgram(session, at, tokenInsertValues(session.token)));
+  }
+
+  async creditTopUp(tokenId: string, claim: ledger.NewClaim): Promise<ledger.TopUpCredit> {
+    return this.runLedger(() => programs.creditTopUpProgram(tokenId, claim));
+  }
+
+  async claimCharge(claim: ledger.NewClaim): Promise<boolean> {
+    return this.runLedger(() => programs.claimChargeProgram(claim));
+  }
+
+  async closeAccount(request: ledger.CloseRequest): Promise<ledger.CloseOutcome> {
+    const outcome = await this.runLedger(() => programs.closeProgram(request));
+    if (outcome.kind === "closed") await this.query("SELECT pg_notify($1, $2)", [REVOCATION_CHANNEL, request.tokenId]);
+    return outcome;
+  }
+
+  async updateRefund(tokenId: string, update: ledger.RefundUpdate): Promise<ledger.RefundRecord | undefined> {
+    const [row] = await this.query<ledger.RefundRow>(LEDGER_SQL.updateRefund, refundUpdateValues(tokenId, update));
+    return row ? toRefund(row) : this.getRefund(tokenId);
+  }
+
+  async getRefund(tokenId: string): Promise<ledger.RefundRecord | undefined> {
+    const [row] = await this.query<ledger.RefundRow>(LEDGER_SQL.refundById, [tokenId]);
+    return row ? toRefund(row) : undefined;
+  }
+
+  async listRefunds(filter: { status?: ledger.RefundStatus; limit?: number } = {}): Promise<ledger.RefundRecord[]> {
+    const rows = await this.query<ledger.RefundRow>(LEDGER_SQL.listRefunds, [
+      filter.status ?? null,
+      filter.limit ?? 100,
+    ]);
+    return rows.map(toRefund);
+  }
+
+  async paymentSecret(candidate: Buffer): Promise<Buffer> {
+    await this.query(LEDGER_SQL.insertSecret, [PAYMENT_SECRET_NAME, candidate]);
+    const [row] = await this.query<{ value: Buffer }>(LEDGER_SQL.secret, [PAYMENT_SECRET_NAME]);
+    if (!row) throw new Error("the payment secret was not stored");
+    return row.value;
+  }
+
   async close(): Promise<void> {
     await this.listener.stop();
     await this.pool.end();
   }
+}
+
+function ledgerSql(statement: programs.LedgerStatement): string {
+  if (statement === "insertToken") return SQL.insert;
+  if (statement === "tokenByIdForUpdate") return `${LEDGER_SQL.tokenById} FOR UPDATE`;
+  return LEDGER_SQL[statement];
 }

@@ -9,7 +9,7 @@ const newPath = () => join(mkdtempSync(join(tmpdir(), "gw-store-")), "db", "gate
 
 describeTokenStore({
   name: "SQLite",
-  latestSchemaVersion: 2,
+  latestSchemaVersion: 3,
   async createDatabase() {
     const path = newPath();
     return {

@@ -3,6 +3,21 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type {
+  CloseOutcome,
+  CloseRequest,
+  NewClaim,
+  NewSession,
+  RefundRecord,
+  RefundRow,
+  RefundStatus,
+  RefundUpdate,
+  SessionOpen,
+  TopUpCredit,
+} from "./ledger.js";
+import { ledgerMigration, toRefund } from "./ledger.js";
+import * as programs from "./ledger-logic.js";
+import { LEDGER_SQL, PAYMENT_SECRET_NAME, sqliteBindings, sqliteParams } from "./ledger-sql.js";
+import type {
   Charge,
   NewToken,
   NewTopUp,
@@ -19,6 +34,7 @@ import type {
 import {
   paidToken,
   paidTopUp,
+  refundUpdateValues,
   type TokenRow,
   type TopUpRow,
   tokenInsertValues,
@@ -97,6 +113,8 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
       CREATE INDEX charges_token ON charges (token_id);
     `,
   },
+  // The Payment scheme and refunds: sessions are metered tokens, claims of Payment invoices, refunds, the HMAC secret.
+  { version: 3, sql: ledgerMigration("INTEGER", "BLOB") },
 ];
 
 const STATEMENTS = {
@@ -159,6 +177,7 @@ export class SqliteTokenStore implements TokenStore {
   private readonly db: Database.Database;
   /** Prepared once: compiling SQL per request showed up in the gateway's profile. */
   private readonly statements: Record<keyof typeof STATEMENTS, Database.Statement>;
+  private readonly ledger: Record<keyof typeof LEDGER_SQL, Database.Statement>;
 
   readonly heartbeatIntervalMs = undefined;
 
@@ -183,6 +202,36 @@ export class SqliteTokenStore implements TokenStore {
     this.statements = Object.fromEntries(
       Object.entries(STATEMENTS).map(([name, sql]) => [name, this.db.prepare(sql)]),
     ) as Record<keyof typeof STATEMENTS, Database.Statement>;
+    this.ledger = Object.fromEntries(
+      Object.entries(LEDGER_SQL).map(([name, sql]) => [name, this.db.prepare(sqliteParams(sql))]),
+    ) as Record<keyof typeof LEDGER_SQL, Database.Statement>;
+  }
+
+  /** Runs a ledger program in one immediate transaction. */
+  private runLedger<T>(program: () => programs.LedgerProgram<T>): T {
+    return this.db
+      .transaction((): T => {
+        const running = program();
+        let step = running.next([]);
+        while (!step.done) {
+          const { sql, params } = step.value;
+          step = running.next(this.ledgerRows(sql, params));
+        }
+        return step.value;
+      })
+      .immediate();
+  }
+
+  private ledgerRows(sql: programs.LedgerStatement, params: readonly unknown[]): unknown[] {
+    if (sql === "insertToken") {
+      this.statements.insert.run(...params);
+      return [];
+    }
+    const statement = sql === "tokenByIdForUpdate" ? this.ledger.tokenById : this.ledger[sql];
+    const bindings = sqliteBindings(params);
+    if (statement.reader) return statement.all(bindings);
+    statement.run(bindings);
+    return [];
   }
 
   /** The schema version after migrating. */
@@ -347,6 +396,44 @@ export class SqliteTokenStore implements TokenStore {
 
   async ping(): Promise<void> {
     this.statements.ping.run();
+  }
+
+  async openSession(session: NewSession, at: Date): Promise<SessionOpen> {
+    return this.runLedger(() => programs.openSessionProgram(session, at, tokenInsertValues(session.token)));
+  }
+
+  async creditTopUp(tokenId: string, claim: NewClaim): Promise<TopUpCredit> {
+    return this.runLedger(() => programs.creditTopUpProgram(tokenId, claim));
+  }
+
+  async claimCharge(claim: NewClaim): Promise<boolean> {
+    return this.runLedger(() => programs.claimChargeProgram(claim));
+  }
+
+  async closeAccount(request: CloseRequest): Promise<CloseOutcome> {
+    return this.runLedger(() => programs.closeProgram(request));
+  }
+
+  async updateRefund(tokenId: string, update: RefundUpdate): Promise<RefundRecord | undefined> {
+    const [row] = this.ledger.updateRefund.all(sqliteBindings(refundUpdateValues(tokenId, update))) as RefundRow[];
+    return row ? toRefund(row) : this.getRefund(tokenId);
+  }
+
+  async getRefund(tokenId: string): Promise<RefundRecord | undefined> {
+    const row = this.ledger.refundById.get(sqliteBindings([tokenId])) as RefundRow | undefined;
+    return row ? toRefund(row) : undefined;
+  }
+
+  async listRefunds(filter: { status?: RefundStatus; limit?: number } = {}): Promise<RefundRecord[]> {
+    const rows = this.ledger.listRefunds.all(
+      sqliteBindings([filter.status ?? null, filter.limit ?? 100]),
+    ) as RefundRow[];
+    return rows.map(toRefund);
+  }
+
+  async paymentSecret(candidate: Buffer): Promise<Buffer> {
+    this.ledger.insertSecret.run(sqliteBindings([PAYMENT_SECRET_NAME, candidate]));
+    return (this.ledger.secret.get(sqliteBindings([PAYMENT_SECRET_NAME])) as { value: Buffer }).value;
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,6 @@
-/** Persistence of L402 tokens, their root keys, and the LND settlement cursor. */
+import type { PaymentLedger } from "./ledger.js";
+
+/** Persistence of L402 tokens and Payment sessions, their root keys, refunds, and the LND settlement cursor. */
 
 export type TokenStatus = "issued" | "paid" | "revoked";
 
@@ -20,18 +22,27 @@ export interface TokenRecord {
   /** Metered tokens carry a prepaid balance that each request draws down; the others buy access until validUntil. */
   readonly metered: boolean;
   readonly account: TokenAccount;
+  /** How the account was opened: an L402 token, or a Payment session (whose token id is the deposit's hash). */
+  readonly scheme: "l402" | "payment";
+  /** A Payment session's refund invoice, given at open. */
+  readonly returnInvoice?: string;
 }
 
-/** A metered token's money, in msat. Invariant: credited = balance + reserved + charged. */
+/** A metered token's money, in msat. Invariant: credited = balance + reserved + charged + refunded. */
 export interface TokenAccount {
   readonly balanceMsat: number;
   readonly reservedMsat: number;
   readonly creditedMsat: number;
   readonly chargedMsat: number;
+  /** Moved out of the balance when the account was closed, to be paid back to the agent. */
+  readonly refundedMsat: number;
   readonly requests: number;
 }
 
-export type NewToken = Omit<TokenRecord, "status" | "paidAt" | "revokedAt" | "metered" | "account"> & {
+export type NewToken = Omit<
+  TokenRecord,
+  "status" | "paidAt" | "revokedAt" | "metered" | "account" | "scheme" | "returnInvoice"
+> & {
   readonly rootKey: Buffer;
   readonly metered?: boolean;
 };
@@ -116,7 +127,7 @@ export interface TokenFilter {
  * Async so that a PostgreSQL implementation for several replicas can follow the same interface.
  * Every method is a single atomic statement or transaction.
  */
-export interface TokenStore {
+export interface TokenStore extends PaymentLedger {
   insertToken(token: NewToken): Promise<void>;
   lookupRootKey(rootKeyId: string): Promise<RootKeyLookup>;
   /**

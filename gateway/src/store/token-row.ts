@@ -1,3 +1,4 @@
+import type { RefundUpdate } from "./ledger.js";
 import type { NewToken, NewTopUp, RootKeyLookup, SettledPayment, TokenRecord, TokenStatus } from "./store.js";
 
 /** A `tokens` row as both stores read it (times in ms since the epoch, `metered` as 0 or 1). */
@@ -21,6 +22,9 @@ export interface TokenRow {
   credited_msat: number;
   charged_msat: number;
   requests: number;
+  refunded_msat: number;
+  scheme: "l402" | "payment";
+  return_invoice: string | null;
 }
 
 /** The record a store returns for a `tokens` row. */
@@ -44,8 +48,11 @@ export function toRecord(row: TokenRow): TokenRecord {
       reservedMsat: row.reserved_msat,
       creditedMsat: row.credited_msat,
       chargedMsat: row.charged_msat,
+      refundedMsat: row.refunded_msat,
       requests: row.requests,
     },
+    scheme: row.scheme,
+    ...(row.return_invoice === null ? {} : { returnInvoice: row.return_invoice }),
   };
 }
 
@@ -121,4 +128,18 @@ export function paidToken(row: TokenRow): SettledPayment {
 export function paidTopUp(credited: TokenRow, sats: number): SettledPayment {
   const token = toRecord(credited);
   return { tokenId: token.tokenId, service: token.service, sats, kind: "topup", token };
+}
+
+/** The parameters of LEDGER_SQL.updateRefund. */
+export function refundUpdateValues(tokenId: string, update: RefundUpdate): unknown[] {
+  return [
+    tokenId,
+    update.status,
+    update.feeMsat ?? null,
+    update.error ?? null,
+    update.attempted ? 1 : 0,
+    update.invoice?.request ?? null,
+    update.invoice?.paymentHash ?? null,
+    update.at.getTime(),
+  ];
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
+import type { NewClaim, NewSession } from "./ledger.js";
 import type { NewToken, NewTopUp, TokenStore } from "./store.js";
 
 /** One empty database that several stores (as separate processes or replicas would) can open. */
@@ -283,6 +284,134 @@ export function describeTokenStore(backend: StoreBackend): void {
       await paidMetered(store, 3);
       await store.reserve(token.tokenId, 4_000, new Date());
       expect(await store.outstandingBalanceMsat()).toBe(13_000);
+    });
+  });
+
+  describe(`${backend.name} store: Payment sessions, claims and refunds`, () => {
+    const claim = (overrides: Partial<NewClaim> = {}): NewClaim => ({
+      paymentHash: hex(32),
+      service: "llm",
+      sats: 5,
+      challengeId: "cid",
+      at: new Date(),
+      ...overrides,
+    });
+    const session = (sats = 10): NewSession => {
+      const hash = hex(32);
+      return {
+        token: newToken({ tokenId: hash, paymentHash: hash, priceSats: sats, metered: true }),
+        returnInvoice: "lnbcrt1return",
+        challengeId: "open-cid",
+      };
+    };
+
+    it("opens a session paid and credited once; a repeat returns it, a used hash is refused", async () => {
+      const { store } = await fresh();
+      const opened = session(10);
+      const first = await store.openSession(opened, new Date());
+      expect(first).toMatchObject({ ok: true, repeated: false, token: { scheme: "payment", status: "paid" } });
+      expect(first.ok && first.token.account).toMatchObject({ balanceMsat: 10_000, creditedMsat: 10_000 });
+      expect(first.ok && first.token.returnInvoice).toBe("lnbcrt1return");
+      const again = await store.openSession(opened, new Date());
+      expect(again).toMatchObject({ ok: true, repeated: true });
+      expect(again.ok && again.token.account.creditedMsat).toBe(10_000);
+      const charged = claim();
+      expect(await store.claimCharge(charged)).toBe(true);
+      const reused = session();
+      const hash = charged.paymentHash;
+      const sameHash = { ...reused, token: { ...reused.token, tokenId: hash, paymentHash: hash } };
+      expect(await store.openSession(sameHash, new Date())).toEqual({ ok: false, reason: "used" });
+    });
+
+    it("claims a charge once, also when two claims race", async () => {
+      const { database, store } = await fresh();
+      const other = await track(database.open());
+      const charge = claim();
+      const results = await Promise.all([store.claimCharge(charge), other.claimCharge(charge)]);
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    it("credits a top-up once per payment hash, to one session only", async () => {
+      const { store } = await fresh();
+      const a = session(10);
+      const b = session(10);
+      await store.openSession(a, new Date());
+      await store.openSession(b, new Date());
+      const topUp = claim({ sats: 5 });
+      expect(await store.creditTopUp(a.token.tokenId, topUp)).toBe("credited");
+      expect(await store.creditTopUp(a.token.tokenId, topUp)).toBe("repeated");
+      expect(await store.creditTopUp(b.token.tokenId, topUp)).toBe("used");
+      expect(await store.creditTopUp(a.token.tokenId, claim({ paymentHash: b.token.paymentHash }))).toBe("used");
+      expect((await store.getToken(a.token.tokenId))?.account).toMatchObject({
+        balanceMsat: 15_000,
+        creditedMsat: 15_000,
+      });
+    });
+
+    it("closes an account once: balance to refunded, token revoked, refund recorded and updated", async () => {
+      const { store } = await fresh();
+      const { token } = await paidMetered(store, 10);
+      const reservation = await store.reserve(token.tokenId, 4_000, new Date());
+      const invoice = { request: "lnbcrt1refund", paymentHash: hex(32) };
+      const close = { tokenId: token.tokenId, invoice, maxMsat: 1_000_000, at: new Date() };
+      expect((await store.closeAccount(close)).kind).toBe("busy");
+      if (reservation.ok) {
+        await store.settle(
+          reservation.id,
+          { amountMsat: 1_000, service: "llm", model: "-", reason: "fixed" },
+          new Date(),
+        );
+      }
+      expect((await store.closeAccount({ ...close, maxMsat: 8_999 })).kind).toBe("over_cap");
+      expect((await store.closeAccount({ ...close, invoice: { ...invoice, amountMsat: 1 } })).kind).toBe(
+        "invoice_required",
+      );
+      const closed = await store.closeAccount(close);
+      expect(closed).toMatchObject({ kind: "closed", refund: { amountMsat: 9_000, status: "pending", attempts: 0 } });
+      const account = (await store.getToken(token.tokenId))?.account;
+      expect(account).toMatchObject({ balanceMsat: 0, chargedMsat: 1_000, refundedMsat: 9_000, creditedMsat: 10_000 });
+      expect((await store.lookupRootKey(token.rootKeyId)).found).toBe("revoked");
+      expect((await store.reserve(token.tokenId, 1, new Date())).ok).toBe(false);
+      expect(await store.closeAccount(close)).toMatchObject({ kind: "already_closed", refund: { amountMsat: 9_000 } });
+      await store.updateRefund(token.tokenId, { status: "failed", error: "no route", attempted: true, at: new Date() });
+      const done = await store.updateRefund(token.tokenId, {
+        status: "succeeded",
+        feeMsat: 3,
+        attempted: true,
+        at: new Date(),
+      });
+      expect(done).toMatchObject({ status: "succeeded", feeMsat: 3, attempts: 2 });
+      expect(await store.updateRefund(token.tokenId, { status: "failed", at: new Date() })).toMatchObject({
+        status: "succeeded",
+      });
+      expect(await store.listRefunds({ status: "succeeded" })).toHaveLength(1);
+      expect(await store.listRefunds({ status: "pending" })).toHaveLength(0);
+    });
+
+    it("closes an empty account without an invoice as skipped, and refuses fixed-price tokens", async () => {
+      const { store } = await fresh();
+      const { token } = await paidMetered(store, 1);
+      const r = await store.reserve(token.tokenId, 1_000, new Date());
+      if (r.ok)
+        await store.settle(r.id, { amountMsat: 1_000, service: "llm", model: "-", reason: "fixed" }, new Date());
+      expect(await store.closeAccount({ tokenId: token.tokenId, maxMsat: 0, at: new Date() })).toMatchObject({
+        kind: "closed",
+        refund: { status: "skipped", amountMsat: 0 },
+      });
+      const fixed = newToken();
+      await store.insertToken(fixed);
+      await store.markPaid(fixed.paymentHash, new Date());
+      expect((await store.closeAccount({ tokenId: fixed.tokenId, maxMsat: 1, at: new Date() })).kind).toBe(
+        "not_refundable",
+      );
+      expect((await store.closeAccount({ tokenId: hex(32), maxMsat: 1, at: new Date() })).kind).toBe("not_found");
+    });
+
+    it("keeps one payment secret for every connection", async () => {
+      const { database, store } = await fresh();
+      const first = await store.paymentSecret(randomBytes(32));
+      const other = await track(database.open());
+      expect(await other.paymentSecret(randomBytes(32))).toEqual(first);
     });
   });
 }

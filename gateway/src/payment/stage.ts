@@ -1,0 +1,63 @@
+import { problemStatus } from "@l402-gateway/l402";
+import type { Request, Response } from "express";
+import type { ServiceConfig } from "../config/schema.js";
+import type { AuthResult } from "../l402/authenticator.js";
+import type { PaymentGate, PaymentRefusal } from "./gate.js";
+import { rememberReceipt, rememberRefusal, sendBadRequest, sendReply } from "./respond.js";
+
+export interface PaymentStep {
+  /** The request was answered here (session top-up or close, or a 400): its status and code. */
+  readonly answered?: { readonly status: number; readonly code?: string };
+  /** The account a Payment credential stands for, or its refusal (answered later with a fresh 402). */
+  readonly auth?: AuthResult;
+  /** A Payment charge was claimed for this call. */
+  readonly charged?: boolean;
+}
+
+/** L402 codes a refused Payment credential shows in the 402 body's `code`, beside the problem type. */
+function l402Code(refusal: PaymentRefusal): "malformed" | "bad_signature" | "wrong_preimage" | "expired" | "revoked" {
+  if (refusal.type === "invalid-challenge") return "bad_signature";
+  if (refusal.type === "verification-failed") return "wrong_preimage";
+  if (refusal.type === "payment-expired") return "expired";
+  if (refusal.type === "lightning/session-closed") return "revoked";
+  return "malformed";
+}
+
+/**
+ * The Payment scheme's part of authentication: nothing without a Payment credential; otherwise the session or
+ * charge it proves (its receipt kept for a 2xx answer), a reply the gateway gives itself, or a refusal that the
+ * challenge stage answers with a fresh 402 carrying its problem type.
+ */
+export async function paymentStage(
+  gate: PaymentGate,
+  req: Request,
+  res: Response,
+  service: ServiceConfig,
+  authorization: readonly string[],
+): Promise<PaymentStep> {
+  const outcome = await gate.authenticate(authorization, service);
+  switch (outcome?.kind) {
+    case undefined:
+      return {};
+    case "charge":
+      rememberReceipt(res, outcome.receipt);
+      return { charged: true };
+    case "session":
+      rememberReceipt(res, outcome.receipt);
+      return { auth: outcome.auth };
+    case "reply":
+      req.resume();
+      sendReply(res, outcome.reply);
+      return { answered: { status: outcome.reply.status, code: "payment_session" } };
+    case "refused": {
+      const { refusal } = outcome;
+      if (problemStatus(refusal.type) === 400) {
+        req.resume();
+        sendBadRequest(res, refusal);
+        return { answered: { status: 400, code: refusal.type } };
+      }
+      rememberRefusal(res, refusal);
+      return { auth: { ok: false, code: l402Code(refusal), message: refusal.detail } };
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import { decodeMacaroon, L402Error, parseCredential } from "@l402-gateway/l402";
+import type { Request, RequestHandler, Response } from "express";
+import { z } from "zod";
+import { sendJsonError } from "../http/errors.js";
+import { BodyTooLargeError, readBody } from "../http/read-body.js";
+import type { Authenticator } from "../l402/authenticator.js";
+import { credentialHeaders } from "../l402/credential-headers.js";
+import type { RefundRecord } from "../store/ledger.js";
+import type { TokenRecord, TokenStore } from "../store/store.js";
+import type { CloseReply, Refunds } from "./refunds.js";
+
+const bodySchema = z.object({ invoice: z.string().min(1).max(4096).optional() }).strict();
+
+function refundJson(refund: RefundRecord) {
+  return {
+    token_id: refund.tokenId,
+    refund: {
+      amount_msat: refund.amountMsat,
+      status: refund.status,
+      fee_msat: refund.feeMsat,
+      attempts: refund.attempts,
+      payment_hash: refund.paymentHash,
+      ...(refund.error === undefined ? {} : { error: refund.error }),
+    },
+  };
+}
+
+function send(res: Response, reply: CloseReply): void {
+  if (!reply.ok) {
+    sendJsonError(res, reply.status, reply.code, reply.message);
+    return;
+  }
+  res.setHeader("cache-control", "no-store");
+  res.json(refundJson(reply.refund));
+}
+
+/**
+ * `POST /l402/close` with the token's `Authorization: L402 <macaroon>:<preimage>` and a JSON body
+ * `{ "invoice": "<BOLT11, amountless or of exactly the balance>" }` (no invoice when the balance is 0): closes a
+ * prepaid token and pays its unspent balance back. Answers `{ token_id, refund: { amount_msat, status, fee_msat,
+ * attempts, payment_hash, error? } }`. A repeated close (the token is then revoked) answers the stored refund, and
+ * retries a failed one, to a new invoice when one is given: the preimage still proves the caller holds the token.
+ */
+export function closeRoute(
+  authenticator: Authenticator,
+  store: TokenStore,
+  refunds: Refunds,
+  maxBodyBytes: number,
+): RequestHandler {
+  return async (req: Request, res: Response) => {
+    let invoice: string | undefined;
+    try {
+      const raw = await readBody(req, Math.min(maxBodyBytes, 16_384));
+      const parsed = bodySchema.safeParse(raw.length === 0 ? {} : JSON.parse(raw.toString("utf8")));
+      if (!parsed.success) throw new SyntaxError(parsed.error.issues[0]?.message ?? "invalid body");
+      invoice = parsed.data.invoice;
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) return sendJsonError(res, 413, "body_too_large", error.message);
+      return sendJsonError(res, 400, "invalid_body", `expected JSON { "invoice": "<bolt11>" }: ${String(error)}`);
+    }
+    const headers = credentialHeaders(req);
+    const auth = await authenticator.identify(headers);
+    if (auth.ok) return send(res, await refunds.close(auth.token, invoice));
+    const closed = auth.code === "revoked" ? await revokedHolding(store, headers) : undefined;
+    if (!closed) return sendJsonError(res, 401, auth.code, auth.message);
+    send(res, await refunds.close(closed, invoice));
+  };
+}
+
+/**
+ * The token of a revoked credential whose preimage still proves payment of its invoice (the signature cannot be
+ * checked once the root key is erased): enough to read, and retry, the refund of an account its holder closed.
+ */
+async function revokedHolding(
+  store: TokenStore,
+  headers: ReturnType<typeof credentialHeaders>,
+): Promise<TokenRecord | undefined> {
+  try {
+    const credential = parseCredential(headers);
+    const { identifier } = decodeMacaroon(credential.macaroons[0] ?? "");
+    const hash = createHash("sha256").update(credential.preimage).digest();
+    if (hash.length !== identifier.paymentHash.length || !timingSafeEqual(hash, identifier.paymentHash))
+      return undefined;
+    return await store.getToken(identifier.tokenId.toString("hex"));
+  } catch (error) {
+    if (error instanceof L402Error) return undefined;
+    throw error;
+  }
+}

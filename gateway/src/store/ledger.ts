@@ -1,0 +1,180 @@
+import type { NewToken, TokenRecord } from "./store.js";
+
+/**
+ * What the Payment scheme and refunds add to the token store. A Payment session is a metered token (its id and
+ * payment hash are the deposit's payment hash, its scheme `payment`): one account model for both schemes, with the
+ * same reservations and charges. Invariant per metered token: credited = balance + reserved + charged + refunded.
+ */
+
+export type RefundStatus = "pending" | "succeeded" | "failed" | "skipped";
+
+/** The one refund of a closed account (a token is closed at most once). */
+export interface RefundRecord {
+  readonly tokenId: string;
+  readonly service: string;
+  readonly amountMsat: number;
+  /** The agent's invoice; empty when nothing was owed (`skipped`). */
+  readonly invoice: string;
+  /** The payment hash of `invoice`: LND's key for the payment, and what reconciliation looks up. */
+  readonly paymentHash: string;
+  readonly status: RefundStatus;
+  readonly feeMsat: number;
+  readonly attempts: number;
+  readonly error?: string;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface NewSession {
+  /** The session's token: `tokenId` and `paymentHash` are the deposit's payment hash; `priceSats` the deposit. */
+  readonly token: NewToken;
+  /** Where the unspent balance goes when the session closes (amountless BOLT11). */
+  readonly returnInvoice: string;
+  readonly challengeId: string;
+}
+
+export type SessionOpen =
+  | { readonly ok: true; readonly token: TokenRecord; readonly repeated: boolean }
+  | { readonly ok: false; readonly reason: "used" };
+
+export interface NewClaim {
+  readonly paymentHash: string;
+  readonly service: string;
+  readonly sats: number;
+  readonly challengeId: string;
+  readonly at: Date;
+}
+
+export type TopUpCredit = "credited" | "repeated" | "used" | "closed";
+
+export interface CloseRequest {
+  readonly tokenId: string;
+  /**
+   * The agent's invoice for the refund, its payment hash and, unless amountless, its amount (which must then equal
+   * the balance); absent when the caller expects nothing to be owed.
+   */
+  readonly invoice?: { readonly request: string; readonly paymentHash: string; readonly amountMsat?: number };
+  /** A balance above this is not refunded automatically: the close is refused and the account stays open. */
+  readonly maxMsat: number;
+  readonly at: Date;
+}
+
+export type CloseOutcome =
+  | { readonly kind: "closed"; readonly refund: RefundRecord; readonly token: TokenRecord }
+  | { readonly kind: "already_closed"; readonly refund: RefundRecord; readonly token: TokenRecord }
+  | { readonly kind: "not_found" }
+  /** Not a paid metered token (fixed-price, unpaid, or revoked by the operator). */
+  | { readonly kind: "not_refundable"; readonly token: TokenRecord }
+  /** A request is in flight: its reservation must settle first. */
+  | { readonly kind: "busy"; readonly token: TokenRecord }
+  | { readonly kind: "over_cap"; readonly token: TokenRecord }
+  /** A balance is owed but no invoice was given, or the invoice asks another amount than the balance. */
+  | { readonly kind: "invoice_required"; readonly token: TokenRecord; readonly balanceMsat: number };
+
+export interface RefundUpdate {
+  readonly status: RefundStatus;
+  readonly feeMsat?: number;
+  readonly error?: string;
+  /** A new invoice for a retry of a failed refund. */
+  readonly invoice?: { readonly request: string; readonly paymentHash: string };
+  /** Counts one more payment attempt. */
+  readonly attempted?: boolean;
+  readonly at: Date;
+}
+
+export interface PaymentLedger {
+  /**
+   * Opens a session: inserts its metered token already paid and credited with the deposit, and claims the deposit's
+   * payment hash, in one transaction. A repeated open of the same deposit returns the session (`repeated`); a hash
+   * claimed otherwise (a charge, a top-up) is refused.
+   */
+  openSession(session: NewSession, at: Date): Promise<SessionOpen>;
+  /**
+   * Credits a paid session invoice to an open session, exactly once per payment hash: a repeat for the same session
+   * is `repeated` (nothing credited), a hash claimed by anything else is `used`, a closed session `closed`.
+   */
+  creditTopUp(tokenId: string, claim: NewClaim): Promise<TopUpCredit>;
+  /** Claims a charge's payment hash once; false when it was claimed before (a replay). */
+  claimCharge(claim: NewClaim): Promise<boolean>;
+  /**
+   * Closes a paid metered token (L402 or Payment session) in one transaction: its balance moves to refunded, the
+   * token is revoked (root key erased), and a refund row is written, `pending` (or `skipped` when nothing is owed).
+   * A token closed before answers `already_closed` with its stored refund: a repeated close never pays twice.
+   */
+  closeAccount(request: CloseRequest): Promise<CloseOutcome>;
+  /** Records a refund payment's progress; undefined if the token has no refund. */
+  updateRefund(tokenId: string, update: RefundUpdate): Promise<RefundRecord | undefined>;
+  getRefund(tokenId: string): Promise<RefundRecord | undefined>;
+  /** Refunds, newest first; `status` filters (e.g. `pending` for reconciliation after a restart). */
+  listRefunds(filter?: { readonly status?: RefundStatus; readonly limit?: number }): Promise<RefundRecord[]>;
+  /**
+   * The secret binding Payment challenge ids: `candidate` is stored if none is yet, and the stored one returned, so
+   * every replica and every restart uses the same.
+   */
+  paymentSecret(candidate: Buffer): Promise<Buffer>;
+}
+
+/** A `refunds` row as both stores read it. */
+export interface RefundRow {
+  token_id: string;
+  service: string;
+  amount_msat: number;
+  invoice: string;
+  payment_hash: string;
+  status: RefundStatus;
+  fee_msat: number;
+  attempts: number;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export function toRefund(row: RefundRow): RefundRecord {
+  return {
+    tokenId: row.token_id,
+    service: row.service,
+    amountMsat: row.amount_msat,
+    invoice: row.invoice,
+    paymentHash: row.payment_hash,
+    status: row.status,
+    feeMsat: row.fee_msat,
+    attempts: row.attempts,
+    ...(row.error === null ? {} : { error: row.error }),
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
+}
+
+/** Columns both stores add (SQLite migration 3, PostgreSQL migration 4); `BLOB` becomes `BYTEA` on PostgreSQL. */
+export function ledgerMigration(int: "INTEGER" | "BIGINT", blob: "BLOB" | "BYTEA"): string {
+  return `
+    ALTER TABLE tokens ADD COLUMN refunded_msat ${int} NOT NULL DEFAULT 0;
+    ALTER TABLE tokens ADD COLUMN scheme TEXT NOT NULL DEFAULT 'l402';
+    ALTER TABLE tokens ADD COLUMN return_invoice TEXT;
+    CREATE TABLE payment_claims (
+      payment_hash TEXT PRIMARY KEY,
+      kind TEXT NOT NULL CHECK (kind IN ('charge', 'open', 'topup')),
+      token_id TEXT,
+      service TEXT NOT NULL,
+      sats ${int} NOT NULL CHECK (sats > 0),
+      challenge_id TEXT NOT NULL,
+      claimed_at ${int} NOT NULL
+    );
+    CREATE INDEX payment_claims_token ON payment_claims (token_id);
+    CREATE TABLE refunds (
+      token_id TEXT PRIMARY KEY REFERENCES tokens (token_id),
+      service TEXT NOT NULL,
+      amount_msat ${int} NOT NULL CHECK (amount_msat >= 0),
+      invoice TEXT NOT NULL,
+      payment_hash TEXT NOT NULL,
+      status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed', 'skipped')),
+      fee_msat ${int} NOT NULL DEFAULT 0,
+      attempts ${int} NOT NULL DEFAULT 0,
+      error TEXT,
+      created_at ${int} NOT NULL,
+      updated_at ${int} NOT NULL
+    );
+    CREATE INDEX refunds_status ON refunds (status, updated_at);
+    CREATE TABLE secrets (name TEXT PRIMARY KEY, value ${blob} NOT NULL);
+  `;
+}
