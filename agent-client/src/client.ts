@@ -79,7 +79,10 @@ export interface L402ClientOptions {
   readonly ca?: string;
   /** Which offer of a 402 to pay when several schemes are offered; see `OfferPreference`. Default `{ calls: "many" }`. */
   readonly preference?: OfferPreference;
-  /** `close()` closes every open Payment session of the store (collecting refunds) before returning. Default false. */
+  /**
+   * `close()` closes every open Payment session and every closable L402 prepaid token of the store (collecting the
+   * refunds) before returning. Default false.
+   */
   readonly closeSessionsOnClose?: boolean;
   /**
    * How long closing a session waits for the refund to reach the wallet before recording it as `pending`
@@ -242,6 +245,61 @@ export class L402Client {
     return closed;
   }
 
+  /**
+   * Closes the L402 prepaid tokens (of one origin, or all) at servers that offer it (`POST /l402/close`, this
+   * project's gateway): the unspent balance is paid back to a new return invoice of the wallet and recorded on the
+   * token's receipt, and the token is forgotten. A server without the endpoint (any answer that is not its JSON
+   * reply) keeps its token untouched and is left out of the result.
+   */
+  async closeTokens(filter: { origin?: string } = {}): Promise<ClosedToken[]> {
+    const tokens = (await this.#store.read()).tokens.filter(
+      (token) => filter.origin === undefined || token.origin === filter.origin,
+    );
+    const closed: ClosedToken[] = [];
+    for (const token of tokens) {
+      const result = await this.#mutex.run(token.origin, () => this.#closeToken(token));
+      if (result) closed.push(result);
+    }
+    return closed;
+  }
+
+  async #closeToken(token: StoredToken): Promise<ClosedToken | undefined> {
+    const create = this.#wallet.createReturnInvoice?.bind(this.#wallet);
+    if (!create) throw new L402ClientError("session_unsupported", "the wallet cannot make a return invoice");
+    const { invoice } = await create({
+      description: `refund of token ${token.paymentHash}`,
+      expirySeconds: RETURN_INVOICE_MIN_SECONDS,
+    });
+    const request = await ReplayableRequest.from(`${token.origin}/l402/close`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ invoice }),
+    });
+    const response = await sendFollowing(request, authorizationOf({ kind: "token", token }), {
+      send: this.#baseFetch,
+      timeouts: this.#timeouts,
+      allowInsecure: this.#allowInsecure,
+    });
+    const reply = tokenCloseReplySchema.safeParse(await response.json().catch(() => undefined));
+    if (!response.ok || !reply.success) return undefined;
+    const announcedSats = Math.floor(reply.data.refund.amount_msat / 1000);
+    const receivedSats = announcedSats === 0 ? 0 : await this.#awaitRefund(invoice);
+    const refund: Refund = {
+      announcedSats,
+      receivedSats: receivedSats ?? null,
+      status: refundStatus(
+        { sats: announcedSats, status: reply.data.refund.status === "succeeded" ? "succeeded" : null },
+        receivedSats,
+      ),
+      returnInvoice: invoice,
+      closedAt: this.#now().toISOString(),
+    };
+    await this.#recordRefund(token.paymentHash, refund);
+    await this.#store.update((state) => removeToken(state, token.paymentHash));
+    this.#onEvent({ type: "refund", origin: token.origin, reference: token.paymentHash, refund });
+    return { origin: token.origin, paymentHash: token.paymentHash, service: token.service, refund };
+  }
+
   /** Looks again at refunds recorded as pending: the wallet may have received them since. */
   async resolveRefunds(): Promise<Refund[]> {
     // Aperture v0.5.0 answers a close before its refund is sent and calls it pending, which reads as failed.
@@ -261,9 +319,13 @@ export class L402Client {
     return resolved;
   }
 
-  /** Ends the client: closes the open sessions first when `closeSessionsOnClose` was set. */
-  async close(): Promise<ClosedSession[]> {
-    return this.#closeSessionsOnClose ? this.closeSessions() : [];
+  /**
+   * Ends the client: with `closeSessionsOnClose`, closes every open Payment session and every L402 prepaid token
+   * whose server offers a close, collecting the refunds, before returning.
+   */
+  async close(): Promise<{ sessions: ClosedSession[]; tokens: ClosedToken[] }> {
+    if (!this.#closeSessionsOnClose) return { sessions: [], tokens: [] };
+    return { sessions: await this.closeSessions(), tokens: await this.closeTokens() };
   }
 
   async #close(stored: StoredSession): Promise<ClosedSession> {
@@ -360,6 +422,17 @@ export class L402Client {
       if (response.status !== 402) {
         if (presented) await this.#accepted(presented, origin, scope);
         if (paid) await this.#forgiveRefusal(origin);
+        // A top-up answered by the draft's acknowledgement (our gateway) served nothing: ask again as bearer.
+        // Aperture instead forwards the top-up request itself, and its answer is the caller's.
+        if (presented?.kind === "topUp" && (await isTopUpAcknowledgement(response, presented.session.sessionId))) {
+          const { sessionId } = presented.session;
+          const session = (await this.#store.read()).sessions.find((stored) => stored.sessionId === sessionId);
+          if (session) {
+            presented = { kind: "session", session };
+            paid = false;
+            continue;
+          }
+        }
         return response;
       }
       // A 402 of any scheme to the credential just paid for is a refusal, also one that asks for another payment.
@@ -717,6 +790,33 @@ const VALIDATION_CODES: ReadonlySet<L402ClientErrorCode> = new Set([
   "network_mismatch",
   "session_unsupported",
 ]);
+
+/** A closed L402 prepaid token and its refund. */
+export interface ClosedToken {
+  readonly origin: string;
+  readonly paymentHash: string;
+  readonly service: string;
+  readonly refund: Refund;
+}
+
+/** The gateway's `POST /l402/close` reply (gateway/src/refunds/close-route.ts). */
+const tokenCloseReplySchema = z.object({
+  token_id: z.string(),
+  refund: z.object({ amount_msat: z.number().int().nonnegative(), status: z.string() }),
+});
+
+/** The draft's answer to a top-up, `{"status":"ok", "sessionId": …}`: small JSON naming the session. */
+async function isTopUpAcknowledgement(response: Response, sessionId: string): Promise<boolean> {
+  const length = Number(response.headers.get("content-length") ?? "NaN");
+  if (!(response.headers.get("content-type") ?? "").includes("json") || !(length < 4096)) return false;
+  const body: unknown = await response
+    .clone()
+    .json()
+    .catch(() => undefined);
+  const parsed = z.object({ status: z.literal("ok"), sessionId: z.literal(sessionId) }).safeParse(body);
+  if (parsed.success) await response.body?.cancel();
+  return parsed.success;
+}
 
 /** A closed session: what was paid into it and what came back. */
 export interface ClosedSession {

@@ -5,6 +5,7 @@
 export { type BudgetLimits, type Spending, spending } from "./budget.js";
 export {
   type ClosedSession,
+  type ClosedToken,
   createL402Client,
   createL402Fetch,
   DEFAULT_BUDGET,
