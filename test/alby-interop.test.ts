@@ -1,7 +1,13 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Wallet as AlbyWallet, fetch402, fetchWithL402, type PaidResponse } from "@getalby/lightning-tools/402";
+import {
+  type Wallet as AlbyWallet,
+  fetch402,
+  fetchWithL402,
+  fetchWithMpp,
+  type PaidResponse,
+} from "@getalby/lightning-tools/402";
 import { parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
 import { type AuthenticatedLnd, pay } from "lightning";
 import pino from "pino";
@@ -55,6 +61,20 @@ describe("Alby's @getalby/lightning-tools pays the gateway from bob's LND (regte
         limits: { challengeBurst: 1_000, challengesPerMinute: 1_000 },
         services: [
           { name: "weather", match: { pathPrefix: "/weather/" }, upstream: upstream.url, price: { sats: PRICE_SATS } },
+          {
+            name: "charged",
+            match: { pathPrefix: "/charged/" },
+            upstream: upstream.url,
+            price: { sats: PRICE_SATS },
+            schemes: ["payment-charge"],
+          },
+          {
+            name: "both",
+            match: { pathPrefix: "/both/" },
+            upstream: upstream.url,
+            price: { sats: PRICE_SATS },
+            schemes: ["l402", "payment-charge"],
+          },
           {
             name: "echo",
             match: { pathPrefix: "/v1/echo" },
@@ -132,6 +152,26 @@ describe("Alby's @getalby/lightning-tools pays the gateway from bob's LND (regte
     expect(((await spent.json()) as { code: string }).code).toBe("insufficient_balance");
     expect(wallet.paid).toHaveLength(1);
     expect(upstream.seen.length - served).toBe(1);
+  });
+
+  it("fetch402 pays a service offering L402 and Payment charge through its L402 handler (our LSAT line comes first)", async () => {
+    const wallet = albyWallet(bob);
+    const res = await fetch402(`${gateway.url}/both/today`, {}, { wallet });
+    expect(res.status).toBe(200);
+    await res.text();
+    expect(res.payment?.credentials.value).toMatch(/^LSAT /);
+    expect(wallet.paid).toHaveLength(1);
+  });
+
+  // Known incompatibility, reported: Alby 9.0.1 echoes only id, realm, method, intent, request and expires, while
+  // our gateway binds an `opaque` (the service) into the challenge id; the echo without it fails the HMAC, so Alby
+  // pays the invoice and gets a 402. This test passes once the gateway stops depending on `opaque` being echoed.
+  it.fails("fetchWithMpp pays a Payment charge offered alone and is served", async () => {
+    const wallet = albyWallet(bob);
+    const res = await fetchWithMpp(`${gateway.url}/charged/today`, {}, { wallet });
+    await res.text();
+    expect(wallet.paid).toHaveLength(1);
+    expect(res.status).toBe(200);
   });
 
   it("keeps the accounting invariant", async () => {
