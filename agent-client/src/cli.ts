@@ -23,7 +23,9 @@ async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   try {
     // Loaded only now: the LND client (gRPC, protobufs) takes a while to load, and usage errors need none of it.
-    const { budgetCommand, receiptsCommand, requestCommand, tokensCommand } = await import("./cli/commands.js");
+    const { budgetCommand, closeCommand, receiptsCommand, requestCommand, tokensCommand } = await import(
+      "./cli/commands.js"
+    );
     switch (command.command) {
       case "get":
       case "post":
@@ -34,6 +36,8 @@ async function main(argv: readonly string[], io: Io): Promise<number> {
         return await receiptsCommand(command, io);
       case "budget":
         return await budgetCommand(command, io);
+      case "close":
+        return await closeCommand(command, io);
     }
   } catch (error) {
     return fail(error, io);

@@ -10,7 +10,17 @@ import { gatewayLndConfig } from "../regtest/network-file.js";
 import { checkAccounting } from "../support/accounting.js";
 import { ensureOperatorCanPay } from "../support/operator-liquidity.js";
 import { startUpstream, type TestUpstream } from "../support/upstream.js";
-import { added, aliceLnd, bobLnd, bobPaymentHashes, bobWallet, network } from "./support.js";
+import {
+  added,
+  aliceLnd,
+  bobCliEnv,
+  bobLnd,
+  bobPaymentHashes,
+  bobWallet,
+  network,
+  runCli,
+  tempStorePath,
+} from "./support.js";
 
 const CHARGE_SATS = 5;
 const PER_CALL_MSAT = 2_000;
@@ -131,6 +141,33 @@ describe("the agent client pays the gateway's Payment charge and session, and cl
     ]);
     expect(await agent.tokens()).toEqual([]);
     expect((await agent.receipts())[0]?.refund).toMatchObject({ status: "succeeded", receivedSats: refunded });
+  });
+
+  it("the CLI says which scheme paid, and `l402 close` collects the session's refund", async () => {
+    const env = bobCliEnv(tempStorePath());
+    const deposit = ["-H", `x-l402-deposit-msat: ${DEPOSIT_MSAT}`];
+    const paid = await runCli(["post", `${gateway.url}/v1/echo`, "-d", "cli", ...deposit, "--scheme", "session"], env);
+    expect(paid).toMatchObject({ code: 0 });
+    expect(paid.stderr).toMatch(/paid \d+ sats with Payment session \(deposit\)/);
+    const listed = JSON.parse((await runCli(["tokens", "list"], env)).stdout) as { scheme: string; status: string }[];
+    expect(listed).toEqual([expect.objectContaining({ scheme: "session", status: "open" })]);
+
+    const closed = await runCli(["close", gateway.url], env);
+    expect(closed.code).toBe(0);
+    const refunded = (DEPOSIT_MSAT - PER_CALL_MSAT) / 1000;
+    expect(JSON.parse(closed.stdout)).toMatchObject({
+      sessions: [{ refund: { status: "succeeded", receivedSats: refunded } }],
+      tokens: [],
+    });
+    const receipts = JSON.parse((await runCli(["receipts"], env)).stdout) as unknown[];
+    expect(receipts).toEqual([
+      expect.objectContaining({ scheme: "session", refund: expect.objectContaining({ receivedSats: refunded }) }),
+    ]);
+    // Nothing printed carries a preimage.
+    const [session] = JSON.parse((await runCli(["tokens", "list"], env)).stdout) as { session_id: string }[];
+    expect(session?.session_id).toMatch(/^[0-9a-f]{64}$/);
+    for (const output of [paid.stderr, paid.stdout, closed.stdout, closed.stderr])
+      expect(output).not.toMatch(/preimage/i);
   });
 
   it("keeps the accounting invariant", async () => {

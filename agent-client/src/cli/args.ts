@@ -33,6 +33,7 @@ const OPTIONS = {
   total: { type: "string" },
   "per-origin": { type: "string" },
   all: { type: "boolean" },
+  scheme: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -77,6 +78,12 @@ const requestSchema = connectionSchema.extend({
   maxCostSats: wholeNumber("--max-cost").pipe(z.number().positive("--max-cost must be above 0")).optional(),
   maxFeeSats: wholeNumber("--max-fee").optional(),
   timeoutSeconds: wholeNumber("--timeout").pipe(z.number().positive("--timeout must be above 0")).optional(),
+  /** --scheme: the kinds of offer to pay, best first (default: the client's preference for many calls). */
+  schemes: z
+    .string()
+    .transform((text) => text.split(",").map((part) => part.trim()))
+    .pipe(z.array(z.enum(["l402", "charge", "session"], "--scheme takes l402, charge and session, comma-separated")))
+    .optional(),
   dryRun: z.boolean(),
   include: z.boolean(),
   allowRefused: z.boolean(),
@@ -95,6 +102,12 @@ const tokensSchema = connectionSchema.extend({
   action: z.enum(["list", "rm"]),
   target: z.string().optional(),
   all: z.boolean(),
+});
+
+const closeSchema = connectionSchema.extend({
+  command: z.literal("close"),
+  /** Undefined with --all. */
+  origin: httpUrl.transform((url) => url.origin).optional(),
 });
 
 const receiptsSchema = connectionSchema.extend({
@@ -117,11 +130,13 @@ export type RequestCommand = z.infer<typeof requestSchema>;
 export type TokensCommand = z.infer<typeof tokensSchema>;
 export type ReceiptsCommand = z.infer<typeof receiptsSchema>;
 export type BudgetCommand = z.infer<typeof budgetSchema>;
+export type CloseCommand = z.infer<typeof closeSchema>;
 export type Command =
   | RequestCommand
   | TokensCommand
   | ReceiptsCommand
   | BudgetCommand
+  | CloseCommand
   | { command: "help" }
   | { command: "version" };
 
@@ -165,7 +180,14 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
         cacert: values.cacert,
         headersTimeoutSeconds: values["headers-timeout"],
         idleTimeoutSeconds: values["idle-timeout"],
+        schemes: values.scheme,
       });
+    }
+    case "close": {
+      const [origin, ...extra] = rest;
+      if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
+      if ((origin === undefined) === (values.all !== true)) throw new UsageError("close takes an origin, or --all");
+      return validate(closeSchema, { ...connection, command, origin });
     }
     case "tokens": {
       const [action, target, ...extra] = rest;

@@ -10,7 +10,7 @@ import type { BudgetLimits } from "../store/state.js";
 import { credentialAsBase64 } from "../wallet/credentials.js";
 import { LndWallet } from "../wallet/lnd.js";
 import type { PaymentLookup, Wallet } from "../wallet/wallet.js";
-import type { BudgetCommand, ReceiptsCommand, RequestCommand, TokensCommand } from "./args.js";
+import type { BudgetCommand, CloseCommand, ReceiptsCommand, RequestCommand, TokensCommand } from "./args.js";
 import { UsageError } from "./args.js";
 import { EXIT } from "./exit-codes.js";
 
@@ -40,6 +40,7 @@ export async function requestCommand(command: RequestCommand, io: Io): Promise<n
     ...(command.maxCostSats === undefined ? {} : { maxCostSats: command.maxCostSats }),
     ...(command.maxFeeSats === undefined ? {} : { maxFeeSats: command.maxFeeSats }),
     ...(command.timeoutSeconds === undefined ? {} : { paymentTimeoutMs: command.timeoutSeconds * 1000 }),
+    ...(command.schemes === undefined ? {} : { preference: { order: command.schemes } }),
     onEvent: (event) => progress(describeEvent(event)),
   });
   const headers = new Headers();
@@ -85,14 +86,25 @@ function readCacert(path: string): string {
 export async function tokensCommand(command: TokensCommand, io: Io): Promise<number> {
   const store = new FileStore(command.store);
   if (command.action === "list") {
-    const tokens = (await store.read()).tokens.map((token) => ({
+    const state = await store.read();
+    const tokens = state.tokens.map((token) => ({
+      scheme: "l402",
       origin: token.origin,
       service: token.service,
       payment_hash: token.paymentHash,
       valid_until: token.validUntil === null ? null : new Date(token.validUntil * 1000).toISOString(),
       created_at: token.createdAt,
     }));
-    io.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
+    const sessions = state.sessions.map((session) => ({
+      scheme: "session",
+      origin: session.origin,
+      session_id: session.sessionId,
+      status: session.status,
+      paid_sats: session.paidSats,
+      unit_sats: session.unitSats,
+      created_at: session.createdAt,
+    }));
+    io.stdout.write(`${JSON.stringify([...tokens, ...sessions], null, 2)}\n`);
     return EXIT.ok;
   }
   const target = command.target;
@@ -118,6 +130,7 @@ export async function receiptsCommand(command: ReceiptsCommand, io: Io): Promise
   });
   const shown = receipts.map((receipt) => ({
     payment_hash: receipt.paymentHash,
+    scheme: receipt.paid,
     origin: receipt.origin,
     service: receipt.service,
     status: receipt.status,
@@ -126,6 +139,7 @@ export async function receiptsCommand(command: ReceiptsCommand, io: Io): Promise
     created_at: receipt.createdAt,
     settled_at: receipt.settledAt,
     error: receipt.error,
+    ...(receipt.refund === undefined ? {} : { refund: receipt.refund }),
   }));
   io.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
   return EXIT.ok;
@@ -149,6 +163,22 @@ export async function budgetCommand(command: BudgetCommand, io: Io): Promise<num
     budget: (await store.read()).budgetLimits,
   });
   io.stdout.write(`${JSON.stringify(await client.budget(), null, 2)}\n`);
+  return EXIT.ok;
+}
+
+/** Closes the store's Payment sessions and L402 prepaid tokens (of one origin, or all) and prints the refunds. */
+export async function closeCommand(command: CloseCommand, io: Io): Promise<number> {
+  const client = createL402Client({
+    wallet: requireWallet(command),
+    store: new FileStore(command.store),
+    onEvent: (event) => {
+      if (!command.quiet && event.type === "refund") io.stderr.write(`l402: ${describeEvent(event)}\n`);
+    },
+  });
+  const filter = command.origin === undefined ? {} : { origin: command.origin };
+  const sessions = await client.closeSessions(filter);
+  const tokens = await client.closeTokens(filter);
+  io.stdout.write(`${JSON.stringify({ sessions, tokens }, null, 2)}\n`);
   return EXIT.ok;
 }
 
@@ -232,7 +262,7 @@ function describeEvent(event: L402Event): string {
     case "pending_resolved":
       return `earlier payment ${event.paymentHash} resolved: ${event.status}`;
     case "refund":
-      return `closed session ${event.reference}: refund ${event.refund.status}${
+      return `closed ${event.reference}: refund ${event.refund.status}${
         event.refund.receivedSats === null ? "" : `, ${event.refund.receivedSats} sats received`
       }`;
   }
