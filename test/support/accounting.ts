@@ -1,5 +1,5 @@
 import Database from "better-sqlite3";
-import { type AuthenticatedLnd, getInvoice } from "lightning";
+import { type AuthenticatedLnd, getInvoice, getPayment } from "lightning";
 
 export interface AccountingTotals {
   /** Sats LND received for invoices this gateway issued (tokens and top-ups). */
@@ -9,6 +9,10 @@ export interface AccountingTotals {
   readonly chargedMsat: number;
   readonly balanceMsat: number;
   readonly reservedMsat: number;
+  /** Moved out of closed accounts' balances to be paid back (succeeded, pending or failed). */
+  readonly refundedMsat: number;
+  /** Refunds LND reports paid. */
+  readonly refundsPaidMsat: number;
   /** Charges for calls that reached the upstream and were answered (usage, partial, fixed, no_usage). */
   readonly servedCharges: number;
 }
@@ -30,6 +34,21 @@ interface TokenRow {
   reserved_msat: number;
   credited_msat: number;
   charged_msat: number;
+  refunded_msat: number;
+}
+
+interface ClaimRow {
+  payment_hash: string;
+  kind: "charge" | "open" | "topup";
+  token_id: string | null;
+  sats: number;
+}
+
+interface RefundRow {
+  token_id: string;
+  amount_msat: number;
+  payment_hash: string;
+  status: string;
 }
 
 interface TopUpRow {
@@ -56,8 +75,10 @@ export interface AccountingInputs {
 }
 
 /**
- * The accounting invariant, from the store and LND: settled invoices = credits; per token, credits = charges +
- * balance + reservations, and the charges ledger adds up; no settlement LND knows of is missing from the store; no
+ * The accounting invariant, from the store and LND: settled invoices = credits (L402 tokens and top-ups, Payment
+ * charges, sessions and their top-ups); per token, credits = charges + balance + reservations + refunded, and the
+ * charges ledger adds up; each refund equals what its account moved out, and a refund recorded succeeded is a payment
+ * LND made once, of exactly that amount; no settlement LND knows of is missing from the store; no
  * request was served without a charge on a paid token; no token with enough balance was refused.
  */
 export async function checkAccounting(inputs: AccountingInputs): Promise<AccountingVerdict> {
@@ -66,6 +87,8 @@ export async function checkAccounting(inputs: AccountingInputs): Promise<Account
   try {
     const tokens = db.prepare("SELECT * FROM tokens").all() as TokenRow[];
     const topUps = db.prepare("SELECT * FROM topups").all() as TopUpRow[];
+    const claims = db.prepare("SELECT * FROM payment_claims").all() as ClaimRow[];
+    const refunds = db.prepare("SELECT * FROM refunds").all() as RefundRow[];
     const chargesByToken = new Map(
       (
         db.prepare("SELECT token_id, SUM(amount_msat) AS msat FROM charges GROUP BY token_id").all() as {
@@ -100,6 +123,15 @@ export async function checkAccounting(inputs: AccountingInputs): Promise<Account
         paid: u.status === "paid",
         label: `top-up of ${u.token_id.slice(0, 8)}`,
       })),
+      // A session's deposit is its token's own invoice (above); charges and session top-ups are claims.
+      ...claims
+        .filter((c) => c.kind !== "open")
+        .map((c) => ({
+          hash: c.payment_hash,
+          sats: c.sats,
+          paid: true,
+          label: `Payment ${c.kind} ${c.payment_hash.slice(0, 8)}`,
+        })),
     ];
     for (const invoice of invoices) {
       const onLnd = await getInvoice({ lnd: inputs.lnd, id: invoice.hash });
@@ -115,18 +147,31 @@ export async function checkAccounting(inputs: AccountingInputs): Promise<Account
     let chargedMsat = 0;
     let balanceMsat = 0;
     let reservedMsat = 0;
+    let refundedMsat = 0;
     for (const token of tokens) {
       const label = `token ${token.token_id.slice(0, 8)}`;
       const paidTopUps = topUps.filter((u) => u.token_id === token.token_id && u.status === "paid");
+      const sessionTopUps = claims.filter((c) => c.kind === "topup" && c.token_id === token.token_id);
       const expectedCredit =
-        token.paid_at === null ? 0 : token.price_sats * 1000 + paidTopUps.reduce((sum, u) => sum + u.sats * 1000, 0);
+        token.paid_at === null
+          ? 0
+          : token.price_sats * 1000 +
+            paidTopUps.reduce((sum, u) => sum + u.sats * 1000, 0) +
+            sessionTopUps.reduce((sum, c) => sum + c.sats * 1000, 0);
       if (token.metered === 1) {
         if (token.credited_msat !== expectedCredit) {
           violations.push(`${label}: credited ${token.credited_msat} msat, its paid invoices make ${expectedCredit}`);
         }
-        if (token.credited_msat !== token.balance_msat + token.reserved_msat + token.charged_msat) {
+        const accounted = token.balance_msat + token.reserved_msat + token.charged_msat + token.refunded_msat;
+        if (token.credited_msat !== accounted) {
           violations.push(
-            `${label}: credited ${token.credited_msat} ≠ balance ${token.balance_msat} + reserved ${token.reserved_msat} + charged ${token.charged_msat}`,
+            `${label}: credited ${token.credited_msat} ≠ balance ${token.balance_msat} + reserved ${token.reserved_msat} + charged ${token.charged_msat} + refunded ${token.refunded_msat}`,
+          );
+        }
+        const refund = refunds.find((r) => r.token_id === token.token_id);
+        if ((refund?.amount_msat ?? 0) !== token.refunded_msat) {
+          violations.push(
+            `${label}: refunded ${token.refunded_msat} msat, its refund row says ${refund?.amount_msat ?? 0}`,
           );
         }
         const ledger = chargesByToken.get(token.token_id) ?? 0;
@@ -137,8 +182,27 @@ export async function checkAccounting(inputs: AccountingInputs): Promise<Account
         chargedMsat += token.charged_msat;
         balanceMsat += token.balance_msat;
         reservedMsat += token.reserved_msat;
+        refundedMsat += token.refunded_msat;
       } else {
         creditedMsat += expectedCredit;
+      }
+    }
+    creditedMsat += claims.filter((c) => c.kind === "charge").reduce((sum, c) => sum + c.sats * 1000, 0);
+    let refundsPaidMsat = 0;
+    for (const refund of refunds.filter((r) => r.amount_msat > 0)) {
+      const label = `refund of ${refund.token_id.slice(0, 8)}`;
+      const sent = await getPayment({ lnd: inputs.lnd, id: refund.payment_hash }).catch(() => undefined);
+      const paidMsat = sent?.is_confirmed
+        ? Number(sent.payment?.mtokens ?? 0) - Number(sent.payment?.fee_mtokens ?? 0)
+        : 0;
+      if (sent?.is_confirmed) refundsPaidMsat += paidMsat;
+      if (refund.status === "succeeded" && !sent?.is_confirmed)
+        violations.push(`${label}: recorded paid, LND has no such payment`);
+      if (sent?.is_confirmed && refund.status !== "succeeded" && inputs.quiescent) {
+        violations.push(`${label}: LND paid it, the store says ${refund.status}`);
+      }
+      if (sent?.is_confirmed && paidMsat !== refund.amount_msat) {
+        violations.push(`${label}: LND paid ${paidMsat} msat, the refund was ${refund.amount_msat}`);
       }
     }
     if (settledSats * 1000 !== creditedMsat) {
@@ -159,7 +223,16 @@ export async function checkAccounting(inputs: AccountingInputs): Promise<Account
     return {
       ok: violations.length === 0,
       violations,
-      totals: { settledSats, creditedMsat, chargedMsat, balanceMsat, reservedMsat, servedCharges },
+      totals: {
+        settledSats,
+        creditedMsat,
+        chargedMsat,
+        balanceMsat,
+        reservedMsat,
+        refundedMsat,
+        refundsPaidMsat,
+        servedCharges,
+      },
     };
   } finally {
     db.close();

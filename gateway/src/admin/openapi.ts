@@ -118,6 +118,24 @@ export const ADMIN_OPENAPI = {
         },
       },
     },
+    "/admin/refunds": {
+      get: {
+        summary: "Refunds of closed prepaid accounts (L402 tokens and Payment sessions), newest first",
+        parameters: [
+          {
+            name: "status",
+            in: "query",
+            schema: { type: "string", enum: ["pending", "succeeded", "failed", "skipped"] },
+          },
+          { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 1000 } },
+        ],
+        responses: {
+          "200": { description: "{ refunds: Refund[] }" },
+          "400": { description: "Invalid query" },
+          "401": { $ref: "#/components/responses/Unauthorized" },
+        },
+      },
+    },
     "/admin/revenue": {
       get: {
         summary: "Revenue: settled invoices by service, and charges to balances by service and model",

@@ -4,6 +4,7 @@ import type { GatewayConfig } from "../config/schema.js";
 import { sendJsonError } from "../http/errors.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import { pricingSchema } from "../pricing/schema.js";
+import type { RefundRecord } from "../store/ledger.js";
 import type { TokenRecord, TokenStore } from "../store/store.js";
 import { requireAdminSecret } from "./auth.js";
 import { ADMIN_OPENAPI } from "./openapi.js";
@@ -18,6 +19,30 @@ const tokenQuerySchema = z
 
 const tokenIdSchema = z.string().regex(/^[0-9a-f]{64}$/, "a token id is 64 lowercase hex digits");
 
+const refundQuerySchema = z
+  .object({
+    status: z.enum(["pending", "succeeded", "failed", "skipped"]).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+  })
+  .strict();
+
+/** A refund as the admin API shows it; the invoice is the agent's, so it is shown (it reveals no secret). */
+export function describeRefund(refund: RefundRecord): Record<string, unknown> {
+  return {
+    token_id: refund.tokenId,
+    service: refund.service,
+    amount_msat: refund.amountMsat,
+    status: refund.status,
+    fee_msat: refund.feeMsat,
+    attempts: refund.attempts,
+    invoice: refund.invoice,
+    payment_hash: refund.paymentHash,
+    error: refund.error ?? null,
+    created_at: refund.createdAt.toISOString(),
+    updated_at: refund.updatedAt.toISOString(),
+  };
+}
+
 export function describeToken(token: TokenRecord): Record<string, unknown> {
   return {
     token_id: token.tokenId,
@@ -29,6 +54,8 @@ export function describeToken(token: TokenRecord): Record<string, unknown> {
     reserved_msat: token.account.reservedMsat,
     credited_msat: token.account.creditedMsat,
     charged_msat: token.account.chargedMsat,
+    refunded_msat: token.account.refundedMsat,
+    scheme: token.scheme,
     requests: token.account.requests,
     payment_hash: token.paymentHash,
     created_at: token.createdAt.toISOString(),
@@ -93,6 +120,16 @@ export function adminRouter(config: GatewayConfig, secret: string, book: PriceBo
       return;
     }
     res.json(describeToken(revoked));
+  });
+
+  router.get("/admin/refunds", async (req: Request, res: Response) => {
+    const query = refundQuerySchema.safeParse(req.query);
+    if (!query.success) {
+      sendJsonError(res, 400, "invalid_query", zodMessage(query.error));
+      return;
+    }
+    const refunds = await store.listRefunds(query.data);
+    res.json({ refunds: refunds.map(describeRefund) });
   });
 
   router.get("/admin/revenue", async (_req, res) => {

@@ -116,6 +116,8 @@ const SQL = {
                         SELECT service, price_sats AS sats FROM tokens WHERE paid_at IS NOT NULL
                         UNION ALL
                         SELECT t.service, u.sats FROM topups u JOIN tokens t USING (token_id) WHERE u.status = 'paid'
+                        UNION ALL
+                        SELECT service, sats FROM payment_claims WHERE kind IN ('charge', 'topup')
                       ) AS paid GROUP BY service ORDER BY service`,
   countActive: "SELECT COUNT(*) AS n FROM tokens WHERE status = 'paid' AND valid_until > $1",
   // One statement: the notification goes out when the revocation commits, to every replica listening.

@@ -158,7 +158,9 @@ const STATEMENTS = {
   paymentsByService: `SELECT service, SUM(sats) AS sats, COUNT(*) AS invoices FROM (
                         SELECT service, price_sats AS sats FROM tokens WHERE paid_at IS NOT NULL
                         UNION ALL
-                        SELECT t.service, u.sats FROM topups u JOIN tokens t USING (token_id) WHERE u.status = 'paid')
+                        SELECT t.service, u.sats FROM topups u JOIN tokens t USING (token_id) WHERE u.status = 'paid'
+                        UNION ALL
+                        SELECT service, sats FROM payment_claims WHERE kind IN ('charge', 'topup'))
                       GROUP BY service ORDER BY service`,
   countActive: "SELECT COUNT(*) AS n FROM tokens WHERE status = 'paid' AND valid_until > ?",
   revoke: `UPDATE tokens SET status = 'revoked', root_key = NULL, revoked_at = COALESCE(revoked_at, ?)
