@@ -8,19 +8,13 @@ import {
   fetchWithMpp,
   type PaidResponse,
 } from "@getalby/lightning-tools/402";
-import { parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
+import type { RunningGateway } from "@l402-gateway/gateway";
 import { type AuthenticatedLnd, pay } from "lightning";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bobPaymentHashes } from "./agent-client/support.js";
-import { testNetwork } from "./regtest/context.js";
-import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
+import { aliceLnd as alice, bobLnd as bob, bobPaymentHashes, startTestGateway } from "./agent-client/support.js";
 import { checkAccounting } from "./support/accounting.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
-const network = testNetwork();
-const alice = lndClient(network.nodes.alice);
-const bob = lndClient(network.nodes.bob);
 const PRICE_SATS = 5;
 const PER_CALL_MSAT = 2_000;
 
@@ -51,40 +45,32 @@ describe("Alby's @getalby/lightning-tools pays the gateway from bob's LND (regte
 
   beforeAll(async () => {
     upstream = await startUpstream();
-    gateway = await startGateway(
-      parseConfig({
-        listen: { port: 0 },
-        operator: { port: 0 },
-        lnd: gatewayLndConfig(network.nodes.alice),
-        store: { path: storePath },
-        log: { level: "silent" },
-        limits: { challengeBurst: 1_000, challengesPerMinute: 1_000 },
-        services: [
-          { name: "weather", match: { pathPrefix: "/weather/" }, upstream: upstream.url, price: { sats: PRICE_SATS } },
-          {
-            name: "charged",
-            match: { pathPrefix: "/charged/" },
-            upstream: upstream.url,
-            price: { sats: PRICE_SATS },
-            schemes: ["payment-charge"],
-          },
-          {
-            name: "both",
-            match: { pathPrefix: "/both/" },
-            upstream: upstream.url,
-            price: { sats: PRICE_SATS },
-            schemes: ["l402", "payment-charge"],
-          },
-          {
-            name: "echo",
-            match: { pathPrefix: "/v1/echo" },
-            upstream: upstream.url,
-            pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
-          },
-        ],
-      }),
-      { log: pino({ level: "silent" }) },
-    );
+    gateway = await startTestGateway(upstream.url, {
+      store: { path: storePath },
+      services: [
+        { name: "weather", match: { pathPrefix: "/weather/" }, upstream: upstream.url, price: { sats: PRICE_SATS } },
+        {
+          name: "charged",
+          match: { pathPrefix: "/charged/" },
+          upstream: upstream.url,
+          price: { sats: PRICE_SATS },
+          schemes: ["payment-charge"],
+        },
+        {
+          name: "both",
+          match: { pathPrefix: "/both/" },
+          upstream: upstream.url,
+          price: { sats: PRICE_SATS },
+          schemes: ["l402", "payment-charge"],
+        },
+        {
+          name: "echo",
+          match: { pathPrefix: "/v1/echo" },
+          upstream: upstream.url,
+          pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
+        },
+      ],
+    });
   });
 
   afterAll(async () => {

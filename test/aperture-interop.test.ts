@@ -1,8 +1,7 @@
-import { createL402Client, type L402ClientOptions, MemoryStore } from "@l402-gateway/agent-client";
 import { PAYMENT_RECEIPT_HEADER, parsePaymentReceipt } from "@l402-gateway/l402";
 import { getInvoices } from "lightning";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { aliceLnd, bobLnd, bobPaymentHashes, bobWallet, network } from "./agent-client/support.js";
+import { aliceLnd, bobClient, bobLnd, bobPaymentHashes, network } from "./agent-client/support.js";
 import { type RunningAperture, startAperture } from "./support/aperture.js";
 import { ensureOperatorCanPay } from "./support/operator-liquidity.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
@@ -27,16 +26,6 @@ async function settledOnAlice(hashes: readonly string[]): Promise<number[]> {
     token = page.next;
   } while (token);
   return amounts;
-}
-
-function client(options: Partial<L402ClientOptions> = {}) {
-  return createL402Client({
-    wallet: bobWallet(),
-    store: new MemoryStore(),
-    maxCostSats: 100,
-    budget: { totalSats: 1_000 },
-    ...options,
-  });
 }
 
 describe("our agent client pays Aperture v0.5.0 with L402, Payment charge and Payment session (regtest)", () => {
@@ -68,14 +57,14 @@ describe("our agent client pays Aperture v0.5.0 with L402, Payment charge and Pa
     await res.body?.cancel();
     const schemes = (res.headers.get("www-authenticate") ?? "").match(/(?:^|, )(LSAT|L402|Payment) /g);
     expect(schemes?.map((scheme) => scheme.replace(", ", "").trim())).toEqual(["LSAT", "L402", "Payment", "Payment"]);
-    const quote = await client({ preference: { order: ["charge"] } }).preview(`${aperture.url}/v1/echo`);
+    const quote = await bobClient({ preference: { order: ["charge"] } }).preview(`${aperture.url}/v1/echo`);
     expect(quote).toMatchObject({ scheme: "charge", amountSats: PRICE_SATS });
-    const deposit = await client().preview(`${aperture.url}/v1/echo`);
+    const deposit = await bobClient().preview(`${aperture.url}/v1/echo`);
     expect(deposit).toMatchObject({ scheme: "session", amountSats: DEPOSIT_SATS });
   });
 
   it("pays with L402 once and reuses the token", async () => {
-    const agent = client({ preference: { order: ["l402"] } });
+    const agent = bobClient({ preference: { order: ["l402"] } });
     const before = await bobPaymentHashes();
     for (let i = 0; i < 3; i++) {
       const res = await agent.fetch(`${aperture.url}/v1/echo?l402=${i}`);
@@ -89,7 +78,7 @@ describe("our agent client pays Aperture v0.5.0 with L402, Payment charge and Pa
   });
 
   it("pays a Payment charge per call: each credential is used once, and Aperture's receipt names the payment", async () => {
-    const agent = client({ preference: { order: ["charge"] } });
+    const agent = bobClient({ preference: { order: ["charge"] } });
     const before = await bobPaymentHashes();
     for (let i = 0; i < 2; i++) {
       const res = await agent.fetch(`${aperture.url}/v1/echo?charge=${i}`);
@@ -107,7 +96,7 @@ describe("our agent client pays Aperture v0.5.0 with L402, Payment charge and Pa
   });
 
   it("opens a session, draws on it as bearer, tops it up when it runs out, and closes it for a refund", async () => {
-    const agent = client();
+    const agent = bobClient();
     const before = await bobPaymentHashes();
     const served = upstream.seen.length;
     // Aperture v0.5.0 serves the open request without charging it, then takes the price per bearer request.

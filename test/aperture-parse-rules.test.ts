@@ -1,19 +1,12 @@
 /// <reference path="../agent-client/src/types/invoices.d.ts" />
 
-import { mkdtempSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
+import type { RunningGateway } from "@l402-gateway/gateway";
 import { decodeBase64Url, decodeMacaroon, parsePaymentChallenges } from "@l402-gateway/l402";
 import invoices from "invoices";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testNetwork } from "./regtest/context.js";
-import { gatewayLndConfig } from "./regtest/network-file.js";
+import { startTestGateway } from "./agent-client/support.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
-
-const network = testNetwork();
 
 /**
  * Aperture v0.5.0's client rule for L402 challenges (l402/client_interceptor.go, payL402Token): the first
@@ -97,33 +90,24 @@ describe("challenges our gateway emits parse with Aperture v0.5.0's rules (regte
 
   beforeAll(async () => {
     upstream = await startUpstream();
-    gateway = await startGateway(
-      parseConfig({
-        listen: { port: 0 },
-        operator: { port: 0 },
-        lnd: gatewayLndConfig(network.nodes.alice),
-        store: { path: join(mkdtempSync(join(tmpdir(), "gw-aperture-rules-")), "gateway.sqlite") },
-        log: { level: "silent" },
-        limits: { challengeBurst: 1_000, challengesPerMinute: 1_000 },
-        services: [
-          {
-            name: "weather",
-            match: { pathPrefix: "/weather/" },
-            upstream: upstream.url,
-            price: { sats: 5 },
-            schemes: ["l402", "payment-charge"],
-          },
-          {
-            name: "echo",
-            match: { pathPrefix: "/v1/echo" },
-            upstream: upstream.url,
-            pricing: { rules: [{ perCallMsat: 2_000 }] },
-            schemes: ["l402", "payment-session"],
-          },
-        ],
-      }),
-      { log: pino({ level: "silent" }) },
-    );
+    gateway = await startTestGateway(upstream.url, {
+      services: [
+        {
+          name: "weather",
+          match: { pathPrefix: "/weather/" },
+          upstream: upstream.url,
+          price: { sats: 5 },
+          schemes: ["l402", "payment-charge"],
+        },
+        {
+          name: "echo",
+          match: { pathPrefix: "/v1/echo" },
+          upstream: upstream.url,
+          pricing: { rules: [{ perCallMsat: 2_000 }] },
+          schemes: ["l402", "payment-session"],
+        },
+      ],
+    });
   });
 
   afterAll(async () => {

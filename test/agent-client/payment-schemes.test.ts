@@ -1,10 +1,8 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createL402Client, type L402ClientOptions, MemoryStore } from "@l402-gateway/agent-client";
-import { parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
+import type { RunningGateway } from "@l402-gateway/gateway";
 import { PAYMENT_RECEIPT_HEADER, parsePaymentReceipt } from "@l402-gateway/l402";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gatewayLndConfig } from "../regtest/network-file.js";
 import { checkAccounting } from "../support/accounting.js";
@@ -14,27 +12,18 @@ import {
   added,
   aliceLnd,
   bobCliEnv,
+  bobClient,
   bobLnd,
   bobPaymentHashes,
-  bobWallet,
   network,
   runCli,
+  startTestGateway,
   tempStorePath,
 } from "./support.js";
 
 const CHARGE_SATS = 5;
 const PER_CALL_MSAT = 2_000;
 const DEPOSIT_MSAT = 3 * PER_CALL_MSAT;
-
-function client(options: Partial<L402ClientOptions> = {}) {
-  return createL402Client({
-    wallet: bobWallet(),
-    store: new MemoryStore(),
-    maxCostSats: 100,
-    budget: { totalSats: 1_000 },
-    ...options,
-  });
-}
 
 describe("the agent client pays the gateway's Payment charge and session, and closes for refunds (regtest)", () => {
   let upstream: TestUpstream;
@@ -45,33 +34,26 @@ describe("the agent client pays the gateway's Payment charge and session, and cl
   beforeAll(async () => {
     await ensureOperatorCanPay(aliceLnd, bobLnd, 1_000);
     upstream = await startUpstream();
-    gateway = await startGateway(
-      parseConfig({
-        listen: { port: 0 },
-        operator: { port: 0 },
-        lnd: { ...gatewayLndConfig(network.nodes.alice), refundMacaroon: network.nodes.alice.adminMacaroon },
-        store: { path: storePath },
-        log: { level: "silent" },
-        limits: { challengeBurst: 1_000, challengesPerMinute: 1_000 },
-        services: [
-          {
-            name: "weather",
-            match: { pathPrefix: "/weather/" },
-            upstream: upstream.url,
-            price: { sats: CHARGE_SATS },
-            schemes: ["l402", "payment-charge"],
-          },
-          {
-            name: "echo",
-            match: { pathPrefix: "/v1/echo" },
-            upstream: upstream.url,
-            pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
-            schemes: ["l402", "payment-session"],
-          },
-        ],
-      }),
-      { log: pino({ level: "silent" }) },
-    );
+    gateway = await startTestGateway(upstream.url, {
+      lnd: { ...gatewayLndConfig(network.nodes.alice), refundMacaroon: network.nodes.alice.adminMacaroon },
+      store: { path: storePath },
+      services: [
+        {
+          name: "weather",
+          match: { pathPrefix: "/weather/" },
+          upstream: upstream.url,
+          price: { sats: CHARGE_SATS },
+          schemes: ["l402", "payment-charge"],
+        },
+        {
+          name: "echo",
+          match: { pathPrefix: "/v1/echo" },
+          upstream: upstream.url,
+          pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
+          schemes: ["l402", "payment-session"],
+        },
+      ],
+    });
   });
 
   afterAll(async () => {
@@ -80,7 +62,7 @@ describe("the agent client pays the gateway's Payment charge and session, and cl
   });
 
   it("for one call, pays the charge: one invoice per call, each credential used once, a receipt naming it", async () => {
-    const agent = client({ preference: { calls: "one" } });
+    const agent = bobClient({ preference: { calls: "one" } });
     const before = await bobPaymentHashes();
     for (let i = 0; i < 2; i++) {
       const res = await agent.fetch(`${gateway.url}/weather/today?i=${i}`);
@@ -95,7 +77,7 @@ describe("the agent client pays the gateway's Payment charge and session, and cl
   });
 
   it("for many calls, opens a session, uses it as bearer, tops it up, and closes it for the unspent rest", async () => {
-    const agent = client();
+    const agent = bobClient();
     const before = await bobPaymentHashes();
     const served = echoed();
     // The deposit is what the first 402 quotes: the agent asks for three calls' worth.
@@ -125,7 +107,7 @@ describe("the agent client pays the gateway's Payment charge and session, and cl
   });
 
   it("closes an L402 prepaid token through POST /l402/close and records the refund on its receipt", async () => {
-    const agent = client({ preference: { order: ["l402"] }, closeSessionsOnClose: true });
+    const agent = bobClient({ preference: { order: ["l402"] }, closeSessionsOnClose: true });
     const deposit = { headers: { "x-l402-deposit-msat": String(DEPOSIT_MSAT) } };
     const res = await agent.fetch(`${gateway.url}/v1/echo`, { method: "POST", body: "one", ...deposit });
     expect(res.status).toBe(200);
