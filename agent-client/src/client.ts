@@ -468,7 +468,7 @@ export class L402Client {
   /** The credential to try first: an open session of the origin, else the token the route hints name. */
   async #firstCredential(origin: string, scope: string, url: string): Promise<Presented | undefined> {
     const state = await this.#store.read();
-    const session = openSessionFor(state, origin);
+    const session = openSessionFor(state, origin, scope);
     if (session) return { kind: "session", session: await this.#refreshed(session, url) };
     const token = chooseToken(state, origin, scope, this.#now());
     return token && { kind: "token", token };
@@ -553,7 +553,9 @@ export class L402Client {
         return { presented: { kind: "token", token: cached }, paid: false };
       }
     }
-    const session = options.excludeSessions ? undefined : openSessionFor(state, origin);
+    const session = options.excludeSessions
+      ? undefined
+      : openSessionFor(state, origin, pathScope(new URL(url).pathname));
     if (session && !refused.has(session.sessionId) && offers.some((offer) => offer.kind === "session")) {
       return { presented: { kind: "session", session }, paid: false };
     }

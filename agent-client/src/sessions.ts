@@ -1,10 +1,18 @@
 import type { PaymentChallenge } from "@l402-gateway/l402";
 import type { ClientState, StoredSession } from "./store/state.js";
+import { pathScope } from "./tokens.js";
 
-/** The open session to use for an origin: the most recently used one. */
-export function openSessionFor(state: ClientState, origin: string): StoredSession | undefined {
+/**
+ * The open session to use for a request: of its origin and path scope (see `pathScope`), the most recently used.
+ * A server may bind a session to one service (this project's gateway does), and a bearer call refused there would
+ * be taken for a spent balance and topped up: so a session is only presented where it was opened.
+ */
+export function openSessionFor(state: ClientState, origin: string, scope: string): StoredSession | undefined {
   return state.sessions
-    .filter((session) => session.origin === origin && session.status === "open")
+    .filter(
+      (session) =>
+        session.origin === origin && session.status === "open" && pathScope(new URL(session.url).pathname) === scope,
+    )
     .sort((a, b) => b.lastUsedAt.localeCompare(a.lastUsedAt))[0];
 }
 
