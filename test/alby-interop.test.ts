@@ -11,7 +11,7 @@ import {
 import type { RunningGateway } from "@l402-gateway/gateway";
 import { type AuthenticatedLnd, pay } from "lightning";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { aliceLnd as alice, bobLnd as bob, bobPaymentHashes, startTestGateway } from "./agent-client/support.js";
+import { added, aliceLnd as alice, bobLnd as bob, bobPaymentHashes, startTestGateway } from "./agent-client/support.js";
 import { checkAccounting } from "./support/accounting.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
@@ -32,10 +32,6 @@ function albyWallet(lnd: AuthenticatedLnd): AlbyWallet & { readonly paid: string
       return { preimage: result.secret, fees_paid: Number(result.fee_mtokens) };
     },
   };
-}
-
-function newPayments(before: ReadonlySet<string>, after: ReadonlySet<string>): string[] {
-  return [...after].filter((hash) => !before.has(hash));
 }
 
 describe("Alby's @getalby/lightning-tools pays the gateway from bob's LND (regtest)", () => {
@@ -97,7 +93,7 @@ describe("Alby's @getalby/lightning-tools pays the gateway from bob's LND (regte
       expect(again.payment).toMatchObject({ paid: false });
     }
     expect(wallet.paid).toHaveLength(1);
-    expect(newPayments(before, await bobPaymentHashes())).toHaveLength(1);
+    expect(added(before, await bobPaymentHashes())).toHaveLength(1);
     // The credential, preimage included, never reaches the upstream.
     for (const seen of upstream.seen) expect(seen.headers.authorization).toBeUndefined();
   });
@@ -115,7 +111,7 @@ describe("Alby's @getalby/lightning-tools pays the gateway from bob's LND (regte
       fetch402(`${gateway.url}/weather/today`, {}, { wallet, maxAmount: PRICE_SATS - 1 }),
     ).rejects.toMatchObject({ name: "Fetch402InterruptedError", paid: false });
     expect(wallet.paid).toHaveLength(1);
-    expect(newPayments(before, await bobPaymentHashes())).toHaveLength(1);
+    expect(added(before, await bobPaymentHashes())).toHaveLength(1);
   });
 
   it("pays a metered service; a spent credential gets a 402 back that Alby returns without paying again", async () => {

@@ -1,7 +1,8 @@
+import { MemoryStore } from "@l402-gateway/agent-client";
 import { PAYMENT_RECEIPT_HEADER, parsePaymentReceipt } from "@l402-gateway/l402";
 import { getInvoices } from "lightning";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { aliceLnd, bobClient, bobLnd, bobPaymentHashes, network } from "./agent-client/support.js";
+import { added, aliceLnd, bobClient, bobLnd, bobPaymentHashes, network } from "./agent-client/support.js";
 import { type RunningAperture, startAperture } from "./support/aperture.js";
 import { ensureOperatorCanPay } from "./support/operator-liquidity.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
@@ -9,10 +10,6 @@ import { startUpstream, type TestUpstream } from "./support/upstream.js";
 const PRICE_SATS = 3;
 const DEPOSIT_MULTIPLIER = 4;
 const DEPOSIT_SATS = PRICE_SATS * DEPOSIT_MULTIPLIER;
-
-function newHashes(before: ReadonlySet<string>, after: ReadonlySet<string>): string[] {
-  return [...after].filter((hash) => !before.has(hash));
-}
 
 /** Amounts of alice's settled invoices among `hashes`: what Aperture's node received for them. */
 async function settledOnAlice(hashes: readonly string[]): Promise<number[]> {
@@ -71,7 +68,7 @@ describe("our agent client pays Aperture v0.5.0 with L402, Payment charge and Pa
       expect(res.status).toBe(200);
       await res.text();
     }
-    const paid = newHashes(before, await bobPaymentHashes());
+    const paid = added(before, await bobPaymentHashes());
     expect(paid).toHaveLength(1);
     expect(await settledOnAlice(paid)).toEqual([PRICE_SATS]);
     expect((await agent.receipts()).map((receipt) => receipt.paid)).toEqual(["l402"]);
@@ -88,7 +85,7 @@ describe("our agent client pays Aperture v0.5.0 with L402, Payment charge and Pa
       const receipts = await agent.receipts();
       expect(receipt).toMatchObject({ status: "success", method: "lightning", reference: receipts[0]?.paymentHash });
     }
-    const paid = newHashes(before, await bobPaymentHashes());
+    const paid = added(before, await bobPaymentHashes());
     expect(paid).toHaveLength(2);
     expect(await settledOnAlice(paid)).toEqual([PRICE_SATS, PRICE_SATS]);
     expect((await agent.receipts()).map((receipt) => receipt.paid)).toEqual(["charge", "charge"]);
@@ -96,7 +93,8 @@ describe("our agent client pays Aperture v0.5.0 with L402, Payment charge and Pa
   });
 
   it("opens a session, draws on it as bearer, tops it up when it runs out, and closes it for a refund", async () => {
-    const agent = bobClient();
+    const store = new MemoryStore();
+    const agent = bobClient({ store });
     const before = await bobPaymentHashes();
     const served = upstream.seen.length;
     // Aperture v0.5.0 serves the open request without charging it, then takes the price per bearer request.
@@ -108,15 +106,25 @@ describe("our agent client pays Aperture v0.5.0 with L402, Payment charge and Pa
     }
     expect(upstream.seen.length - served).toBe(calls);
     // The deposit, then one top-up when the bearer request found the balance spent; nothing else.
-    const paid = newHashes(before, await bobPaymentHashes());
+    const paid = added(before, await bobPaymentHashes());
     expect(paid).toHaveLength(2);
     expect(await settledOnAlice(paid)).toEqual([DEPOSIT_SATS, DEPOSIT_SATS]);
     expect((await agent.receipts()).map((receipt) => receipt.paid).sort()).toEqual(["session", "topUp"]);
     const [session] = await agent.sessions();
     expect(session).toMatchObject({ status: "open", opened: true, paidSats: 2 * DEPOSIT_SATS, unitSats: PRICE_SATS });
 
-    // Spent: the price of each of the DEPOSIT_MULTIPLIER bearer calls (the open and the top-up were not charged).
-    const spent = DEPOSIT_MULTIPLIER * PRICE_SATS;
+    // Near its `expires`, Aperture would refuse the echoed challenge: the client first takes a fresh one from an
+    // unpaid 402 (a clock 14.5 minutes ahead plays the wait), then calls as bearer, paying nothing new.
+    const later = bobClient({ store, now: () => new Date(Date.now() + 14.5 * 60_000) });
+    const beforeRefresh = await bobPaymentHashes();
+    const refreshed = await later.fetch(`${aperture.url}/v1/echo?refreshed`);
+    expect(refreshed.status).toBe(200);
+    await refreshed.text();
+    expect(added(beforeRefresh, await bobPaymentHashes())).toEqual([]);
+    expect((await agent.sessions())[0]?.challenge.id).not.toBe(session?.challenge.id);
+
+    // Spent: the price of each bearer call (the open and the top-up were not charged).
+    const spent = (DEPOSIT_MULTIPLIER + 1) * PRICE_SATS;
     const [closed] = await agent.closeSessions();
     expect(closed).toMatchObject({
       sessionId: session?.sessionId,
@@ -131,7 +139,7 @@ describe("our agent client pays Aperture v0.5.0 with L402, Payment charge and Pa
     const res = await agent.fetch(`${aperture.url}/v1/echo?after`);
     expect(res.status).toBe(200);
     await res.text();
-    expect(newHashes(after, await bobPaymentHashes())).toHaveLength(1);
+    expect(added(after, await bobPaymentHashes())).toHaveLength(1);
     expect((await agent.sessions()).map((stored) => stored.status)).toEqual(["closed", "open"]);
     const [second] = await agent.closeSessions();
     expect(second?.refund).toMatchObject({ status: "succeeded", receivedSats: DEPOSIT_SATS });
