@@ -604,25 +604,14 @@ export class L402Client {
     }
     if (dryRun) await this.#dryRun(this.#payer.quoteOffer(validated, origin, "session"));
     const returnInvoice = await this.#returnInvoice(offer);
-    const now = this.#now().toISOString();
-    let stored: StoredSession | undefined;
-    await this.#payer.payOffer(validated, origin, "session", (state, result) => {
-      stored = {
-        origin,
-        sessionId: validated.invoice.paymentHash,
-        preimage: result.preimage,
-        returnInvoice,
-        challenge: storedChallenge(offer.challenge),
-        url,
-        unitSats: Number(offer.request.amount),
-        paidSats: validated.invoice.amountSats,
-        opened: false,
-        status: "open",
-        createdAt: now,
-        lastUsedAt: now,
-      };
-      state.sessions.push(stored);
+    const sessionId = validated.invoice.paymentHash;
+    await this.#payer.payOffer(validated, origin, "session", undefined, {
+      returnInvoice,
+      challenge: storedChallenge(offer.challenge),
+      url,
+      unitSats: Number(offer.request.amount),
     });
+    const stored = (await this.#store.read()).sessions.find((session) => session.sessionId === sessionId);
     if (!stored) throw new Error("the session was not stored");
     return { presented: { kind: "session", session: stored }, paid: true };
   }

@@ -10,6 +10,9 @@ import { L402ClientError, type L402ClientErrorCode } from "./errors.js";
 import { rankOffers } from "./offer-choice.js";
 import { type ChargeOffer, type Offer, readOffers, type SessionOffer } from "./offers.js";
 import { validatePaymentOffer } from "./payment-offers.js";
+import { Payer } from "./payments.js";
+import { MemoryStore } from "./store/memory.js";
+import { FakeLightning, FakeWallet } from "./test-support/fakes.js";
 import { makeInvoice } from "./test-support/invoices.js";
 
 const SECRET = Buffer.alloc(32, 7);
@@ -112,7 +115,6 @@ describe("reading the offers of a 402", () => {
 });
 
 describe("checking a Payment offer before paying", () => {
-  const offerOf = (challenge: PaymentChallenge) => readOffers(headersOf([formatPaymentChallenge(challenge)]))[0];
   const validate = (challenge: PaymentChallenge) => () =>
     validatePaymentOffer(offerOf(challenge) as ChargeOffer | SessionOffer, NOW);
 
@@ -176,3 +178,59 @@ describe("choosing among offers", () => {
     expect(kinds(rankOffers(only, { calls: "one" }, true, NOW))).toEqual(["l402"]);
   });
 });
+
+describe("a session deposit whose outcome was lost", () => {
+  it("is stored as a session when the payment is resolved through the wallet: the deposit is not lost", async () => {
+    const lightning = new FakeLightning();
+    const wallet = new FakeWallet(lightning);
+    const store = new MemoryStore();
+    const payer = new Payer({
+      wallet,
+      store,
+      policy: { budget: {}, allowRefusedOrigins: new Set(), maxPendingPayments: 4 },
+      maxCostSats: 1_000,
+      maxFeeSats: 1,
+      paymentTimeoutMs: 1_000,
+      now: () => new Date(),
+      onEvent: () => {},
+    });
+    const deposit = lightning.issue(60);
+    const challenge = buildPaymentChallenge({
+      secret: SECRET,
+      realm: "api.test",
+      method: "lightning",
+      intent: "session",
+      request: {
+        amount: "3",
+        currency: "sat",
+        depositInvoice: deposit.invoice,
+        paymentHash: deposit.paymentHash,
+        depositAmount: "60",
+      },
+      expires: inMinutes(15),
+    });
+    const validated = validatePaymentOffer(offerOf(challenge) as SessionOffer, new Date());
+    const pending = { returnInvoice: "lnbcrt1return", challenge, url: "https://api.test/v1/echo", unitSats: 3 };
+
+    wallet.mode = "crash-after-paying";
+    await expect(payer.payOffer(validated, "https://api.test", "session", undefined, pending)).rejects.toMatchObject({
+      code: "payment_timeout",
+    });
+    expect((await store.read()).sessions).toEqual([]);
+    expect(await payer.resolvePending()).toEqual([]);
+    const [session] = (await store.read()).sessions;
+    expect(session).toMatchObject({
+      sessionId: deposit.paymentHash,
+      preimage: lightning.preimages.get(deposit.paymentHash),
+      returnInvoice: "lnbcrt1return",
+      challenge,
+      opened: false,
+      status: "open",
+      paidSats: 60,
+    });
+  });
+});
+
+function offerOf(challenge: PaymentChallenge): Offer | undefined {
+  return readOffers(headersOf([formatPaymentChallenge(challenge)]))[0];
+}

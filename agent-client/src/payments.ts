@@ -10,7 +10,7 @@ import type { ValidatedPaymentOffer } from "./payment-offers.js";
 import { isProcessAlive } from "./process-alive.js";
 import { pruneStore } from "./prune.js";
 import { findReceipt } from "./receipts.js";
-import type { ClientState, Receipt, StoredToken } from "./store/state.js";
+import type { ClientState, PendingSession, Receipt, StoredToken } from "./store/state.js";
 import type { ClientStore } from "./store/store.js";
 import { putToken } from "./tokens.js";
 import type { PaymentResult, Wallet } from "./wallet/wallet.js";
@@ -96,9 +96,14 @@ export class Payer {
     origin: string,
     scheme: PaymentScheme,
     onPaid: (state: ClientState, result: PaymentResult) => void = () => {},
+    session?: PendingSession,
   ): Promise<PaymentResult> {
     const quote = this.quoteOffer(validated, origin, scheme);
-    const pending: Receipt = { ...pendingReceipt(quote, undefined, this.options.now()), paid: scheme };
+    const pending: Receipt = {
+      ...pendingReceipt(quote, undefined, this.options.now()),
+      paid: scheme,
+      ...(session === undefined ? {} : { session }),
+    };
     return this.#payRecorded(quote, pending, (state, result) => {
       settleSucceeded(state, quote.paymentHash, result, this.options.now());
       onPaid(state, result);
@@ -243,6 +248,7 @@ function settleSucceeded(
     receipt.settledAt = now.toISOString();
   }
   // Payment-scheme purchases are no reusable token: a charge credential is single-use, a session is kept apart.
+  if (receipt.paid === "session") storeSession(state, receipt, result.preimage, now);
   if (receipt.paid !== "l402") return undefined;
   const existing = state.tokens.find((token) => token.paymentHash === paymentHash);
   if (existing) return existing;
@@ -261,6 +267,26 @@ function settleSucceeded(
   putToken(state, token);
   pruneStore(state, now);
   return token;
+}
+
+/** The session a deposit paid for, stored once (also when the payment is resolved after a crash). */
+function storeSession(state: ClientState, receipt: Receipt, preimage: string, now: Date): void {
+  const pending = receipt.session;
+  if (!pending || state.sessions.some((session) => session.sessionId === receipt.paymentHash)) return;
+  state.sessions.push({
+    origin: receipt.origin,
+    sessionId: receipt.paymentHash,
+    preimage,
+    returnInvoice: pending.returnInvoice,
+    challenge: pending.challenge,
+    url: pending.url,
+    unitSats: pending.unitSats,
+    paidSats: receipt.amountSats,
+    opened: false,
+    status: "open",
+    createdAt: now.toISOString(),
+    lastUsedAt: now.toISOString(),
+  });
 }
 
 function settleFailed(state: ClientState, paymentHash: string, reason: string, now: Date): void {

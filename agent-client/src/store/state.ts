@@ -49,6 +49,28 @@ export const refundSchema = z.object({
   closedAt: isoDate,
 });
 export type Refund = z.infer<typeof refundSchema>;
+/** A Payment `challenge` as received: every value kept byte for byte, to be echoed unchanged. */
+export const echoedChallengeSchema = z.object({
+  id: z.string(),
+  realm: z.string(),
+  method: z.string(),
+  intent: z.string(),
+  request: z.string(),
+  expires: z.string().optional(),
+  digest: z.string().optional(),
+  description: z.string().optional(),
+  opaque: z.string().optional(),
+});
+
+/** What a session deposit's receipt keeps so that a crash between paying and storing the session loses nothing. */
+export const pendingSessionSchema = z.object({
+  returnInvoice: z.string(),
+  challenge: echoedChallengeSchema,
+  url: z.string(),
+  unitSats: sats,
+});
+export type PendingSession = z.infer<typeof pendingSessionSchema>;
+
 /**
  * One payment, written as `pending` before the wallet is asked to pay, then settled to `succeeded` or `failed`.
  * A pending receipt keeps what is needed to finish the purchase after a crash: the macaroon (the preimage comes
@@ -68,6 +90,8 @@ export const receiptSchema = z.object({
   macaroon: z.string(),
   scheme: schemeSchema,
   paid: paidSchemeSchema.default("l402"),
+  /** A session deposit: the session to store once paid (the preimage comes from the wallet). */
+  session: pendingSessionSchema.optional(),
   /** Payment sessions and prepaid tokens: the refund collected when it was closed. */
   refund: refundSchema.optional(),
   createdAt: isoDate,
@@ -98,19 +122,6 @@ export const refusalSchema = z.object({
   at: isoDate,
 });
 export type Refusal = z.infer<typeof refusalSchema>;
-
-/** A Payment `challenge` as received: every value kept byte for byte, to be echoed unchanged. */
-export const echoedChallengeSchema = z.object({
-  id: z.string(),
-  realm: z.string(),
-  method: z.string(),
-  intent: z.string(),
-  request: z.string(),
-  expires: z.string().optional(),
-  digest: z.string().optional(),
-  description: z.string().optional(),
-  opaque: z.string().optional(),
-});
 
 /**
  * A prepaid Payment `session` (method lightning): the deposit's preimage is the bearer secret, the return invoice
