@@ -188,7 +188,7 @@ describe("paying like lnget, and top-ups that never widen (regtest)", () => {
     expect(meteredUpstream.seen.length - served).toBe(3);
   });
 
-  // Needs app.ts to authenticate with credentialHeaders(req) (gateway/src/l402/credential-headers.ts) instead of the
+  // Needs app.ts to authenticate with credentialHeaders(req) (gateway/src/tokens/credential-headers.ts) instead of the
   // Authorization values alone; enable it with that change.
   it("serves Aperture's other credential form: a hex macaroon with a preimage caveat in a macaroon header", async () => {
     const before = await paymentCount(bob);

@@ -29,3 +29,4 @@ const authorization = formatAuthorization({ macaroons: [macaroon], preimage });
 const check = await fetch(`${gateway.url}/v1/completions`, { headers: { authorization } });
 if (check.status !== 200) throw new Error(`the benchmark token was refused: ${check.status}`);
 process.stdout.write(`${JSON.stringify({ url: gateway.url, authorization })}\n`);
+process.on("SIGINT", () => process.exit(0));

@@ -16,7 +16,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { getLlama, LlamaChat } from "node-llama-cpp";
-import { defaultModelPath } from "../../llm-backend/src/default-model.js";
+import { defaultModelPath } from "../../llm-backend/src/inference/default-model.js";
 import { ensureRandomModel, SHAPES, type ShapeName } from "./random-gguf.js";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");

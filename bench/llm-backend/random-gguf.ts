@@ -10,7 +10,7 @@ import { open, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { defaultModelPath, modelsDir } from "../../llm-backend/src/default-model.js";
+import { defaultModelPath, modelsDir } from "../../llm-backend/src/inference/default-model.js";
 
 export interface LlamaShape {
   embedding: number;

@@ -13,9 +13,9 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startUpstream, type TestUpstream } from "../../test/support/upstream.js";
 import { parseConfig } from "./config/load.js";
-import { Authenticator } from "./l402/authenticator.js";
 import type { CreatedInvoice, InvoiceBackend } from "./lightning/invoices.js";
 import { type RunningGateway, startGateway } from "./server.js";
+import { Authenticator } from "./tokens/authenticator.js";
 
 /** Invoices whose preimages the test knows, so tokens can be "paid" without a node; verification is unchanged. */
 class KnownPreimages implements InvoiceBackend {
@@ -228,6 +228,37 @@ describe("adversarial tokens: each refused with its reason", () => {
   it("refuses an expired token", async () => {
     const expired = addFirstPartyCaveats(token.macaroon, [`llm_valid_until=${Math.floor(Date.now() / 1000) - 1}`]);
     expect(await answer(auth(token, { macaroon: expired }))).toEqual({ status: 402, code: "expired" });
+  });
+
+  it("refuses a credential it verified before once its token expires, without verifying it again", async () => {
+    const expiresAt = Math.floor(Date.now() / 1000) + 2;
+    const shortLived = auth(token, {
+      macaroon: addFirstPartyCaveats(token.macaroon, [`llm_valid_until=${expiresAt}`]),
+    });
+    expect((await answer(shortLived)).status).toBe(200);
+    const authenticator = new Authenticator(gateway.store);
+    const headers = { authorization: [shortLived] };
+    expect(await authenticator.authenticate(headers, "llm", [])).toMatchObject({ ok: true, cached: false });
+    expect(await authenticator.authenticate(headers, "llm", [])).toMatchObject({ ok: true, cached: true });
+    // The clock, not the machine's speed, decides: wait until the expiry second has passed.
+    while (Date.now() <= expiresAt * 1000) await new Promise((done) => setTimeout(done, 100));
+    expect(await answer(shortLived)).toEqual({ status: 402, code: "expired" });
+    expect(await authenticator.authenticate(headers, "llm", [])).toMatchObject({ ok: false, code: "expired" });
+  });
+
+  it("remembers a verification only for the service and capabilities it was made for", async () => {
+    const authenticator = new Authenticator(gateway.store);
+    const headers = { authorization: [auth(token)] };
+    expect(await authenticator.authenticate(headers, "llm", [])).toMatchObject({ ok: true });
+    expect(await authenticator.authenticate(headers, "weather", [])).toMatchObject({
+      ok: false,
+      code: "wrong_service",
+    });
+    const narrowed = {
+      authorization: [auth(token, { macaroon: addFirstPartyCaveats(token.macaroon, ["llm_capabilities=chat"]) })],
+    };
+    expect(await authenticator.authenticate(narrowed, "llm", ["chat"])).toMatchObject({ ok: true });
+    expect(await authenticator.authenticate(narrowed, "llm", ["completions"])).toMatchObject({ ok: false });
   });
 
   it("refuses duplicate Authorization headers carrying different credentials", async () => {

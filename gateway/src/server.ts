@@ -9,6 +9,7 @@ import { readAdminSecret } from "./config/load.js";
 import { watchPricing } from "./config/reload.js";
 import type { GatewayConfig } from "./config/schema.js";
 import { healthHandlers } from "./health/routes.js";
+import { ClientAddresses } from "./http/client-address.js";
 import { isLoopbackHost } from "./http/loopback.js";
 import { readKeyPair, requiringTls, watchKeyPair } from "./http/tls.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
@@ -138,12 +139,13 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   });
   const health = healthHandlers(config, backend, store);
   const book = new PriceBook(config.services, log, metrics, (service) => pools.of(service).liveUrls());
+  const clients = new ClientAddresses(config.trustProxy);
   const refundPayer = overrides.refundPayer ?? LndRefundPayer.fromConfig(config.lnd);
   const refunds = new Refunds({ store, payer: refundPayer, caps: config.refunds, metrics, log });
-  const app = createApp({ config, store, backend, pricer, book, proxy, pools, metrics, health, log, refunds });
+  const app = createApp({ config, store, backend, pricer, book, proxy, pools, metrics, health, clients, log, refunds });
 
   const serverOptions = { maxHeaderSize: config.limits.maxHeaderBytes };
-  const handler = config.listen.requireTls ? requiringTls(app, config.trustProxy) : app;
+  const handler = config.listen.requireTls ? requiringTls(app, clients) : app;
   const tlsServer = keyPair && createTlsServer({ ...serverOptions, ...keyPair.options }, handler);
   const server: Server = tlsServer || createServer(serverOptions, handler);
   server.on("clientError", answerClientError);

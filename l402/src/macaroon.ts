@@ -1,43 +1,37 @@
-import macaroonPackage from "macaroon";
 import { decodeBase64 } from "./base64.js";
-import { encodeBinaryV2 } from "./binary-v2.js";
+import { type DecodedMacaroonFields, decodeBinaryV2, encodeBinaryV2 } from "./binary-v2.js";
 import { assertCaveatText } from "./caveats.js";
 import { asL402Error, L402Error } from "./errors.js";
 import { decodeIdentifier, type TokenIdentifier } from "./identifier.js";
-
-type PackageMacaroon = ReturnType<typeof macaroonPackage.importMacaroon>;
+import { chainSignature, extendSignature, signaturesMatch } from "./signature.js";
 
 /** A macaroon larger than this is refused before decoding; ours are about 250 bytes. */
 export const MAX_MACAROON_BYTES = 4096;
 const MAX_MACAROON_BASE64_LENGTH = Math.ceil(MAX_MACAROON_BYTES / 3) * 4;
-const BINARY_V2 = 2;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/**
- * A macaroon decoded from the wire. Nothing in it is trusted until `verifyToken` has checked it; the package's own
- * macaroon object stays private so that callers depend only on this class.
- */
+/** A macaroon decoded from the wire. Nothing in it is trusted until `verifyToken` has checked it. */
 export class DecodedMacaroon {
-  readonly #macaroon: PackageMacaroon;
   readonly identifier: TokenIdentifier;
   readonly identifierBytes: Buffer;
   readonly location: string;
   /** First-party caveats in token order. */
   readonly caveats: readonly string[];
   readonly signature: Buffer;
+  readonly #caveatBytes: readonly Buffer[];
 
-  private constructor(macaroon: PackageMacaroon) {
-    this.#macaroon = macaroon;
-    this.identifierBytes = Buffer.from(macaroon.identifier);
+  private constructor(fields: DecodedMacaroonFields) {
+    this.identifierBytes = fields.identifier;
     this.identifier = decodeIdentifier(this.identifierBytes);
-    this.location = macaroon.location;
-    this.caveats = macaroon.caveats.map((caveat) => {
+    this.location = fields.location;
+    this.#caveatBytes = fields.caveats.map((caveat) => {
       // L402 has no use for third-party caveats, and one cannot be checked without a discharge macaroon.
-      if ("vid" in caveat) throw new L402Error("unknown_caveat", "third-party caveats are not supported");
-      return utf8.decode(caveat.identifier);
+      if (caveat.verificationId) throw new L402Error("unknown_caveat", "third-party caveats are not supported");
+      return caveat.identifier;
     });
-    this.signature = Buffer.from(macaroon.signature);
+    this.caveats = this.#caveatBytes.map((caveat) => utf8.decode(caveat));
+    this.signature = fields.signature;
   }
 
   /** Decodes a binary V2 macaroon. Throws only L402Error. */
@@ -46,15 +40,18 @@ export class DecodedMacaroon {
       if (bytes.length > MAX_MACAROON_BYTES) {
         throw new L402Error("malformed", `macaroon is larger than ${MAX_MACAROON_BYTES} bytes`);
       }
-      // The package would also accept JSON or guess at other formats; only binary V2 is on the L402 wire.
-      if (bytes[0] !== BINARY_V2) throw new L402Error("malformed", "not a binary V2 macaroon");
-      return new DecodedMacaroon(macaroonPackage.importMacaroon(Uint8Array.from(bytes)));
+      return new DecodedMacaroon(decodeBinaryV2(bytes));
     });
   }
 
   /** The binary V2 encoding. */
   toBytes(): Buffer {
-    return encodeBinaryV2(this.#macaroon);
+    return encodeBinaryV2({
+      location: this.location,
+      identifier: this.identifierBytes,
+      caveats: this.#caveatBytes.map((identifier) => ({ identifier })),
+      signature: this.signature,
+    });
   }
 
   /** Standard base64 of the binary V2 encoding, as it goes in headers. */
@@ -64,23 +61,21 @@ export class DecodedMacaroon {
 
   /** Whether the HMAC chain from `rootKey` over the identifier and every caveat ends in this signature. */
   hasValidSignature(rootKey: Uint8Array): boolean {
-    try {
-      // Caveats are judged separately, after the signature; here every condition is accepted.
-      this.#macaroon.verify(rootKey, () => null);
-      return true;
-    } catch {
-      return false;
-    }
+    return signaturesMatch(chainSignature(rootKey, this.identifierBytes, this.#caveatBytes), this.signature);
   }
 
   /** A copy with more first-party caveats appended (attenuation needs no root key). */
   withCaveats(caveats: readonly string[]): DecodedMacaroon {
-    const copy = this.#macaroon.clone();
-    for (const caveat of caveats) {
+    const added = caveats.map((caveat) => {
       assertCaveatText(caveat);
-      copy.addFirstPartyCaveat(caveat);
-    }
-    return new DecodedMacaroon(copy);
+      return Buffer.from(caveat, "utf8");
+    });
+    return new DecodedMacaroon({
+      location: this.location,
+      identifier: this.identifierBytes,
+      caveats: [...this.#caveatBytes, ...added].map((identifier) => ({ identifier, verificationId: undefined })),
+      signature: extendSignature(this.signature, added),
+    });
   }
 }
 

@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import macaroonPackage from "macaroon";
 import { encodeBinaryV2 } from "./binary-v2.js";
 import { assertCaveatText } from "./caveats.js";
 import {
@@ -10,6 +9,7 @@ import {
   TOKEN_ID_LENGTH,
   type TokenIdentifier,
 } from "./identifier.js";
+import { chainSignature } from "./signature.js";
 
 /** Aperture's macaroon location; clients do not read it, so keeping it costs nothing and matches their tokens. */
 export const DEFAULT_LOCATION = "lsat";
@@ -48,14 +48,13 @@ export function mintToken(options: MintTokenOptions): MintedToken {
   const identifierBytes = encodeIdentifier(identifier);
   for (const caveat of options.caveats) assertCaveatText(caveat);
 
-  const macaroon = macaroonPackage.newMacaroon({
-    identifier: identifierBytes,
+  const caveats = options.caveats.map((caveat) => Buffer.from(caveat, "utf8"));
+  const bytes = encodeBinaryV2({
     location: options.location ?? DEFAULT_LOCATION,
-    rootKey,
-    version: 2,
+    identifier: identifierBytes,
+    caveats: caveats.map((identifier) => ({ identifier })),
+    signature: chainSignature(rootKey, identifierBytes, caveats),
   });
-  for (const caveat of options.caveats) macaroon.addFirstPartyCaveat(caveat);
-  const bytes = encodeBinaryV2(macaroon);
   return {
     macaroon: bytes,
     macaroonBase64: bytes.toString("base64"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError, parseCli, USAGE } from "./config.js";
-import { ModelNotFoundError } from "./model.js";
-import { createLogger, startServer } from "./server.js";
+import { createLogger, startServer } from "./http/server.js";
+import { ModelNotFoundError } from "./inference/model.js";
 
 async function main(): Promise<void> {
   const parsed = parseCli(process.argv.slice(2));

@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseCli } from "./config.js";
-import { defaultModelPath } from "./default-model.js";
-import { ModelNotFoundError, resolveModelPath } from "./model.js";
-import { startServer } from "./server.js";
+import { startServer } from "./http/server.js";
+import { defaultModelPath } from "./inference/default-model.js";
+import { ModelNotFoundError, resolveModelPath } from "./inference/model.js";
 
 describe("CLI configuration", () => {
   it("parses every flag into one typed config", () => {

@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { defaultModelPath } from "./default-model.js";
+import { defaultModelPath } from "./inference/default-model.js";
 
 export const GPU_CHOICES = ["auto", "cuda", "vulkan", "false"] as const;
 export type GpuChoice = (typeof GPU_CHOICES)[number];

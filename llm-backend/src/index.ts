@@ -1,9 +1,15 @@
-export { ApiError, type ApiErrorBody } from "./api-error.js";
 export { type Config, ConfigError, type ConfigInput, configSchema, parseCli, parseConfig } from "./config.js";
-export { cacheRoot, DEFAULT_MODEL, defaultModelPath, MODEL_FETCH_COMMAND, modelsDir } from "./default-model.js";
-export type { GenerationResult, Timings } from "./inference.js";
+export { ApiError, type ApiErrorBody } from "./http/api-error.js";
+export { createLogger, type RunningServer, type StartOptions, startServer } from "./http/server.js";
+export {
+  cacheRoot,
+  DEFAULT_MODEL,
+  defaultModelPath,
+  MODEL_FETCH_COMMAND,
+  modelsDir,
+} from "./inference/default-model.js";
+export type { GenerationResult, Timings } from "./inference/inference.js";
+export { ModelNotFoundError, resolveModelPath } from "./inference/model.js";
+export { fetchDefaultModel, sha256OfFile } from "./inference/model-fetch.js";
 export { METRIC_PREFIX } from "./metrics.js";
-export { ModelNotFoundError, resolveModelPath } from "./model.js";
-export { fetchDefaultModel, sha256OfFile } from "./model-fetch.js";
-export { createLogger, type RunningServer, type StartOptions, startServer } from "./server.js";
-export type { HealthReport } from "./service.js";
+export type { HealthReport } from "./scheduling/service.js";

@@ -1,15 +1,16 @@
-import type { Request, Response } from "express";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { GatewayConfig } from "../config/schema.js";
+import { sendJson } from "../http/json.js";
 import type { InvoiceBackend } from "../lightning/invoices.js";
 import type { TokenStore } from "../store/store.js";
 import { checkReadiness, type ReadinessReport } from "./readiness.js";
 
 export interface HealthHandlers {
-  liveness(req: Request, res: Response): void;
+  liveness(req: IncomingMessage, res: ServerResponse): void;
   /** Checks afresh on every call: for the operator listener only. */
-  readiness(req: Request, res: Response): Promise<void>;
+  readiness(req: IncomingMessage, res: ServerResponse): Promise<void>;
   /** For the public port: one check at a time, its report reused for PUBLIC_READINESS_REUSE_MS. */
-  publicReadiness(req: Request, res: Response): Promise<void>;
+  publicReadiness(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
 /**
@@ -21,8 +22,8 @@ export const PUBLIC_READINESS_REUSE_MS = 1_000;
 /** /healthz: the process answers. /readyz: it can take paid traffic; the JSON says which check failed. */
 export function healthHandlers(config: GatewayConfig, backend: InvoiceBackend, store: TokenStore): HealthHandlers {
   const check = () => checkReadiness({ backend, store, services: config.services, timeoutMs: 2_000 });
-  const send = (res: Response, report: ReadinessReport) => {
-    res.status(report.ready ? 200 : 503).json(report);
+  const send = (res: ServerResponse, report: ReadinessReport, headers: Record<string, string> = {}) => {
+    sendJson(res, report.ready ? 200 : 503, report, headers);
   };
   let latest: { report: Promise<ReadinessReport>; finishedAt: number | undefined } | undefined;
   const shared = (): Promise<ReadinessReport> => {
@@ -43,12 +44,11 @@ export function healthHandlers(config: GatewayConfig, backend: InvoiceBackend, s
   };
   return {
     liveness: (_req, res) => {
-      res.status(200).json({ status: "ok" });
+      sendJson(res, 200, { status: "ok" });
     },
     readiness: async (_req, res) => send(res, await check()),
     publicReadiness: async (_req, res) => {
-      res.setHeader("cache-control", `max-age=${PUBLIC_READINESS_REUSE_MS / 1000}`);
-      send(res, await shared());
+      send(res, await shared(), { "cache-control": `max-age=${PUBLIC_READINESS_REUSE_MS / 1000}` });
     },
   };
 }

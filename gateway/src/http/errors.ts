@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import { sendJson } from "./json.js";
 
 /** Every error the gateway answers itself is JSON `{ code, message }` with the right status. */
 export function sendJsonError(
@@ -12,12 +13,5 @@ export function sendJsonError(
     res.destroy();
     return;
   }
-  const body = JSON.stringify({ code, message });
-  res.writeHead(status, {
-    ...headers,
-    "content-type": "application/json; charset=utf-8",
-    "content-length": Buffer.byteLength(body),
-    "cache-control": "no-store",
-  });
-  res.end(body);
+  sendJson(res, status, { code, message }, { ...headers, "cache-control": "no-store" });
 }

@@ -1,10 +1,10 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync, type Stats, unwatchFile, watchFile } from "node:fs";
+import type { RequestListener } from "node:http";
 import { createSecureContext, type SecureContextOptions, type Server as TlsServer } from "node:tls";
-import express, { type Express } from "express";
 import type { Logger } from "pino";
 import { ConfigError } from "../config/load.js";
-import type { GatewayConfig } from "../config/schema.js";
+import type { ClientAddresses } from "./client-address.js";
 import { sendJsonError } from "./errors.js";
 
 /** TLS 1.0 and 1.1 are deprecated (RFC 8996); Node's defaults already give 1.2+, this pins it. */
@@ -89,19 +89,17 @@ export function watchKeyPair(server: TlsServer, files: TlsFiles, log: Logger): (
 }
 
 /**
- * `app` behind a check that answers 403 `tls_required` to a request that did not arrive over TLS, before any
+ * `listener` behind a check that answers 403 `tls_required` to a request that did not arrive over TLS, before any
  * challenge is issued or credential read: directly on this listener, or per `X-Forwarded-Proto` from a proxy that
  * `trustProxy` trusts.
  */
-export function requiringTls(app: Express, trustProxy: GatewayConfig["trustProxy"]): Express {
-  const outer = express();
-  outer.disable("x-powered-by");
-  outer.set("trust proxy", trustProxy);
-  outer.use((req, res, next) => {
-    if (req.protocol === "https") {
-      next();
+export function requiringTls(listener: RequestListener, clients: ClientAddresses): RequestListener {
+  return (req, res) => {
+    if (clients.of(req).protocol === "https") {
+      listener(req, res);
       return;
     }
+    req.resume();
     sendJsonError(
       res,
       403,
@@ -109,7 +107,5 @@ export function requiringTls(app: Express, trustProxy: GatewayConfig["trustProxy
       "this gateway takes requests over https only: an L402 credential is a bearer token and must not cross the " +
         "network in clear text",
     );
-  });
-  outer.use(app);
-  return outer;
+  };
 }

@@ -1,21 +1,19 @@
-import type { IncomingHttpHeaders } from "node:http";
-import type { Request, Response } from "express";
+import type { IncomingHttpHeaders, IncomingMessage as Request, ServerResponse as Response } from "node:http";
 import type { Logger } from "pino";
 import type { ServiceConfig } from "../config/schema.js";
 import type { CanonicalTarget } from "../http/canonical-target.js";
-import { sendJsonError } from "../http/errors.js";
-import { BodyTooLargeError, readBody } from "../http/read-body.js";
-import type { AuthResult } from "../l402/authenticator.js";
-import type { Challenge, Challenger } from "../l402/challenger.js";
+import { readBody } from "../http/read-body.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import { costOf, type Quote } from "../pricing/quote.js";
-import { QuoteError, type Quoter } from "../pricing/quoter.js";
+import type { Quoter } from "../pricing/quoter.js";
 import type { ForwardOptions, ForwardOutcome, ResponsePlan } from "../proxy/proxy.js";
 import type { Charge, TokenRecord, TokenStore } from "../store/store.js";
+import type { AuthResult } from "../tokens/authenticator.js";
+import type { Challenge, Challenger } from "../tokens/challenger.js";
 import { BoundedLabel } from "./bounded-label.js";
-import { DepositError, requestedDeposit } from "./deposit.js";
-import { type LlmRequest, LlmRequestError, llmKindOf, parseLlmRequest, upstreamBody } from "./llm-request.js";
+import { requestedDeposit } from "./deposit.js";
+import { type LlmRequest, llmKindOf, parseLlmRequest, upstreamBody } from "./llm-request.js";
 import { SseUsageTap, type Usage, usageFromJson } from "./usage-tap.js";
 
 export const COST_HEADER = "x-l402-cost-msat";
@@ -40,7 +38,7 @@ export interface MeteredDeps {
    * Unpaid requests pass it before any token counting, so they cannot make the upstream work at will.
    */
   readonly admitChallenge: (req: Request, res: Response, service: ServiceConfig) => MeteredOutcome | undefined;
-  /** Sends a 402 built by `issue` (after admitChallenge), answering 503 when LND is down. */
+  /** Sends a 402 built by `issue` (after admitChallenge); throws LightningUnavailableError when LND is down. */
   readonly sendChallenge: (
     req: Request,
     res: Response,
@@ -109,22 +107,19 @@ export class MeteredHandler {
     let llm: LlmRequest | undefined;
     let deposit: number | undefined;
     let quote: Quote;
+    // A request refused here (bad body, bad deposit, unpriced) throws to the pipeline's error map.
+    deposit = requestedDeposit(req.headers, pricing);
+    const kind = llmKindOf(req.method ?? "GET", target.key);
+    if (kind) llm = parseLlmRequest(kind, req.headers, await readBody(req, this.deps.maxBodyBytes), pricing);
+    if (!paid) {
+      const limited = this.deps.admitChallenge(req, res, service);
+      if (limited) return limited;
+    }
+    const stop = this.deps.metrics.requestDuration.startTimer({ service: service.name, phase: "pricing" });
     try {
-      deposit = requestedDeposit(req.headers, pricing);
-      const kind = llmKindOf(req.method, target.key);
-      if (kind) llm = parseLlmRequest(kind, req.headers, await readBody(req, this.deps.maxBodyBytes), pricing);
-      if (!paid) {
-        const limited = this.deps.admitChallenge(req, res, service);
-        if (limited) return limited;
-      }
-      const stop = this.deps.metrics.requestDuration.startTimer({ service: service.name, phase: "pricing" });
-      try {
-        quote = await this.deps.quoter.quote(service, { method: req.method, path: target.key }, llm);
-      } finally {
-        stop();
-      }
-    } catch (error) {
-      return this.refuse(req, res, error);
+      quote = await this.deps.quoter.quote(service, { method: req.method ?? "GET", path: target.key }, llm);
+    } finally {
+      stop();
     }
 
     if (!paid) {
@@ -239,20 +234,6 @@ export class MeteredHandler {
     if (quote.kind === "per_call") return { amountMsat: quote.worstCaseMsat, reason: "fixed" };
     if (!usage) return { amountMsat: quote.worstCaseMsat, reason: "no_usage" };
     return { amountMsat: costOf(quote, usage), ...tokenCounts(usage), reason: "usage" };
-  }
-
-  private refuse(req: Request, res: Response, error: unknown): MeteredOutcome {
-    req.resume();
-    if (error instanceof BodyTooLargeError) return this.error(res, 413, "body_too_large", error.message);
-    if (error instanceof LlmRequestError) return this.error(res, error.status, error.code, error.message);
-    if (error instanceof DepositError) return this.error(res, 400, "invalid_deposit", error.message);
-    if (error instanceof QuoteError) return this.error(res, error.status, error.code, error.message);
-    throw error;
-  }
-
-  private error(res: Response, status: number, code: string, message: string): MeteredOutcome {
-    sendJsonError(res, status, code, message);
-    return { status, code };
   }
 }
 

@@ -21,13 +21,13 @@ import {
   parsePaymentPayload,
 } from "@l402-gateway/l402";
 import type { GatewayConfig, ServiceConfig } from "../config/schema.js";
-import type { Authenticated } from "../l402/authenticator.js";
-import { tokenCaveats } from "../l402/caveats.js";
 import type { InvoiceBackend } from "../lightning/invoices.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import { networkOfInvoice, RefundInvoiceError } from "../refunds/invoice.js";
 import type { Refunds } from "../refunds/refunds.js";
 import type { TokenRecord, TokenStore } from "../store/store.js";
+import type { Authenticated } from "../tokens/authenticator.js";
+import { tokenCaveats } from "../tokens/caveats.js";
 import { PaymentOffers } from "./offers.js";
 
 /** Why a Payment credential was refused: answered with a fresh 402 (all offers) or, for 400 types, as is. */

@@ -1,8 +1,15 @@
-import { formatPaymentChallenge, type PaymentChallenge, paymentProblem, problemStatus } from "@l402-gateway/l402";
-import type { Response } from "express";
+import type { ServerResponse as Response } from "node:http";
+import {
+  formatPaymentChallenge,
+  type PaymentChallenge,
+  PROBLEM_CONTENT_TYPE,
+  paymentProblem,
+  problemStatus,
+} from "@l402-gateway/l402";
 import type { ServiceConfig } from "../config/schema.js";
-import type { Challenge } from "../l402/challenger.js";
+import { sendJson } from "../http/json.js";
 import type { ForwardOptions } from "../proxy/proxy.js";
+import type { Challenge } from "../tokens/challenger.js";
 import type { PaymentRefusal, PaymentReply } from "./gate.js";
 import type { PaymentOffers } from "./offers.js";
 
@@ -14,7 +21,16 @@ interface PaymentLocals {
   paymentRefusal?: PaymentRefusal;
 }
 
-const locals = (res: Response): PaymentLocals => res.locals as PaymentLocals;
+const states = new WeakMap<Response, PaymentLocals>();
+
+function locals(res: Response): PaymentLocals {
+  let state = states.get(res);
+  if (!state) {
+    state = {};
+    states.set(res, state);
+  }
+  return state;
+}
 
 export function rememberReceipt(res: Response, receipt: string): void {
   locals(res).paymentReceipt = receipt;
@@ -42,19 +58,19 @@ export function withReceipt(res: Response, options: ForwardOptions): ForwardOpti
 /** The gateway's own answer to a session top-up or close. */
 export function sendReply(res: Response, reply: PaymentReply): void {
   const ok = reply.status >= 200 && reply.status < 300;
-  res.status(reply.status);
-  res.setHeader("cache-control", ok ? "private" : "no-store");
-  if (ok && reply.receipt !== undefined) res.setHeader(RECEIPT_HEADER, reply.receipt);
-  res.json(reply.body);
+  sendJson(res, reply.status, reply.body, {
+    "cache-control": ok ? "private" : "no-store",
+    ...(ok && reply.receipt !== undefined ? { [RECEIPT_HEADER]: reply.receipt } : {}),
+  });
 }
 
 /** A 400 problem (method-unsupported, bad-request): no challenge. */
 export function sendBadRequest(res: Response, refusal: PaymentRefusal): void {
   const body = paymentProblem(refusal.type, refusal.detail, refusal.challengeId);
-  res.status(problemStatus(refusal.type));
-  res.setHeader("cache-control", "no-store");
-  res.setHeader("content-type", "application/problem+json");
-  res.end(JSON.stringify(body));
+  sendJson(res, problemStatus(refusal.type), body, {
+    "cache-control": "no-store",
+    "content-type": PROBLEM_CONTENT_TYPE,
+  });
 }
 
 /** What a 402 sends: header values, body and its content type. */
@@ -91,6 +107,6 @@ export async function withPaymentOffer(
   return {
     wwwAuthenticate: [...(l402 ? issued.wwwAuthenticate : []), ...payment.map(formatPaymentChallenge)],
     body: { ...problem, ...(l402 ? body : rest), schemes: service.schemes, payment_challenge_id: payment[0]?.id },
-    contentType: "application/problem+json",
+    contentType: PROBLEM_CONTENT_TYPE,
   };
 }

@@ -1,7 +1,7 @@
+import type { IncomingMessage as Request, ServerResponse as Response } from "node:http";
 import { problemStatus } from "@l402-gateway/l402";
-import type { Request, Response } from "express";
 import type { ServiceConfig } from "../config/schema.js";
-import type { AuthResult } from "../l402/authenticator.js";
+import type { AuthResult } from "../tokens/authenticator.js";
 import type { PaymentGate, PaymentRefusal } from "./gate.js";
 import { rememberReceipt, rememberRefusal, sendBadRequest, sendReply } from "./respond.js";
 

@@ -24,17 +24,29 @@ export function endToEndHeaders(
   headers: Record<string, HeaderValue>,
   drop: readonly string[] = [],
 ): Record<string, string | string[]> {
-  const connectionListed = String(headers.connection ?? "")
-    .split(",")
-    .map((token) => token.trim().toLowerCase())
-    .filter(Boolean);
-  const skip = new Set([...HOP_BY_HOP, ...connectionListed, ...drop]);
+  const connectionListed = connectionTokens(headers.connection);
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || skip.has(name.toLowerCase())) continue;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || drop.includes(lower) || connectionListed?.has(lower)) continue;
     out[name] = value;
   }
   return out;
+}
+
+/** The header names a Connection header lists (hop-by-hop for this message), if it lists any but keep-alive/close. */
+function connectionTokens(connection: HeaderValue): Set<string> | undefined {
+  if (connection === undefined) return undefined;
+  const text = String(connection).toLowerCase();
+  if (text === "keep-alive" || text === "close") return undefined;
+  return new Set(
+    text
+      .split(",")
+      .map((token) => token.trim())
+      .filter(Boolean),
+  );
 }
 
 export interface ForwardedFor {

@@ -1,12 +1,12 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { Transform, type TransformCallback } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { Agent, type Dispatcher, request, errors as undiciErrors } from "undici";
+import { Agent, type Dispatcher, errors as undiciErrors } from "undici";
 import type { GatewayConfig } from "../config/schema.js";
 import { sendJsonError } from "../http/errors.js";
 import { BodyTooLargeError } from "../http/read-body.js";
 import { endToEndHeaders, type ForwardedFor, upstreamRequestHeaders } from "./headers.js";
-import { upstreamUrl } from "./upstream-url.js";
+import { pump } from "./pump.js";
+import { upstreamTarget } from "./upstream-url.js";
 
 /** Passes the body through and fails once more than `limit` bytes have gone by. */
 function byteLimit(limit: number): Transform {
@@ -157,11 +157,13 @@ export class UpstreamProxy {
         req.once("error", (error) => limited.destroy(error));
         body = limited;
       }
-      const response = await request(upstreamUrl(upstream, req.url ?? "/"), {
+      const { origin, basePath } = upstreamTarget(upstream);
+      const response = await this.agent.request({
+        origin,
+        path: `${basePath}${req.url ?? "/"}`,
         method: method as Dispatcher.HttpMethod,
         headers: { ...headers, ...options.extraHeaders },
         body,
-        dispatcher: this.agent,
         signal: abort.signal,
       });
       answered = true;
@@ -184,10 +186,7 @@ export class UpstreamProxy {
       res.writeHead(response.statusCode, { ...outgoing, ...plan.headers });
       // A stream (SSE) shows its status at once; a sized body goes out with its headers in one write.
       if (outgoing["content-length"] === undefined) res.flushHeaders();
-      try {
-        if (plan.transform) await pipeline(response.body, plan.transform, res);
-        else await pipeline(response.body, res);
-      } catch {
+      if (!(await pump(response.body, res, plan.transform))) {
         // Client went away or the upstream broke mid-stream: the headers are out, so close the connection, after
         // flushing what was already written so the client gets every token it is charged for.
         const socket = res.socket;

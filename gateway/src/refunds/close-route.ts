@@ -1,13 +1,15 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { decodeMacaroon, L402Error, parseCredential } from "@l402-gateway/l402";
-import type { Request, RequestHandler, Response } from "express";
 import { z } from "zod";
 import { sendJsonError } from "../http/errors.js";
+import { sendJson } from "../http/json.js";
 import { BodyTooLargeError, readBody } from "../http/read-body.js";
-import type { Authenticator } from "../l402/authenticator.js";
-import { credentialHeaders } from "../l402/credential-headers.js";
+import type { Outcome } from "../pipeline/outcome.js";
 import type { RefundRecord } from "../store/ledger.js";
 import type { TokenRecord, TokenStore } from "../store/store.js";
+import type { Authenticator } from "../tokens/authenticator.js";
+import { credentialHeaders } from "../tokens/credential-headers.js";
 import type { CloseReply, Refunds } from "./refunds.js";
 
 const bodySchema = z.object({ invoice: z.string().min(1).max(4096).optional() }).strict();
@@ -26,13 +28,20 @@ function refundJson(refund: RefundRecord) {
   };
 }
 
-function send(res: Response, reply: CloseReply): void {
+function send(res: ServerResponse, reply: CloseReply): Outcome {
   if (!reply.ok) {
-    sendJsonError(res, reply.status, reply.code, reply.message);
-    return;
+    const retry: Record<string, string> =
+      reply.retryAfterSeconds === undefined ? {} : { "retry-after": String(reply.retryAfterSeconds) };
+    sendJsonError(res, reply.status, reply.code, reply.message, retry);
+    return { status: reply.status, code: reply.code };
   }
-  res.setHeader("cache-control", "no-store");
-  res.json(refundJson(reply.refund));
+  sendJson(res, 200, refundJson(reply.refund), { "cache-control": "no-store" });
+  return { status: 200 };
+}
+
+function refuse(res: ServerResponse, status: number, code: string, message: string): Outcome {
+  sendJsonError(res, status, code, message);
+  return { status, code };
 }
 
 /**
@@ -42,30 +51,28 @@ function send(res: Response, reply: CloseReply): void {
  * attempts, payment_hash, error? } }`. A repeated close (the token is then revoked) answers the stored refund, and
  * retries a failed one, to a new invoice when one is given: the preimage still proves the caller holds the token.
  */
-export function closeRoute(
-  authenticator: Authenticator,
-  store: TokenStore,
-  refunds: Refunds,
-  maxBodyBytes: number,
-): RequestHandler {
-  return async (req: Request, res: Response) => {
-    let invoice: string | undefined;
-    try {
-      const raw = await readBody(req, Math.min(maxBodyBytes, 16_384));
-      const parsed = bodySchema.safeParse(raw.length === 0 ? {} : JSON.parse(raw.toString("utf8")));
-      if (!parsed.success) throw new SyntaxError(parsed.error.issues[0]?.message ?? "invalid body");
-      invoice = parsed.data.invoice;
-    } catch (error) {
-      if (error instanceof BodyTooLargeError) return sendJsonError(res, 413, "body_too_large", error.message);
-      return sendJsonError(res, 400, "invalid_body", `expected JSON { "invoice": "<bolt11>" }: ${String(error)}`);
-    }
-    const headers = credentialHeaders(req);
-    const auth = await authenticator.identify(headers);
-    if (auth.ok) return send(res, await refunds.close(auth.token, invoice));
-    const closed = auth.code === "revoked" ? await revokedHolding(store, headers) : undefined;
-    if (!closed) return sendJsonError(res, 401, auth.code, auth.message);
-    send(res, await refunds.close(closed, invoice));
-  };
+export async function answerClose(
+  deps: { authenticator: Authenticator; store: TokenStore; refunds: Refunds; maxBodyBytes: number },
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<Outcome> {
+  const { authenticator, store, refunds, maxBodyBytes } = deps;
+  let invoice: string | undefined;
+  try {
+    const raw = await readBody(req, Math.min(maxBodyBytes, 16_384));
+    const parsed = bodySchema.safeParse(raw.length === 0 ? {} : JSON.parse(raw.toString("utf8")));
+    if (!parsed.success) throw new SyntaxError(parsed.error.issues[0]?.message ?? "invalid body");
+    invoice = parsed.data.invoice;
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) return refuse(res, 413, "body_too_large", error.message);
+    return refuse(res, 400, "invalid_body", `expected JSON { "invoice": "<bolt11>" }: ${String(error)}`);
+  }
+  const headers = credentialHeaders(req);
+  const auth = await authenticator.identify(headers);
+  if (auth.ok) return send(res, await refunds.close(auth.token, invoice));
+  const closed = auth.code === "revoked" ? await revokedHolding(store, headers) : undefined;
+  if (!closed) return refuse(res, 401, auth.code, auth.message);
+  return send(res, await refunds.close(closed, invoice));
 }
 
 /**

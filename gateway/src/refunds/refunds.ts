@@ -33,7 +33,13 @@ export interface RefundsDeps {
   readonly log: Logger;
 }
 
-const refuse = (status: number, code: string, message: string): CloseReply => ({ ok: false, status, code, message });
+const refuse = (status: number, code: string, message: string, retryAfterSeconds?: number): CloseReply => ({
+  ok: false,
+  status,
+  code,
+  message,
+  ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+});
 
 /**
  * Closes prepaid accounts (L402 metered tokens and Payment sessions alike) and pays their unspent balance back. The
@@ -71,6 +77,13 @@ export class Refunds {
     } catch (error) {
       if (error instanceof RefundInvoiceError) return refuse(400, "invalid_refund_invoice", error.message);
       throw error;
+    }
+    // Each refund payment takes one from a bucket shared by all agents; an account is closed only when it may be paid.
+    if (token.status === "paid" && token.account.balanceMsat > 0) {
+      const waitSeconds = this.limiter.take("refunds");
+      if (waitSeconds > 0) {
+        return refuse(429, "rate_limited", "too many refunds at the moment; retry later", waitSeconds);
+      }
     }
     const outcome = await this.deps.store.closeAccount({
       tokenId,
@@ -130,7 +143,6 @@ export class Refunds {
     if (refund.status !== "pending" || payer === undefined) return refund;
     let state: PaymentState = await payer.lookup(refund.paymentHash).catch(() => ({ status: "in_flight" }) as const);
     if (state.status === "unknown") {
-      if (this.limiter.take("refunds") > 0) return refund;
       await store.updateRefund(refund.tokenId, { status: "pending", attempted: true, at: new Date() });
       const feeCap = Math.max(1_000, Math.min(caps.maxFeeSats * 1000, (refund.amountMsat * caps.maxFeePercent) / 100));
       state = await payer.pay({

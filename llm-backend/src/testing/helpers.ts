@@ -1,6 +1,6 @@
 import { expect } from "vitest";
-import { DEFAULT_MODEL } from "../default-model.js";
-import { type RunningServer, startServer } from "../server.js";
+import { type RunningServer, startServer } from "../http/server.js";
+import { DEFAULT_MODEL } from "../inference/default-model.js";
 
 export const MODEL_ID = DEFAULT_MODEL.fileName.replace(/\.gguf$/, "");
 

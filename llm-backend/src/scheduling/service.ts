@@ -1,14 +1,14 @@
 import type { ChatHistoryItem, LlamaGrammar, Token } from "node-llama-cpp";
 import type { z } from "zod";
-import { ApiError, fromZodError, invalidRequest } from "./api-error.js";
+import type { Config } from "../config.js";
+import { ApiError, fromZodError, invalidRequest } from "../http/api-error.js";
 import {
   type ChatMessage,
   chatCompletionRequestSchema,
   completionRequestSchema,
   type ResponseFormat,
   tokenizeRequestSchema,
-} from "./api-schema.js";
-import type { Config } from "./config.js";
+} from "../http/api-schema.js";
 import {
   chatPromptTokens,
   completionPromptTokens,
@@ -19,9 +19,9 @@ import {
   type SamplingParams,
   type Slot,
   slotPreference,
-} from "./inference.js";
-import { BackendMetrics, ThroughputMeter } from "./metrics.js";
-import type { LoadedModel } from "./model.js";
+} from "../inference/inference.js";
+import type { LoadedModel } from "../inference/model.js";
+import { BackendMetrics, ThroughputMeter } from "../metrics.js";
 import { AbortedWhileQueuedError, QueueFullError, SlotPool } from "./slot-pool.js";
 
 /** A validated request, already tokenized and checked against the context, ready to wait for a slot. */

@@ -2,7 +2,7 @@ import { access } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import type { Llama, LlamaContext, LlamaLogLevel, LlamaModel } from "node-llama-cpp";
 import type { Logger } from "pino";
-import type { Config } from "./config.js";
+import type { Config } from "../config.js";
 import { DEFAULT_MODEL, defaultModelPath, MODEL_FETCH_COMMAND, modelsDir } from "./default-model.js";
 
 export class ModelNotFoundError extends Error {}

@@ -1,7 +1,7 @@
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chatBody, expectApiError, MODEL_ID, metricValue, postJson, startTestServer } from "../testing/helpers.js";
 import type { RunningServer } from "./server.js";
-import { chatBody, expectApiError, MODEL_ID, metricValue, postJson, startTestServer } from "./testing/helpers.js";
 
 let server: RunningServer;
 let client: OpenAI;

@@ -6,7 +6,7 @@ import {
   type LlamaGrammar,
   type Token,
 } from "node-llama-cpp";
-import type { FinishReason } from "./metrics.js";
+import type { FinishReason } from "../metrics.js";
 import type { LoadedModel } from "./model.js";
 
 /** One context sequence with the stateless evaluators bound to it; a request holds a slot exclusively. */

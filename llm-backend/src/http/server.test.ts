@@ -1,8 +1,8 @@
 import { once } from "node:events";
 import { connect } from "node:net";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { chatBody, MODEL_ID, metricValue, postJson, sseEvents, startTestServer, waitFor } from "../testing/helpers.js";
 import type { RunningServer } from "./server.js";
-import { chatBody, MODEL_ID, metricValue, postJson, sseEvents, startTestServer, waitFor } from "./testing/helpers.js";
 
 interface Usage {
   prompt_tokens: number;

@@ -1,9 +1,9 @@
 import type { AddressInfo } from "node:net";
 import { type Logger, pino } from "pino";
-import { type Config, type ConfigInput, parseConfig } from "./config.js";
-import { createApp, type ServiceState } from "./http.js";
-import { loadModel } from "./model.js";
-import { LlmService } from "./service.js";
+import { type Config, type ConfigInput, parseConfig } from "../config.js";
+import { loadModel } from "../inference/model.js";
+import { LlmService } from "../scheduling/service.js";
+import { createApp, type ServiceState } from "./routes.js";
 
 export interface StartOptions {
   /** Resolve only once the model is loaded (default). With false, /health answers 503 until `ready` settles. */

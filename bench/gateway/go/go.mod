@@ -1,0 +1,3 @@
+module l402-gateway/bench
+
+go 1.22

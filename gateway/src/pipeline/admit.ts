@@ -1,0 +1,60 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServiceConfig } from "../config/schema.js";
+import type { ClientAddresses } from "../http/client-address.js";
+import { sendJsonError } from "../http/errors.js";
+import { sendJson } from "../http/json.js";
+import type { RateLimiter } from "../limits/rate-limiter.js";
+import type { GatewayMetrics } from "../metrics/metrics.js";
+import type { ChallengeAnswer } from "../payment/respond.js";
+import type { Challenge } from "../tokens/challenger.js";
+import type { Outcome } from "./outcome.js";
+
+/**
+ * The admit stage for requests that must pay first: each challenge is taken from the client's rate limit, then
+ * answered 402 with the offer `issue` builds (a new token, or a top-up). A node that cannot make invoices throws
+ * LightningUnavailableError, which the error map answers 503.
+ */
+export class ChallengeAdmission {
+  constructor(
+    private readonly limiter: RateLimiter,
+    private readonly clients: ClientAddresses,
+    private readonly metrics: GatewayMetrics,
+    /** Adds the service's other offers (the Payment scheme) to a challenge; see payment/respond.ts. */
+    private readonly offer: (
+      res: ServerResponse,
+      service: ServiceConfig,
+      issued: Challenge,
+    ) => Promise<ChallengeAnswer> = async (_res, _service, issued) => issued,
+  ) {}
+
+  /** Takes one challenge from the client's rate limit; answers 429 and returns its outcome when none is left. */
+  admit(req: IncomingMessage, res: ServerResponse, service: ServiceConfig): Outcome | undefined {
+    const waitSeconds = this.limiter.take(this.clients.of(req).ip);
+    if (waitSeconds <= 0) return undefined;
+    req.resume();
+    this.metrics.rateLimited.inc({ service: service.name });
+    sendJsonError(res, 429, "rate_limited", "too many payment challenges from this address", {
+      "retry-after": String(waitSeconds),
+    });
+    return { status: 429, code: "rate_limited" };
+  }
+
+  /** Answers 402 with the challenge `issue` builds; the caller has passed `admit`. */
+  async challenge(
+    req: IncomingMessage,
+    res: ServerResponse,
+    service: ServiceConfig,
+    code: string,
+    issue: () => Promise<Challenge>,
+  ): Promise<Outcome> {
+    req.resume();
+    const issued = await this.offer(res, service, await issue());
+    this.metrics.challengesIssued.inc({ service: service.name });
+    sendJson(res, 402, issued.body, {
+      "cache-control": "no-store",
+      "www-authenticate": issued.wwwAuthenticate,
+      ...(issued.contentType ? { "content-type": issued.contentType } : {}),
+    });
+    return { status: 402, code };
+  }
+}

@@ -1,0 +1,95 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import type { ServiceConfig } from "../config/schema.js";
+import type { ClientAddresses } from "../http/client-address.js";
+import { sendJsonError } from "../http/errors.js";
+import { BodyTooLargeError, readBody } from "../http/read-body.js";
+import type { GatewayMetrics } from "../metrics/metrics.js";
+import { type ForwardOptions, type ForwardOutcome, hasRequestBody, type UpstreamProxy } from "./proxy.js";
+import type { UpstreamPools } from "./upstream-pool.js";
+
+function upstreamErrorClass(outcome: ForwardOutcome): string | undefined {
+  if (!outcome.ok) {
+    if (outcome.code === "upstream_unreachable") return "unreachable";
+    if (outcome.code === "upstream_timeout") return "timeout";
+    if (outcome.code === "client_closed") return "aborted";
+    return undefined;
+  }
+  return outcome.status >= 500 ? "http_5xx" : undefined;
+}
+
+export interface ForwarderDeps {
+  readonly proxy: UpstreamProxy;
+  readonly pools: UpstreamPools;
+  readonly clients: ClientAddresses;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  readonly maxBodyBytes: number;
+}
+
+/**
+ * The forward stage: sends a request to the least-loaded upstream of its service's pool. An attempt that fails before
+ * the upstream answered (unreachable, or timed out) is tried once more on another upstream when the request can be
+ * sent again; the failed attempt never reached `options.plan`, so it is never charged.
+ */
+export class UpstreamForwarder {
+  constructor(private readonly deps: ForwarderDeps) {}
+
+  async forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    service: ServiceConfig,
+    requestId: string,
+    options: ForwardOptions = {},
+  ): Promise<ForwardOutcome> {
+    const { proxy, pools, metrics, log } = this.deps;
+    const pool = pools.of(service.name);
+    const labels = { service: service.name };
+    if (pool.size > 1 && options.body === undefined && hasRequestBody(req)) {
+      // A body the proxy would stream cannot be sent a second time: with a pool, read it first so it can be.
+      try {
+        options = { ...options, body: await readBody(req, this.deps.maxBodyBytes) };
+      } catch (error) {
+        if (!(error instanceof BodyTooLargeError)) throw error;
+        sendJsonError(res, 413, "body_too_large", error.message);
+        return { ok: false, status: 413, code: "body_too_large" };
+      }
+    }
+    const replayable = options.body !== undefined || !hasRequestBody(req);
+    const client = this.deps.clients.of(req);
+    const forwarded = { clientIp: client.ip, proto: client.protocol, host: req.headers.host };
+    const tried = new Set<string>();
+    for (;;) {
+      const upstream = pool.pick(tried) ?? pool.pick();
+      if (upstream === undefined) throw new Error(`service ${service.name} has no upstream`);
+      tried.add(upstream);
+      const mayRetry = replayable && tried.size === 1 && pool.size > 1;
+      const end = pool.begin(upstream);
+      let outcome: ForwardOutcome;
+      try {
+        outcome = await proxy.forward(req, res, upstream, forwarded, {
+          ...options,
+          mayRetry,
+          extraHeaders: { "x-request-id": requestId },
+        });
+      } finally {
+        end();
+      }
+      if (outcome.ok) metrics.requestDuration.observe({ ...labels, phase: "upstream_ttfb" }, outcome.ttfbSeconds);
+      const errorClass = upstreamErrorClass(outcome);
+      if (errorClass) metrics.upstreamErrors.inc({ ...labels, class: errorClass });
+      if (!outcome.ok && (errorClass === "unreachable" || errorClass === "timeout")) {
+        pool.reportFailure(upstream, outcome.code);
+      }
+      if (outcome.ok || !outcome.retryable) return outcome;
+      if (pool.pick(tried) === undefined) {
+        sendJsonError(res, outcome.status, outcome.code, outcome.retryable.message);
+        return outcome;
+      }
+      log.warn(
+        { reqId: requestId, service: service.name, upstream, code: outcome.code },
+        "retrying on another upstream",
+      );
+    }
+  }
+}
