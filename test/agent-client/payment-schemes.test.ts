@@ -130,7 +130,7 @@ describe("the agent client pays the gateway's Payment charge and session, and cl
     const deposit = ["-H", `x-l402-deposit-msat: ${DEPOSIT_MSAT}`];
     const paid = await runCli(["post", `${gateway.url}/v1/echo`, "-d", "cli", ...deposit, "--scheme", "session"], env);
     expect(paid).toMatchObject({ code: 0 });
-    expect(paid.stderr).toMatch(/paid \d+ sats with Payment session \(deposit\)/);
+    expect(paid.stderr).toMatch(/paid \d+ sats, fee \d+ sats, hash [0-9a-f]{64} \(Payment session deposit\)/);
     const listed = JSON.parse((await runCli(["tokens", "list"], env)).stdout) as { scheme: string; status: string }[];
     expect(listed).toEqual([expect.objectContaining({ scheme: "session", status: "open" })]);
 

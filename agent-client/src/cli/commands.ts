@@ -250,11 +250,11 @@ function describeEvent(event: L402Event): string {
     case "challenge":
       return `402 from ${event.url} (service ${event.service || "-"})`;
     case "paying":
-      return `paying ${describeQuote(event.quote)} with ${schemeName(event.quote)}, hash ${event.quote.paymentHash}`;
+      return `paying ${describeQuote(event.quote)}, hash ${event.quote.paymentHash} (${schemeName(event.quote)})`;
     case "paid":
-      return `paid ${event.quote.amountSats} sats with ${schemeName(event.quote)}, fee ${event.feeSats} sats, hash ${
-        event.quote.paymentHash
-      }`;
+      return `paid ${event.quote.amountSats} sats, fee ${event.feeSats} sats, hash ${event.quote.paymentHash} (${schemeName(
+        event.quote,
+      )})`;
     case "token_reused":
       return `using the cached token for ${event.service || event.origin}`;
     case "token_dropped":
@@ -274,9 +274,9 @@ export function schemeName(quote: PriceQuote): string {
     case "charge":
       return "Payment charge";
     case "session":
-      return "Payment session (deposit)";
+      return "Payment session deposit";
     case "topUp":
-      return "Payment session (top-up)";
+      return "Payment session top-up";
     default:
       return "L402";
   }
