@@ -15,6 +15,7 @@ import {
   bobClient,
   bobLnd,
   bobPaymentHashes,
+  codeOf,
   network,
   runCli,
   startTestGateway,
@@ -74,6 +75,23 @@ describe("the agent client pays the gateway's Payment charge and session, and cl
     expect(added(before, await bobPaymentHashes())).toHaveLength(2);
     expect((await agent.receipts()).map((receipt) => receipt.paid)).toEqual(["charge", "charge"]);
     expect(await agent.tokens()).toEqual([]);
+  });
+
+  it("one budget holds across schemes: a charge and a session deposit count against the same limits", async () => {
+    const agent = bobClient({
+      maxFeeSats: 1,
+      budget: { totalSats: CHARGE_SATS + 1 },
+      preference: { order: ["charge", "session"] },
+    });
+    const before = await bobPaymentHashes();
+    const res = await agent.fetch(`${gateway.url}/weather/today`);
+    expect(res.status).toBe(200);
+    await res.text();
+    expect(await codeOf(agent.fetch(`${gateway.url}/weather/today`))).toBe("budget_exceeded");
+    expect(await codeOf(agent.fetch(`${gateway.url}/v1/echo`, { method: "POST", body: "x" }))).toBe("budget_exceeded");
+    expect(added(before, await bobPaymentHashes())).toHaveLength(1);
+    const [receipt] = await agent.receipts();
+    expect((await agent.budget()).spent.totalSats).toBe(CHARGE_SATS + (receipt?.feeSats ?? 0));
   });
 
   it("for many calls, opens a session, uses it as bearer, tops it up, and closes it for the unspent rest", async () => {
