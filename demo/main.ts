@@ -1,21 +1,28 @@
 /**
- * npm run demo [-- --once] [--model <gguf path | hf:uri>] [--question "..."]
+ * npm run demo [-- --once] [--model <gguf path | hf:uri>] [--question "..."] [--wallet lnd|nwc]
  *
  * Starts a local regtest Lightning network (or uses your LND nodes), the LLM backend on the default model and the
  * gateway selling it by the token; then an agent asks a question through the `openai` SDK with the agent client's
- * fetch, paying from its own node. Stays up for the `l402` CLI until Ctrl-C, unless --once.
+ * fetch, paying from its own node (or, with --wallet nwc, through a Nostr Wallet Connect wallet service on a local
+ * relay that pays from that node). Stays up for the `l402` CLI until Ctrl-C, unless --once.
  *
  * Environment instead of flags: L402_DEMO_MODEL, L402_DEMO_QUESTION. To use existing nodes instead of regtest, set
  * L402_OPERATOR_LND_{SOCKET,CERT,MACAROON} (invoice macaroon) and L402_AGENT_LND_{SOCKET,CERT,MACAROON}
  * (a macaroon that can pay); certs and macaroons in base64.
  */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createL402Fetch, LndWallet, MemoryStore } from "@l402-gateway/agent-client";
+import { createL402Fetch, LndWallet, MemoryStore, NwcWallet, type Wallet } from "@l402-gateway/agent-client";
+import { authenticatedLndGrpc } from "lightning";
 import OpenAI from "openai";
+import { startNostrRelay } from "../test/support/nostr-relay.js";
+import { startNwcWalletService } from "../test/support/nwc-wallet-service.js";
 import { watchCosts } from "./cost-watch.js";
 import { type LndConnection, startDemoStack } from "./stack.js";
 
-const USAGE = `usage: npm run demo [-- --once] [--model <path|hf:uri>] [--question <text>]`;
+const USAGE = `usage: npm run demo [-- --once] [--model <path|hf:uri>] [--question <text>] [--wallet lnd|nwc]`;
 const DEPOSIT_MSAT = 50_000;
 
 function lndFromEnv(prefix: string): LndConnection | undefined {
@@ -40,6 +47,7 @@ async function main(): Promise<void> {
       once: { type: "boolean", default: false },
       model: { type: "string" },
       question: { type: "string" },
+      wallet: { type: "string", default: "lnd" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -47,6 +55,7 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
+  if (values.wallet !== "lnd" && values.wallet !== "nwc") throw new Error("--wallet is lnd or nwc");
   const operator = lndFromEnv("L402_OPERATOR_LND");
   const agent = lndFromEnv("L402_AGENT_LND");
   if ((operator === undefined) !== (agent === undefined)) {
@@ -61,11 +70,13 @@ async function main(): Promise<void> {
     ...(operator && agent ? { lnd: { operator, agent } } : {}),
     log: progress,
   });
+  const cleanups: (() => Promise<void> | void)[] = [];
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     progress("stopping…");
+    for (const cleanup of cleanups.reverse()) await cleanup();
     await stack.stop();
     process.exit(code);
   };
@@ -73,9 +84,24 @@ async function main(): Promise<void> {
   process.once("SIGTERM", () => void stop(0));
 
   try {
+    let wallet: Wallet = LndWallet.connect(stack.agentLnd);
+    let nwcUriFile: string | undefined;
+    if (values.wallet === "nwc") {
+      // A Nostr relay on loopback and a NIP-47 wallet service on it that pays from the agent's node.
+      const relay = await startNostrRelay();
+      cleanups.push(() => relay.close());
+      const service = await startNwcWalletService(relay.url, authenticatedLndGrpc(stack.agentLnd).lnd);
+      cleanups.push(() => service.close());
+      const nwc = NwcWallet.fromUri(service.uri);
+      cleanups.push(() => nwc.close());
+      wallet = nwc;
+      nwcUriFile = join(mkdtempSync(join(tmpdir(), "l402-demo-nwc-")), "nwc.uri");
+      writeFileSync(nwcUriFile, service.uri, { mode: 0o600 });
+      progress(`paying through Nostr Wallet Connect: relay ${relay.url}, wallet service on the agent's LND`);
+    }
     const costs = watchCosts();
     const l402fetch = createL402Fetch({
-      wallet: LndWallet.connect(stack.agentLnd),
+      wallet,
       store: new MemoryStore(),
       maxCostSats: 1_000,
       maxFeeSats: 10,
@@ -122,12 +148,16 @@ async function main(): Promise<void> {
       return;
     }
     const lnd = stack.agentLnd;
+    const walletEnv =
+      nwcUriFile === undefined
+        ? `  export L402_LND_SOCKET='${lnd.socket}'
+  export L402_LND_CERT='${lnd.cert}'
+  export L402_LND_MACAROON='${lnd.macaroon}'`
+        : `  export L402_WALLET=nwc L402_NWC_URI_FILE='${nwcUriFile}'`;
     console.log(`
 The stack stays up; Ctrl-C stops everything. In another shell, pay as the agent with the l402 CLI:
 
-  export L402_LND_SOCKET='${lnd.socket}'
-  export L402_LND_CERT='${lnd.cert}'
-  export L402_LND_MACAROON='${lnd.macaroon}'
+${walletEnv}
   npx l402 post ${stack.gateway.url}/v1/chat/completions --max-cost 100 \\
     -H 'content-type: application/json' -H 'X-L402-Deposit-Msat: 20000' \\
     -d '{"model":"${modelId}","messages":[{"role":"user","content":"Hello!"}]}'

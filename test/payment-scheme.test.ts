@@ -176,6 +176,15 @@ describe("HTTP Payment scheme and refunds (regtest)", () => {
     });
     expect(request.methodDetails.invoice).not.toBe(answer.body.invoice);
     expect(answer.payment).toMatchObject({ realm: "regtest.example", method: "lightning", intent: "charge" });
+    const manifest = (await (await fetch(`${gateway.url}/.well-known/l402.json`)).json()) as {
+      payment: { schemes: string[] };
+      services: { name: string; schemes: string[] }[];
+    };
+    expect(manifest.payment.schemes).toEqual(["L402", "LSAT", "Payment"]);
+    expect(manifest.services.map((s) => [s.name, s.schemes])).toEqual([
+      ["fixed", ["l402", "payment-charge"]],
+      ["metered", ["l402", "payment-session"]],
+    ]);
     const session = await offered("/metered/x", deposit);
     expect(session.payment.intent).toBe("session");
     expect(sessionRequest(session.payment)).toMatchObject({ depositAmount: String(DEPOSIT_MSAT / 1000) });

@@ -47,8 +47,19 @@ export function receiptCost(receipt: Receipt): number {
   }
 }
 
-/** Throws `budget_exceeded` naming the first limit that paying `quote` (amount plus maximum fee) would break. */
-export function assertWithinBudget(state: ClientState, limits: BudgetLimits, quote: PriceQuote, now: Date): void {
+/** What a payment would cost: an invoice read from a challenge, or a price the gateway quoted before any invoice. */
+export type PaymentCost = Pick<PriceQuote, "origin" | "amountSats" | "maxFeeSats">;
+
+/**
+ * Throws `budget_exceeded` naming the first limit that paying `quote` (amount plus maximum fee) would break; the
+ * error carries the quote when it is one read from a challenge.
+ */
+export function assertWithinBudget(
+  state: ClientState,
+  limits: BudgetLimits,
+  quote: PaymentCost | PriceQuote,
+  now: Date,
+): void {
   const cost = quote.amountSats + quote.maxFeeSats;
   const spent = spending(state, now);
   const checks: [limit: number | undefined, spent: number, what: string][] = [
@@ -63,8 +74,12 @@ export function assertWithinBudget(state: ClientState, limits: BudgetLimits, quo
         "budget_exceeded",
         `paying ${quote.amountSats} sats (+ up to ${quote.maxFeeSats} fee) would exceed the ${what}: ` +
           `${already} of ${limit} sats already spent`,
-        { quote },
+        isPriceQuote(quote) ? { quote } : {},
       );
     }
   }
+}
+
+export function isPriceQuote(cost: PaymentCost | PriceQuote): cost is PriceQuote {
+  return "paymentHash" in cost;
 }

@@ -23,13 +23,19 @@ async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   try {
     // Loaded only now: the LND client (gRPC, protobufs) takes a while to load, and usage errors need none of it.
-    const { budgetCommand, closeCommand, receiptsCommand, requestCommand, tokensCommand } = await import(
+    const { budgetCommand, closeCommand, quoteCommand, receiptsCommand, requestCommand, tokensCommand } = await import(
       "./cli/commands.js"
     );
+    if (command.command === "mcp") {
+      const { mcpCommand } = await import("./cli/mcp.js");
+      return await mcpCommand(command, io, packageVersion());
+    }
     switch (command.command) {
       case "get":
       case "post":
         return await requestCommand(command, io);
+      case "quote":
+        return await quoteCommand(command, io);
       case "tokens":
         return await tokensCommand(command, io);
       case "receipts":

@@ -1,9 +1,11 @@
 import { PAYMENT_RECEIPT_HEADER, parsePaymentReceipt } from "@l402-gateway/l402";
 import { z } from "zod";
+import { balanceOf, type TokenBalance } from "./balances.js";
 import { type BudgetLimits, type Spending, spending } from "./budget.js";
 import { validateChallenge } from "./challenge.js";
 import { L402ClientError, type L402ClientErrorCode, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
+import { fetchGatewayQuote, type GatewayQuote } from "./gateway-quote.js";
 import { type DecodedInvoice, invoicePaymentHash } from "./invoice.js";
 import type { MacaroonInfo } from "./macaroon-info.js";
 import { type OfferPreference, rankOffers } from "./offer-choice.js";
@@ -23,6 +25,16 @@ import type { Timeouts } from "./timed-fetch.js";
 import { chooseToken, pathScope, rememberRoute, removeToken, tokenFor } from "./tokens.js";
 import { fetchTrusting } from "./transport.js";
 import type { Wallet } from "./wallet/wallet.js";
+
+/** Limits for one call of `fetchWithin`; they can only narrow what the client allows. */
+export interface CallLimits {
+  /** Cap on this call's payment, amount plus maximum fee; the client's cap applies when it is lower. */
+  readonly maxCostSats?: number;
+  /** Asked before paying (after every cap and budget allowed it); false refuses with `payment_declined`. */
+  readonly approve?: (quote: PriceQuote) => Promise<boolean>;
+  /** Told the payment hash of a payment this call made. */
+  readonly onPaid?: (paymentHash: string) => void;
+}
 
 /** The drop-in fetch: same arguments and result as the global fetch. */
 export type L402Fetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
@@ -199,9 +211,54 @@ export class L402Client {
     }
   }
 
+  /**
+   * What the gateway says this request would cost, asked before anything is paid or any invoice exists (its
+   * `/l402/quote` endpoint), and whether this client would pay that now: `refusal` is the `over_cap` or
+   * `budget_exceeded` error paying it would meet (a new credential's invoice plus the maximum fee), else null.
+   * Throws `quote_failed` when the origin has no quote endpoint or cannot price the request.
+   */
+  async quote(
+    input: string | URL | Request,
+    init?: RequestInit,
+    options: { maxCostSats?: number } = {},
+  ): Promise<GatewayQuote & { readonly maxFeeSats: number; readonly refusal: L402ClientError | null }> {
+    const request = await ReplayableRequest.from(input, init);
+    const quote = await fetchGatewayQuote(request, this.#sendOptions());
+    let refusal: L402ClientError | null = null;
+    try {
+      if (quote.invoiceSats > 0)
+        await this.#payer.assertAffordable(quote.origin, quote.invoiceSats, options.maxCostSats);
+    } catch (error) {
+      if (!(error instanceof L402ClientError)) throw error;
+      refusal = error;
+    }
+    return { ...quote, maxFeeSats: this.#payer.maxFeeSats, refusal };
+  }
+
+  /**
+   * Like `fetch`, with limits for this call only: a lower cap (`maxCostSats`, amount plus maximum fee: a payment
+   * above it is refused with `over_cap`), and `approve`, asked before a payment that every cap and budget allows
+   * (false: refused with `payment_declined`). The client's own cap and budgets still apply; nothing here can raise
+   * them. `onPaid` learns the payment hash of a payment this call made.
+   */
+  fetchWithin(input: string | URL | Request, init: RequestInit | undefined, limits: CallLimits): Promise<Response> {
+    return this.#fetch(input, init, this.#dryRunMode, limits);
+  }
+
   /** Receipts, newest first. Pending ones are payments whose outcome is not known yet. */
   async receipts(query?: ReceiptQuery): Promise<Receipt[]> {
     return queryReceipts(await this.#store.read(), query);
+  }
+
+  /** What each held credential (of one origin, or all) has left, as its gateway reports it. */
+  async balances(origin?: string): Promise<TokenBalance[]> {
+    const now = this.#now().getTime() / 1000;
+    const held = (await this.#store.read()).tokens.filter(
+      (token) => (origin === undefined || token.origin === originOf(origin)) && (token.validUntil ?? now + 1) > now,
+    );
+    return Promise.all(
+      held.map((token) => balanceOf(token, authorizationOf({ kind: "token", token }), this.#sendOptions())),
+    );
   }
 
   async tokens(): Promise<StoredToken[]> {
@@ -403,7 +460,16 @@ export class L402Client {
     return this.#payer.resolvePending();
   }
 
-  async #fetch(input: string | URL | Request, init: RequestInit | undefined, dryRun: boolean): Promise<Response> {
+  #sendOptions() {
+    return { send: this.#baseFetch, timeouts: this.#timeouts, allowInsecure: this.#allowInsecure };
+  }
+
+  async #fetch(
+    input: string | URL | Request,
+    init: RequestInit | undefined,
+    dryRun: boolean,
+    limits: CallLimits = {},
+  ): Promise<Response> {
     const request = await ReplayableRequest.from(input, init);
     const { origin, pathname } = request.url;
     const scope = pathScope(pathname);
@@ -414,11 +480,7 @@ export class L402Client {
     let paid = false;
     for (let attempt = 1; ; attempt++) {
       const authorization = presented && authorizationOf(presented);
-      const response = await sendFollowing(request, authorization, {
-        send: this.#baseFetch,
-        timeouts: this.#timeouts,
-        allowInsecure: this.#allowInsecure,
-      });
+      const response = await sendFollowing(request, authorization, this.#sendOptions());
       if (response.status !== 402) {
         if (presented) await this.#accepted(presented, origin, scope);
         if (paid) await this.#forgiveRefusal(origin);
@@ -457,8 +519,8 @@ export class L402Client {
       const held = presented?.kind === "session" ? presented.session : undefined;
       const next = await this.#mutex.run(origin, () =>
         held?.opened
-          ? this.#topUpOrObtain(held, offers, origin, refused, dryRun)
-          : this.#obtain(offers, origin, refused, dryRun, request.url.href),
+          ? this.#topUpOrObtain(held, offers, origin, refused, dryRun, limits)
+          : this.#obtain(offers, origin, refused, dryRun, request.url.href, limits),
       );
       presented = next.presented;
       paid = next.paid;
@@ -513,16 +575,27 @@ export class L402Client {
     origin: string,
     refused: ReadonlySet<string>,
     dryRun: boolean,
+    limits: CallLimits,
   ): Promise<{ presented: Presented; paid: boolean }> {
     const offer = offers.find((candidate): candidate is SessionOffer => candidate.kind === "session");
-    if (!offer) return this.#obtain(offers, origin, refused, dryRun, session.url, { excludeSessions: true });
+    if (!offer) return this.#obtain(offers, origin, refused, dryRun, session.url, limits, { excludeSessions: true });
     const validated = this.#validateOffer(offer);
-    if (dryRun) await this.#dryRun(this.#payer.quoteOffer(validated, origin, "topUp"));
-    const result = await this.#payer.payOffer(validated, origin, "topUp", (state) => {
-      updateSession(state, session.sessionId, (stored) => {
-        stored.paidSats += validated.invoice.amountSats;
-      });
-    });
+    const quote = this.#payer.quoteOffer(validated, origin, "topUp");
+    if (dryRun) await this.#dryRun(quote);
+    await this.#approve(quote, limits);
+    const result = await this.#payer.payOffer(
+      validated,
+      origin,
+      "topUp",
+      (state) => {
+        updateSession(state, session.sessionId, (stored) => {
+          stored.paidSats += validated.invoice.amountSats;
+        });
+      },
+      undefined,
+      limits.maxCostSats,
+    );
+    limits.onPaid?.(result.paymentHash);
     return {
       presented: { kind: "topUp", session, challenge: offer.challenge, topUpPreimage: result.preimage },
       paid: true,
@@ -541,6 +614,7 @@ export class L402Client {
     refused: ReadonlySet<string>,
     dryRun: boolean,
     url: string,
+    limits: CallLimits,
     options: { excludeSessions?: boolean } = {},
   ): Promise<{ presented: Presented; paid: boolean }> {
     await this.#payer.resolvePending(origin);
@@ -564,7 +638,7 @@ export class L402Client {
     let firstError: unknown;
     for (const offer of ranked) {
       try {
-        return await this.#buy(offer, origin, dryRun, url);
+        return await this.#buy(offer, origin, dryRun, url, limits);
       } catch (error) {
         if (!(error instanceof L402ClientError) || !VALIDATION_CODES.has(error.code)) throw error;
         firstError ??= error;
@@ -581,17 +655,25 @@ export class L402Client {
     origin: string,
     dryRun: boolean,
     url: string,
+    limits: CallLimits,
   ): Promise<{ presented: Presented; paid: boolean }> {
     if (offer.kind === "l402") {
       const validated = validateChallenge(offer, this.#now());
       this.#assertLockBlocks(validated.invoice);
-      if (dryRun) await this.#dryRun(this.#payer.quote(validated, origin));
-      return { presented: { kind: "token", token: await this.#payer.pay(validated, origin) }, paid: true };
+      const quote = this.#payer.quote(validated, origin);
+      if (dryRun) await this.#dryRun(quote);
+      await this.#approve(quote, limits);
+      const token = await this.#payer.pay(validated, origin, limits.maxCostSats);
+      limits.onPaid?.(token.paymentHash);
+      return { presented: { kind: "token", token }, paid: true };
     }
     const validated = this.#validateOffer(offer);
     if (offer.kind === "charge") {
-      if (dryRun) await this.#dryRun(this.#payer.quoteOffer(validated, origin, "charge"));
-      const result = await this.#payer.payOffer(validated, origin, "charge");
+      const quote = this.#payer.quoteOffer(validated, origin, "charge");
+      if (dryRun) await this.#dryRun(quote);
+      await this.#approve(quote, limits);
+      const result = await this.#payer.payOffer(validated, origin, "charge", undefined, undefined, limits.maxCostSats);
+      limits.onPaid?.(result.paymentHash);
       return {
         presented: {
           kind: "charge",
@@ -602,15 +684,19 @@ export class L402Client {
         paid: true,
       };
     }
-    if (dryRun) await this.#dryRun(this.#payer.quoteOffer(validated, origin, "session"));
+    const quote = this.#payer.quoteOffer(validated, origin, "session");
+    if (dryRun) await this.#dryRun(quote);
+    await this.#approve(quote, limits);
     const returnInvoice = await this.#returnInvoice(offer);
     const sessionId = validated.invoice.paymentHash;
-    await this.#payer.payOffer(validated, origin, "session", undefined, {
+    const pending = {
       returnInvoice,
       challenge: storedChallenge(offer.challenge),
       url,
       unitSats: Number(offer.request.amount),
-    });
+    };
+    await this.#payer.payOffer(validated, origin, "session", undefined, pending, limits.maxCostSats);
+    limits.onPaid?.(sessionId);
     const stored = (await this.#store.read()).sessions.find((session) => session.sessionId === sessionId);
     if (!stored) throw new Error("the session was not stored");
     return { presented: { kind: "session", session: stored }, paid: true };
@@ -630,6 +716,21 @@ export class L402Client {
         `${this.#maxLockBlocks} allowed (maxLockBlocks)`,
       { paymentHash: invoice.paymentHash },
     );
+  }
+
+  /** With `limits.approve`: checks the caps and budgets first, then asks; a refusal is `payment_declined`. */
+  async #approve(quote: PriceQuote, limits: CallLimits): Promise<void> {
+    if (!limits.approve) return;
+    await this.#payer.assertAllowed(quote, limits.maxCostSats);
+    if (!(await limits.approve(quote))) {
+      throw new L402ClientError(
+        "payment_declined",
+        `paying ${quote.amountSats} sats to ${quote.origin} was not approved`,
+        {
+          quote,
+        },
+      );
+    }
   }
 
   /** Throws what paying `quote` would be refused with, else `dry_run` with the quote. */

@@ -52,7 +52,11 @@ export type L402ClientErrorCode =
   /** A request carrying a credential was redirected to another origin (or past 20 redirects): not followed. */
   | "redirect_refused"
   /** Dry-run mode met a challenge: `quote` holds the price that would have been paid. */
-  | "dry_run";
+  | "dry_run"
+  /** The origin has no quote endpoint (`/l402/quote`), or it could not price the request: nothing was paid. */
+  | "quote_failed"
+  /** The caller's approval (an MCP host's confirmation) was asked for this payment and not given: nothing paid. */
+  | "payment_declined";
 
 export interface PriceQuote {
   readonly origin: string;

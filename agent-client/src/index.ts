@@ -2,8 +2,10 @@
  * @l402-gateway/agent-client — pay L402 (and LSAT) and HTTP Payment (lightning charge and session) APIs from an agent: a drop-in fetch, an LND wallet, a token
  * cache, budgets, receipts and the `l402` CLI. See README.md.
  */
+export type { TokenBalance } from "./balances.js";
 export { type BudgetLimits, type Spending, spending } from "./budget.js";
 export {
+  type CallLimits,
   type ClosedSession,
   type ClosedToken,
   createL402Client,
@@ -15,6 +17,7 @@ export {
 } from "./client.js";
 export { L402ClientError, type L402ClientErrorCode, type PriceQuote } from "./errors.js";
 export type { L402Event } from "./events.js";
+export type { GatewayQuote } from "./gateway-quote.js";
 export { type DecodedInvoice, decodeInvoice } from "./invoice.js";
 export type { OfferPreference } from "./offer-choice.js";
 export { type Offer, type OfferKind, readOffers } from "./offers.js";
@@ -26,6 +29,7 @@ export type { ClientStore } from "./store/store.js";
 export { pathScope } from "./tokens.js";
 export { credentialAsBase64 } from "./wallet/credentials.js";
 export { type LndConnection, LndWallet } from "./wallet/lnd.js";
+export { NwcUriError, NwcWallet, parseNwcUri } from "./wallet/nwc.js";
 export type {
   PaymentLookup,
   PaymentOrder,

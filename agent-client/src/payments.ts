@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import type { L402Challenge } from "@l402-gateway/l402";
+import { assertWithinBudget, isPriceQuote, type PaymentCost } from "./budget.js";
 import type { ValidatedChallenge } from "./challenge.js";
 import { L402ClientError, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
@@ -44,6 +45,10 @@ export interface PayerOptions {
 export class Payer {
   constructor(private readonly options: PayerOptions) {}
 
+  get maxFeeSats(): number {
+    return this.options.maxFeeSats;
+  }
+
   quote(challenge: ValidatedChallenge, origin: string): PriceQuote {
     return {
       origin,
@@ -58,15 +63,24 @@ export class Payer {
   }
 
   /** Throws what `pay` would refuse with (`over_cap`, `budget_exceeded`, ...) if paying `quote` is not allowed. */
-  async assertAllowed(quote: PriceQuote): Promise<void> {
-    this.#assertUnderCap(quote);
+  async assertAllowed(quote: PriceQuote, capSats?: number): Promise<void> {
+    this.#assertUnderCap(quote, capSats);
     assertMayPay(await this.options.store.read(), this.options.policy, quote, this.options.now());
   }
 
-  async pay(challenge: ValidatedChallenge, origin: string): Promise<StoredToken> {
+  /** Throws `over_cap` or `budget_exceeded` if a payment of `amountSats` to `origin` would be refused now. */
+  async assertAffordable(origin: string, amountSats: number, capSats?: number): Promise<PaymentCost> {
+    const cost = { origin, amountSats, maxFeeSats: this.options.maxFeeSats };
+    this.#assertUnderCap(cost, capSats);
+    assertWithinBudget(await this.options.store.read(), this.options.policy.budget, cost, this.options.now());
+    return cost;
+  }
+
+  /** @param capSats a lower cap than the client's for this payment (a caller's max_cost); never a higher one. */
+  async pay(challenge: ValidatedChallenge, origin: string, capSats?: number): Promise<StoredToken> {
     const quote = this.quote(challenge, origin);
     const pending = pendingReceipt(quote, challenge.challenge, this.options.now());
-    const token = await this.#payRecorded(quote, pending, (state, result) =>
+    const token = await this.#payRecorded(quote, pending, capSats, (state, result) =>
       settleSucceeded(state, quote.paymentHash, result, this.options.now()),
     );
     if (!token) throw new Error(`receipt ${quote.paymentHash} vanished while paying`);
@@ -97,6 +111,7 @@ export class Payer {
     scheme: PaymentScheme,
     onPaid: (state: ClientState, result: PaymentResult) => void = () => {},
     session?: PendingSession,
+    capSats?: number,
   ): Promise<PaymentResult> {
     const quote = this.quoteOffer(validated, origin, scheme);
     const pending: Receipt = {
@@ -104,7 +119,7 @@ export class Payer {
       paid: scheme,
       ...(session === undefined ? {} : { session }),
     };
-    return this.#payRecorded(quote, pending, (state, result) => {
+    return this.#payRecorded(quote, pending, capSats, (state, result) => {
       settleSucceeded(state, quote.paymentHash, result, this.options.now());
       onPaid(state, result);
       return result;
@@ -114,10 +129,11 @@ export class Payer {
   async #payRecorded<T>(
     quote: PriceQuote,
     pending: Receipt,
+    capSats: number | undefined,
     settle: (state: ClientState, result: PaymentResult) => T,
   ): Promise<T> {
     const { wallet, store, now, onEvent } = this.options;
-    this.#assertUnderCap(quote);
+    this.#assertUnderCap(quote, capSats);
     const { paymentHash } = quote;
     IN_FLIGHT.add(paymentHash);
     try {
@@ -196,14 +212,14 @@ export class Payer {
     return stillPending;
   }
 
-  #assertUnderCap(quote: PriceQuote): void {
+  #assertUnderCap(quote: PaymentCost | PriceQuote, capSats?: number): void {
+    const cap = Math.min(this.options.maxCostSats, capSats ?? Number.POSITIVE_INFINITY);
     const worstCase = quote.amountSats + quote.maxFeeSats;
-    if (worstCase > this.options.maxCostSats) {
+    if (worstCase > cap) {
       throw new L402ClientError(
         "over_cap",
-        `price ${quote.amountSats} sats + up to ${quote.maxFeeSats} sats fee is above the cap of ` +
-          `${this.options.maxCostSats} sats per payment`,
-        { quote },
+        `price ${quote.amountSats} sats + up to ${quote.maxFeeSats} sats fee is above the cap of ${cap} sats per payment`,
+        isPriceQuote(quote) ? { quote } : {},
       );
     }
   }

@@ -19,6 +19,17 @@ export class ReplayableRequest {
     return new URL(this.original.url);
   }
 
+  get method(): string {
+    return this.original.method;
+  }
+
+  /** The same headers (less any Authorization) and body, sent as `method` to `url`: how a quote asks about it. */
+  sentAs(url: URL, method: string): ReplayableRequest {
+    const headers = new Headers(this.original.headers);
+    headers.delete("authorization");
+    return new ReplayableRequest(new Request(url, { method, headers, signal: this.original.signal }), this.body);
+  }
+
   /**
    * A fresh Request with the same method, headers and body, the given Authorization (or none), aborted by the
    * caller's signal or by `signal`. The body is a Blob: fetch re-reads a Blob when it follows a 307/308, whereas a

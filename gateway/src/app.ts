@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "./config/schema.js";
+import { BALANCE_PATH, CLOSE_PATH, MANIFEST_PATH, QUOTE_PATH } from "./discovery/manifest.js";
+import { discovery } from "./discovery/routes.js";
 import type { HealthHandlers } from "./health/routes.js";
 import { type CanonicalTarget, canonicalTarget } from "./http/canonical-target.js";
 import type { ClientAddresses } from "./http/client-address.js";
@@ -87,10 +89,13 @@ export function createApp(parts: GatewayParts): RequestListener {
     log,
     maxBodyBytes: config.limits.maxBodyBytes,
   });
+  // One quoter for challenges and quotes, so that a quote is the reservation a challenge would make.
+  const quoter = new Quoter(book, (service) => pools.of(service).pick() ?? "");
+  const prices = discovery({ config, book, quoter, pricer, clients });
   const metered = new MeteredHandler({
     store,
     book,
-    quoter: new Quoter(book, (service) => pools.of(service).pick() ?? ""),
+    quoter,
     challenger,
     metrics,
     log,
@@ -147,8 +152,10 @@ export function createApp(parts: GatewayParts): RequestListener {
       await health.publicReadiness(req, res);
       return { status: res.statusCode };
     }
-    if (isRead(req.method) && target.key === "/l402/balance") return answerBalance(authenticator, req, res);
-    if (req.method === "POST" && target.key === "/l402/close") {
+    if (isRead(req.method) && target.key === BALANCE_PATH) return answerBalance(authenticator, req, res);
+    if (isRead(req.method) && target.key === MANIFEST_PATH) return prices.manifest(req, res);
+    if (req.method === "POST" && target.key === QUOTE_PATH) return prices.quote(req, res, target.query.slice(1));
+    if (req.method === "POST" && target.key === CLOSE_PATH) {
       return answerClose({ authenticator, store, refunds, maxBodyBytes: config.limits.maxBodyBytes }, req, res);
     }
     const match = router.match({ method: req.method ?? "GET", path: target.key, host: clients.of(req).hostname });

@@ -8,6 +8,7 @@ import { createApp } from "./app.js";
 import { readAdminSecret } from "./config/load.js";
 import { watchPricing } from "./config/reload.js";
 import type { GatewayConfig } from "./config/schema.js";
+import { consoleRouter } from "./console/router.js";
 import { healthHandlers } from "./health/routes.js";
 import { ClientAddresses } from "./http/client-address.js";
 import { isLoopbackHost } from "./http/loopback.js";
@@ -162,6 +163,9 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   if (adminSecret !== undefined) {
     const adminApp = express();
     adminApp.disable("x-powered-by");
+    const upstreamOf = (service: string) => pools.of(service).pick() ?? "";
+    const consoleParts = { config, adminSecret, store, book, metrics, backend, upstreamOf, log };
+    adminApp.use("/console", consoleRouter({ ...consoleParts, configPath: overrides.configPath }));
     adminApp.use(adminRouter(config, adminSecret, book, store));
     admin = createServer(adminApp);
   }

@@ -1,5 +1,5 @@
 import { statSync } from "node:fs";
-import { createL402Client, createL402Fetch, FileStore, L402ClientError, type Wallet } from "@l402-gateway/agent-client";
+import { createL402Client, createL402Fetch, FileStore, L402ClientError } from "@l402-gateway/agent-client";
 import type { RunningGateway } from "@l402-gateway/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startUpstream, type TestUpstream } from "../support/upstream.js";
@@ -10,6 +10,7 @@ import {
   bobPaymentHashes,
   bobWallet,
   codeOf,
+  crashingAfterSend,
   LLM_PRICE_SATS,
   startTestGateway,
   tempStorePath,
@@ -101,16 +102,8 @@ describe("the agent client pays the real gateway on regtest", () => {
   it("a crash after the payment was sent does not pay again: a new client resolves it through LND", async () => {
     const storePath = tempStorePath();
     const before = await bobPaymentHashes();
-    const real = bobWallet();
     // Sends the payment on LND, then dies before the client can record the outcome.
-    const crashing: Wallet = {
-      pay: async (order) => {
-        await real.pay(order);
-        throw new Error("simulated crash after the payment left");
-      },
-      lookupPayment: (hash) => real.lookupPayment(hash),
-    };
-    const doomed = createL402Client({ wallet: crashing, store: new FileStore(storePath) });
+    const doomed = createL402Client({ wallet: crashingAfterSend(bobWallet()), store: new FileStore(storePath) });
     expect(await codeOf(doomed.fetch(`${gateway.url}/v1/echo`))).toBe("payment_timeout");
     const [pending] = (await new FileStore(storePath).read()).receipts;
     expect(pending).toMatchObject({ status: "pending", amountSats: LLM_PRICE_SATS });

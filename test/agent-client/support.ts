@@ -11,14 +11,16 @@ import {
   type L402ClientOptions,
   LndWallet,
   MemoryStore,
+  type Wallet,
 } from "@l402-gateway/agent-client";
 import { type GatewayConfig, parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
 import { getChannelBalance, getFailedPayments, getInvoices, getPayments, getPendingPayments } from "lightning";
 import pino from "pino";
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { testNetwork } from "../regtest/context.js";
 import { gatewayLndConfig, lndClient } from "../regtest/network-file.js";
 import { REPO_ROOT } from "../regtest/paths.js";
+import { checkAccounting } from "../support/accounting.js";
 import { startUpstream, type TestUpstream } from "../support/upstream.js";
 
 export const network = testNetwork();
@@ -175,4 +177,27 @@ export function bobCliEnv(storePath: string): Record<string, string> {
     L402_LND_CERT: network.nodes.bob.cert,
     L402_LND_MACAROON: network.nodes.bob.adminMacaroon,
   };
+}
+
+/** A wallet that sends the payment through `real`, then dies before the client can record the outcome. */
+export function crashingAfterSend(real: Wallet): Wallet {
+  return {
+    pay: async (order) => {
+      await real.pay(order);
+      throw new Error("simulated crash after the payment left");
+    },
+    lookupPayment: (hash) => real.lookupPayment(hash),
+  };
+}
+
+/** The accounting invariant on the gateway's store and alice's LND, once the settlement watcher caught up. */
+export async function expectBooksToBalance(gatewayStorePath: string): Promise<void> {
+  await expect
+    .poll(
+      async () => (await checkAccounting({ storePath: gatewayStorePath, lnd: aliceLnd, quiescent: true })).violations,
+      {
+        timeout: 30_000,
+      },
+    )
+    .toEqual([]);
 }

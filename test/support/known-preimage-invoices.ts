@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { CreatedInvoice, InvoiceBackend } from "@l402-gateway/gateway";
+import type { CreatedInvoice, InvoiceBackend, Settlement } from "@l402-gateway/gateway";
 import { formatAuthorization } from "@l402-gateway/l402";
 
 /**
@@ -27,7 +27,8 @@ export class KnownPreimageInvoices implements InvoiceBackend {
     return preimage;
   }
 
-  async lookupSettlement() {
+  /** Never settled here; a subclass may say otherwise. */
+  async lookupSettlement(_paymentHash: string): Promise<Settlement | undefined> {
     return undefined;
   }
 

@@ -1,4 +1,5 @@
 import { ensureAperture } from "./aperture.js";
+import { ensureBrowser } from "./browser.js";
 import { ensureDefaultModel } from "./model.js";
 import { ensurePostgres } from "./postgres.js";
 import { ensurePrometheus } from "./prometheus.js";
@@ -6,7 +7,7 @@ import { type Log, toolsLog } from "./system.js";
 
 /**
  * Finds or provides, one after the other, what the tests need besides the Lightning nodes: the default model,
- * PostgreSQL, Prometheus (with promtool) and Aperture. Run once before any test (the regtest project's global setup), so that no
+ * PostgreSQL, Prometheus (with promtool), Aperture and a headless Chromium. Run once before any test (the regtest project's global setup), so that no
  * test spends its own time fetching or building them. Returns one message per thing that could not be provided,
  * saying what it is and how to get it.
  */
@@ -23,6 +24,10 @@ export async function provideTools(log: Log = toolsLog): Promise<string[]> {
       return `prometheus ${prometheus}, promtool ${promtool}`;
     },
     async () => `aperture ${await ensureAperture(log)}`,
+    async () => {
+      const { executablePath, source } = await ensureBrowser(log);
+      return `chromium ${executablePath} (${source})`;
+    },
   ];
   const found: string[] = [];
   const problems: string[] = [];

@@ -49,6 +49,30 @@ describe("parseCommandLine", () => {
     expect(() => parseCommandLine(["close", "https://a.test", "--all"], env)).toThrow(UsageError);
   });
 
+  it("reads quote and mcp, and the NWC wallet from flags or the environment", () => {
+    expect(parseCommandLine(["quote", "https://api.test/v1/chat", "-d", "{}"], env)).toMatchObject({
+      command: "quote",
+      method: "POST",
+      data: "{}",
+    });
+    expect(parseCommandLine(["quote", "https://api.test/w", "-X", "put"], env)).toMatchObject({ method: "PUT" });
+    expect(parseCommandLine(["mcp", "--confirm-above", "50", "--max-cost", "200"], env)).toMatchObject({
+      command: "mcp",
+      maxCostSats: 200,
+      maxFeeSats: 10,
+      confirmAboveSats: 50,
+    });
+    expect(parseCommandLine(["mcp"], env)).toMatchObject({ maxCostSats: 1000, confirmAboveSats: undefined });
+    expect(
+      parseCommandLine(["get", "https://x/", "--wallet", "nwc", "--nwc-uri-file", "/k/nwc.uri"], {}),
+    ).toMatchObject({ wallet: "nwc", nwcUriFile: "/k/nwc.uri" });
+    expect(
+      parseCommandLine(["receipts"], { L402_WALLET: "nwc", L402_NWC_URI: "nostr+walletconnect://x" }),
+    ).toMatchObject({ wallet: "nwc", nwcUri: "nostr+walletconnect://x" });
+    expect(() => parseCommandLine(["get", "https://x/", "--wallet", "cln"], env)).toThrow("--wallet is lnd or nwc");
+    expect(() => parseCommandLine(["mcp", "extra"], env)).toThrow(UsageError);
+  });
+
   it("flags win over the environment", () => {
     expect(parseCommandLine(["receipts", "--store", "/x.json"], env)).toMatchObject({ store: "/x.json" });
   });

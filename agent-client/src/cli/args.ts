@@ -10,6 +10,7 @@ export class UsageError extends Error {
 const OPTIONS = {
   header: { type: "string", short: "H", multiple: true },
   data: { type: "string", short: "d" },
+  request: { type: "string", short: "X" },
   "max-cost": { type: "string" },
   "max-fee": { type: "string" },
   timeout: { type: "string" },
@@ -24,6 +25,8 @@ const OPTIONS = {
   "lnd-socket": { type: "string" },
   "lnd-cert": { type: "string" },
   "lnd-macaroon": { type: "string" },
+  wallet: { type: "string" },
+  "nwc-uri-file": { type: "string" },
   quiet: { type: "boolean", short: "q" },
   origin: { type: "string" },
   status: { type: "string" },
@@ -32,6 +35,7 @@ const OPTIONS = {
   daily: { type: "string" },
   total: { type: "string" },
   "per-origin": { type: "string" },
+  "confirm-above": { type: "string" },
   all: { type: "boolean" },
   scheme: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -67,6 +71,10 @@ const connectionSchema = z.object({
     .optional(),
   lndCert: z.string().min(1).optional(),
   lndMacaroon: z.string().min(1).optional(),
+  wallet: z.enum(["lnd", "nwc"], "--wallet is lnd or nwc").optional(),
+  nwcUriFile: z.string().min(1, "--nwc-uri-file takes a file").optional(),
+  /** Only from the environment (L402_NWC_URI): a command line is visible to every user of the machine. */
+  nwcUri: z.string().min(1).optional(),
   quiet: z.boolean(),
 });
 
@@ -95,6 +103,31 @@ const requestSchema = connectionSchema.extend({
   idleTimeoutSeconds: wholeNumber("--idle-timeout")
     .pipe(z.number().positive("--idle-timeout must be above 0"))
     .optional(),
+});
+
+const quoteSchema = connectionSchema.extend({
+  command: z.literal("quote"),
+  url: httpUrl,
+  method: z
+    .string()
+    .regex(/^[A-Za-z]{1,20}$/, "-X takes an HTTP method")
+    .transform((m) => m.toUpperCase()),
+  headers: z.array(header),
+  data: z.string().optional(),
+  maxCostSats: wholeNumber("--max-cost").pipe(z.number().positive("--max-cost must be above 0")).optional(),
+  maxFeeSats: wholeNumber("--max-fee").optional(),
+  insecure: z.boolean(),
+  cacert: z.string().min(1, "--cacert takes a file").optional(),
+});
+
+const mcpSchema = connectionSchema.extend({
+  command: z.literal("mcp"),
+  maxCostSats: wholeNumber("--max-cost").pipe(z.number().positive("--max-cost must be above 0")).default(1000),
+  maxFeeSats: wholeNumber("--max-fee").default(10),
+  confirmAboveSats: wholeNumber("--confirm-above").optional(),
+  timeoutSeconds: wholeNumber("--timeout").pipe(z.number().positive("--timeout must be above 0")).optional(),
+  insecure: z.boolean(),
+  cacert: z.string().min(1, "--cacert takes a file").optional(),
 });
 
 const tokensSchema = connectionSchema.extend({
@@ -127,12 +160,16 @@ const budgetSchema = connectionSchema.extend({
 });
 
 export type RequestCommand = z.infer<typeof requestSchema>;
+export type QuoteCommand = z.infer<typeof quoteSchema>;
+export type McpCommand = z.infer<typeof mcpSchema>;
 export type TokensCommand = z.infer<typeof tokensSchema>;
 export type ReceiptsCommand = z.infer<typeof receiptsSchema>;
 export type BudgetCommand = z.infer<typeof budgetSchema>;
 export type CloseCommand = z.infer<typeof closeSchema>;
 export type Command =
   | RequestCommand
+  | QuoteCommand
+  | McpCommand
   | TokensCommand
   | ReceiptsCommand
   | BudgetCommand
@@ -157,6 +194,9 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     lndSocket: values["lnd-socket"] ?? env.L402_LND_SOCKET,
     lndCert: values["lnd-cert"] ?? env.L402_LND_CERT,
     lndMacaroon: values["lnd-macaroon"] ?? env.L402_LND_MACAROON,
+    wallet: values.wallet ?? env.L402_WALLET,
+    nwcUriFile: values["nwc-uri-file"] ?? env.L402_NWC_URI_FILE,
+    nwcUri: env.L402_NWC_URI,
     quiet: values.quiet ?? false,
   };
   switch (command) {
@@ -189,6 +229,32 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       if ((origin === undefined) === (values.all !== true)) throw new UsageError("close takes an origin, or --all");
       return validate(closeSchema, { ...connection, command, origin });
     }
+    case "quote":
+      expectPositionals(command, rest, 1, "<url>");
+      return validate(quoteSchema, {
+        ...connection,
+        command,
+        url: rest[0],
+        method: values.request ?? (values.data === undefined ? "GET" : "POST"),
+        headers: values.header ?? [],
+        data: values.data,
+        maxCostSats: values["max-cost"],
+        maxFeeSats: values["max-fee"],
+        insecure: values.insecure ?? false,
+        cacert: values.cacert,
+      });
+    case "mcp":
+      expectPositionals(command, rest, 0, "");
+      return validate(mcpSchema, {
+        ...connection,
+        command,
+        maxCostSats: values["max-cost"],
+        maxFeeSats: values["max-fee"],
+        confirmAboveSats: values["confirm-above"],
+        timeoutSeconds: values.timeout,
+        insecure: values.insecure ?? false,
+        cacert: values.cacert,
+      });
     case "tokens": {
       const [action, target, ...extra] = rest;
       if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);

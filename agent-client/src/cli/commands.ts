@@ -5,14 +5,23 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { createL402Client } from "../client.js";
 import type { PriceQuote } from "../errors.js";
 import type { L402Event } from "../events.js";
+import type { GatewayQuote } from "../gateway-quote.js";
 import { FileStore } from "../store/file.js";
 import type { BudgetLimits } from "../store/state.js";
 import { credentialAsBase64 } from "../wallet/credentials.js";
 import { LndWallet } from "../wallet/lnd.js";
+import { NwcUriError, NwcWallet } from "../wallet/nwc.js";
 import type { PaymentLookup, Wallet } from "../wallet/wallet.js";
-import type { BudgetCommand, CloseCommand, ReceiptsCommand, RequestCommand, TokensCommand } from "./args.js";
+import type {
+  BudgetCommand,
+  CloseCommand,
+  QuoteCommand,
+  ReceiptsCommand,
+  RequestCommand,
+  TokensCommand,
+} from "./args.js";
 import { UsageError } from "./args.js";
-import { EXIT } from "./exit-codes.js";
+import { EXIT, exitCodeFor } from "./exit-codes.js";
 
 export interface Io {
   readonly stdout: NodeJS.WritableStream;
@@ -43,16 +52,7 @@ export async function requestCommand(command: RequestCommand, io: Io): Promise<n
     ...(command.schemes === undefined ? {} : { preference: { order: command.schemes } }),
     onEvent: (event) => progress(describeEvent(event)),
   });
-  const headers = new Headers();
-  for (const [name, value] of command.headers) {
-    try {
-      headers.append(name, value);
-    } catch {
-      throw new UsageError(`header ${name} has a value HTTP cannot carry`);
-    }
-  }
-  const body = command.command === "post" ? await readBody(command.data, io) : undefined;
-  const init: RequestInit = { method: command.command.toUpperCase(), headers, ...(body === undefined ? {} : { body }) };
+  const init = await requestInit(command.command.toUpperCase(), command, io);
   const result = command.dryRun ? await client.preview(command.url, init) : await client.fetch(command.url, init);
   if (!(result instanceof Response)) {
     progress(`dry run: would pay ${describeQuote(result)}`);
@@ -75,7 +75,61 @@ export async function requestCommand(command: RequestCommand, io: Io): Promise<n
   return EXIT.ok;
 }
 
-function readCacert(path: string): string {
+/** The request a get, post or quote command describes: method, -H headers and the -d body. */
+async function requestInit(
+  method: string,
+  command: { readonly headers: readonly (readonly [string, string])[]; readonly data?: string | undefined },
+  io: Io,
+): Promise<RequestInit> {
+  const headers = new Headers();
+  for (const [name, value] of command.headers) {
+    try {
+      headers.append(name, value);
+    } catch {
+      throw new UsageError(`header ${name} has a value HTTP cannot carry`);
+    }
+  }
+  const body = await readBody(command.data, io);
+  return { method, headers, ...(body === undefined ? {} : { body }) };
+}
+
+/** Asks the gateway's price for a request before paying: JSON on stdout, and whether the cap and budgets allow it. */
+export async function quoteCommand(command: QuoteCommand, io: Io): Promise<number> {
+  const store = new FileStore(command.store);
+  const client = createL402Client({
+    wallet: walletOrLookupOnly(command),
+    store,
+    budget: (await store.read()).budgetLimits,
+    allowInsecure: command.insecure,
+    ...(command.cacert === undefined ? {} : { ca: readCacert(command.cacert) }),
+    ...(command.maxCostSats === undefined ? {} : { maxCostSats: command.maxCostSats }),
+    ...(command.maxFeeSats === undefined ? {} : { maxFeeSats: command.maxFeeSats }),
+  });
+  const quote = await client.quote(command.url, await requestInit(command.method, command, io));
+  const { refusal, ...price } = quote;
+  io.stdout.write(`${JSON.stringify({ ...price, refusal: refusal?.code ?? null }, null, 2)}\n`);
+  if (!command.quiet) io.stderr.write(`l402: ${describeGatewayQuote(quote)}\n`);
+  if (!refusal) return EXIT.ok;
+  io.stderr.write(`l402: ${refusal.code}: ${refusal.message}\n`);
+  return exitCodeFor(refusal.code);
+}
+
+function describeGatewayQuote(quote: GatewayQuote & { maxFeeSats: number }): string {
+  const who = `${quote.origin}${quote.service ? ` (${quote.service})` : ""}`;
+  switch (quote.kind) {
+    case "free":
+      return `${who}: free, nothing to pay`;
+    case "fixed":
+      return `${who}: ${quote.invoiceSats} sats (+ up to ${quote.maxFeeSats} sats fee) for a credential`;
+    case "metered":
+      return (
+        `${who}: this call reserves up to ${quote.reserveMsat} msat of a prepaid balance; a new credential costs ` +
+        `${quote.invoiceSats} sats (+ up to ${quote.maxFeeSats} sats fee)`
+      );
+  }
+}
+
+export function readCacert(path: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (error) {
@@ -120,9 +174,10 @@ export async function tokensCommand(command: TokensCommand, io: Io): Promise<num
 }
 
 export async function receiptsCommand(command: ReceiptsCommand, io: Io): Promise<number> {
-  const client = createL402Client({ wallet: walletOrLookupOnly(command), store: new FileStore(command.store) });
+  const wallet = walletOrLookupOnly(command);
+  const client = createL402Client({ wallet, store: new FileStore(command.store) });
   // With a wallet configured, payments left pending by a crash are resolved first.
-  if (command.lndSocket !== undefined) await client.resolvePending();
+  if (wallet !== noWallet) await client.resolvePending();
   const receipts = await client.receipts({
     ...(command.origin === undefined ? {} : { origin: command.origin }),
     ...(command.status === undefined ? {} : { status: command.status }),
@@ -186,12 +241,18 @@ interface WalletFlags {
   readonly lndSocket?: string | undefined;
   readonly lndCert?: string | undefined;
   readonly lndMacaroon?: string | undefined;
+  readonly wallet?: "lnd" | "nwc" | undefined;
+  readonly nwcUriFile?: string | undefined;
+  readonly nwcUri?: string | undefined;
 }
 
-function requireWallet(flags: WalletFlags): Wallet {
+export function requireWallet(flags: WalletFlags): Wallet {
   const wallet = walletFrom(flags);
   if (!wallet) {
-    throw new UsageError("no wallet: set --lnd-socket and --lnd-macaroon (or L402_LND_SOCKET and L402_LND_MACAROON)");
+    throw new UsageError(
+      "no wallet: set --lnd-socket and --lnd-macaroon (or L402_LND_SOCKET and L402_LND_MACAROON), or --wallet nwc " +
+        "with --nwc-uri-file (or L402_NWC_URI_FILE or L402_NWC_URI)",
+    );
   }
   return wallet;
 }
@@ -202,6 +263,10 @@ function walletOrLookupOnly(flags: WalletFlags): Wallet {
 }
 
 function walletFrom(flags: WalletFlags): Wallet | undefined {
+  const nwcGiven = flags.nwcUriFile !== undefined || flags.nwcUri !== undefined;
+  if (flags.wallet === "nwc" || (flags.wallet === undefined && nwcGiven && flags.lndSocket === undefined)) {
+    return nwcWalletFrom(flags);
+  }
   if (flags.lndSocket === undefined && flags.lndMacaroon === undefined) return undefined;
   if (flags.lndSocket === undefined || flags.lndMacaroon === undefined) {
     throw new UsageError("a wallet needs both --lnd-socket and --lnd-macaroon");
@@ -214,6 +279,26 @@ function walletFrom(flags: WalletFlags): Wallet | undefined {
     });
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** The NWC wallet of the URI in --nwc-uri-file (or L402_NWC_URI_FILE), else L402_NWC_URI. No message repeats the URI. */
+function nwcWalletFrom(flags: WalletFlags): Wallet {
+  let uri = flags.nwcUri;
+  if (flags.nwcUriFile !== undefined) {
+    try {
+      uri = readFileSync(flags.nwcUriFile, "utf8").trim();
+    } catch (error) {
+      throw new UsageError(`--nwc-uri-file: cannot read ${flags.nwcUriFile}: ${(error as NodeJS.ErrnoException).code}`);
+    }
+  }
+  if (uri === undefined)
+    throw new UsageError("--wallet nwc needs --nwc-uri-file (or L402_NWC_URI_FILE or L402_NWC_URI)");
+  try {
+    return NwcWallet.fromUri(uri);
+  } catch (error) {
+    if (error instanceof NwcUriError) throw new UsageError(error.message);
+    throw error;
   }
 }
 
@@ -245,7 +330,7 @@ function describeQuote(quote: PriceQuote): string {
   }`;
 }
 
-function describeEvent(event: L402Event): string {
+export function describeEvent(event: L402Event): string {
   switch (event.type) {
     case "challenge":
       return `402 from ${event.url} (service ${event.service || "-"})`;

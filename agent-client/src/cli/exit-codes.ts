@@ -23,6 +23,7 @@ export function exitCodeFor(code: L402ClientErrorCode): number {
   switch (code) {
     case "over_cap":
     case "budget_exceeded":
+    case "payment_declined":
       return EXIT.overLimit;
     case "payment_failed":
     case "payment_timeout":
@@ -34,6 +35,7 @@ export function exitCodeFor(code: L402ClientErrorCode): number {
       return EXIT.httpError;
     case "request_timeout":
     case "redirect_refused":
+    case "quote_failed":
       return EXIT.error;
     case "insecure_origin":
       return EXIT.usage;

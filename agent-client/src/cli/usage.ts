@@ -4,6 +4,12 @@ challenges over Lightning
 usage:
   l402 get <url> [-H 'K: V']... [options]
   l402 post <url> [-d <body> | -d @<file> | -d @-] [-H 'K: V']... [options]
+  l402 quote <url> [-X <method>] [-d <body>] [-H 'K: V']...
+                                          the gateway's price for this request, before paying (JSON on
+                                          stdout); exit 3 when the cap or a budget would refuse it
+  l402 mcp [--max-cost <sats>] [--confirm-above <sats>]
+                                          Model Context Protocol server on stdio (tools: fetch, quote,
+                                          balance, receipts, budget)
   l402 tokens list                        cached tokens and Payment sessions as JSON (no preimages)
   l402 tokens rm <origin|payment-hash>    forget tokens; 'l402 tokens rm --all' forgets every one
   l402 close <origin> | --all             close Payment sessions and L402 prepaid tokens, collecting the
@@ -30,11 +36,21 @@ get/post options:
   --insecure              allow a plain-http:// origin that is not loopback: the credential and payment then
                           cross the network in clear text (refused otherwise, exit 2)
 
+mcp options (the model can lower the cap per call with max_cost, never raise it; budgets are those saved
+with 'l402 budget set'):
+  --max-cost <sats>       cap per payment on amount plus --max-fee (default 1000)
+  --max-fee <sats>        routing fee limit per payment (default 10)
+  --confirm-above <sats>  a payment above this (amount plus fee) is made only after the user confirms it
+                          through the host (MCP elicitation); refused where the host cannot ask
+
 common options:
   --store <path>          token, receipt and budget file (env L402_STORE; default ~/.l402/store.json)
   --lnd-socket <host:port>  env L402_LND_SOCKET
   --lnd-cert <path|base64|hex>      env L402_LND_CERT (omit for a CA-signed certificate)
   --lnd-macaroon <path|base64|hex>  env L402_LND_MACAROON (needs offchain:read and offchain:write)
+  --wallet lnd|nwc        env L402_WALLET; nwc pays through a Nostr Wallet Connect (NIP-47) wallet service
+  --nwc-uri-file <path>   file holding the nostr+walletconnect:// URI (env L402_NWC_URI_FILE, or the URI itself
+                          in L402_NWC_URI; never on the command line, never printed)
   -q, --quiet             no progress on stderr
   -h, --help, --version
 

@@ -9,6 +9,7 @@ import {
 } from "lightning";
 import { z } from "zod";
 import { L402ClientError } from "../errors.js";
+import { outcomeFromLookup } from "./outcome.js";
 import type {
   PaymentLookup,
   PaymentOrder,
@@ -80,7 +81,7 @@ export class LndWallet implements Wallet {
         outcome().then(resolvePayment, rejectPayment);
       };
       // On a timeout or a stream error the payment may still be in flight: ask LND what happened to it.
-      const fromLookup = (why: string) => async () => this.#resultFromLookup(order.paymentHash, why);
+      const fromLookup = (why: string) => async () => outcomeFromLookup(this, order.paymentHash, why, true);
       const timer = setTimeout(finish, order.timeoutMs, fromLookup(`no outcome after ${order.timeoutMs} ms`));
       subscription.on("confirmed", (event: unknown) => {
         finish(async () => toResult(confirmedSchema.parse(event)));
@@ -125,34 +126,6 @@ export class LndWallet implements Wallet {
   async receivedOn(paymentHash: string): Promise<number> {
     const invoice = await getInvoice({ lnd: this.lnd, id: paymentHash });
     return invoice.is_confirmed ? invoice.received : 0;
-  }
-
-  async #resultFromLookup(paymentHash: string, why: string): Promise<PaymentResult> {
-    let lookup: PaymentLookup;
-    try {
-      lookup = await this.lookupPayment(paymentHash);
-    } catch (error) {
-      throw new L402ClientError(
-        "payment_timeout",
-        `${why}; its outcome is unknown and it is tracked as pending`,
-        {
-          paymentHash,
-        },
-        { cause: error },
-      );
-    }
-    switch (lookup.status) {
-      case "succeeded":
-        return lookup;
-      case "pending":
-        throw new L402ClientError("payment_timeout", `${why}; the payment is still in flight and tracked as pending`, {
-          paymentHash,
-        });
-      case "failed":
-        throw new L402ClientError("payment_failed", `payment failed (${why}): ${lookup.reason}`, { paymentHash });
-      case "unknown":
-        throw new L402ClientError("payment_failed", `payment was not sent: ${why}`, { paymentHash });
-    }
   }
 }
 

@@ -28,11 +28,13 @@ export type PaymentLookup =
  * A Lightning wallet the client pays through. `pay` resolves only once the payment succeeded. It rejects with
  * L402ClientError `payment_failed` when the payment certainly did not and will not happen, and with
  * `payment_timeout` whenever the outcome is unknown (still in flight, connection lost): the client then keeps the
- * payment pending and asks `lookupPayment` later. Implementations: LndWallet; NWC or CLN can follow this interface.
+ * payment pending and asks `lookupPayment` later. Implementations: LndWallet, NwcWallet; CLN can follow this interface.
  */
 export interface Wallet {
   pay(order: PaymentOrder): Promise<PaymentResult>;
   lookupPayment(paymentHash: string): Promise<PaymentLookup>;
+  /** The spendable balance in msat, where the wallet can tell. */
+  balanceMsat?(): Promise<number>;
   /**
    * An invoice without an amount for a server to pay a refund to (Payment sessions, closed prepaid tokens). A wallet
    * without it cannot open sessions: the client then never chooses a session offer.

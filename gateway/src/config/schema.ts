@@ -86,6 +86,8 @@ export const serviceSchema = z
      * Payment session; metered services). See docs/payment-schemes.md.
      */
     schemes: z.array(z.enum(PAYMENT_SCHEMES)).min(1).default(["l402"]),
+    /** Left out of the public price manifest (/.well-known/l402.json); the service itself still answers. */
+    private: z.boolean().default(false),
   })
   .strict()
   .superRefine((service, ctx) => {

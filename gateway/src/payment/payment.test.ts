@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import {
   decodePaymentRequest,
@@ -9,42 +8,28 @@ import {
 } from "@l402-gateway/l402";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KnownPreimageInvoices } from "../../../test/support/known-preimage-invoices.js";
 import { startUpstream, type TestUpstream } from "../../../test/support/upstream.js";
 import { parseConfig } from "../config/load.js";
-import type { CreatedInvoice, InvoiceBackend, Settlement } from "../lightning/invoices.js";
+import type { Settlement } from "../lightning/invoices.js";
 import { type RunningGateway, startGateway } from "../server.js";
 
-/** Invoices without a node; `pay` marks one settled and hands back its preimage. Payments proper: test/. */
-class FakeInvoices implements InvoiceBackend {
-  private readonly preimages = new Map<string, string>();
+/** Invoices whose preimages the test knows; `pay` marks one settled (as LND would report it) and reveals its preimage. */
+class SettlingInvoices extends KnownPreimageInvoices {
   private readonly settled = new Set<string>();
-  async createInvoice(args: { sats: number; expirySeconds: number }): Promise<CreatedInvoice> {
-    const preimage = randomBytes(32);
-    const paymentHash = createHash("sha256").update(preimage).digest("hex");
-    this.preimages.set(paymentHash, preimage.toString("hex"));
-    return {
-      paymentHash,
-      request: `lnbcrt${args.sats}fake${this.preimages.size}`,
-      expiresAt: new Date(Date.now() + args.expirySeconds * 1000),
-    };
-  }
   pay(paymentHash: string): string {
     this.settled.add(paymentHash);
-    return this.preimages.get(paymentHash) ?? "";
+    return this.preimageOf(paymentHash).toString("hex");
   }
-  async lookupSettlement(paymentHash: string): Promise<Settlement | undefined> {
+  override async lookupSettlement(paymentHash: string): Promise<Settlement | undefined> {
     return this.settled.has(paymentHash) ? { paymentHash, settleIndex: 0, settledAt: new Date() } : undefined;
   }
-  subscribeSettlements() {
-    return () => {};
-  }
-  async ping() {}
 }
 
 describe("Payment scheme over HTTP (invoices faked)", () => {
   let upstream: TestUpstream;
   let gateway: RunningGateway;
-  const invoices = new FakeInvoices();
+  const invoices = new SettlingInvoices();
 
   beforeAll(async () => {
     upstream = await startUpstream();

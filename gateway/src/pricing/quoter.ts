@@ -17,6 +17,9 @@ export class QuoteError extends Error {
   }
 }
 
+/** What a quote reads from the live prices: a service's pricing and its surge multiplier. */
+export type PriceSource = Pick<PriceBook, "pricing" | "multiplierMilli">;
+
 /**
  * Prices one request of a metered service before anything runs: the matching rule's rates with the exact prompt
  * tokens (from the upstream's tokenizer) and max_tokens, the fee and minimum, times the current surge multiplier;
@@ -28,7 +31,7 @@ export class Quoter {
 
   /** @param upstreamOf a live upstream of a service, for its tokenizer. */
   constructor(
-    private readonly book: PriceBook,
+    private readonly book: PriceSource,
     private readonly upstreamOf: (service: string) => string,
   ) {}
 

@@ -27,6 +27,8 @@ export const priceRuleSchema = z
     feeMsat: optionalFee,
     /** The least a call is charged, fee included. */
     minimumMsat: optionalFee,
+    /** Left out of the public price manifest (a model the operator does not advertise); still charged as set. */
+    private: z.boolean().optional(),
   })
   .strict()
   .refine((rule) => (rule.perCallMsat === undefined) !== (rule.tokens === undefined), {

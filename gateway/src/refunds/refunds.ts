@@ -79,7 +79,9 @@ export class Refunds {
       throw error;
     }
     // Each refund payment takes one from a bucket shared by all agents; an account is closed only when it may be paid.
-    if (token.status === "paid" && token.account.balanceMsat > 0) {
+    // (The cap is checked again, atomically, when the account closes.)
+    const owed = token.account.balanceMsat;
+    if (token.status === "paid" && owed > 0 && owed <= this.deps.caps.maxSats * 1000) {
       const waitSeconds = this.limiter.take("refunds");
       if (waitSeconds > 0) {
         return refuse(429, "rate_limited", "too many refunds at the moment; retry later", waitSeconds);
@@ -132,17 +134,20 @@ export class Refunds {
         ...(next ? { invoice: next } : {}),
         at: new Date(),
       });
-      return pending ? this.settle(pending) : refund;
+      return pending ? this.settle(pending, true) : refund;
     }
     return refund.status === "pending" ? this.settle(refund) : refund;
   }
 
-  /** Pays a pending refund once: looked up on LND first, paid only when LND has never seen it. */
-  private async settle(refund: RefundRecord): Promise<RefundRecord> {
+  /**
+   * Pays a pending refund once: looked up on LND first, paid only when LND has never seen it or, on an agent's retry,
+   * when LND reports its earlier attempt failed (LND itself refuses to pay an invoice twice).
+   */
+  private async settle(refund: RefundRecord, retrying = false): Promise<RefundRecord> {
     const { payer, caps, store, metrics, log } = this.deps;
     if (refund.status !== "pending" || payer === undefined) return refund;
     let state: PaymentState = await payer.lookup(refund.paymentHash).catch(() => ({ status: "in_flight" }) as const);
-    if (state.status === "unknown") {
+    if (state.status === "unknown" || (retrying && state.status === "failed")) {
       await store.updateRefund(refund.tokenId, { status: "pending", attempted: true, at: new Date() });
       const feeCap = Math.max(1_000, Math.min(caps.maxFeeSats * 1000, (refund.amountMsat * caps.maxFeePercent) / 100));
       state = await payer.pay({

@@ -11,6 +11,7 @@ import { REVOCATION_CHANNEL, RevocationListener } from "./revocation-listener.js
 import { RootKeyCache } from "./root-key-cache.js";
 import type {
   Charge,
+  ChargeEntry,
   NewToken,
   NewTopUp,
   PaymentsRow,
@@ -24,11 +25,13 @@ import type {
   TokenStore,
 } from "./store.js";
 import {
+  type ChargeRow,
   paidToken,
   paidTopUp,
   refundUpdateValues,
   type TokenRow,
   type TopUpRow,
+  toChargeEntry,
   tokenInsertValues,
   tokenLookup,
   topUpInsertValues,
@@ -111,14 +114,17 @@ const SQL = {
   outstanding: `SELECT COALESCE(SUM(balance_msat + reserved_msat), 0)::bigint AS msat FROM tokens
                 WHERE status = 'paid' AND metered = 1`,
   revenueByModel: `SELECT service, model, SUM(amount_msat)::bigint AS charged_msat, COUNT(*) AS requests FROM charges
-                   GROUP BY service, model ORDER BY service, model`,
+                   WHERE created_at >= $1 GROUP BY service, model ORDER BY service, model`,
   paymentsByService: `SELECT service, SUM(sats)::bigint AS sats, COUNT(*) AS invoices FROM (
-                        SELECT service, price_sats AS sats FROM tokens WHERE paid_at IS NOT NULL
+                        SELECT service, price_sats AS sats FROM tokens WHERE paid_at >= $1
                         UNION ALL
-                        SELECT t.service, u.sats FROM topups u JOIN tokens t USING (token_id) WHERE u.status = 'paid'
+                        SELECT t.service, u.sats FROM topups u JOIN tokens t USING (token_id)
+                        WHERE u.status = 'paid' AND u.paid_at >= $1
                         UNION ALL
-                        SELECT service, sats FROM payment_claims WHERE kind IN ('charge', 'topup')
+                        SELECT service, sats FROM payment_claims WHERE kind IN ('charge', 'topup') AND claimed_at >= $1
                       ) AS paid GROUP BY service ORDER BY service`,
+  chargesOf: `SELECT service, model, prompt_tokens, completion_tokens, amount_msat, reason, created_at FROM charges
+              WHERE token_id = $1 ORDER BY id DESC LIMIT $2`,
   countActive: "SELECT COUNT(*) AS n FROM tokens WHERE status = 'paid' AND valid_until > $1",
   // One statement: the notification goes out when the revocation commits, to every replica listening.
   revoke: `WITH revoked AS (
@@ -127,6 +133,8 @@ const SQL = {
            SELECT revoked.*, pg_notify('${REVOCATION_CHANNEL}', revoked.token_id) FROM revoked`,
   byTokenId: "SELECT * FROM tokens WHERE token_id = $1",
   list: `SELECT * FROM tokens WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR service = $2)
+           AND ($4::text IS NULL OR payment_hash = $4
+                OR token_id IN (SELECT token_id FROM topups WHERE payment_hash = $4))
          ORDER BY created_at DESC LIMIT $3`,
   unpaid: `SELECT payment_hash FROM tokens WHERE status = 'issued' AND invoice_expires_at > $1
            UNION ALL SELECT payment_hash FROM topups WHERE status = 'issued' AND invoice_expires_at > $1`,
@@ -332,15 +340,20 @@ export class PostgresTokenStore implements TokenStore {
     return row?.msat ?? 0;
   }
 
-  async revenueByModel(): Promise<RevenueRow[]> {
+  async revenueByModel(since?: Date): Promise<RevenueRow[]> {
     const rows = await this.query<{ service: string; model: string; charged_msat: number; requests: number }>(
       SQL.revenueByModel,
+      [since?.getTime() ?? 0],
     );
     return rows.map((r) => ({ service: r.service, model: r.model, chargedMsat: r.charged_msat, requests: r.requests }));
   }
 
-  async paymentsByService(): Promise<PaymentsRow[]> {
-    return this.query<PaymentsRow>(SQL.paymentsByService);
+  async paymentsByService(since?: Date): Promise<PaymentsRow[]> {
+    return this.query<PaymentsRow>(SQL.paymentsByService, [since?.getTime() ?? 0]);
+  }
+
+  async chargesOf(tokenId: string, limit: number): Promise<ChargeEntry[]> {
+    return (await this.query<ChargeRow>(SQL.chargesOf, [tokenId, limit])).map(toChargeEntry);
   }
 
   async countActiveTokens(now: Date): Promise<number> {
@@ -364,6 +377,7 @@ export class PostgresTokenStore implements TokenStore {
       filter.status ?? null,
       filter.service ?? null,
       filter.limit ?? 100,
+      filter.paymentHash ?? null,
     ]);
     return rows.map(toRecord);
   }

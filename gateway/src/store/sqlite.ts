@@ -19,6 +19,7 @@ import * as programs from "./ledger-logic.js";
 import { LEDGER_SQL, PAYMENT_SECRET_NAME, sqliteBindings, sqliteParams } from "./ledger-sql.js";
 import type {
   Charge,
+  ChargeEntry,
   NewToken,
   NewTopUp,
   PaymentsRow,
@@ -32,11 +33,13 @@ import type {
   TokenStore,
 } from "./store.js";
 import {
+  type ChargeRow,
   paidToken,
   paidTopUp,
   refundUpdateValues,
   type TokenRow,
   type TopUpRow,
+  toChargeEntry,
   tokenInsertValues,
   tokenLookup,
   topUpInsertValues,
@@ -154,19 +157,24 @@ const STATEMENTS = {
   outstanding:
     "SELECT COALESCE(SUM(balance_msat + reserved_msat), 0) AS msat FROM tokens WHERE status = 'paid' AND metered = 1",
   revenueByModel: `SELECT service, model, SUM(amount_msat) AS charged_msat, COUNT(*) AS requests FROM charges
-                   GROUP BY service, model ORDER BY service, model`,
+                   WHERE created_at >= @since GROUP BY service, model ORDER BY service, model`,
   paymentsByService: `SELECT service, SUM(sats) AS sats, COUNT(*) AS invoices FROM (
-                        SELECT service, price_sats AS sats FROM tokens WHERE paid_at IS NOT NULL
+                        SELECT service, price_sats AS sats FROM tokens WHERE paid_at >= @since
                         UNION ALL
-                        SELECT t.service, u.sats FROM topups u JOIN tokens t USING (token_id) WHERE u.status = 'paid'
+                        SELECT t.service, u.sats FROM topups u JOIN tokens t USING (token_id)
+                        WHERE u.status = 'paid' AND u.paid_at >= @since
                         UNION ALL
-                        SELECT service, sats FROM payment_claims WHERE kind IN ('charge', 'topup'))
+                        SELECT service, sats FROM payment_claims WHERE kind IN ('charge', 'topup') AND claimed_at >= @since)
                       GROUP BY service ORDER BY service`,
+  chargesOf: `SELECT service, model, prompt_tokens, completion_tokens, amount_msat, reason, created_at FROM charges
+              WHERE token_id = ? ORDER BY id DESC LIMIT ?`,
   countActive: "SELECT COUNT(*) AS n FROM tokens WHERE status = 'paid' AND valid_until > ?",
   revoke: `UPDATE tokens SET status = 'revoked', root_key = NULL, revoked_at = COALESCE(revoked_at, ?)
            WHERE token_id = ? RETURNING *`,
   byTokenId: "SELECT * FROM tokens WHERE token_id = ?",
   list: `SELECT * FROM tokens WHERE (@status IS NULL OR status = @status) AND (@service IS NULL OR service = @service)
+           AND (@hash IS NULL OR payment_hash = @hash
+                OR token_id IN (SELECT token_id FROM topups WHERE payment_hash = @hash))
          ORDER BY created_at DESC LIMIT @limit`,
   unpaid: `SELECT payment_hash FROM tokens WHERE status = 'issued' AND invoice_expires_at > @after
            UNION ALL SELECT payment_hash FROM topups WHERE status = 'issued' AND invoice_expires_at > @after`,
@@ -345,8 +353,8 @@ export class SqliteTokenStore implements TokenStore {
     return (this.statements.outstanding.get() as { msat: number }).msat;
   }
 
-  async revenueByModel(): Promise<RevenueRow[]> {
-    const rows = this.statements.revenueByModel.all() as {
+  async revenueByModel(since?: Date): Promise<RevenueRow[]> {
+    const rows = this.statements.revenueByModel.all({ since: since?.getTime() ?? 0 }) as {
       service: string;
       model: string;
       charged_msat: number;
@@ -355,8 +363,12 @@ export class SqliteTokenStore implements TokenStore {
     return rows.map((r) => ({ service: r.service, model: r.model, chargedMsat: r.charged_msat, requests: r.requests }));
   }
 
-  async paymentsByService(): Promise<PaymentsRow[]> {
-    return this.statements.paymentsByService.all() as PaymentsRow[];
+  async paymentsByService(since?: Date): Promise<PaymentsRow[]> {
+    return this.statements.paymentsByService.all({ since: since?.getTime() ?? 0 }) as PaymentsRow[];
+  }
+
+  async chargesOf(tokenId: string, limit: number): Promise<ChargeEntry[]> {
+    return (this.statements.chargesOf.all(tokenId, limit) as ChargeRow[]).map(toChargeEntry);
   }
 
   async countActiveTokens(now: Date): Promise<number> {
@@ -377,6 +389,7 @@ export class SqliteTokenStore implements TokenStore {
     const rows = this.statements.list.all({
       status: filter.status ?? null,
       service: filter.service ?? null,
+      hash: filter.paymentHash ?? null,
       limit: filter.limit ?? 100,
     }) as TokenRow[];
     return rows.map(toRecord);

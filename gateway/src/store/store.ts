@@ -120,7 +120,14 @@ export type RootKeyLookup =
 export interface TokenFilter {
   readonly status?: TokenStatus;
   readonly service?: string;
+  /** The token whose own invoice or one of whose top-ups has this payment hash. */
+  readonly paymentHash?: string;
   readonly limit?: number;
+}
+
+/** One line of a token's charges ledger. */
+export interface ChargeEntry extends Charge {
+  readonly at: Date;
 }
 
 /**
@@ -155,8 +162,12 @@ export interface TokenStore extends PaymentLedger {
   readonly heartbeatIntervalMs: number | undefined;
   /** Sum of balances and reservations of paid metered tokens: money agents have prepaid and not yet spent. */
   outstandingBalanceMsat(): Promise<number>;
-  revenueByModel(): Promise<RevenueRow[]>;
-  paymentsByService(): Promise<PaymentsRow[]>;
+  /** Charges by service and model; only those made at or after `since` when given. */
+  revenueByModel(since?: Date): Promise<RevenueRow[]>;
+  /** Paid invoices (tokens' and top-ups') by service; only those paid at or after `since` when given. */
+  paymentsByService(since?: Date): Promise<PaymentsRow[]>;
+  /** A token's charges ledger, newest first. */
+  chargesOf(tokenId: string, limit: number): Promise<ChargeEntry[]>;
   /** Paid tokens that are neither revoked nor past their validity. */
   countActiveTokens(now: Date): Promise<number>;
   /** Revokes a token and erases its root key; undefined if no such token. */

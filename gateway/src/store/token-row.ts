@@ -1,5 +1,13 @@
 import type { RefundUpdate } from "./ledger.js";
-import type { NewToken, NewTopUp, RootKeyLookup, SettledPayment, TokenRecord, TokenStatus } from "./store.js";
+import type {
+  ChargeEntry,
+  NewToken,
+  NewTopUp,
+  RootKeyLookup,
+  SettledPayment,
+  TokenRecord,
+  TokenStatus,
+} from "./store.js";
 
 /** A `tokens` row as both stores read it (times in ms since the epoch, `metered` as 0 or 1). */
 export interface TokenRow {
@@ -142,4 +150,27 @@ export function refundUpdateValues(tokenId: string, update: RefundUpdate): unkno
     update.invoice?.paymentHash ?? null,
     update.at.getTime(),
   ];
+}
+
+/** A `charges` row as both stores read it. */
+export interface ChargeRow {
+  service: string;
+  model: string;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  amount_msat: number;
+  reason: string;
+  created_at: number;
+}
+
+export function toChargeEntry(row: ChargeRow): ChargeEntry {
+  return {
+    service: row.service,
+    model: row.model,
+    amountMsat: row.amount_msat,
+    reason: row.reason,
+    at: new Date(row.created_at),
+    ...(row.prompt_tokens === null ? {} : { promptTokens: row.prompt_tokens }),
+    ...(row.completion_tokens === null ? {} : { completionTokens: row.completion_tokens }),
+  };
 }

@@ -278,6 +278,40 @@ export function describeTokenStore(backend: StoreBackend): void {
       expect((await store.lookupRootKey(topUp.rootKeyId)).found).toBe("revoked");
     });
 
+    it("counts payments and charges within a window, lists a token's charges, and finds it by any payment hash", async () => {
+      const { store } = await fresh();
+      const hourAgo = new Date(Date.now() - 3_600_000);
+      const old = newToken({ priceSats: 4, metered: true });
+      await store.insertToken(old);
+      await store.markPaid(old.paymentHash, new Date(hourAgo.getTime() - 1_000));
+      const { token } = await paidMetered(store, 10);
+      const topUp = newTopUp(token.tokenId, 5);
+      await store.insertTopUp(topUp);
+      await store.markPaid(topUp.paymentHash, new Date());
+      const charge = async (tokenId: string, amountMsat: number, at: Date) => {
+        const reservation = await store.reserve(tokenId, amountMsat, at);
+        if (!reservation.ok) throw new Error("reservation refused");
+        await store.settle(reservation.id, { amountMsat, service: "llm", model: "m", reason: "usage" }, at);
+      };
+      await charge(old.tokenId, 1_000, new Date(hourAgo.getTime() - 1_000));
+      await charge(token.tokenId, 700, new Date());
+      await charge(token.tokenId, 300, new Date());
+      expect(await store.paymentsByService(hourAgo)).toEqual([{ service: "llm", sats: 15, invoices: 2 }]);
+      expect(await store.paymentsByService()).toEqual([{ service: "llm", sats: 19, invoices: 3 }]);
+      expect(await store.revenueByModel(hourAgo)).toEqual([
+        { service: "llm", model: "m", chargedMsat: 1_000, requests: 2 },
+      ]);
+      expect(await store.revenueByModel()).toEqual([{ service: "llm", model: "m", chargedMsat: 2_000, requests: 3 }]);
+      const ledger = await store.chargesOf(token.tokenId, 10);
+      expect(ledger.map((entry) => entry.amountMsat)).toEqual([300, 700]);
+      expect(ledger[0]).toMatchObject({ service: "llm", model: "m", reason: "usage" });
+      expect(ledger[0]?.at).toBeInstanceOf(Date);
+      for (const hash of [token.paymentHash, topUp.paymentHash]) {
+        expect((await store.listTokens({ paymentHash: hash })).map((t) => t.tokenId)).toEqual([token.tokenId]);
+      }
+      expect(await store.listTokens({ paymentHash: hex(32) })).toEqual([]);
+    });
+
     it("sums outstanding balances and reservations of paid metered tokens", async () => {
       const { store } = await fresh();
       const { token } = await paidMetered(store, 10);

@@ -1,0 +1,288 @@
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+import type { L402Client } from "../client.js";
+import { L402ClientError, type PriceQuote } from "../errors.js";
+import type { Wallet } from "../wallet/wallet.js";
+
+/** What the person running the server decides; nothing a model sends can change it. */
+export interface McpPolicy {
+  /** The client's cap per payment (amount plus maximum fee), for the tools' descriptions. */
+  readonly maxCostSats: number;
+  /** Payments above this (amount plus maximum fee) are made only after the user confirms through the host. */
+  readonly confirmAboveSats: number | undefined;
+  /** Response bodies longer than this are cut (the model's context is the limit). */
+  readonly maxBodyChars: number;
+}
+
+/** Response headers a model needs to read a paid answer; the rest are left out. */
+const SHOWN_HEADERS = [
+  "content-type",
+  "x-l402-cost-msat",
+  "x-l402-balance-msat",
+  "x-l402-reserved-msat",
+  "retry-after",
+  "location",
+];
+
+const request = {
+  url: z.url({ protocol: /^https?$/ }).describe("The http(s) URL to call."),
+  method: z
+    .string()
+    .regex(/^[A-Za-z]{1,20}$/)
+    .default("GET")
+    .describe("HTTP method; POST for an OpenAI-style chat completion."),
+  headers: z
+    .record(z.string(), z.string())
+    .default({})
+    .describe('Request headers, e.g. {"content-type": "application/json"}. Authorization is set by the server.'),
+  body: z.string().optional().describe("Request body as text (JSON as a string)."),
+};
+
+type RequestArgs = { url: string; method: string; headers: Record<string, string>; body?: string | undefined };
+
+function requestInit(args: RequestArgs): RequestInit {
+  const headers = new Headers(args.headers);
+  headers.delete("authorization");
+  return { method: args.method.toUpperCase(), headers, ...(args.body === undefined ? {} : { body: args.body }) };
+}
+
+function result(data: Record<string, unknown>): CallToolResult {
+  return { content: [{ type: "text", text: JSON.stringify(data, null, 2) }], structuredContent: data };
+}
+
+/** A refusal or failure as the model sees it: the client's error code and its message, nothing paid by the refusal. */
+function failure(error: unknown): CallToolResult {
+  const data =
+    error instanceof L402ClientError
+      ? { code: error.code, message: error.message, ...(error.quote ? { price_sats: error.quote.amountSats } : {}) }
+      : { code: "error", message: error instanceof Error ? error.message : String(error) };
+  return { content: [{ type: "text", text: JSON.stringify(data) }], structuredContent: data, isError: true };
+}
+
+async function tool(run: () => Promise<Record<string, unknown>>): Promise<CallToolResult> {
+  try {
+    return result(await run());
+  } catch (error) {
+    return failure(error);
+  }
+}
+
+/**
+ * An MCP server whose tools pay L402 APIs through `client`: fetch (paying when asked to, within the caps),
+ * quote, balance, receipts and budget. The caps, budgets and confirmation threshold are the server's own: tools can
+ * narrow a payment (`max_cost`) but never widen one, and no tool changes a budget.
+ */
+export function createMcpServer(client: L402Client, policy: McpPolicy, version: string, wallet?: Wallet): McpServer {
+  const server = new McpServer({ name: "l402", version });
+  const confirmNote =
+    policy.confirmAboveSats === undefined
+      ? ""
+      : ` Payments above ${policy.confirmAboveSats} sats need the user's confirmation (asked through the host).`;
+
+  /** Asks the user, through the host, to confirm a payment above the threshold; refused where the host cannot ask. */
+  async function approve(quote: PriceQuote): Promise<boolean> {
+    const threshold = policy.confirmAboveSats;
+    if (threshold === undefined || quote.amountSats + quote.maxFeeSats <= threshold) return true;
+    if (!server.server.getClientCapabilities()?.elicitation) {
+      throw new L402ClientError(
+        "payment_declined",
+        `paying ${quote.amountSats} sats needs the user's confirmation (above ${threshold} sats), and this host ` +
+          "cannot ask for it (no MCP elicitation)",
+        { quote },
+      );
+    }
+    const answer = await server.server.elicitInput({
+      message:
+        `Pay ${quote.amountSats} sats (+ up to ${quote.maxFeeSats} sats routing fee) over Lightning to ` +
+        `${quote.origin}${quote.service ? ` for ${quote.service}` : ""}?`,
+      requestedSchema: {
+        type: "object",
+        properties: { confirm: { type: "boolean", title: "Pay", description: "Pay this invoice" } },
+        required: ["confirm"],
+      },
+    });
+    return answer.action === "accept" && answer.content?.confirm === true;
+  }
+
+  server.registerTool(
+    "fetch",
+    {
+      title: "HTTP request that pays L402 challenges",
+      description:
+        "Sends an HTTP request; when the server answers 402 Payment Required with an L402 challenge, pays its " +
+        "Lightning invoice (within the caps and budgets) and retries with the credential. Held credentials are " +
+        "reused, so a second call to the same service normally pays nothing. Returns the status, the headers of " +
+        "interest (x-l402-cost-msat is what a metered call cost), the body, and the payment made, if any. " +
+        `The cap per payment is ${policy.maxCostSats} sats (amount plus fee); max_cost can only lower it.${confirmNote}`,
+      inputSchema: {
+        ...request,
+        max_cost: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe(
+            `Most sats this call may pay (amount plus fee); at most the server's cap of ${policy.maxCostSats}.`,
+          ),
+      },
+    },
+    (args) =>
+      tool(async () => {
+        let paidHash: string | undefined;
+        const response = await client.fetchWithin(args.url, requestInit(args), {
+          ...(args.max_cost === undefined ? {} : { maxCostSats: args.max_cost }),
+          approve,
+          onPaid: (hash) => {
+            paidHash = hash;
+          },
+        });
+        const text = await response.text();
+        const receipt = paidHash && (await client.receipts()).find((r) => r.paymentHash === paidHash);
+        return {
+          status: response.status,
+          headers: Object.fromEntries(
+            SHOWN_HEADERS.flatMap((name) => {
+              const value = response.headers.get(name);
+              return value === null ? [] : [[name, value]];
+            }),
+          ),
+          body: text.length > policy.maxBodyChars ? text.slice(0, policy.maxBodyChars) : text,
+          body_truncated: text.length > policy.maxBodyChars,
+          cost_msat: Number(response.headers.get("x-l402-cost-msat") ?? 0) || null,
+          payment: receipt
+            ? {
+                amount_sats: receipt.amountSats,
+                fee_sats: receipt.feeSats,
+                payment_hash: receipt.paymentHash,
+                service: receipt.service,
+                origin: receipt.origin,
+              }
+            : null,
+        };
+      }),
+  );
+
+  server.registerTool(
+    "quote",
+    {
+      title: "Price of a request, without paying",
+      description:
+        "Asks the gateway what this exact request would cost before anything is paid (no invoice is created): the " +
+        "service, whether it is free, fixed-price or metered, the sats a new credential's invoice would ask, what a " +
+        "metered call reserves (msat) with its rates, and whether the caps and budgets would refuse the payment.",
+      inputSchema: request,
+    },
+    (args) =>
+      tool(async () => {
+        const quote = await client.quote(args.url, requestInit(args));
+        const total = quote.invoiceSats + quote.maxFeeSats;
+        return {
+          origin: quote.origin,
+          service: quote.service,
+          kind: quote.kind,
+          invoice_sats: quote.invoiceSats,
+          max_fee_sats: quote.maxFeeSats,
+          reserve_msat: quote.reserveMsat,
+          breakdown: quote.breakdown,
+          refused: quote.refusal ? { code: quote.refusal.code, message: quote.refusal.message } : null,
+          needs_confirmation:
+            quote.invoiceSats > 0 && policy.confirmAboveSats !== undefined && total > policy.confirmAboveSats,
+        };
+      }),
+  );
+
+  server.registerTool(
+    "balance",
+    {
+      title: "Prepaid balances of held credentials",
+      description:
+        "For each credential held (of one origin, or all), what its gateway reports: the prepaid balance, reserved " +
+        "and charged msat and the requests made (metered services), and until when it is valid; and the wallet's " +
+        "own spendable balance where the wallet can tell (NWC get_balance).",
+      inputSchema: {
+        origin: z.string().optional().describe("Only credentials of this origin, e.g. https://api.example"),
+      },
+    },
+    (args) =>
+      tool(async () => ({
+        wallet_balance_msat: wallet?.balanceMsat ? await wallet.balanceMsat().catch(() => null) : null,
+        balances: (await client.balances(args.origin)).map((held) => ({
+          origin: held.origin,
+          service: held.service,
+          payment_hash: held.paymentHash,
+          ...(held.account ?? {}),
+          error: held.error,
+        })),
+      })),
+  );
+
+  server.registerTool(
+    "receipts",
+    {
+      title: "Spending history",
+      description:
+        "Payments made, newest first: origin, service, sats, fee, status (pending, succeeded, failed), times.",
+      inputSchema: {
+        origin: z.string().optional().describe("Only payments to this origin"),
+        status: z.enum(["pending", "succeeded", "failed"]).optional(),
+        since: z.iso.datetime().optional().describe("Only payments made at or after this ISO time"),
+        limit: z.number().int().positive().max(1_000).default(50),
+      },
+    },
+    (args) =>
+      tool(async () => {
+        const receipts = await client.receipts({
+          ...(args.origin === undefined ? {} : { origin: args.origin }),
+          ...(args.status === undefined ? {} : { status: args.status }),
+          ...(args.since === undefined ? {} : { since: new Date(args.since) }),
+          limit: args.limit,
+        });
+        return {
+          receipts: receipts.map((r) => ({
+            payment_hash: r.paymentHash,
+            origin: r.origin,
+            service: r.service,
+            status: r.status,
+            amount_sats: r.amountSats,
+            fee_sats: r.feeSats,
+            created_at: r.createdAt,
+            settled_at: r.settledAt,
+            error: r.error,
+          })),
+        };
+      }),
+  );
+
+  server.registerTool(
+    "budget",
+    {
+      title: "Spending limits and what is left",
+      description:
+        "The limits set by the user (per payment, hourly, daily, total, per origin), what was spent in each, and what " +
+        "is left. Read only: the limits are the server's configuration and no tool can change them.",
+      inputSchema: {},
+    },
+    () =>
+      tool(async () => {
+        const { limits, spent } = await client.budget();
+        const left = (limit: number | undefined, used: number) =>
+          limit === undefined ? null : Math.max(0, limit - used);
+        return {
+          max_cost_per_payment_sats: policy.maxCostSats,
+          confirm_above_sats: policy.confirmAboveSats ?? null,
+          limits,
+          spent,
+          left: {
+            hourly_sats: left(limits.hourlySats, spent.lastHourSats),
+            daily_sats: left(limits.dailySats, spent.lastDaySats),
+            total_sats: left(limits.totalSats, spent.totalSats),
+          },
+        };
+      }),
+  );
+
+  // No `close` tool yet: closing a token or session and collecting its refund needs the payment-protocols work,
+  // which this client does not have.
+  return server;
+}

@@ -1,0 +1,138 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FileStore } from "@l402-gateway/agent-client";
+import type { RunningGateway } from "@l402-gateway/gateway";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startUpstream, type TestUpstream } from "../support/upstream.js";
+import { type Elicit, startHost as startMcpHost } from "./mcp-host.js";
+import {
+  added,
+  bobCliEnv,
+  bobPaymentHashes,
+  expectBooksToBalance,
+  LLM_PRICE_SATS,
+  startTestGateway,
+  tempStorePath,
+  WEATHER_PRICE_SATS,
+} from "./support.js";
+
+const startHost = (storePath: string, flags: string[] = [], elicit: Elicit = "none") =>
+  startMcpHost(bobCliEnv(storePath), flags, elicit);
+
+describe("l402 mcp: a Model Context Protocol server that pays the regtest gateway", () => {
+  let upstream: TestUpstream;
+  let gateway: RunningGateway;
+  const gatewayStore = join(mkdtempSync(join(tmpdir(), "l402-mcp-gw-")), "gateway.sqlite");
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    gateway = await startTestGateway(upstream.url, { store: { path: gatewayStore } });
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream?.close();
+  });
+
+  it("lists its tools with schemas; pays once, then reuses the credential; reports receipts, balance, budget", async () => {
+    const host = await startHost(tempStorePath());
+    try {
+      const { tools } = await host.client.listTools();
+      expect(tools.map((tool) => tool.name).sort()).toEqual(["balance", "budget", "fetch", "quote", "receipts"]);
+      for (const tool of tools) expect(tool.description?.length ?? 0).toBeGreaterThan(40);
+      const fetchTool = tools.find((tool) => tool.name === "fetch");
+      expect(Object.keys(fetchTool?.inputSchema.properties ?? {}).sort()).toEqual(
+        ["body", "headers", "max_cost", "method", "url"].sort(),
+      );
+
+      const before = await bobPaymentHashes();
+      const first = await host.call("fetch", { url: `${gateway.url}/v1/echo`, method: "POST", body: "hello" });
+      expect(first.error).toBe(false);
+      expect(first.data).toMatchObject({ status: 200, payment: { amount_sats: LLM_PRICE_SATS, service: "llm" } });
+      expect(JSON.parse(String(first.data.body))).toMatchObject({ body: "hello" });
+      const second = await host.call("fetch", { url: `${gateway.url}/v1/echo` });
+      expect(second.data).toMatchObject({ status: 200, payment: null });
+      const paid = added(before, await bobPaymentHashes());
+      expect(paid).toHaveLength(1);
+
+      const receipts = await host.call("receipts", { status: "succeeded" });
+      expect(receipts.data.receipts).toEqual([
+        expect.objectContaining({ payment_hash: paid[0], amount_sats: LLM_PRICE_SATS, status: "succeeded" }),
+      ]);
+      const balance = await host.call("balance", { origin: gateway.url });
+      expect(balance.data.balances).toEqual([expect.objectContaining({ service: "llm", metered: false, error: null })]);
+      const budget = await host.call("budget");
+      expect(budget.data).toMatchObject({ max_cost_per_payment_sats: 1000, spent: { totalSats: expect.any(Number) } });
+      const quote = await host.call("quote", { url: `${gateway.url}/weather/paris` });
+      expect(quote.data).toMatchObject({ kind: "fixed", invoice_sats: WEATHER_PRICE_SATS, refused: null });
+    } finally {
+      await host.close();
+    }
+  });
+
+  it("binds the model to the server's caps and budgets: refused over budget, max_cost only lowers the cap", async () => {
+    const storePath = tempStorePath();
+    await new FileStore(storePath).update((state) => {
+      state.budgetLimits = { totalSats: LLM_PRICE_SATS - 1 };
+    });
+    const host = await startHost(storePath, ["--max-cost", "30"]);
+    try {
+      const before = await bobPaymentHashes();
+      const overBudget = await host.call("fetch", { url: `${gateway.url}/v1/echo`, max_cost: 1_000_000 });
+      expect(overBudget).toMatchObject({ error: true, data: { code: "over_cap" } });
+      const underCap = await host.call("fetch", { url: `${gateway.url}/weather/paris`, max_cost: 12 });
+      expect(underCap).toMatchObject({ error: true, data: { code: "over_cap" } });
+      expect(String(underCap.data.message)).toContain("cap of 12 sats");
+      const budget = await host.call("budget");
+      expect(budget.data).toMatchObject({ max_cost_per_payment_sats: 30, limits: { totalSats: LLM_PRICE_SATS - 1 } });
+      expect(added(before, await bobPaymentHashes())).toEqual([]);
+    } finally {
+      await host.close();
+    }
+    // Within the cap, the saved total budget still refuses.
+    const wide = await startHost(storePath);
+    try {
+      const refused = await wide.call("fetch", { url: `${gateway.url}/v1/echo` });
+      expect(refused).toMatchObject({ error: true, data: { code: "budget_exceeded" } });
+    } finally {
+      await wide.close();
+    }
+  });
+
+  it("asks the user through MCP elicitation above the threshold: accepted pays, declined or unsupported does not", async () => {
+    const before = await bobPaymentHashes();
+    const declined = await startHost(tempStorePath(), ["--confirm-above", "10"], "decline");
+    try {
+      const result = await declined.call("fetch", { url: `${gateway.url}/weather/paris` });
+      expect(result).toMatchObject({ error: true, data: { code: "payment_declined" } });
+    } finally {
+      await declined.close();
+    }
+    const unsupported = await startHost(tempStorePath(), ["--confirm-above", "10"]);
+    try {
+      const result = await unsupported.call("fetch", { url: `${gateway.url}/weather/paris` });
+      expect(result).toMatchObject({ error: true, data: { code: "payment_declined" } });
+      expect(String(result.data.message)).toContain("cannot ask");
+    } finally {
+      await unsupported.close();
+    }
+    expect(added(before, await bobPaymentHashes())).toEqual([]);
+
+    const accepted = await startHost(tempStorePath(), ["--confirm-above", "10"], "accept");
+    try {
+      const result = await accepted.call("fetch", { url: `${gateway.url}/weather/paris` });
+      expect(result).toMatchObject({
+        error: false,
+        data: { status: 200, payment: { amount_sats: WEATHER_PRICE_SATS } },
+      });
+    } finally {
+      await accepted.close();
+    }
+    expect(added(before, await bobPaymentHashes())).toHaveLength(1);
+  });
+
+  it("keeps the books: LND's settlements and the gateway's tokens agree", async () => {
+    await expectBooksToBalance(gatewayStore);
+  });
+});
