@@ -19,7 +19,7 @@ function watch(child: ChildProcess) {
 }
 
 describe("npm run demo", () => {
-  it("answers a paid question, stays up, and stops everything cleanly on Ctrl-C", { timeout: 240_000 }, async () => {
+  it("answers a paid question, stays up, and stops everything cleanly on Ctrl-C", { timeout: 480_000 }, async () => {
     const child = spawn(process.execPath, ["--import", "tsx", "demo/main.ts"], {
       cwd: REPO_ROOT,
       stdio: ["ignore", "pipe", "pipe"],
@@ -27,7 +27,7 @@ describe("npm run demo", () => {
     const output = watch(child);
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     try {
-      await output.waitFor(/The stack stays up/, 200_000);
+      await output.waitFor(/The stack stays up/, 420_000);
       expect(output.text()).toMatch(/paid: {8}\d+ sats/);
       expect(output.text()).toMatch(/this call: {3}\d+ msat/);
       const runDir = /run directory (\S+)/.exec(output.text())?.[1];

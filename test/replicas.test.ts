@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testNetwork } from "./regtest/context.js";
 import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
 import { startPostgres, type TestPostgres } from "./support/postgres.js";
+import { weatherAndEcho } from "./support/services.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
 const network = testNetwork();
@@ -52,15 +53,7 @@ describe("two gateway replicas on one PostgreSQL database (regtest)", () => {
       store: { postgres: { url, rootKeyCacheMs: ROOT_KEY_CACHE_MS, connectTimeoutMs: 1_000 } },
       log: { level: "silent" },
       limits: { challengeBurst: 1_000, challengesPerMinute: 1_000 },
-      services: [
-        { name: "weather", match: { pathPrefix: "/weather/" }, upstream: upstream.url, price: { sats: 5 } },
-        {
-          name: "echo",
-          match: { pathPrefix: "/v1/echo" },
-          upstream: upstream.url,
-          pricing: { rules: [{ perCallMsat: CALL_MSAT }] },
-        },
-      ],
+      services: weatherAndEcho(upstream.url, CALL_MSAT),
     });
     // Each replica has its own store (its own pool and owner id) on the same database, and watches alice's invoices.
     a = await startGateway(config, { log: pino({ level: "silent" }) });

@@ -1,70 +1,234 @@
 /**
- * Paid-request throughput through the gateway against the same upstream called directly, measured side by side in
- * one run (alternating rounds), printed as a ratio. The upstream and the gateway each run in their own process.
+ * The gateway's hot path against Aperture's, side by side in one run: a tiny Go upstream, a Go closed-loop load
+ * generator (`wrk -c N` style), rounds that alternate between the targets so that drift on a shared machine touches
+ * them all alike. Measured: the upstream directly, Aperture v0.5.0's paid path, this gateway's paid and free paths,
+ * added latency at one connection, and 402 challenge rates (Aperture, this gateway, raw createInvoice on the same
+ * regtest LND). Prints each figure and the ratios the performance targets are stated in.
  *
- *   npm run bench:gateway -- [--seconds 3] [--rounds 3] [--connections 16]
+ *   npm run bench:gateway -- [--seconds 3] [--rounds 3] [--connections 16] [--workers 2] [--no-aperture] [--profile]
+ *
+ * Aperture and the load tools are built from the Go module proxy on first use and cached; without Go the benchmark
+ * says so and stops. `--no-aperture` skips the regtest network (our own paths only). `--workers N` (N > 1) adds the
+ * paid path through `--workers N` (node:cluster); both setups then keep tokens in a SQLite file, as workers must.
+ * `--profile` records a CPU profile of the one-process gateway and prints where its time goes.
  */
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Pool } from "undici";
-import { closedLoop, type LoadResult, startChild } from "../support/closed-loop.js";
+import { parseChallenge } from "@l402-gateway/l402";
+import { createInvoice, pay } from "lightning";
+import { startNetwork } from "../../test/regtest/network.js";
+import { lndClient } from "../../test/regtest/network-file.js";
+import { startAperture } from "../../test/support/aperture.js";
+import { startChild } from "../support/closed-loop.js";
+import { goTool } from "../support/go-tools.js";
+import { type LoadResult, load } from "../support/loadgen.js";
 import { median } from "../support/median.js";
+import { summariseProfile } from "../support/profile.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
   options: {
     seconds: { type: "string", default: "3" },
     rounds: { type: "string", default: "3" },
     connections: { type: "string", default: "16" },
+    workers: { type: "string", default: "2" },
+    "no-aperture": { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
   },
 });
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const connections = Number(values.connections);
+const workers = Number(values.workers);
+const here = import.meta.dirname;
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
-/** Closed-loop load on one URL through one connection pool. */
-async function measure(url: string, headers: Record<string, string>): Promise<LoadResult> {
-  const target = new URL(url);
-  const pool = new Pool(target.origin, { connections });
-  const result = await closedLoop(connections, seconds, async () => {
-    const res = await pool.request({ method: "POST", path: target.pathname, headers, body: '{"prompt":"hi"}' });
-    await res.body.dump();
-    return res.statusCode;
-  });
-  await pool.close();
-  return result;
+async function firstLine(child: ChildProcess): Promise<string> {
+  const [chunk] = (await once(child.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
+  return chunk.toString().trim().split("\n")[0] ?? "";
 }
 
-const upstream = await startChild(join(here, "upstream-server.ts"));
-const gatewayChild = await startChild(join(here, "gateway-server.ts"), [upstream.line]);
-const gateway = JSON.parse(gatewayChild.line) as { url: string; authorization: string };
-try {
-  const direct: number[] = [];
-  const free: number[] = [];
-  const proxied: number[] = [];
-  // Warm both paths, then alternate so drift on a shared machine affects both sides alike.
-  await measure(`${upstream.line}/v1/completions`, {});
-  await measure(`${gateway.url}/v1/completions`, { authorization: gateway.authorization });
-  for (let round = 1; round <= rounds; round++) {
-    const d = await measure(`${upstream.line}/v1/completions`, {});
-    const f = await measure(`${gateway.url}/v1/free`, {});
-    const g = await measure(`${gateway.url}/v1/completions`, { authorization: gateway.authorization });
-    direct.push(d.rps);
-    free.push(f.rps);
-    proxied.push(g.rps);
-    const show = (label: string, r: LoadResult) =>
-      `${label} ${r.rps.toFixed(0)} req/s (p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms)`;
-    console.log(
-      `round ${round}: ${show("direct", d)} | ${show("gateway, free path", f)} | ${show("gateway, paid token verified", g)}`,
+/** Everything started so far, stopped in reverse order however the run ends. */
+const cleanups: (() => Promise<unknown> | undefined)[] = [];
+const stopAll = async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup()?.catch(() => {});
+};
+process.once("SIGINT", () => void stopAll().then(() => process.exit(130)));
+const stopChild = (child: ChildProcess, signal: NodeJS.Signals = "SIGTERM") => {
+  if (child.exitCode !== null) return undefined;
+  child.kill(signal);
+  return once(child, "exit");
+};
+
+const profileDir = values.profile ? mkdtempSync(join(tmpdir(), "gateway-profile-")) : undefined;
+
+async function invoiceRate(lnd: ReturnType<typeof lndClient>, parallel: number, forSeconds: number): Promise<number> {
+  let made = 0;
+  const deadline = performance.now() + forSeconds * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (performance.now() < deadline) {
+        await createInvoice({ lnd, tokens: 1, description: "bench" });
+        made++;
+      }
+    }),
+  );
+  return made / ((performance.now() - started) / 1000);
+}
+
+/** Starts everything, measures, prints; `cleanups` stops what it started. */
+async function run(): Promise<void> {
+  log("building (or reusing) the Go load generator and upstream");
+  const loadgen = await goTool("loadgen");
+  const upstreamProcess = spawn(await goTool("upstream"), [], { stdio: ["ignore", "pipe", "inherit"] });
+  cleanups.push(() => stopChild(upstreamProcess));
+  const upstream = await firstLine(upstreamProcess);
+  const gatewayChild = await startChild(
+    join(here, "gateway-server.ts"),
+    workers > 1 ? [upstream, "1"] : [upstream],
+    {},
+    profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
+  );
+  // SIGINT: the benchmark's gateway exits normally on it, so that node writes the CPU profile.
+  cleanups.push(() => stopChild(gatewayChild.child, "SIGINT"));
+  const ours = JSON.parse(gatewayChild.line) as { url: string; authorization: string };
+
+  type Target = { readonly label: string; readonly url: string; readonly headers?: Record<string, string> };
+  const targets: Target[] = [
+    { label: "upstream direct", url: `${upstream}/v1/completions` },
+    {
+      label: "this gateway, paid token",
+      url: `${ours.url}/v1/completions`,
+      headers: { authorization: ours.authorization },
+    },
+    { label: "this gateway, free path", url: `${ours.url}/v1/free` },
+  ];
+  if (workers > 1) {
+    const clusterChild = await startChild(join(here, "gateway-server.ts"), [upstream, String(workers)]);
+    cleanups.push(() => stopChild(clusterChild.child));
+    const cluster = JSON.parse(clusterChild.line) as { url: string; authorization: string };
+    targets.push({
+      label: `this gateway, paid token, ${workers} workers`,
+      url: `${cluster.url}/v1/completions`,
+      headers: { authorization: cluster.authorization },
+    });
+  }
+
+  const challengeRates: { label: string; measure: () => Promise<number> }[] = [];
+  if (!values["no-aperture"]) {
+    log("starting a regtest network and Aperture v0.5.0 (built from the Go module proxy on first use)");
+    const network = await startNetwork({ log: (line) => log(`regtest: ${line}`) });
+    cleanups.push(() => network.stop());
+    const aperture = await startAperture({
+      node: network.info.nodes.alice,
+      upstream: new URL(upstream).host,
+      priceSats: 1,
+      authScheme: "l402",
+    });
+    cleanups.push(() => aperture.kill());
+    const unpaid = await fetch(`${aperture.url}/v1/completions`, { method: "POST", body: "{}" });
+    await unpaid.arrayBuffer();
+    const challenge = parseChallenge(unpaid.headers.get("www-authenticate") ?? "");
+    const bob = lndClient(network.info.nodes.bob);
+    const paid = await pay({ lnd: bob, request: challenge.invoice });
+    const authorization = `L402 ${challenge.macaroon}:${paid.secret}`;
+    targets.splice(1, 0, {
+      label: "Aperture v0.5.0, paid token",
+      url: `${aperture.url}/v1/completions`,
+      headers: { authorization },
+    });
+
+    // Challenges: every unpaid request makes an invoice on the same LND (alice), so these share its AddInvoice rate.
+    const challengeGateway = await startChild(join(here, "challenge-gateway.ts"), [network.file, upstream]);
+    cleanups.push(() => stopChild(challengeGateway.child));
+    const ourChallenges = challengeGateway.line;
+    const alice = lndClient(network.info.nodes.alice, "invoice");
+    const rateOf = async (url: string) =>
+      (await load(loadgen, { url, connections, seconds, method: "GET", expectStatus: 402 })).rps;
+    challengeRates.push(
+      { label: "Aperture v0.5.0 402 challenges", measure: () => rateOf(`${aperture.url}/v1/completions`) },
+      { label: "this gateway's 402 challenges", measure: () => rateOf(`${ourChallenges}/v1/completions`) },
+      {
+        label: "raw createInvoice from Node",
+        measure: () => invoiceRate(alice, connections, seconds),
+      },
     );
   }
-  const ratio = (xs: number[], ys: number[]) => (median(xs) / median(ys)).toFixed(3);
+
+  const results = new Map<string, LoadResult[]>(targets.map((target) => [target.label, []]));
+  const measure = (target: Target, c = connections) =>
+    load(loadgen, { url: target.url, headers: target.headers, connections: c, seconds });
+  log("warming up every target");
+  for (const target of targets) await measure(target);
+  for (let round = 1; round <= rounds; round++) {
+    const line: string[] = [];
+    for (const target of targets) {
+      const result = await measure(target);
+      results.get(target.label)?.push(result);
+      line.push(`${target.label} ${result.rps.toFixed(0)}/s p50 ${result.p50.toFixed(2)} ms`);
+    }
+    console.log(`round ${round}: ${line.join(" | ")}`);
+  }
+  const single = new Map<string, number[]>();
+  for (let round = 1; round <= rounds; round++) {
+    for (const target of targets) {
+      const p50 = (await measure(target, 1)).p50;
+      single.set(target.label, [...(single.get(target.label) ?? []), p50]);
+    }
+  }
+  const challenges = new Map<string, number[]>();
+  for (let round = 1; round <= rounds && challengeRates.length > 0; round++) {
+    for (const { label, measure: rate } of challengeRates) {
+      challenges.set(label, [...(challenges.get(label) ?? []), await rate()]);
+    }
+  }
+
+  const rps = (label: string) => median((results.get(label) ?? []).map((result) => result.rps));
+  const p50 = (label: string) => median((results.get(label) ?? []).map((result) => result.p50));
   console.log(`\nmedians of ${rounds} rounds, ${connections} connections, ${seconds} s each:`);
-  console.log(`  paid requests through the gateway / direct to the upstream: ${ratio(proxied, direct)}x`);
-  console.log(`  free path through the gateway (proxy alone) / direct:        ${ratio(free, direct)}x`);
-  console.log(`  paid / free through the gateway (cost of L402 verification): ${ratio(proxied, free)}x`);
+  console.log("| path | req/s | p50 (ms) | p50 at 1 connection (ms) |\n| --- | --- | --- | --- |");
+  for (const target of targets) {
+    const alone = median(single.get(target.label) ?? []);
+    console.log(
+      `| ${target.label} | ${rps(target.label).toFixed(0)} | ${p50(target.label).toFixed(2)} | ${alone.toFixed(2)} |`,
+    );
+  }
+  if (challenges.size > 0) {
+    console.log("\n| challenges | per second |\n| --- | --- |");
+    for (const [label, rates] of challenges) console.log(`| ${label} | ${median(rates).toFixed(0)} |`);
+  }
+  const apertureLabel = "Aperture v0.5.0, paid token";
+  const direct = median(single.get("upstream direct") ?? []);
+  const oursAlone = median(single.get("this gateway, paid token") ?? []);
+  console.log("\nratios:");
+  if (results.has(apertureLabel)) {
+    const aperture = rps(apertureLabel);
+    console.log(
+      `  paid, this gateway / Aperture paid:  ${(rps("this gateway, paid token") / aperture).toFixed(2)}x (target ≥ 2)`,
+    );
+    console.log(
+      `  free, this gateway / Aperture paid:  ${(rps("this gateway, free path") / aperture).toFixed(2)}x (target ≥ 3)`,
+    );
+    const ourRate = median(challenges.get("this gateway's 402 challenges") ?? []);
+    const theirRate = median(challenges.get("Aperture v0.5.0 402 challenges") ?? []);
+    console.log(`  challenges, this gateway / Aperture: ${(ourRate / theirRate).toFixed(2)}x (target ≥ 1)`);
+  }
+  console.log(
+    `  paid, this gateway / upstream direct: ${(rps("this gateway, paid token") / rps("upstream direct")).toFixed(3)}x`,
+  );
+  console.log(`  added p50 at one connection, paid:   ${(oursAlone - direct).toFixed(2)} ms (target ≤ 1)`);
+}
+
+try {
+  await run();
 } finally {
-  gatewayChild.child.kill();
-  upstream.child.kill();
+  await stopAll();
+}
+if (profileDir) {
+  const [file] = readdirSync(profileDir);
+  if (file) console.log(`\n${summariseProfile(JSON.parse(readFileSync(join(profileDir, file), "utf8")))}`);
 }

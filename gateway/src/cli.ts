@@ -1,17 +1,20 @@
 #!/usr/bin/env node
 /**
- * l402-gateway --config gateway.yaml                 serve
+ * l402-gateway --config gateway.yaml [--workers N|auto]  serve
  * l402-gateway tokens list [--status S] [--service N] [--limit N] --config gateway.yaml
  * l402-gateway tokens revoke <token-id> --config gateway.yaml
  */
 import { parseArgs } from "node:util";
+import { workerCount } from "./cluster/messages.js";
+import { startCluster } from "./cluster/primary.js";
 import { ConfigError, loadConfigFile } from "./config/load.js";
+import type { GatewayConfig } from "./config/schema.js";
 import { startGateway } from "./server.js";
 import { openStore } from "./store/open.js";
 import type { TokenRecord, TokenStatus } from "./store/store.js";
 
 const USAGE = `usage:
-  l402-gateway --config <file.yaml>
+  l402-gateway --config <file.yaml> [--workers <n>|auto]
   l402-gateway tokens list [--status issued|paid|revoked] [--service <name>] [--limit <n>] --config <file.yaml>
   l402-gateway tokens revoke <token-id> --config <file.yaml>`;
 
@@ -64,6 +67,14 @@ async function tokensCommand(
   }
 }
 
+function parseWorkers(text: string): GatewayConfig["workers"] {
+  if (text === "auto") return "auto";
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 256)
+    throw new UsageError("--workers takes a whole number from 1 to 256, or auto");
+  return n;
+}
+
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
@@ -72,6 +83,7 @@ async function main(): Promise<void> {
       status: { type: "string" },
       service: { type: "string" },
       limit: { type: "string" },
+      workers: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -84,12 +96,23 @@ async function main(): Promise<void> {
   if (command === "tokens") return tokensCommand(values.config, rest, values);
   if (command !== undefined) throw new UsageError(`unknown command ${command}`);
 
-  const gateway = await startGateway(loadConfigFile(values.config), { configPath: values.config });
+  const config = loadConfigFile(values.config);
+  const workers = workerCount(values.workers === undefined ? config.workers : parseWorkers(values.workers));
+  // A signal during the start (workers take seconds to come up) stops the gateway once it is up, cleanly.
+  let requested = false;
+  let close: (() => Promise<void>) | undefined;
   const shutdown = () => {
-    void gateway.close().then(() => process.exit(0));
+    requested = true;
+    if (close) void close().then(() => process.exit(0));
   };
   process.once("SIGINT", shutdown);
   process.once("SIGTERM", shutdown);
+  const gateway =
+    workers > 1
+      ? await startCluster(config, { workers, configPath: values.config })
+      : await startGateway(config, { configPath: values.config });
+  close = () => gateway.close();
+  if (requested) shutdown();
 }
 
 main().catch((error: unknown) => {

@@ -1,6 +1,8 @@
 export { createApp, type GatewayParts } from "./app.js";
+export { type ClusterOptions, type RunningCluster, startCluster } from "./cluster/primary.js";
 export { ConfigError, loadConfigFile, parseConfig } from "./config/load.js";
 export { configSchema, type GatewayConfig, type ServiceConfig } from "./config/schema.js";
+export { type InvoiceClass, InvoicePool, type InvoicePoolOptions } from "./lightning/invoice-pool.js";
 export type { CreatedInvoice, InvoiceBackend, Settlement } from "./lightning/invoices.js";
 export { LightningUnavailableError } from "./lightning/invoices.js";
 export { connectLnd, LndInvoiceBackend } from "./lightning/lnd.js";

@@ -13,6 +13,7 @@ import { healthHandlers } from "./health/routes.js";
 import { ClientAddresses } from "./http/client-address.js";
 import { isLoopbackHost } from "./http/loopback.js";
 import { readKeyPair, requiringTls, watchKeyPair } from "./http/tls.js";
+import { InvoicePool } from "./lightning/invoice-pool.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
 import { connectLnd, LndInvoiceBackend } from "./lightning/lnd.js";
 import { SettlementWatcher } from "./lightning/settlement-watcher.js";
@@ -27,6 +28,7 @@ import { LndRefundPayer, type RefundPayer } from "./refunds/payer.js";
 import { Refunds } from "./refunds/refunds.js";
 import { openStore } from "./store/open.js";
 import type { TokenStore } from "./store/store.js";
+import { fixedPriceInvoices } from "./tokens/challenger.js";
 
 export interface RunningGateway {
   readonly url: string;
@@ -53,6 +55,15 @@ export interface GatewayOverrides {
   readonly configPath?: string;
   /** Pays refunds instead of LND on `lnd.refundMacaroon` (tests: a payer that fails). */
   readonly refundPayer?: RefundPayer;
+  /** Set in a worker of `--workers N` (see cluster/): what this worker runs of the per-host singletons. */
+  readonly worker?: WorkerRole;
+}
+
+export interface WorkerRole {
+  /** The one worker that watches settlements and serves the admin API. */
+  readonly leader: boolean;
+  /** Names this worker's reservations in the store, so the primary can release them if it dies. */
+  readonly storeOwner: string;
 }
 
 function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
@@ -85,21 +96,38 @@ export function createLogger(config: GatewayConfig["log"]): Logger {
  */
 const KEEP_ALIVE_MS = 65_000;
 
-async function listen(server: Server, port: number, host: string, scheme = "http"): Promise<string> {
+/** `exclusive`: in a cluster worker, bind this process's own socket instead of sharing the primary's. */
+export async function listen(
+  server: Server,
+  port: number,
+  host: string,
+  scheme = "http",
+  exclusive = false,
+): Promise<string> {
   server.keepAliveTimeout = KEEP_ALIVE_MS;
   server.headersTimeout = KEEP_ALIVE_MS + 1_000;
   await new Promise<void>((resolvePromise, reject) => {
     server.once("error", reject);
-    server.listen(port, host, () => resolvePromise());
+    server.listen({ port, host, exclusive }, () => resolvePromise());
   });
   const address = server.address() as AddressInfo;
   const shown = address.family === "IPv6" ? `[${address.address}]` : address.address;
   return `${scheme}://${shown}:${address.port}`;
 }
 
-function closeServer(server: Server): Promise<void> {
+export function closeServer(server: Server): Promise<void> {
   server.closeAllConnections();
   return new Promise((resolvePromise) => server.close(() => resolvePromise()));
+}
+
+/** The invoice pool challenges draw from, when `lnd.invoicePool.size` is set; warmed with the fixed prices. */
+function startInvoicePool(config: GatewayConfig, backend: InvoiceBackend, metrics: GatewayMetrics) {
+  const options = config.lnd.invoicePool;
+  if (options.size === 0) return undefined;
+  const pool = new InvoicePool(backend, options, metrics.invoicePoolEvents());
+  metrics.observeInvoicePool(() => pool.size);
+  pool.warm(fixedPriceInvoices(config.services));
+  return pool;
 }
 
 /** Opens the store, connects to LND, starts watching settlements, and listens on the public and operator ports. */
@@ -110,7 +138,8 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   const { tls } = config.listen;
   const keyPair = tls && readKeyPair(tls);
   const metrics = new GatewayMetrics(config.services.map((s) => s.name));
-  const store = await openStore(config.store);
+  const worker = overrides.worker;
+  const store = await openStore(config.store, worker?.storeOwner);
   // Reservations a stopped process left (it crashed mid-request) are released in full: the request's outcome is
   // unknown, and the agent's balance is not taken for it. With PostgreSQL this is also each replica's heartbeat.
   const releaseStale = async () => {
@@ -121,7 +150,9 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
       log.warn({ err: (error as Error).message }, "could not heartbeat or release stale reservations");
     }
   };
-  await releaseStale();
+  // With one SQLite file per host the release runs once, in the primary before it forks: a worker starting later
+  // would take its live siblings' reservations for a stopped process's. PostgreSQL's leases tell them apart.
+  if (!worker || store.heartbeatIntervalMs !== undefined) await releaseStale();
   const heartbeat =
     store.heartbeatIntervalMs === undefined ? undefined : setInterval(releaseStale, store.heartbeatIntervalMs);
   heartbeat?.unref();
@@ -141,9 +172,23 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   const health = healthHandlers(config, backend, store);
   const book = new PriceBook(config.services, log, metrics, (service) => pools.of(service).liveUrls());
   const clients = new ClientAddresses(config.trustProxy);
+  const invoicePool = startInvoicePool(config, backend, metrics);
   const refundPayer = overrides.refundPayer ?? LndRefundPayer.fromConfig(config.lnd);
   const refunds = new Refunds({ store, payer: refundPayer, caps: config.refunds, metrics, log });
-  const app = createApp({ config, store, backend, pricer, book, proxy, pools, metrics, health, clients, log, refunds });
+  const app = createApp({
+    config,
+    store,
+    backend: invoicePool ?? backend,
+    pricer,
+    book,
+    proxy,
+    pools,
+    metrics,
+    health,
+    clients,
+    log,
+    refunds,
+  });
 
   const serverOptions = { maxHeaderSize: config.limits.maxHeaderBytes };
   const handler = config.listen.requireTls ? requiringTls(app, clients) : app;
@@ -160,7 +205,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   });
   const operator = createServer(operatorApp);
   let admin: Server | undefined;
-  if (adminSecret !== undefined) {
+  if (adminSecret !== undefined && (!worker || worker.leader)) {
     const adminApp = express();
     adminApp.disable("x-powered-by");
     const upstreamOf = (service: string) => pools.of(service).pick() ?? "";
@@ -179,14 +224,26 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
       "listen.insecure: plain HTTP on a non-loopback address; L402 credentials cross the network in clear text",
     );
   }
-  const operatorUrl = await listen(operator, config.operator.port, config.operator.host);
-  const adminUrl = admin && config.admin ? await listen(admin, config.admin.port, config.admin.host) : undefined;
-  await watcher.start();
-  // Refunds a stopped gateway left pending are settled from LND's record of each payment, never paid twice.
-  const reconciled = refunds.reconcile().then(
-    (pending) => pending > 0 && log.info({ pending }, "reconciled pending refunds with LND"),
-    (error: unknown) => log.warn({ err: String(error) }, "could not reconcile pending refunds"),
-  );
+  // A worker's operator listener is internal, on its own port: the primary serves the host's, with /metrics
+  // aggregated over the workers and the health checks asked of one of them.
+  const operatorUrl = worker
+    ? await listen(operator, 0, "127.0.0.1", "http", true)
+    : await listen(operator, config.operator.port, config.operator.host);
+  // Served by one worker only (the leader), so it binds its own socket.
+  const adminUrl =
+    admin && config.admin
+      ? await listen(admin, config.admin.port, config.admin.host, "http", worker !== undefined)
+      : undefined;
+  if (!worker || worker.leader) await watcher.start();
+  // Refunds a stopped gateway left pending are settled from LND's record of each payment, never paid twice; by one
+  // worker only (the leader), like the settlement watcher.
+  const reconciled =
+    worker && !worker.leader
+      ? Promise.resolve()
+      : refunds.reconcile().then(
+          (pending) => pending > 0 && log.info({ pending }, "reconciled pending refunds with LND"),
+          (error: unknown) => log.warn({ err: String(error) }, "could not reconcile pending refunds"),
+        );
   pools.start();
   book.start();
   const stopWatchingConfig = overrides.configPath ? watchPricing(overrides.configPath, config, book, log) : () => {};
@@ -205,6 +262,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     reconciled,
     close: async () => {
       clearInterval(heartbeat);
+      invoicePool?.close();
       watcher.stop();
       pools.stop();
       book.stop();

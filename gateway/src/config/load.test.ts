@@ -27,6 +27,9 @@ describe("gateway config", () => {
     expect(config.proxy.forwardCredential).toBe(false);
     expect(config.limits.challengeBurst).toBe(10);
     expect(config.services[0]?.tokenLifetimeSeconds).toBe(86_400);
+    expect(config.lnd.invoicePool.size).toBe(0);
+    expect(config.workers).toBe(1);
+    expect(parseConfig({ ...minimal, workers: "auto" }).workers).toBe("auto");
   });
 
   it("names the bad field, the value it got and what it expected", () => {
@@ -48,6 +51,15 @@ describe("gateway config", () => {
       { ...minimal, services: [{ ...minimal.services[0], upstream: "ftp://x" }] },
       /services\.0\.upstream/,
     ],
+    [
+      "an invoice pool whose invoices could age past half their expiry",
+      {
+        ...minimal,
+        lnd: { ...minimal.lnd, invoicePool: { size: 4, maxAgeSeconds: 301 } },
+      },
+      /lnd\.invoicePool\.maxAgeSeconds: 301 s is more than half of service "llm"'s invoiceExpirySeconds \(600\)/,
+    ],
+    ["no workers", { ...minimal, workers: 0 }, /workers/],
     [
       "a match without a path",
       { ...minimal, services: [{ ...minimal.services[0], match: { methods: ["GET"] } }] },

@@ -114,6 +114,22 @@ export const serviceSchema = z
     }
   });
 
+/** Invoices created ahead of time, so a burst of challenges does not wait on LND's AddInvoice (one pool per process). */
+const invoicePoolSchema = z
+  .object({
+    /** Invoices kept ready per (amount, memo, expiry) class; 0 turns the pool off. */
+    size: z.number().int().min(0).max(10_000).default(0),
+    /** A ready invoice older than this is dropped: one handed out has at least invoiceExpirySeconds - maxAgeSeconds left. */
+    maxAgeSeconds: z.number().int().positive().default(60),
+    /** Refill calls to LND at once. */
+    concurrency: z.number().int().positive().max(64).default(2),
+    /** Classes (prices) kept at once. */
+    maxClasses: z.number().int().positive().default(16),
+    /** A class nobody asked for in this long is no longer refilled. */
+    idleSeconds: z.number().int().positive().default(600),
+  })
+  .strict();
+
 const lndSchema = z
   .object({
     /** host:port of LND's gRPC listener. */
@@ -132,6 +148,7 @@ const lndSchema = z
      */
     refundMacaroon: z.string().optional(),
     refundMacaroonPath: z.string().optional(),
+    invoicePool: invoicePoolSchema.prefault({}),
   })
   .strict()
   .refine((l) => (l.cert === undefined) !== (l.certPath === undefined), {
@@ -249,6 +266,8 @@ export const configSchema = z
     trustProxy: z.union([z.boolean(), z.number().int(), z.string()]).default(false),
     lnd: lndSchema,
     store: storeSchema,
+    /** Worker processes sharing the listening sockets (node:cluster); `auto` is one per core. */
+    workers: z.union([z.number().int().min(1).max(256), z.literal("auto")]).default(1),
     /** Macaroon location; Aperture uses "lsat". */
     macaroonLocation: z.string().default("lsat"),
     proxy: z
@@ -317,6 +336,16 @@ export const configSchema = z
         ctx.addIssue({ code: "custom", path: ["services", i, "name"], message: `duplicate service "${service.name}"` });
       }
       seen.add(service.name);
+      const pool = config.lnd.invoicePool;
+      if (pool.size > 0 && pool.maxAgeSeconds * 2 > service.invoiceExpirySeconds) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["lnd", "invoicePool", "maxAgeSeconds"],
+          message:
+            `${pool.maxAgeSeconds} s is more than half of service "${service.name}"'s invoiceExpirySeconds ` +
+            `(${service.invoiceExpirySeconds}): a pooled invoice would be handed out with too little life left`,
+        });
+      }
     }
   });
 

@@ -1,8 +1,10 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { InvoicePoolEvents } from "../lightning/invoice-pool.js";
 
 /**
  * The gateway's Prometheus metrics. Labels are bounded sets only (service, model, reason, phase, method, class):
- * never a token id, payment hash, client IP or free-form path.
+ * never a token id, payment hash, client IP or free-form path. With `--workers N` the primary sums each series over
+ * the workers, except gauges of state they share (LND, the store, prices), whose `aggregator` is max.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -85,6 +87,7 @@ export class GatewayMetrics {
 
   readonly lndUp = new Gauge({
     name: "l402_lnd_up",
+    aggregator: "max",
     help: "1 if the last call to LND succeeded and the invoice subscription is up, else 0",
     registers: [this.registry],
     collect: () => {
@@ -94,6 +97,7 @@ export class GatewayMetrics {
 
   readonly priceSats = new Gauge({
     name: "l402_price_sats",
+    aggregator: "max",
     help: "Price of the last quote per service",
     labelNames: ["service"] as const,
     registers: [this.registry],
@@ -101,6 +105,7 @@ export class GatewayMetrics {
 
   readonly priceMsat = new Gauge({
     name: "l402_price_msat",
+    aggregator: "max",
     help: "Configured prices of metered services, by rule index and component (per_call, prompt_token, completion_token, fee)",
     labelNames: ["service", "rule", "component"] as const,
     registers: [this.registry],
@@ -166,6 +171,7 @@ export class GatewayMetrics {
 
   readonly prepaidBalance = new Gauge({
     name: "l402_prepaid_balance_sats",
+    aggregator: "max",
     help: "Outstanding prepaid balance (balances plus reservations) of paid metered tokens",
     registers: [this.registry],
     collect: async () => {
@@ -175,6 +181,7 @@ export class GatewayMetrics {
 
   readonly surgeMultiplier = new Gauge({
     name: "l402_surge_multiplier",
+    aggregator: "max",
     help: "Load multiplier applied to new quotes per service (1 when prices are static)",
     labelNames: ["service"] as const,
     registers: [this.registry],
@@ -182,12 +189,37 @@ export class GatewayMetrics {
 
   readonly activeTokens = new Gauge({
     name: "l402_tokens_active",
+    aggregator: "max",
     help: "Paid tokens that are neither revoked nor expired",
     registers: [this.registry],
     collect: async () => {
       this.activeTokens.set(await this.countActiveTokens());
     },
   });
+
+  readonly invoicePoolReady = new Gauge({
+    name: "l402_invoice_pool_ready",
+    help: "Invoices created ahead of time and ready to hand out (0 when the pool is off)",
+    registers: [this.registry],
+    collect: () => {
+      this.invoicePoolReady.set(this.invoicePoolSize());
+    },
+  });
+
+  readonly invoicePoolRequests = new Counter({
+    name: "l402_invoice_pool_requests_total",
+    help: "Invoices asked of the pool: result hit (handed out a ready one) or miss (created on LND there and then)",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+
+  readonly invoicePoolExpired = new Counter({
+    name: "l402_invoice_pool_expired_total",
+    help: "Ready invoices dropped unused because they reached lnd.invoicePool.maxAgeSeconds",
+    registers: [this.registry],
+  });
+
+  private invoicePoolSize: () => number = () => 0;
 
   constructor(services: readonly string[]) {
     collectDefaultMetrics({ register: this.registry });
@@ -212,6 +244,22 @@ export class GatewayMetrics {
     this.settlementStreamUp = sources.settlementStreamUp;
     this.countActiveTokens = sources.countActiveTokens;
     this.outstandingBalanceMsat = sources.outstandingBalanceMsat;
+  }
+
+  /** The invoice pool's event sink (its counters start at zero). */
+  invoicePoolEvents(): InvoicePoolEvents {
+    this.invoicePoolRequests.inc({ result: "hit" }, 0);
+    this.invoicePoolRequests.inc({ result: "miss" }, 0);
+    return {
+      hit: () => this.invoicePoolRequests.inc({ result: "hit" }),
+      miss: () => this.invoicePoolRequests.inc({ result: "miss" }),
+      expired: (count) => this.invoicePoolExpired.inc(count),
+    };
+  }
+
+  /** Reads the invoice pool's size when Prometheus scrapes. */
+  observeInvoicePool(size: () => number): void {
+    this.invoicePoolSize = size;
   }
 
   /** Counts an invoice once, when it is first known to be paid. */

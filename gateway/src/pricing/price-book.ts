@@ -15,6 +15,7 @@ const upstreamsOfService = (service: ServiceConfig | undefined): string[] => (se
 export class PriceBook {
   private readonly live = new Map<string, PricingConfig>();
   private readonly surges = new Map<string, SurgeMonitor>();
+  private readonly listeners: ((service: string, next: PricingConfig, source: "admin" | "reload") => void)[] = [];
 
   /** @param upstreamsOf the upstreams in service of a service now (its pool), whose combined load drives surge. */
   constructor(
@@ -72,6 +73,7 @@ export class PriceBook {
     this.live.set(service.name, next);
     this.log.info({ service: service.name, source, old: previous, new: next }, "prices changed");
     this.publish();
+    for (const listener of this.listeners) listener(service.name, next, source);
     const monitor = this.surges.get(service.name);
     if (next.surge && monitor) monitor.reconfigure(next.surge);
     else if (next.surge) {
@@ -84,6 +86,11 @@ export class PriceBook {
       this.metrics.surgeMultiplier.set({ service: service.name }, 1);
     }
     return true;
+  }
+
+  /** Calls `listener` after each change (several workers relay the admin API's changes to each other). */
+  onChange(listener: (service: string, next: PricingConfig, source: "admin" | "reload") => void): void {
+    this.listeners.push(listener);
   }
 
   private publish(): void {

@@ -109,6 +109,7 @@ const SQL = {
   orphaned: `SELECT r.id, t.service FROM reservations r JOIN tokens t USING (token_id)
              LEFT JOIN replica_heartbeats h ON h.owner = r.owner
              WHERE r.owner <> $1 AND COALESCE(h.heartbeat_at, r.created_at) < $2`,
+  reservationsOf: `SELECT r.id, t.service FROM reservations r JOIN tokens t USING (token_id) WHERE r.owner = $1`,
   forgetStopped: `DELETE FROM replica_heartbeats h WHERE h.heartbeat_at < $1
                   AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.owner = h.owner)`,
   outstanding: `SELECT COALESCE(SUM(balance_msat + reserved_msat), 0)::bigint AS msat FROM tokens
@@ -326,12 +327,21 @@ export class PostgresTokenStore implements TokenStore {
     await this.query(SQL.heartbeat, [this.owner, now.getTime()]);
     const expired = now.getTime() - this.leaseMs;
     const orphaned = await this.query<{ id: number; service: string }>(SQL.orphaned, [this.owner, expired]);
+    const released = await this.release(orphaned, now);
+    await this.query(SQL.forgetStopped, [expired]);
+    return released;
+  }
+
+  async releaseReservationsOf(owner: string, at: Date): Promise<number> {
+    return this.release(await this.query<{ id: number; service: string }>(SQL.reservationsOf, [owner]), at);
+  }
+
+  private async release(held: readonly { id: number; service: string }[], at: Date): Promise<number> {
     let released = 0;
-    for (const { id, service } of orphaned) {
-      const settled = await this.settle(id, { amountMsat: 0, service, model: "-", reason: "released" }, now);
+    for (const { id, service } of held) {
+      const settled = await this.settle(id, { amountMsat: 0, service, model: "-", reason: "released" }, at);
       if (settled) released += 1;
     }
-    await this.query(SQL.forgetStopped, [expired]);
     return released;
   }
 

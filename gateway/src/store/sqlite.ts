@@ -154,6 +154,7 @@ const STATEMENTS = {
                  VALUES (@tokenId, @service, @model, @promptTokens, @completionTokens, @amount, @reason, @at)`,
   staleReservations:
     "SELECT r.id, t.service FROM reservations r JOIN tokens t USING (token_id) WHERE r.owner != ? AND r.created_at < ?",
+  reservationsOf: "SELECT r.id, t.service FROM reservations r JOIN tokens t USING (token_id) WHERE r.owner = ?",
   outstanding:
     "SELECT COALESCE(SUM(balance_msat + reserved_msat), 0) AS msat FROM tokens WHERE status = 'paid' AND metered = 1",
   revenueByModel: `SELECT service, model, SUM(amount_msat) AS charged_msat, COUNT(*) AS requests FROM charges
@@ -182,6 +183,12 @@ const STATEMENTS = {
   advanceSettleIndex: "UPDATE cursors SET value = MAX(value, ?) WHERE name = 'lnd_settle_index'",
   ping: "UPDATE cursors SET value = value WHERE name = 'lnd_settle_index'",
 } as const;
+
+/** A reservation to release, and the service it was made for (the charge ledger names it). */
+interface Held {
+  readonly id: number;
+  readonly service: string;
+}
 
 export class SqliteTokenStore implements TokenStore {
   private readonly db: Database.Database;
@@ -336,14 +343,18 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   async releaseStaleReservations(): Promise<number> {
-    const before = this.openedAt;
-    const stale = this.statements.staleReservations.all(this.owner, before.getTime()) as {
-      id: number;
-      service: string;
-    }[];
+    const stale = this.statements.staleReservations.all(this.owner, this.openedAt.getTime()) as Held[];
+    return this.release(stale, this.openedAt);
+  }
+
+  async releaseReservationsOf(owner: string, at: Date): Promise<number> {
+    return this.release(this.statements.reservationsOf.all(owner) as Held[], at);
+  }
+
+  private async release(held: readonly Held[], at: Date): Promise<number> {
     let released = 0;
-    for (const { id, service } of stale) {
-      const settled = await this.settle(id, { amountMsat: 0, service, model: "-", reason: "released" }, before);
+    for (const { id, service } of held) {
+      const settled = await this.settle(id, { amountMsat: 0, service, model: "-", reason: "released" }, at);
       if (settled) released += 1;
     }
     return released;

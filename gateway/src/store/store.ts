@@ -158,6 +158,8 @@ export interface TokenStore extends PaymentLedger {
    * this replica's heartbeat, then releases those of owners whose heartbeat is older than the lease.
    */
   releaseStaleReservations(now?: Date): Promise<number>;
+  /** Releases every reservation of `owner`, a process known to have stopped (a worker that died); returns how many. */
+  releaseReservationsOf(owner: string, at: Date): Promise<number>;
   /** How often `releaseStaleReservations` must run to keep this replica's lease; undefined when once at start is enough. */
   readonly heartbeatIntervalMs: number | undefined;
   /** Sum of balances and reservations of paid metered tokens: money agents have prepaid and not yet spent. */

@@ -238,6 +238,23 @@ export function describeTokenStore(backend: StoreBackend): void {
       expect(account).toMatchObject({ balanceMsat: 0, reservedMsat: 10_000 });
     });
 
+    it("releases every reservation of a stopped owner, and none of a live one", async () => {
+      const { store, open } = await fresh("live");
+      const dead = await open("dead");
+      const { token } = await paidMetered(store, 10);
+      const live = await store.reserve(token.tokenId, 1_000, new Date());
+      await dead.reserve(token.tokenId, 2_000, new Date());
+      await dead.reserve(token.tokenId, 3_000, new Date());
+      expect(await store.releaseReservationsOf("dead", new Date())).toBe(2);
+      expect(await store.releaseReservationsOf("dead", new Date())).toBe(0);
+      const account = (await store.getToken(token.tokenId))?.account;
+      expect(account).toMatchObject({ balanceMsat: 9_000, reservedMsat: 1_000, chargedMsat: 0 });
+      if (!live.ok) throw new Error("reservation refused");
+      expect(
+        await store.settle(live.id, { amountMsat: 500, service: "llm", model: "-", reason: "usage" }, new Date()),
+      ).toEqual({ chargedMsat: 500, balanceMsat: 9_500 });
+    });
+
     it("never charges more than was reserved", async () => {
       const { store } = await fresh();
       const { token } = await paidMetered(store, 5);

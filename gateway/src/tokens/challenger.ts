@@ -1,5 +1,6 @@
 import { formatChallenge, type MintedToken, mintToken } from "@l402-gateway/l402";
 import type { ServiceConfig } from "../config/schema.js";
+import type { InvoiceClass } from "../lightning/invoice-pool.js";
 import type { CreatedInvoice, InvoiceBackend } from "../lightning/invoices.js";
 import type { Pricer } from "../pricing/pricer.js";
 import { describeQuote, type Quote } from "../pricing/quote.js";
@@ -20,6 +21,17 @@ export interface Challenge {
     readonly expires_at: string;
     readonly [detail: string]: unknown;
   };
+}
+
+const accessMemo = (service: ServiceConfig) => `L402 access to ${service.name}`;
+
+/** The invoices fixed-price challenges will ask for at the configured prices, for an invoice pool to make ahead. */
+export function fixedPriceInvoices(services: readonly ServiceConfig[]): InvoiceClass[] {
+  return services.flatMap((service) =>
+    service.price
+      ? [{ sats: service.price.sats, memo: accessMemo(service), expirySeconds: service.invoiceExpirySeconds }]
+      : [],
+  );
 }
 
 interface Reason {
@@ -78,8 +90,12 @@ export class Challenger {
   private async newToken(service: ServiceConfig, sats: number, metered: boolean) {
     const now = new Date();
     const validUntil = new Date(now.getTime() + service.tokenLifetimeSeconds * 1000);
-    const memo = `L402 access to ${service.name}`;
-    const { invoice, token } = await this.invoiceAndToken(service, sats, memo, tokenCaveats(service, validUntil));
+    const { invoice, token } = await this.invoiceAndToken(
+      service,
+      sats,
+      accessMemo(service),
+      tokenCaveats(service, validUntil),
+    );
     await this.store.insertToken({
       tokenId: token.identifier.tokenId.toString("hex"),
       rootKeyId: token.rootKeyId.toString("hex"),

@@ -53,7 +53,11 @@ export async function metricValue(server: RunningServer, series: string): Promis
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
 
-export async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+/**
+ * Polls `condition` until it holds. The bound only stops a test that would never pass: it is generous, because
+ * llama.cpp on shared cores can be many times slower than on a quiet machine.
+ */
+export async function waitFor(condition: () => Promise<boolean>, timeoutMs = 50_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error("condition not met in time");
