@@ -23,7 +23,7 @@ async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   try {
     // Loaded only now: the LND client (gRPC, protobufs) takes a while to load, and usage errors need none of it.
-    const { budgetCommand, quoteCommand, receiptsCommand, requestCommand, tokensCommand } = await import(
+    const { budgetCommand, closeCommand, quoteCommand, receiptsCommand, requestCommand, tokensCommand } = await import(
       "./cli/commands.js"
     );
     if (command.command === "mcp") {
@@ -42,6 +42,8 @@ async function main(argv: readonly string[], io: Io): Promise<number> {
         return await receiptsCommand(command, io);
       case "budget":
         return await budgetCommand(command, io);
+      case "close":
+        return await closeCommand(command, io);
     }
   } catch (error) {
     return fail(error, io);

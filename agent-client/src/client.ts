@@ -1,19 +1,25 @@
-import { formatAuthorization } from "@l402-gateway/l402";
+import { PAYMENT_RECEIPT_HEADER, parsePaymentReceipt } from "@l402-gateway/l402";
 import { z } from "zod";
 import { balanceOf, type TokenBalance } from "./balances.js";
 import { type BudgetLimits, type Spending, spending } from "./budget.js";
-import { readChallenge, type ValidatedChallenge, validateChallenge } from "./challenge.js";
-import { L402ClientError, type PriceQuote } from "./errors.js";
+import { validateChallenge } from "./challenge.js";
+import { L402ClientError, type L402ClientErrorCode, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
 import { fetchGatewayQuote, type GatewayQuote } from "./gateway-quote.js";
+import { type DecodedInvoice, invoicePaymentHash } from "./invoice.js";
 import type { MacaroonInfo } from "./macaroon-info.js";
+import { type OfferPreference, rankOffers } from "./offer-choice.js";
+import { type ChargeOffer, type L402Offer, type Offer, readOffers, type SessionOffer } from "./offers.js";
+import { type ValidatedPaymentOffer, validatePaymentOffer } from "./payment-offers.js";
 import { Payer } from "./payments.js";
+import { authorizationOf, type Presented, paymentHashOf } from "./presented.js";
 import { queryReceipts, type Receipt, type ReceiptQuery } from "./receipts.js";
 import { sendFollowing } from "./redirects.js";
 import { ReplayableRequest } from "./request-body.js";
+import { challengeNeedsRefresh, openSessionFor, storedChallenge, updateSession } from "./sessions.js";
 import { KeyedMutex } from "./single-flight.js";
 import { MemoryStore } from "./store/memory.js";
-import { budgetLimitsSchema, type StoredToken } from "./store/state.js";
+import { budgetLimitsSchema, type Refund, type StoredSession, type StoredToken } from "./store/state.js";
 import type { ClientStore } from "./store/store.js";
 import type { Timeouts } from "./timed-fetch.js";
 import { chooseToken, pathScope, rememberRoute, removeToken, tokenFor } from "./tokens.js";
@@ -83,6 +89,18 @@ export interface L402ClientOptions {
    * the path of a PEM file. Applies to the default fetch; a custom `fetch` brings its own TLS settings.
    */
   readonly ca?: string;
+  /** Which offer of a 402 to pay when several schemes are offered; see `OfferPreference`. Default `{ calls: "many" }`. */
+  readonly preference?: OfferPreference;
+  /**
+   * `close()` closes every open Payment session and every closable L402 prepaid token of the store (collecting the
+   * refunds) before returning. Default false.
+   */
+  readonly closeSessionsOnClose?: boolean;
+  /**
+   * How long closing a session waits for the refund to reach the wallet before recording it as `pending`
+   * (`resolveRefunds` looks again later); default 30 s. Only with a wallet that implements `receivedOn`.
+   */
+  readonly refundWaitMs?: number;
   readonly onEvent?: (event: L402Event) => void;
   /** Clock, for tests. */
   readonly now?: () => Date;
@@ -127,10 +145,14 @@ export class L402Client {
   readonly #timeouts: Timeouts;
   readonly #maxLockBlocks: number;
   readonly #now: () => Date;
-  readonly #dryRun: boolean;
+  readonly #dryRunMode: boolean;
   readonly #allowInsecure: boolean;
   readonly #budget: BudgetLimits;
   readonly #onEvent: (event: L402Event) => void;
+  readonly #wallet: Wallet;
+  readonly #preference: OfferPreference;
+  readonly #closeSessionsOnClose: boolean;
+  readonly #refundWaitMs: number;
 
   constructor(options: L402ClientOptions) {
     const settings = optionsSchema.parse({
@@ -153,11 +175,15 @@ export class L402Client {
     this.#baseFetch =
       options.fetch ?? (options.ca === undefined ? (request) => fetch(request) : fetchTrusting(options.ca));
     this.#allowInsecure = settings.allowInsecure;
-    this.#dryRun = settings.dryRun;
+    this.#dryRunMode = settings.dryRun;
     this.#timeouts = settings.timeouts;
     this.#maxLockBlocks = settings.maxLockBlocks;
     this.#budget = settings.budget;
     this.#onEvent = options.onEvent ?? (() => {});
+    this.#wallet = options.wallet;
+    this.#preference = options.preference ?? {};
+    this.#closeSessionsOnClose = options.closeSessionsOnClose ?? false;
+    this.#refundWaitMs = options.refundWaitMs ?? 30_000;
     this.#payer = new Payer({
       wallet: options.wallet,
       store: this.#store,
@@ -172,7 +198,7 @@ export class L402Client {
       now: this.#now,
       onEvent: this.#onEvent,
     });
-    this.fetch = (input, init) => this.#fetch(input, init, this.#dryRun);
+    this.fetch = (input, init) => this.#fetch(input, init, this.#dryRunMode);
   }
 
   /** Like fetch in dry-run mode: the response when no payment is needed, else the price that would be paid. */
@@ -216,7 +242,7 @@ export class L402Client {
    * them. `onPaid` learns the payment hash of a payment this call made.
    */
   fetchWithin(input: string | URL | Request, init: RequestInit | undefined, limits: CallLimits): Promise<Response> {
-    return this.#fetch(input, init, this.#dryRun, limits);
+    return this.#fetch(input, init, this.#dryRunMode, limits);
   }
 
   /** Receipts, newest first. Pending ones are payments whose outcome is not known yet. */
@@ -230,7 +256,9 @@ export class L402Client {
     const held = (await this.#store.read()).tokens.filter(
       (token) => (origin === undefined || token.origin === originOf(origin)) && (token.validUntil ?? now + 1) > now,
     );
-    return Promise.all(held.map((token) => balanceOf(token, authorizationFor(token), this.#sendOptions())));
+    return Promise.all(
+      held.map((token) => balanceOf(token, authorizationOf({ kind: "token", token }), this.#sendOptions())),
+    );
   }
 
   async tokens(): Promise<StoredToken[]> {
@@ -254,6 +282,179 @@ export class L402Client {
     return { limits: this.#budget, spent: spending(await this.#store.read(), this.#now()) };
   }
 
+  /** Payment sessions in the store, open and closed. */
+  async sessions(): Promise<StoredSession[]> {
+    return (await this.#store.read()).sessions;
+  }
+
+  /**
+   * Closes the open Payment sessions (of one origin, or all) and collects their refunds: each is closed with the
+   * `close` action echoing its latest challenge (refreshed first if it is about to expire), the server's receipt
+   * says what it will refund, and the wallet is watched for the return invoice to be paid (`refundWaitMs`). The
+   * refund is recorded on the deposit's receipt. A session the server never saw opened is opened first.
+   */
+  async closeSessions(filter: { origin?: string } = {}): Promise<ClosedSession[]> {
+    const open = (await this.#store.read()).sessions.filter(
+      (session) => session.status === "open" && (filter.origin === undefined || session.origin === filter.origin),
+    );
+    const closed: ClosedSession[] = [];
+    for (const session of open) closed.push(await this.#mutex.run(session.origin, () => this.#close(session)));
+    return closed;
+  }
+
+  /**
+   * Closes the L402 prepaid tokens (of one origin, or all) at servers that offer it (`POST /l402/close`, this
+   * project's gateway): the unspent balance is paid back to a new return invoice of the wallet and recorded on the
+   * token's receipt, and the token is forgotten. A server without the endpoint (any answer that is not its JSON
+   * reply) keeps its token untouched and is left out of the result.
+   */
+  async closeTokens(filter: { origin?: string } = {}): Promise<ClosedToken[]> {
+    const tokens = (await this.#store.read()).tokens.filter(
+      (token) => filter.origin === undefined || token.origin === filter.origin,
+    );
+    const closed: ClosedToken[] = [];
+    for (const token of tokens) {
+      const result = await this.#mutex.run(token.origin, () => this.#closeToken(token));
+      if (result) closed.push(result);
+    }
+    return closed;
+  }
+
+  async #closeToken(token: StoredToken): Promise<ClosedToken | undefined> {
+    const create = this.#wallet.createReturnInvoice?.bind(this.#wallet);
+    if (!create) throw new L402ClientError("session_unsupported", "the wallet cannot make a return invoice");
+    const { invoice } = await create({
+      description: `refund of token ${token.paymentHash}`,
+      expirySeconds: RETURN_INVOICE_MIN_SECONDS,
+    });
+    const request = await ReplayableRequest.from(`${token.origin}/l402/close`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ invoice }),
+    });
+    const response = await sendFollowing(request, authorizationOf({ kind: "token", token }), {
+      send: this.#baseFetch,
+      timeouts: this.#timeouts,
+      allowInsecure: this.#allowInsecure,
+    });
+    const reply = tokenCloseReplySchema.safeParse(await response.json().catch(() => undefined));
+    if (!response.ok || !reply.success) return undefined;
+    const announcedSats = Math.floor(reply.data.refund.amount_msat / 1000);
+    const receivedSats = announcedSats === 0 ? 0 : await this.#awaitRefund(invoice);
+    const refund: Refund = {
+      announcedSats,
+      receivedSats: receivedSats ?? null,
+      status: refundStatus(
+        { sats: announcedSats, status: reply.data.refund.status === "succeeded" ? "succeeded" : null },
+        receivedSats,
+      ),
+      returnInvoice: invoice,
+      closedAt: this.#now().toISOString(),
+    };
+    await this.#recordRefund(token.paymentHash, refund);
+    await this.#store.update((state) => removeToken(state, token.paymentHash));
+    this.#onEvent({ type: "refund", origin: token.origin, reference: token.paymentHash, refund });
+    return { origin: token.origin, paymentHash: token.paymentHash, service: token.service, refund };
+  }
+
+  /** Looks again at refunds recorded as pending: the wallet may have received them since. */
+  async resolveRefunds(): Promise<Refund[]> {
+    // Aperture v0.5.0 answers a close before its refund is sent and calls it pending, which reads as failed.
+    const receiptsWithRefunds = (await this.#store.read()).receipts.filter(
+      (receipt) => receipt.refund?.status === "pending" || receipt.refund?.status === "failed",
+    );
+    const resolved: Refund[] = [];
+    for (const receipt of receiptsWithRefunds) {
+      const refund = receipt.refund;
+      if (!refund) continue;
+      const received = await this.#received(refund.returnInvoice);
+      if (received === undefined || received === 0) continue;
+      const updated: Refund = { ...refund, receivedSats: received, status: "succeeded" };
+      await this.#recordRefund(receipt.paymentHash, updated);
+      resolved.push(updated);
+    }
+    return resolved;
+  }
+
+  /**
+   * Ends the client: with `closeSessionsOnClose`, closes every open Payment session and every L402 prepaid token
+   * whose server offers a close, collecting the refunds, before returning.
+   */
+  async close(): Promise<{ sessions: ClosedSession[]; tokens: ClosedToken[] }> {
+    if (!this.#closeSessionsOnClose) return { sessions: [], tokens: [] };
+    return { sessions: await this.closeSessions(), tokens: await this.closeTokens() };
+  }
+
+  async #close(stored: StoredSession): Promise<ClosedSession> {
+    let session = await this.#refreshed(stored, stored.url);
+    if (!session.opened) {
+      // The deposit is paid but the server has not seen the session: open it, else it cannot be closed.
+      const opening = await this.#send(session.url, authorizationOf({ kind: "session", session }));
+      await opening.body?.cancel();
+      if (opening.status === 402) throw sessionRefused(session, "open");
+      session = (await this.#store.update((state) =>
+        updateSession(state, session.sessionId, (draft) => {
+          draft.opened = true;
+        }),
+      )) ?? { ...session, opened: true };
+    }
+    const response = await this.#send(session.url, authorizationOf({ kind: "close", session }));
+    await response.body?.cancel();
+    if (response.status === 402) throw sessionRefused(session, "close");
+    const announced = announcedRefund(response.headers);
+    await this.#store.update((state) =>
+      updateSession(state, session.sessionId, (draft) => {
+        draft.status = "closed";
+      }),
+    );
+    const receivedSats = announced.sats === 0 ? 0 : await this.#awaitRefund(session.returnInvoice);
+    const refund: Refund = {
+      announcedSats: announced.sats,
+      receivedSats: receivedSats ?? null,
+      status: refundStatus(announced, receivedSats),
+      returnInvoice: session.returnInvoice,
+      closedAt: this.#now().toISOString(),
+    };
+    await this.#recordRefund(session.sessionId, refund);
+    this.#onEvent({ type: "refund", origin: session.origin, reference: session.sessionId, refund });
+    return { origin: session.origin, sessionId: session.sessionId, paidSats: session.paidSats, refund };
+  }
+
+  async #send(url: string, authorization: string): Promise<Response> {
+    return sendFollowing(await ReplayableRequest.from(url, { method: "GET" }), authorization, {
+      send: this.#baseFetch,
+      timeouts: this.#timeouts,
+      allowInsecure: this.#allowInsecure,
+    });
+  }
+
+  /** Sats received on the return invoice, waiting up to `refundWaitMs`; undefined when the wallet cannot tell. */
+  async #awaitRefund(returnInvoice: string): Promise<number | undefined> {
+    const deadline = Date.now() + this.#refundWaitMs;
+    for (;;) {
+      const received = await this.#received(returnInvoice);
+      if (received === undefined || received > 0 || Date.now() >= deadline) return received;
+      await new Promise((resolveWait) => setTimeout(resolveWait, REFUND_POLL_MS));
+    }
+  }
+
+  async #received(returnInvoice: string): Promise<number | undefined> {
+    const receivedOn = this.#wallet.receivedOn?.bind(this.#wallet);
+    if (!receivedOn) return undefined;
+    try {
+      return await receivedOn(invoicePaymentHash(returnInvoice));
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #recordRefund(paymentHash: string, refund: Refund): Promise<void> {
+    await this.#store.update((state) => {
+      const receipt = state.receipts.find((candidate) => candidate.paymentHash === paymentHash);
+      if (receipt) receipt.refund = refund;
+    });
+  }
+
   /** Resolves payments left pending by a crash or a timeout through the wallet; returns those still pending. */
   resolvePending(): Promise<Receipt[]> {
     return this.#payer.resolvePending();
@@ -274,90 +475,320 @@ export class L402Client {
     const scope = pathScope(pathname);
     // A payment for this origin in progress will likely buy the token this call needs: wait for it first.
     await this.#mutex.idle(origin);
-    let token = chooseToken(await this.#store.read(), origin, scope, this.#now());
+    let presented = await this.#firstCredential(origin, scope, request.url.href);
     const refused = new Set<string>();
     let paid = false;
     for (let attempt = 1; ; attempt++) {
-      const authorization = token && authorizationFor(token);
+      const authorization = presented && authorizationOf(presented);
       const response = await sendFollowing(request, authorization, this.#sendOptions());
       if (response.status !== 402) {
-        if (token) await this.#remember(origin, scope, token.service);
+        if (presented) await this.#accepted(presented, origin, scope);
         if (paid) await this.#forgiveRefusal(origin);
+        // A top-up answered by the draft's acknowledgement (our gateway) served nothing: ask again as bearer.
+        // Aperture instead forwards the top-up request itself, and its answer is the caller's.
+        if (presented?.kind === "topUp" && (await isTopUpAcknowledgement(response, presented.session.sessionId))) {
+          const { sessionId } = presented.session;
+          const session = (await this.#store.read()).sessions.find((stored) => stored.sessionId === sessionId);
+          if (session) {
+            presented = { kind: "session", session };
+            paid = false;
+            continue;
+          }
+        }
         return response;
       }
-      // A 402 of any scheme to the token just paid for is a refusal, also one that asks for another kind of payment.
-      if (paid && token) await this.#recordRefusal(token);
-      const challenge = readChallengeOrDiscard(response);
-      if (!challenge) return response;
+      // A 402 of any scheme to the credential just paid for is a refusal, also one that asks for another payment.
+      if (paid && presented) await this.#recordRefusal(origin, serviceOf(presented), paymentHashOf(presented));
+      const offers = readOffersOrDiscard(response);
+      if (offers.length === 0) return response;
       await response.body?.cancel();
       assertSameOrigin(response, origin);
-      this.#onEvent({ type: "challenge", origin, service: challenge.macaroon.service, url: request.url.href });
-      if (token) await this.#refuse(token, challenge.macaroon, refused);
+      const l402 = offers.find((offer) => offer.kind === "l402");
+      this.#onEvent({ type: "challenge", origin, service: l402?.macaroon.service ?? "", url: request.url.href });
+      if (presented?.kind === "token") await this.#refuse(presented.token, l402?.macaroon, refused);
+      // An `open` refused may be a concurrent call's open winning: the session is still tried as bearer once opened.
+      else if (presented && !(presented.kind === "session" && !presented.session.opened)) {
+        refused.add(paymentHashOf(presented));
+      }
       if (paid || attempt >= MAX_ATTEMPTS) {
         throw new L402ClientError(
           "payment_refused",
           `${origin} answered 402 again after ${paid ? "being paid" : `${attempt} attempts`}; not paying again`,
         );
       }
-      const next = await this.#mutex.run(origin, () => this.#obtainToken(challenge, origin, refused, dryRun, limits));
-      token = next.token;
+      const held = presented?.kind === "session" ? presented.session : undefined;
+      const next = await this.#mutex.run(origin, () =>
+        held?.opened
+          ? this.#topUpOrObtain(held, offers, origin, refused, dryRun, limits)
+          : this.#obtain(offers, origin, refused, dryRun, request.url.href, limits),
+      );
+      presented = next.presented;
       paid = next.paid;
     }
   }
 
-  /** Under the origin's lock: a token bought meanwhile by another call, a recovered one, or a new purchase. */
-  async #obtainToken(
-    read: { challenge: ValidatedChallenge["challenge"]; macaroon: MacaroonInfo },
+  /** The credential to try first: an open session of the origin, else the token the route hints name. */
+  async #firstCredential(origin: string, scope: string, url: string): Promise<Presented | undefined> {
+    const state = await this.#store.read();
+    const session = openSessionFor(state, origin, scope);
+    if (session) return { kind: "session", session: await this.#refreshed(session, url) };
+    const token = chooseToken(state, origin, scope, this.#now());
+    return token && { kind: "token", token };
+  }
+
+  /** After a non-402 answer: the route is remembered, a session marked opened, a top-up's challenge kept. */
+  async #accepted(presented: Presented, origin: string, scope: string): Promise<void> {
+    const now = this.#now().toISOString();
+    switch (presented.kind) {
+      case "token":
+        await this.#remember(origin, scope, presented.token.service);
+        return;
+      case "session":
+        await this.#store.update((state) =>
+          updateSession(state, presented.session.sessionId, (session) => {
+            session.opened = true;
+            session.lastUsedAt = now;
+          }),
+        );
+        return;
+      case "topUp":
+        // The top-up challenge is the freshest one the server bound: later bearer requests echo it.
+        await this.#store.update((state) =>
+          updateSession(state, presented.session.sessionId, (session) => {
+            session.challenge = storedChallenge(presented.challenge);
+            session.lastUsedAt = now;
+          }),
+        );
+        return;
+      case "charge":
+        return;
+    }
+  }
+
+  /**
+   * A bearer request refused: the balance ran out. A session offer in the 402 is a top-up (its new invoice pays more
+   * into the same session); without one, the session is left as it is and the offers are chosen among as usual.
+   */
+  async #topUpOrObtain(
+    session: StoredSession,
+    offers: readonly Offer[],
     origin: string,
     refused: ReadonlySet<string>,
     dryRun: boolean,
     limits: CallLimits,
-  ): Promise<{ token: StoredToken; paid: boolean }> {
-    const { service } = read.macaroon;
+  ): Promise<{ presented: Presented; paid: boolean }> {
+    const offer = offers.find((candidate): candidate is SessionOffer => candidate.kind === "session");
+    if (!offer) return this.#obtain(offers, origin, refused, dryRun, session.url, limits, { excludeSessions: true });
+    const validated = this.#validateOffer(offer);
+    const quote = this.#payer.quoteOffer(validated, origin, "topUp");
+    if (dryRun) await this.#dryRun(quote);
+    await this.#approve(quote, limits);
+    const result = await this.#payer.payOffer(
+      validated,
+      origin,
+      "topUp",
+      (state) => {
+        updateSession(state, session.sessionId, (stored) => {
+          stored.paidSats += validated.invoice.amountSats;
+        });
+      },
+      undefined,
+      limits.maxCostSats,
+    );
+    limits.onPaid?.(result.paymentHash);
+    return {
+      presented: { kind: "topUp", session, challenge: offer.challenge, topUpPreimage: result.preimage },
+      paid: true,
+    };
+  }
+
+  /**
+   * Under the origin's lock: a credential bought meanwhile by another call (a token for the wanted service, an open
+   * session), a recovered one, or a new purchase of the best offer by the preference (see `rankOffers`). An offer
+   * whose invoice does not match its challenge is passed over for the next; if none is valid, the first one's
+   * error is thrown.
+   */
+  async #obtain(
+    offers: readonly Offer[],
+    origin: string,
+    refused: ReadonlySet<string>,
+    dryRun: boolean,
+    url: string,
+    limits: CallLimits,
+    options: { excludeSessions?: boolean } = {},
+  ): Promise<{ presented: Presented; paid: boolean }> {
     await this.#payer.resolvePending(origin);
     const state = await this.#store.read();
-    const cached = tokenFor(state, origin, service, this.#now(), refused);
-    if (cached) {
-      this.#onEvent({ type: "token_reused", origin, service });
-      return { token: cached, paid: false };
-    }
-    const validated = validateChallenge(read, this.#now());
-    if (validated.invoice.lockBlocks > this.#maxLockBlocks) {
-      throw new L402ClientError(
-        "timelock_too_long",
-        `the invoice could keep the payment locked for ${validated.invoice.lockBlocks} blocks, more than the ` +
-          `${this.#maxLockBlocks} allowed (maxLockBlocks)`,
-        { paymentHash: validated.invoice.paymentHash },
-      );
-    }
-    if (dryRun) {
-      const quote = this.#payer.quote(validated, origin);
-      await this.#payer.assertAllowed(quote);
-      throw new L402ClientError(
-        "dry_run",
-        `dry run: ${origin} asks ${quote.amountSats} sats (+ up to ${quote.maxFeeSats} sats fee) for ` +
-          `${service || "access"}; nothing paid`,
-        { quote },
-      );
-    }
-    if (limits.approve) {
-      const quote = this.#payer.quote(validated, origin);
-      await this.#payer.assertAllowed(quote, limits.maxCostSats);
-      if (!(await limits.approve(quote))) {
-        throw new L402ClientError("payment_declined", `paying ${quote.amountSats} sats to ${origin} was not approved`, {
-          quote,
-        });
+    const l402 = offers.find((offer): offer is L402Offer => offer.kind === "l402");
+    if (l402) {
+      const cached = tokenFor(state, origin, l402.macaroon.service, this.#now(), refused);
+      if (cached) {
+        this.#onEvent({ type: "token_reused", origin, service: cached.service });
+        return { presented: { kind: "token", token: cached }, paid: false };
       }
     }
-    const token = await this.#payer.pay(validated, origin, limits.maxCostSats);
-    limits.onPaid?.(token.paymentHash);
-    return { token, paid: true };
+    const session = options.excludeSessions
+      ? undefined
+      : openSessionFor(state, origin, pathScope(new URL(url).pathname));
+    if (session && !refused.has(session.sessionId) && offers.some((offer) => offer.kind === "session")) {
+      return { presented: { kind: "session", session }, paid: false };
+    }
+    const canOpenSessions = !options.excludeSessions && this.#wallet.createReturnInvoice !== undefined;
+    const ranked = rankOffers(offers, this.#preference, canOpenSessions, this.#now());
+    let firstError: unknown;
+    for (const offer of ranked) {
+      try {
+        return await this.#buy(offer, origin, dryRun, url, limits);
+      } catch (error) {
+        if (!(error instanceof L402ClientError) || !VALIDATION_CODES.has(error.code)) throw error;
+        firstError ??= error;
+      }
+    }
+    throw (
+      firstError ??
+      new L402ClientError("malformed_challenge", `${origin} offers no payment this client is configured to make`)
+    );
+  }
+
+  async #buy(
+    offer: Offer,
+    origin: string,
+    dryRun: boolean,
+    url: string,
+    limits: CallLimits,
+  ): Promise<{ presented: Presented; paid: boolean }> {
+    if (offer.kind === "l402") {
+      const validated = validateChallenge(offer, this.#now());
+      this.#assertLockBlocks(validated.invoice);
+      const quote = this.#payer.quote(validated, origin);
+      if (dryRun) await this.#dryRun(quote);
+      await this.#approve(quote, limits);
+      const token = await this.#payer.pay(validated, origin, limits.maxCostSats);
+      limits.onPaid?.(token.paymentHash);
+      return { presented: { kind: "token", token }, paid: true };
+    }
+    const validated = this.#validateOffer(offer);
+    if (offer.kind === "charge") {
+      const quote = this.#payer.quoteOffer(validated, origin, "charge");
+      if (dryRun) await this.#dryRun(quote);
+      await this.#approve(quote, limits);
+      const result = await this.#payer.payOffer(validated, origin, "charge", undefined, undefined, limits.maxCostSats);
+      limits.onPaid?.(result.paymentHash);
+      return {
+        presented: {
+          kind: "charge",
+          challenge: offer.challenge,
+          preimage: result.preimage,
+          paymentHash: result.paymentHash,
+        },
+        paid: true,
+      };
+    }
+    const quote = this.#payer.quoteOffer(validated, origin, "session");
+    if (dryRun) await this.#dryRun(quote);
+    await this.#approve(quote, limits);
+    const returnInvoice = await this.#returnInvoice(offer);
+    const sessionId = validated.invoice.paymentHash;
+    const pending = {
+      returnInvoice,
+      challenge: storedChallenge(offer.challenge),
+      url,
+      unitSats: Number(offer.request.amount),
+    };
+    await this.#payer.payOffer(validated, origin, "session", undefined, pending, limits.maxCostSats);
+    limits.onPaid?.(sessionId);
+    const stored = (await this.#store.read()).sessions.find((session) => session.sessionId === sessionId);
+    if (!stored) throw new Error("the session was not stored");
+    return { presented: { kind: "session", session: stored }, paid: true };
+  }
+
+  #validateOffer(offer: ChargeOffer | SessionOffer): ValidatedPaymentOffer {
+    const validated = validatePaymentOffer(offer, this.#now());
+    this.#assertLockBlocks(validated.invoice);
+    return validated;
+  }
+
+  #assertLockBlocks(invoice: DecodedInvoice): void {
+    if (invoice.lockBlocks <= this.#maxLockBlocks) return;
+    throw new L402ClientError(
+      "timelock_too_long",
+      `the invoice could keep the payment locked for ${invoice.lockBlocks} blocks, more than the ` +
+        `${this.#maxLockBlocks} allowed (maxLockBlocks)`,
+      { paymentHash: invoice.paymentHash },
+    );
+  }
+
+  /** With `limits.approve`: checks the caps and budgets first, then asks; a refusal is `payment_declined`. */
+  async #approve(quote: PriceQuote, limits: CallLimits): Promise<void> {
+    if (!limits.approve) return;
+    await this.#payer.assertAllowed(quote, limits.maxCostSats);
+    if (!(await limits.approve(quote))) {
+      throw new L402ClientError(
+        "payment_declined",
+        `paying ${quote.amountSats} sats to ${quote.origin} was not approved`,
+        {
+          quote,
+        },
+      );
+    }
+  }
+
+  /** Throws what paying `quote` would be refused with, else `dry_run` with the quote. */
+  async #dryRun(quote: PriceQuote): Promise<never> {
+    await this.#payer.assertAllowed(quote);
+    throw new L402ClientError(
+      "dry_run",
+      `dry run: ${quote.origin} asks ${quote.amountSats} sats (+ up to ${quote.maxFeeSats} sats fee) for ` +
+        `${describeScheme(quote)}; nothing paid`,
+      { quote },
+    );
+  }
+
+  /** An amountless invoice for the refund, valid at least 30 days and twice the session's idle timeout. */
+  async #returnInvoice(offer: SessionOffer): Promise<string> {
+    const create = this.#wallet.createReturnInvoice?.bind(this.#wallet);
+    if (!create) {
+      throw new L402ClientError("session_unsupported", "the wallet cannot make a return invoice for a session");
+    }
+    const idle = Number(offer.request.idleTimeout ?? "0");
+    const expirySeconds = Math.max(RETURN_INVOICE_MIN_SECONDS, 2 * idle);
+    return (await create({ description: `refund of session ${offer.request.paymentHash}`, expirySeconds })).invoice;
+  }
+
+  /**
+   * The session with a challenge fit to echo: one about to expire is replaced by the session challenge of a fresh
+   * unpaid 402 from the session's URL (its invoice is left unpaid). Kept as it is when none comes.
+   */
+  async #refreshed(session: StoredSession, url: string): Promise<StoredSession> {
+    if (!challengeNeedsRefresh(session.challenge, this.#now())) return session;
+    const response = await sendFollowing(await ReplayableRequest.from(url, { method: "GET" }), undefined, {
+      send: this.#baseFetch,
+      timeouts: this.#timeouts,
+      allowInsecure: this.#allowInsecure,
+    });
+    await response.body?.cancel();
+    if (response.status !== 402) return session;
+    let fresh: SessionOffer | undefined;
+    try {
+      fresh = readOffers(response.headers).find((offer): offer is SessionOffer => offer.kind === "session");
+    } catch {
+      return session;
+    }
+    if (!fresh) return session;
+    const challenge = storedChallenge(fresh.challenge);
+    return (
+      (await this.#store.update((state) =>
+        updateSession(state, session.sessionId, (stored) => {
+          stored.challenge = challenge;
+        }),
+      )) ?? session
+    );
   }
 
   /** The refused token is dropped only if the server wants a token for its own service: it is spent or revoked. */
-  async #refuse(token: StoredToken, wanted: MacaroonInfo, refused: Set<string>): Promise<void> {
+  async #refuse(token: StoredToken, wanted: MacaroonInfo | undefined, refused: Set<string>): Promise<void> {
     refused.add(token.paymentHash);
-    if (token.service !== wanted.service) return;
+    if (wanted === undefined || token.service !== wanted.service) return;
     await this.#store.update((state) => removeToken(state, token.paymentHash));
     this.#onEvent({
       type: "token_dropped",
@@ -368,11 +799,11 @@ export class L402Client {
   }
 
   /** The origin refused the token it was paid for in this call: it is not paid again unless the caller allows it. */
-  async #recordRefusal(token: StoredToken): Promise<void> {
+  async #recordRefusal(origin: string, service: string, paymentHash: string): Promise<void> {
     const at = this.#now().toISOString();
     await this.#store.update((state) => {
-      state.refusals = state.refusals.filter((refusal) => refusal.origin !== token.origin);
-      state.refusals.push({ origin: token.origin, service: token.service, paymentHash: token.paymentHash, at });
+      state.refusals = state.refusals.filter((refusal) => refusal.origin !== origin);
+      state.refusals.push({ origin, service, paymentHash, at });
     });
   }
 
@@ -393,10 +824,10 @@ export class L402Client {
   }
 }
 
-/** Undefined for a 402 of another payment scheme, which goes back to the caller with its body unread. */
-function readChallengeOrDiscard(response: Response): ReturnType<typeof readChallenge> {
+/** [] for a 402 of another payment scheme, which goes back to the caller with its body unread. */
+function readOffersOrDiscard(response: Response): Offer[] {
   try {
-    return readChallenge(response.headers);
+    return readOffers(response.headers);
   } catch (error) {
     response.body?.cancel().catch(() => undefined);
     throw error;
@@ -422,13 +853,108 @@ function originOf(text: string): string {
   return URL.canParse(text) ? new URL(text).origin : text;
 }
 
-function authorizationFor(token: StoredToken): string {
-  return formatAuthorization({
-    macaroon: token.macaroon,
-    preimage: Buffer.from(token.preimage, "hex"),
-    scheme: token.scheme,
-  });
+function serviceOf(presented: Presented): string {
+  return presented.kind === "token" ? presented.token.service : "";
 }
+
+function describeScheme(quote: PriceQuote): string {
+  switch (quote.scheme) {
+    case "charge":
+      return "one call (Payment charge)";
+    case "session":
+      return "a session deposit (Payment session)";
+    case "topUp":
+      return "a session top-up (Payment session)";
+    default:
+      return `${quote.service || "access"} (L402)`;
+  }
+}
+
+/** Errors of an offer that does not hold together: the next offer may still be paid. */
+const VALIDATION_CODES: ReadonlySet<L402ClientErrorCode> = new Set([
+  "malformed_challenge",
+  "invalid_invoice",
+  "zero_amount_invoice",
+  "invoice_expired",
+  "timelock_too_long",
+  "payment_hash_mismatch",
+  "amount_mismatch",
+  "network_mismatch",
+  "session_unsupported",
+]);
+
+/** A closed L402 prepaid token and its refund. */
+export interface ClosedToken {
+  readonly origin: string;
+  readonly paymentHash: string;
+  readonly service: string;
+  readonly refund: Refund;
+}
+
+/** The gateway's `POST /l402/close` reply (gateway/src/refunds/close-route.ts). */
+const tokenCloseReplySchema = z.object({
+  token_id: z.string(),
+  refund: z.object({ amount_msat: z.number().int().nonnegative(), status: z.string() }),
+});
+
+/** The draft's answer to a top-up, `{"status":"ok", "sessionId": …}`: small JSON naming the session. */
+async function isTopUpAcknowledgement(response: Response, sessionId: string): Promise<boolean> {
+  const length = Number(response.headers.get("content-length") ?? "NaN");
+  if (!(response.headers.get("content-type") ?? "").includes("json") || !(length < 4096)) return false;
+  const body: unknown = await response
+    .clone()
+    .json()
+    .catch(() => undefined);
+  const parsed = z.object({ status: z.literal("ok"), sessionId: z.literal(sessionId) }).safeParse(body);
+  if (parsed.success) await response.body?.cancel();
+  return parsed.success;
+}
+
+/** A closed session: what was paid into it and what came back. */
+export interface ClosedSession {
+  readonly origin: string;
+  readonly sessionId: string;
+  readonly paidSats: number;
+  readonly refund: Refund;
+}
+
+interface AnnouncedRefund {
+  /** null when the server did not say (Aperture omits 0). */
+  readonly sats: number | null;
+  readonly status: "succeeded" | "failed" | "skipped" | null;
+}
+
+/** What the close receipt says of the refund; nothing known without a readable receipt. */
+function announcedRefund(headers: Headers): AnnouncedRefund {
+  const header = headers.get(PAYMENT_RECEIPT_HEADER);
+  if (header === null) return { sats: null, status: null };
+  try {
+    const receipt = parsePaymentReceipt(header);
+    return { sats: receipt.refundSats ?? null, status: receipt.refundStatus ?? null };
+  } catch {
+    return { sats: null, status: null };
+  }
+}
+
+function refundStatus(announced: AnnouncedRefund, receivedSats: number | undefined): Refund["status"] {
+  if (receivedSats !== undefined && receivedSats > 0) return "succeeded";
+  if (announced.sats === 0 || announced.status === "skipped") return "skipped";
+  return announced.status === "failed" ? "failed" : "pending";
+}
+
+function sessionRefused(session: StoredSession, action: "open" | "close"): L402ClientError {
+  return new L402ClientError(
+    "payment_refused",
+    `${session.origin} refused to ${action} session ${session.sessionId}; it stays recorded as open`,
+    { paymentHash: session.sessionId },
+  );
+}
+
+/** How often closing a session looks at the wallet for the refund. */
+const REFUND_POLL_MS = 250;
+
+/** The draft advises a return invoice valid at least 30 days. */
+const RETURN_INVOICE_MIN_SECONDS = 30 * 24 * 3600;
 
 export function createL402Client(options: L402ClientOptions): L402Client {
   return new L402Client(options);

@@ -15,6 +15,12 @@ export type L402ClientErrorCode =
   | "timelock_too_long"
   /** The invoice's payment hash is not the one the macaroon is bound to: paying would buy nothing. */
   | "payment_hash_mismatch"
+  /** A Payment challenge's `amount` (or `depositAmount`) is not its invoice's amount. */
+  | "amount_mismatch"
+  /** A Payment charge challenge's `network` is not its invoice's network. */
+  | "network_mismatch"
+  /** A Payment session cannot be opened: the wallet cannot make a return invoice for the refund. */
+  | "session_unsupported"
   /** The 402 came from another origin the request was redirected to: not paid (the token could never be sent). */
   | "redirected_challenge"
   /** Amount plus the maximum routing fee is above `maxCostSats`. */
@@ -54,6 +60,8 @@ export type L402ClientErrorCode =
 
 export interface PriceQuote {
   readonly origin: string;
+  /** What the payment buys: an L402 token, a Payment charge, a session deposit or a session top-up. */
+  readonly scheme?: "l402" | "charge" | "session" | "topUp";
   /** Service names from the macaroon's `services=` caveat, comma-joined; "" when it has none. */
   readonly service: string;
   readonly amountSats: number;

@@ -1,4 +1,5 @@
 import type { PriceQuote } from "./errors.js";
+import type { Refund } from "./store/state.js";
 
 /** Progress the client reports through `onEvent` (the CLI prints these to stderr). Never carries a preimage. */
 export type L402Event =
@@ -7,6 +8,7 @@ export type L402Event =
   | { readonly type: "paid"; readonly quote: PriceQuote; readonly feeSats: number }
   | { readonly type: "token_reused"; readonly origin: string; readonly service: string }
   | { readonly type: "token_dropped"; readonly origin: string; readonly service: string; readonly paymentHash: string }
+  | { readonly type: "refund"; readonly origin: string; readonly reference: string; readonly refund: Refund }
   | {
       readonly type: "pending_resolved";
       readonly paymentHash: string;

@@ -69,3 +69,9 @@ export function decodeInvoice(invoice: string, now: Date): DecodedInvoice {
   const lockBlocks = (parsed.cltv_delta ?? DEFAULT_FINAL_CLTV_DELTA) + Math.max(0, ...hintBlocks);
   return { invoice, amountSats, amountMsat, paymentHash: parsed.id, expiresAt, network: parsed.network, lockBlocks };
 }
+
+/** The payment hash of any BOLT11 invoice, amountless and expired ones included (a refund's return invoice). */
+export function invoicePaymentHash(invoice: string): string {
+  return z.object({ id: z.string().regex(/^[0-9a-f]{64}$/) }).parse(invoices.parsePaymentRequest({ request: invoice }))
+    .id;
+}

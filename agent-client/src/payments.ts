@@ -7,10 +7,11 @@ import { L402ClientError, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
 import { readMacaroonInfo } from "./macaroon-info.js";
 import { assertMayPay, type PayPolicy } from "./pay-policy.js";
+import type { ValidatedPaymentOffer } from "./payment-offers.js";
 import { isProcessAlive } from "./process-alive.js";
 import { pruneStore } from "./prune.js";
 import { findReceipt } from "./receipts.js";
-import type { ClientState, Receipt, StoredToken } from "./store/state.js";
+import type { ClientState, PendingSession, Receipt, StoredToken } from "./store/state.js";
 import type { ClientStore } from "./store/store.js";
 import { putToken } from "./tokens.js";
 import type { PaymentResult, Wallet } from "./wallet/wallet.js";
@@ -51,6 +52,7 @@ export class Payer {
   quote(challenge: ValidatedChallenge, origin: string): PriceQuote {
     return {
       origin,
+      scheme: "l402",
       service: challenge.macaroon.service,
       amountSats: challenge.invoice.amountSats,
       maxFeeSats: this.options.maxFeeSats,
@@ -76,8 +78,61 @@ export class Payer {
 
   /** @param capSats a lower cap than the client's for this payment (a caller's max_cost); never a higher one. */
   async pay(challenge: ValidatedChallenge, origin: string, capSats?: number): Promise<StoredToken> {
-    const { wallet, store, now, onEvent } = this.options;
     const quote = this.quote(challenge, origin);
+    const pending = pendingReceipt(quote, challenge.challenge, this.options.now());
+    const token = await this.#payRecorded(quote, pending, capSats, (state, result) =>
+      settleSucceeded(state, quote.paymentHash, result, this.options.now()),
+    );
+    if (!token) throw new Error(`receipt ${quote.paymentHash} vanished while paying`);
+    return token;
+  }
+
+  /** The quote of a Payment-scheme offer: its invoice's amount, for what `scheme` buys. */
+  quoteOffer(validated: ValidatedPaymentOffer, origin: string, scheme: PaymentScheme): PriceQuote {
+    return {
+      origin,
+      scheme,
+      service: "",
+      amountSats: validated.invoice.amountSats,
+      maxFeeSats: this.options.maxFeeSats,
+      paymentHash: validated.invoice.paymentHash,
+      invoice: validated.invoice.invoice,
+      expiresAt: validated.invoice.expiresAt.toISOString(),
+    };
+  }
+
+  /**
+   * Pays a Payment-scheme offer under the same caps, budgets and pending-payment rules as an L402 challenge.
+   * `onPaid` runs in the store update that settles the receipt (a session is stored with its deposit there).
+   */
+  async payOffer(
+    validated: ValidatedPaymentOffer,
+    origin: string,
+    scheme: PaymentScheme,
+    onPaid: (state: ClientState, result: PaymentResult) => void = () => {},
+    session?: PendingSession,
+    capSats?: number,
+  ): Promise<PaymentResult> {
+    const quote = this.quoteOffer(validated, origin, scheme);
+    const pending: Receipt = {
+      ...pendingReceipt(quote, undefined, this.options.now()),
+      paid: scheme,
+      ...(session === undefined ? {} : { session }),
+    };
+    return this.#payRecorded(quote, pending, capSats, (state, result) => {
+      settleSucceeded(state, quote.paymentHash, result, this.options.now());
+      onPaid(state, result);
+      return result;
+    });
+  }
+
+  async #payRecorded<T>(
+    quote: PriceQuote,
+    pending: Receipt,
+    capSats: number | undefined,
+    settle: (state: ClientState, result: PaymentResult) => T,
+  ): Promise<T> {
+    const { wallet, store, now, onEvent } = this.options;
     this.#assertUnderCap(quote, capSats);
     const { paymentHash } = quote;
     IN_FLIGHT.add(paymentHash);
@@ -91,7 +146,7 @@ export class Payer {
         }
         assertMayPay(state, this.options.policy, quote, now());
         state.receipts = state.receipts.filter((receipt) => receipt.paymentHash !== paymentHash);
-        state.receipts.push(pendingReceipt(quote, challenge.challenge, now()));
+        state.receipts.push(pending);
       });
       onEvent({ type: "paying", quote });
       let result: PaymentResult;
@@ -113,10 +168,9 @@ export class Payer {
       if (!preimageMatches(result.preimage, paymentHash)) {
         throw unknownOutcome(paymentHash, new Error("the wallet returned a preimage that does not match the hash"));
       }
-      const token = await store.update((state) => settleSucceeded(state, paymentHash, result, now()));
-      if (!token) throw new Error(`receipt ${paymentHash} vanished while paying`);
+      const settled = await store.update((state) => settle(state, result));
       onEvent({ type: "paid", quote, feeSats: result.feeSats });
-      return token;
+      return settled;
     } finally {
       IN_FLIGHT.delete(paymentHash);
     }
@@ -171,7 +225,9 @@ export class Payer {
   }
 }
 
-function pendingReceipt(quote: PriceQuote, challenge: L402Challenge, now: Date): Receipt {
+export type PaymentScheme = "charge" | "session" | "topUp";
+
+function pendingReceipt(quote: PriceQuote, challenge: L402Challenge | undefined, now: Date): Receipt {
   return {
     paymentHash: quote.paymentHash,
     origin: quote.origin,
@@ -181,8 +237,9 @@ function pendingReceipt(quote: PriceQuote, challenge: L402Challenge, now: Date):
     maxFeeSats: quote.maxFeeSats,
     status: "pending",
     invoice: quote.invoice,
-    macaroon: challenge.macaroon,
-    scheme: challenge.scheme,
+    macaroon: challenge?.macaroon ?? "",
+    scheme: challenge?.scheme ?? "L402",
+    paid: "l402",
     createdAt: now.toISOString(),
     settledAt: null,
     error: null,
@@ -206,6 +263,9 @@ function settleSucceeded(
     receipt.feeSats = result.feeSats;
     receipt.settledAt = now.toISOString();
   }
+  // Payment-scheme purchases are no reusable token: a charge credential is single-use, a session is kept apart.
+  if (receipt.paid === "session") storeSession(state, receipt, result.preimage, now);
+  if (receipt.paid !== "l402") return undefined;
   const existing = state.tokens.find((token) => token.paymentHash === paymentHash);
   if (existing) return existing;
   const info = readMacaroonInfo(receipt.macaroon);
@@ -223,6 +283,26 @@ function settleSucceeded(
   putToken(state, token);
   pruneStore(state, now);
   return token;
+}
+
+/** The session a deposit paid for, stored once (also when the payment is resolved after a crash). */
+function storeSession(state: ClientState, receipt: Receipt, preimage: string, now: Date): void {
+  const pending = receipt.session;
+  if (!pending || state.sessions.some((session) => session.sessionId === receipt.paymentHash)) return;
+  state.sessions.push({
+    origin: receipt.origin,
+    sessionId: receipt.paymentHash,
+    preimage,
+    returnInvoice: pending.returnInvoice,
+    challenge: pending.challenge,
+    url: pending.url,
+    unitSats: pending.unitSats,
+    paidSats: receipt.amountSats,
+    opened: false,
+    status: "open",
+    createdAt: now.toISOString(),
+    lastUsedAt: now.toISOString(),
+  });
 }
 
 function settleFailed(state: ClientState, paymentHash: string, reason: string, now: Date): void {

@@ -18,6 +18,7 @@ function receipt(i: number, status: Receipt["status"], ageMs: number): Receipt {
     invoice: "lnbcrt1",
     macaroon: "AgE=",
     scheme: "L402",
+    paid: "l402",
     createdAt: ago(ageMs),
     settledAt: status === "pending" ? null : ago(ageMs),
     error: null,

@@ -1,10 +1,22 @@
+import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { createL402Client, FileStore, L402ClientError } from "@l402-gateway/agent-client";
-import { getPendingPayments } from "lightning";
+import { buildPaymentChallenge, formatPaymentChallenge } from "@l402-gateway/l402";
+import { createInvoice, getPendingPayments } from "lightning";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HostileServer } from "./hostile-server.js";
-import { added, bobCliEnv, bobLnd, bobPaymentHashes, bobWallet, codeOf, runCli, tempStorePath } from "./support.js";
+import {
+  added,
+  aliceLnd,
+  bobCliEnv,
+  bobLnd,
+  bobPaymentHashes,
+  bobWallet,
+  codeOf,
+  runCli,
+  tempStorePath,
+} from "./support.js";
 
 /**
  * What a hostile (or broken) L402 server can do to a paying agent, tried against the real client paying from bob's
@@ -201,6 +213,40 @@ describe("a malicious server cannot take more than the agent allowed", () => {
       res.writeHead(402, { "www-authenticate": `L402 macaroon="${"A".repeat(200_000)}", invoice="x"` }).end();
     };
     await expect(client.fetch(`${evil.url}/`)).rejects.toThrow();
+    expect(await paidSince()).toEqual([]);
+  });
+
+  it("a Payment offer whose request lies about its invoice is not paid, whatever the intent", async () => {
+    before = await bobPaymentHashes();
+    const { request: invoice, id: paymentHash } = await createInvoice({ lnd: aliceLnd, tokens: 50 });
+    const offer = (intent: "charge" | "session", request: Record<string, unknown>) =>
+      formatPaymentChallenge(
+        buildPaymentChallenge({
+          secret: randomBytes(32),
+          realm: "evil",
+          method: "lightning",
+          intent,
+          request: { currency: "sat", ...request },
+          expires: new Date(Date.now() + 600_000),
+        }),
+      );
+    const details = { invoice, paymentHash, network: "regtest" };
+    const lies = [
+      ["amount_mismatch", offer("charge", { amount: "1", methodDetails: details })],
+      [
+        "payment_hash_mismatch",
+        offer("charge", { amount: "50", methodDetails: { ...details, paymentHash: "ab".repeat(32) } }),
+      ],
+      ["network_mismatch", offer("charge", { amount: "50", methodDetails: { ...details, network: "mainnet" } })],
+      ["amount_mismatch", offer("session", { amount: "1", depositInvoice: invoice, paymentHash, depositAmount: "5" })],
+    ] as const;
+    const client = createL402Client({ wallet: bobWallet(), maxCostSats: 100 });
+    for (const [code, challenge] of lies) {
+      evil.behaviour = (_request, res) => {
+        res.writeHead(402, { "www-authenticate": challenge }).end();
+      };
+      expect(await codeOf(client.fetch(`${evil.url}/`))).toBe(code);
+    }
     expect(await paidSince()).toEqual([]);
   });
 

@@ -3,7 +3,16 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { L402ClientError, type L402ClientErrorCode, LndWallet, type Wallet } from "@l402-gateway/agent-client";
+import {
+  createL402Client,
+  type L402Client,
+  L402ClientError,
+  type L402ClientErrorCode,
+  type L402ClientOptions,
+  LndWallet,
+  MemoryStore,
+  type Wallet,
+} from "@l402-gateway/agent-client";
 import { type GatewayConfig, parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
 import { getChannelBalance, getFailedPayments, getInvoices, getPayments, getPendingPayments } from "lightning";
 import pino from "pino";
@@ -28,6 +37,17 @@ export function bobWallet(): LndWallet {
     socket: network.nodes.bob.socket,
     cert: network.nodes.bob.cert,
     macaroon: network.nodes.bob.adminMacaroon,
+  });
+}
+
+/** A client paying from bob's node with an in-memory store, a 100-sat cap and a 1,000-sat total budget. */
+export function bobClient(options: Partial<L402ClientOptions> = {}): L402Client {
+  return createL402Client({
+    wallet: bobWallet(),
+    store: new MemoryStore(),
+    maxCostSats: 100,
+    budget: { totalSats: 1_000 },
+    ...options,
   });
 }
 

@@ -35,6 +35,20 @@ describe("parseCommandLine", () => {
     expect(() => parseCommandLine(["get", "http://x/", "--idle-timeout", "0"], env)).toThrow(UsageError);
   });
 
+  it("reads --scheme as the offers to pay, and close with an origin or --all", () => {
+    expect(parseCommandLine(["get", "https://x/", "--scheme", "charge,l402"], env)).toMatchObject({
+      schemes: ["charge", "l402"],
+    });
+    expect(() => parseCommandLine(["get", "https://x/", "--scheme", "cash"], env)).toThrow(UsageError);
+    expect(parseCommandLine(["close", "https://api.test/v1/x"], env)).toMatchObject({
+      command: "close",
+      origin: "https://api.test",
+    });
+    expect(parseCommandLine(["close", "--all"], env)).toMatchObject({ command: "close", origin: undefined });
+    expect(() => parseCommandLine(["close"], env)).toThrow(UsageError);
+    expect(() => parseCommandLine(["close", "https://a.test", "--all"], env)).toThrow(UsageError);
+  });
+
   it("reads quote and mcp, and the NWC wallet from flags or the environment", () => {
     expect(parseCommandLine(["quote", "https://api.test/v1/chat", "-d", "{}"], env)).toMatchObject({
       command: "quote",

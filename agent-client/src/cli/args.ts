@@ -37,6 +37,7 @@ const OPTIONS = {
   "per-origin": { type: "string" },
   "confirm-above": { type: "string" },
   all: { type: "boolean" },
+  scheme: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
 } as const;
@@ -85,6 +86,12 @@ const requestSchema = connectionSchema.extend({
   maxCostSats: wholeNumber("--max-cost").pipe(z.number().positive("--max-cost must be above 0")).optional(),
   maxFeeSats: wholeNumber("--max-fee").optional(),
   timeoutSeconds: wholeNumber("--timeout").pipe(z.number().positive("--timeout must be above 0")).optional(),
+  /** --scheme: the kinds of offer to pay, best first (default: the client's preference for many calls). */
+  schemes: z
+    .string()
+    .transform((text) => text.split(",").map((part) => part.trim()))
+    .pipe(z.array(z.enum(["l402", "charge", "session"], "--scheme takes l402, charge and session, comma-separated")))
+    .optional(),
   dryRun: z.boolean(),
   include: z.boolean(),
   allowRefused: z.boolean(),
@@ -130,6 +137,12 @@ const tokensSchema = connectionSchema.extend({
   all: z.boolean(),
 });
 
+const closeSchema = connectionSchema.extend({
+  command: z.literal("close"),
+  /** Undefined with --all. */
+  origin: httpUrl.transform((url) => url.origin).optional(),
+});
+
 const receiptsSchema = connectionSchema.extend({
   command: z.literal("receipts"),
   origin: z.string().optional(),
@@ -152,6 +165,7 @@ export type McpCommand = z.infer<typeof mcpSchema>;
 export type TokensCommand = z.infer<typeof tokensSchema>;
 export type ReceiptsCommand = z.infer<typeof receiptsSchema>;
 export type BudgetCommand = z.infer<typeof budgetSchema>;
+export type CloseCommand = z.infer<typeof closeSchema>;
 export type Command =
   | RequestCommand
   | QuoteCommand
@@ -159,6 +173,7 @@ export type Command =
   | TokensCommand
   | ReceiptsCommand
   | BudgetCommand
+  | CloseCommand
   | { command: "help" }
   | { command: "version" };
 
@@ -205,7 +220,14 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
         cacert: values.cacert,
         headersTimeoutSeconds: values["headers-timeout"],
         idleTimeoutSeconds: values["idle-timeout"],
+        schemes: values.scheme,
       });
+    }
+    case "close": {
+      const [origin, ...extra] = rest;
+      if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
+      if ((origin === undefined) === (values.all !== true)) throw new UsageError("close takes an origin, or --all");
+      return validate(closeSchema, { ...connection, command, origin });
     }
     case "quote":
       expectPositionals(command, rest, 1, "<url>");

@@ -12,7 +12,14 @@ import { credentialAsBase64 } from "../wallet/credentials.js";
 import { LndWallet } from "../wallet/lnd.js";
 import { NwcUriError, NwcWallet } from "../wallet/nwc.js";
 import type { PaymentLookup, Wallet } from "../wallet/wallet.js";
-import type { BudgetCommand, QuoteCommand, ReceiptsCommand, RequestCommand, TokensCommand } from "./args.js";
+import type {
+  BudgetCommand,
+  CloseCommand,
+  QuoteCommand,
+  ReceiptsCommand,
+  RequestCommand,
+  TokensCommand,
+} from "./args.js";
 import { UsageError } from "./args.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 
@@ -42,6 +49,7 @@ export async function requestCommand(command: RequestCommand, io: Io): Promise<n
     ...(command.maxCostSats === undefined ? {} : { maxCostSats: command.maxCostSats }),
     ...(command.maxFeeSats === undefined ? {} : { maxFeeSats: command.maxFeeSats }),
     ...(command.timeoutSeconds === undefined ? {} : { paymentTimeoutMs: command.timeoutSeconds * 1000 }),
+    ...(command.schemes === undefined ? {} : { preference: { order: command.schemes } }),
     onEvent: (event) => progress(describeEvent(event)),
   });
   const init = await requestInit(command.command.toUpperCase(), command, io);
@@ -132,14 +140,25 @@ export function readCacert(path: string): string {
 export async function tokensCommand(command: TokensCommand, io: Io): Promise<number> {
   const store = new FileStore(command.store);
   if (command.action === "list") {
-    const tokens = (await store.read()).tokens.map((token) => ({
+    const state = await store.read();
+    const tokens = state.tokens.map((token) => ({
+      scheme: "l402",
       origin: token.origin,
       service: token.service,
       payment_hash: token.paymentHash,
       valid_until: token.validUntil === null ? null : new Date(token.validUntil * 1000).toISOString(),
       created_at: token.createdAt,
     }));
-    io.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
+    const sessions = state.sessions.map((session) => ({
+      scheme: "session",
+      origin: session.origin,
+      session_id: session.sessionId,
+      status: session.status,
+      paid_sats: session.paidSats,
+      unit_sats: session.unitSats,
+      created_at: session.createdAt,
+    }));
+    io.stdout.write(`${JSON.stringify([...tokens, ...sessions], null, 2)}\n`);
     return EXIT.ok;
   }
   const target = command.target;
@@ -166,6 +185,7 @@ export async function receiptsCommand(command: ReceiptsCommand, io: Io): Promise
   });
   const shown = receipts.map((receipt) => ({
     payment_hash: receipt.paymentHash,
+    scheme: receipt.paid,
     origin: receipt.origin,
     service: receipt.service,
     status: receipt.status,
@@ -174,6 +194,7 @@ export async function receiptsCommand(command: ReceiptsCommand, io: Io): Promise
     created_at: receipt.createdAt,
     settled_at: receipt.settledAt,
     error: receipt.error,
+    ...(receipt.refund === undefined ? {} : { refund: receipt.refund }),
   }));
   io.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
   return EXIT.ok;
@@ -197,6 +218,22 @@ export async function budgetCommand(command: BudgetCommand, io: Io): Promise<num
     budget: (await store.read()).budgetLimits,
   });
   io.stdout.write(`${JSON.stringify(await client.budget(), null, 2)}\n`);
+  return EXIT.ok;
+}
+
+/** Closes the store's Payment sessions and L402 prepaid tokens (of one origin, or all) and prints the refunds. */
+export async function closeCommand(command: CloseCommand, io: Io): Promise<number> {
+  const client = createL402Client({
+    wallet: requireWallet(command),
+    store: new FileStore(command.store),
+    onEvent: (event) => {
+      if (!command.quiet && event.type === "refund") io.stderr.write(`l402: ${describeEvent(event)}\n`);
+    },
+  });
+  const filter = command.origin === undefined ? {} : { origin: command.origin };
+  const sessions = await client.closeSessions(filter);
+  const tokens = await client.closeTokens(filter);
+  io.stdout.write(`${JSON.stringify({ sessions, tokens }, null, 2)}\n`);
   return EXIT.ok;
 }
 
@@ -298,14 +335,34 @@ export function describeEvent(event: L402Event): string {
     case "challenge":
       return `402 from ${event.url} (service ${event.service || "-"})`;
     case "paying":
-      return `paying ${describeQuote(event.quote)}, hash ${event.quote.paymentHash}`;
+      return `paying ${describeQuote(event.quote)}, hash ${event.quote.paymentHash} (${schemeName(event.quote)})`;
     case "paid":
-      return `paid ${event.quote.amountSats} sats, fee ${event.feeSats} sats, hash ${event.quote.paymentHash}`;
+      return `paid ${event.quote.amountSats} sats, fee ${event.feeSats} sats, hash ${event.quote.paymentHash} (${schemeName(
+        event.quote,
+      )})`;
     case "token_reused":
       return `using the cached token for ${event.service || event.origin}`;
     case "token_dropped":
       return `the server refused the cached token for ${event.service || event.origin}; dropped it`;
     case "pending_resolved":
       return `earlier payment ${event.paymentHash} resolved: ${event.status}`;
+    case "refund":
+      return `closed ${event.reference}: refund ${event.refund.status}${
+        event.refund.receivedSats === null ? "" : `, ${event.refund.receivedSats} sats received`
+      }`;
+  }
+}
+
+/** Which scheme a payment went through, as the CLI prints it. */
+export function schemeName(quote: PriceQuote): string {
+  switch (quote.scheme) {
+    case "charge":
+      return "Payment charge";
+    case "session":
+      return "Payment session deposit";
+    case "topUp":
+      return "Payment session top-up";
+    default:
+      return "L402";
   }
 }

@@ -45,6 +45,9 @@ export function exitCodeFor(code: L402ClientErrorCode): number {
     case "invoice_expired":
     case "timelock_too_long":
     case "payment_hash_mismatch":
+    case "amount_mismatch":
+    case "network_mismatch":
+    case "session_unsupported":
     case "redirected_challenge":
       return EXIT.badChallenge;
     case "dry_run":

@@ -1,4 +1,5 @@
-export const USAGE = `l402: curl-like HTTP client that pays L402 (and LSAT) challenges over Lightning
+export const USAGE = `l402: curl-like HTTP client that pays L402 (and LSAT) and HTTP Payment (lightning charge and session)
+challenges over Lightning
 
 usage:
   l402 get <url> [-H 'K: V']... [options]
@@ -9,8 +10,10 @@ usage:
   l402 mcp [--max-cost <sats>] [--confirm-above <sats>]
                                           Model Context Protocol server on stdio (tools: fetch, quote,
                                           balance, receipts, budget)
-  l402 tokens list                        cached tokens as JSON (no preimages)
+  l402 tokens list                        cached tokens and Payment sessions as JSON (no preimages)
   l402 tokens rm <origin|payment-hash>    forget tokens; 'l402 tokens rm --all' forgets every one
+  l402 close <origin> | --all             close Payment sessions and L402 prepaid tokens, collecting the
+                                          unspent balances as refunds (printed as JSON)
   l402 receipts [--origin <origin>] [--status pending|succeeded|failed] [--limit <n>]
   l402 budget                             saved limits and what was spent, as JSON
   l402 budget set [--hourly <sats>] [--daily <sats>] [--total <sats>] [--per-origin <sats>]
@@ -23,6 +26,8 @@ get/post options:
   --max-fee <sats>        routing fee limit per payment (default 10)
   --timeout <seconds>     how long a payment may take before it is reported pending (default 60)
   --dry-run               pay nothing: print the price as JSON on stdout instead
+  --scheme <list>         offers to pay, best first, of l402, charge, session (default: a session, else L402,
+                          else a charge; progress on stderr says which scheme paid)
   --allow-refused         pay this URL's origin even though it once refused a token it had just been paid for
   --headers-timeout <s>   give up when the server sends no response headers within this (default 60)
   --idle-timeout <s>      give up when the response body pauses longer than this (default 60)

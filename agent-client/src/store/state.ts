@@ -31,6 +31,47 @@ export const receiptStatusSchema = z.enum(["pending", "succeeded", "failed"]);
 export type ReceiptStatus = z.infer<typeof receiptStatusSchema>;
 
 /**
+ * What a payment bought: an L402 token, a single-use Payment `charge` credential, a Payment `session` deposit, or a
+ * session top-up. Stores written before Payment support hold only L402 payments.
+ */
+export const paidSchemeSchema = z.enum(["l402", "charge", "session", "topUp"]);
+export type PaidScheme = z.infer<typeof paidSchemeSchema>;
+
+/** The unspent balance a server paid back when a session or a prepaid token was closed. */
+export const refundSchema = z.object({
+  /** What the server said it would pay back (its receipt); null when it did not say. */
+  announcedSats: sats.nullable(),
+  /** Sats the wallet actually received on the return invoice; null until seen. */
+  receivedSats: sats.nullable(),
+  /** `succeeded` once the wallet saw the return invoice paid; `skipped` when nothing was left to refund. */
+  status: z.enum(["pending", "succeeded", "failed", "skipped"]),
+  returnInvoice: z.string(),
+  closedAt: isoDate,
+});
+export type Refund = z.infer<typeof refundSchema>;
+/** A Payment `challenge` as received: every value kept byte for byte, to be echoed unchanged. */
+export const echoedChallengeSchema = z.object({
+  id: z.string(),
+  realm: z.string(),
+  method: z.string(),
+  intent: z.string(),
+  request: z.string(),
+  expires: z.string().optional(),
+  digest: z.string().optional(),
+  description: z.string().optional(),
+  opaque: z.string().optional(),
+});
+
+/** What a session deposit's receipt keeps so that a crash between paying and storing the session loses nothing. */
+export const pendingSessionSchema = z.object({
+  returnInvoice: z.string(),
+  challenge: echoedChallengeSchema,
+  url: z.string(),
+  unitSats: sats,
+});
+export type PendingSession = z.infer<typeof pendingSessionSchema>;
+
+/**
  * One payment, written as `pending` before the wallet is asked to pay, then settled to `succeeded` or `failed`.
  * A pending receipt keeps what is needed to finish the purchase after a crash: the macaroon (the preimage comes
  * from the wallet) and the owner process, so another process does not mistake a live payment for an abandoned one.
@@ -45,8 +86,14 @@ export const receiptSchema = z.object({
   maxFeeSats: sats,
   status: receiptStatusSchema,
   invoice: z.string(),
+  /** The L402 macaroon bought; "" for Payment-scheme payments. */
   macaroon: z.string(),
   scheme: schemeSchema,
+  paid: paidSchemeSchema.default("l402"),
+  /** A session deposit: the session to store once paid (the preimage comes from the wallet). */
+  session: pendingSessionSchema.optional(),
+  /** Payment sessions and prepaid tokens: the refund collected when it was closed. */
+  refund: refundSchema.optional(),
   createdAt: isoDate,
   settledAt: isoDate.nullable(),
   error: z.string().nullable(),
@@ -76,6 +123,32 @@ export const refusalSchema = z.object({
 });
 export type Refusal = z.infer<typeof refusalSchema>;
 
+/**
+ * A prepaid Payment `session` (method lightning): the deposit's preimage is the bearer secret, the return invoice
+ * gets the unspent balance on close, and the latest session challenge is what bearer requests echo.
+ */
+export const storedSessionSchema = z.object({
+  origin: z.string(),
+  /** The deposit's payment hash. */
+  sessionId: hex64,
+  preimage: hex64,
+  /** Amountless invoice of the agent's wallet that the server pays the refund to. */
+  returnInvoice: z.string(),
+  challenge: echoedChallengeSchema,
+  /** Where the session was opened: a close is sent there. */
+  url: z.string(),
+  /** Price of one unit, as the latest challenge says. */
+  unitSats: sats,
+  /** Deposit plus top-ups paid. */
+  paidSats: sats,
+  /** False until a request with the `open` action was answered: until then the next request opens it. */
+  opened: z.boolean(),
+  status: z.enum(["open", "closed"]),
+  createdAt: isoDate,
+  lastUsedAt: isoDate,
+});
+export type StoredSession = z.infer<typeof storedSessionSchema>;
+
 export const clientStateSchema = z.object({
   version: z.literal(1),
   tokens: z.array(storedTokenSchema),
@@ -85,9 +158,11 @@ export const clientStateSchema = z.object({
   budgetLimits: budgetLimitsSchema,
   /** Absent in stores written before refusals were recorded. */
   refusals: z.array(refusalSchema).default([]),
+  /** Absent in stores written before Payment sessions. */
+  sessions: z.array(storedSessionSchema).default([]),
 });
 export type ClientState = z.infer<typeof clientStateSchema>;
 
 export function emptyState(): ClientState {
-  return { version: 1, tokens: [], routes: [], receipts: [], budgetLimits: {}, refusals: [] };
+  return { version: 1, tokens: [], routes: [], receipts: [], budgetLimits: {}, refusals: [], sessions: [] };
 }

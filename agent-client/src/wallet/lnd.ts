@@ -1,14 +1,23 @@
 import {
   type AuthenticatedLnd,
   authenticatedLndGrpc,
+  createInvoice,
   type GetPaymentResult,
+  getInvoice,
   getPayment,
   subscribeToPayViaRequest,
 } from "lightning";
 import { z } from "zod";
 import { L402ClientError } from "../errors.js";
 import { outcomeFromLookup } from "./outcome.js";
-import type { PaymentLookup, PaymentOrder, PaymentResult, Wallet } from "./wallet.js";
+import type {
+  PaymentLookup,
+  PaymentOrder,
+  PaymentResult,
+  ReturnInvoice,
+  ReturnInvoiceOrder,
+  Wallet,
+} from "./wallet.js";
 
 export interface LndConnection {
   /** host:port of LND's gRPC listener. */
@@ -101,6 +110,22 @@ export class LndWallet implements Wallet {
     }
     if (status.is_failed) return { status: "failed", reason: failureReason(status.failed) };
     return { status: "pending" };
+  }
+
+  /** Needs invoices:write (admin.macaroon has it). */
+  async createReturnInvoice(order: ReturnInvoiceOrder): Promise<ReturnInvoice> {
+    const created = await createInvoice({
+      lnd: this.lnd,
+      description: order.description,
+      expires_at: new Date(Date.now() + order.expirySeconds * 1000).toISOString(),
+    });
+    return { invoice: created.request, paymentHash: created.id };
+  }
+
+  /** Needs invoices:read. */
+  async receivedOn(paymentHash: string): Promise<number> {
+    const invoice = await getInvoice({ lnd: this.lnd, id: paymentHash });
+    return invoice.is_confirmed ? invoice.received : 0;
   }
 }
 

@@ -35,4 +35,22 @@ export interface Wallet {
   lookupPayment(paymentHash: string): Promise<PaymentLookup>;
   /** The spendable balance in msat, where the wallet can tell. */
   balanceMsat?(): Promise<number>;
+  /**
+   * An invoice without an amount for a server to pay a refund to (Payment sessions, closed prepaid tokens). A wallet
+   * without it cannot open sessions: the client then never chooses a session offer.
+   */
+  createReturnInvoice?(order: ReturnInvoiceOrder): Promise<ReturnInvoice>;
+  /** Sats received on one of this wallet's invoices so far (0 while unpaid). */
+  receivedOn?(paymentHash: string): Promise<number>;
+}
+
+export interface ReturnInvoiceOrder {
+  readonly description: string;
+  /** Seconds; the draft advises at least 30 days and twice the session's idle timeout. */
+  readonly expirySeconds: number;
+}
+
+export interface ReturnInvoice {
+  readonly invoice: string;
+  readonly paymentHash: string;
 }
