@@ -145,10 +145,9 @@ describe("Alby's @getalby/lightning-tools pays the gateway from bob's LND (regte
     expect(wallet.paid).toHaveLength(1);
   });
 
-  // Known incompatibility, reported: Alby 9.0.1 echoes only id, realm, method, intent, request and expires, while
-  // our gateway binds an `opaque` (the service) into the challenge id; the echo without it fails the HMAC, so Alby
-  // pays the invoice and gets a 402. This test passes once the gateway stops depending on `opaque` being echoed.
-  it.fails("fetchWithMpp pays a Payment charge offered alone and is served", async () => {
+  // Alby 9.0.1 echoes only id, realm, method, intent, request and expires: the gateway binds the service through a
+  // per-service HMAC secret rather than an `opaque` that would have to be echoed.
+  it("fetchWithMpp pays a Payment charge offered alone and is served", async () => {
     const wallet = albyWallet(bob);
     const res = await fetchWithMpp(`${gateway.url}/charged/today`, {}, { wallet });
     await res.text();

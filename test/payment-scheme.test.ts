@@ -6,6 +6,7 @@ import {
   LndRefundPayer,
   parseConfig,
   type RunningGateway,
+  serviceSecret,
   startGateway,
 } from "@l402-gateway/gateway";
 import {
@@ -252,7 +253,7 @@ describe("HTTP Payment scheme and refunds (regtest)", () => {
     const expired = { ...fields, expires: "2020-01-01T00:00:00Z" };
     const expiredAnswer = await present(
       "/fixed/tamper",
-      { ...expired, id: bindChallengeId(storedSecret(), expired) },
+      { ...expired, id: bindChallengeId(serviceSecret(storedSecret(), "fixed"), expired) },
       { preimage },
     );
     expect(expiredAnswer.status).toBe(402);

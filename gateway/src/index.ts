@@ -6,6 +6,7 @@ export { type InvoiceClass, InvoicePool, type InvoicePoolOptions } from "./light
 export type { CreatedInvoice, InvoiceBackend, Settlement } from "./lightning/invoices.js";
 export { LightningUnavailableError } from "./lightning/invoices.js";
 export { connectLnd, LndInvoiceBackend } from "./lightning/lnd.js";
+export { serviceSecret } from "./payment/service-secret.js";
 export type { PriceQuote, PriceRequest, Pricer } from "./pricing/pricer.js";
 export { StaticPricer } from "./pricing/pricer.js";
 export { LndRefundPayer, type PaymentResult, type PaymentState, type RefundPayer } from "./refunds/payer.js";

@@ -29,6 +29,7 @@ import type { TokenRecord, TokenStore } from "../store/store.js";
 import type { Authenticated } from "../tokens/authenticator.js";
 import { tokenCaveats } from "../tokens/caveats.js";
 import { PaymentOffers } from "./offers.js";
+import { serviceSecret } from "./service-secret.js";
 
 /** Why a Payment credential was refused: answered with a fresh 402 (all offers) or, for 400 types, as is. */
 export interface PaymentRefusal {
@@ -147,11 +148,8 @@ export class PaymentGate {
     }
     if (challenge.realm !== this.deps.config.payment.realm)
       refused("invalid-challenge", "the challenge is of another realm");
-    if (!isBoundChallenge(await this.deps.secret(), challenge)) {
-      refused("invalid-challenge", "the challenge was not issued by this gateway or was altered");
-    }
-    if (challengeService(challenge.opaque) !== service.name) {
-      refused("invalid-challenge", `the challenge was issued for another service than ${service.name}`);
+    if (!isBoundChallenge(serviceSecret(await this.deps.secret(), service.name), challenge)) {
+      refused("invalid-challenge", `the challenge was not issued by this gateway for ${service.name}, or was altered`);
     }
   }
 
@@ -377,18 +375,4 @@ function receiptFields(reference: string): PaymentReceipt {
 
 function receipt(reference: string, challengeId: string): string {
   return formatPaymentReceipt({ ...receiptFields(reference), challengeId });
-}
-
-/** The service an `opaque` names (base64url of a JCS object), or undefined. */
-function challengeService(opaque: string | undefined): string | undefined {
-  if (opaque === undefined) return undefined;
-  try {
-    const value: unknown = JSON.parse(decodeBase64Url(opaque).toString("utf8"));
-    if (typeof value === "object" && value !== null && "service" in value && typeof value.service === "string") {
-      return value.service;
-    }
-  } catch {
-    // Not ours: the HMAC check above has already refused anything we did not write.
-  }
-  return undefined;
 }

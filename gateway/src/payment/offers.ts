@@ -9,6 +9,7 @@ import {
 import type { GatewayConfig, ServiceConfig } from "../config/schema.js";
 import type { InvoiceBackend } from "../lightning/invoices.js";
 import { networkOfInvoice } from "../refunds/invoice.js";
+import { serviceSecret } from "./service-secret.js";
 
 /** What one 402 charges: the price of a call (charge) or a deposit and the price of this request (session). */
 export interface OfferAmounts {
@@ -20,9 +21,9 @@ export interface OfferAmounts {
 
 /**
  * Builds the Payment challenges of a 402, each with an invoice of its own: `charge` for a fixed-price service,
- * `session` (a deposit) for a metered one, as the service's `schemes` allow. The challenge binds (HMAC `id`) the
- * realm, method, intent, request, expiry and an `opaque` naming the service, so a credential for one service or
- * amount cannot be spent on another.
+ * `session` (a deposit) for a metered one, as the service's `schemes` allow. The challenge binds (HMAC `id`, with the
+ * service's own secret) the realm, method, intent, request and expiry, so a credential for one service or amount
+ * cannot be spent on another.
  */
 export class PaymentOffers {
   constructor(
@@ -71,13 +72,12 @@ export class PaymentOffers {
     );
     return [
       buildPaymentChallenge({
-        secret: await this.secret(),
+        secret: serviceSecret(await this.secret(), service.name),
         realm: this.config.realm,
         method: LIGHTNING_METHOD,
         intent,
         request,
         expires,
-        opaque: { service: service.name },
       }),
     ];
   }
