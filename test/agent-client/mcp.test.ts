@@ -4,14 +4,20 @@ import { join } from "node:path";
 import { FileStore } from "@l402-gateway/agent-client";
 import type { RunningGateway } from "@l402-gateway/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gatewayLndConfig } from "../regtest/network-file.js";
+import { checkAccounting } from "../support/accounting.js";
+import { ensureOperatorCanPay } from "../support/operator-liquidity.js";
 import { startUpstream, type TestUpstream } from "../support/upstream.js";
 import { type Elicit, startHost as startMcpHost } from "./mcp-host.js";
 import {
   added,
+  aliceLnd,
   bobCliEnv,
+  bobLnd,
   bobPaymentHashes,
   expectBooksToBalance,
   LLM_PRICE_SATS,
+  network,
   startTestGateway,
   tempStorePath,
   WEATHER_PRICE_SATS,
@@ -39,7 +45,14 @@ describe("l402 mcp: a Model Context Protocol server that pays the regtest gatewa
     const host = await startHost(tempStorePath());
     try {
       const { tools } = await host.client.listTools();
-      expect(tools.map((tool) => tool.name).sort()).toEqual(["balance", "budget", "fetch", "quote", "receipts"]);
+      expect(tools.map((tool) => tool.name).sort()).toEqual([
+        "balance",
+        "budget",
+        "close",
+        "fetch",
+        "quote",
+        "receipts",
+      ]);
       for (const tool of tools) expect(tool.description?.length ?? 0).toBeGreaterThan(40);
       const fetchTool = tools.find((tool) => tool.name === "fetch");
       expect(Object.keys(fetchTool?.inputSchema.properties ?? {}).sort()).toEqual(
@@ -134,5 +147,71 @@ describe("l402 mcp: a Model Context Protocol server that pays the regtest gatewa
 
   it("keeps the books: LND's settlements and the gateway's tokens agree", async () => {
     await expectBooksToBalance(gatewayStore);
+  });
+});
+
+describe("l402 mcp close: prepaid balances come back to the user's wallet", () => {
+  const PER_CALL_MSAT = 2_000;
+  const DEPOSIT_MSAT = 5 * PER_CALL_MSAT;
+  let upstream: TestUpstream;
+  let gateway: RunningGateway;
+  const gatewayStore = join(mkdtempSync(join(tmpdir(), "l402-mcp-close-")), "gateway.sqlite");
+
+  beforeAll(async () => {
+    await ensureOperatorCanPay(aliceLnd, bobLnd, 1_000);
+    upstream = await startUpstream();
+    gateway = await startTestGateway(upstream.url, {
+      lnd: { ...gatewayLndConfig(network.nodes.alice), refundMacaroon: network.nodes.alice.adminMacaroon },
+      store: { path: gatewayStore },
+      services: [
+        {
+          name: "echo",
+          match: { pathPrefix: "/v1/echo" },
+          upstream: upstream.url,
+          pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
+        },
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream?.close();
+  });
+
+  it("closes the origin's prepaid token: the unspent balance arrives, and the next call pays again", async () => {
+    const host = await startHost(tempStorePath());
+    try {
+      const before = await bobPaymentHashes();
+      const deposit = { "x-l402-deposit-msat": String(DEPOSIT_MSAT) };
+      const first = await host.call("fetch", { url: `${gateway.url}/v1/echo`, method: "POST", headers: deposit });
+      expect(first.data).toMatchObject({ status: 200 });
+      const closed = await host.call("close", { origin: `${gateway.url}/v1/anything` });
+      expect(closed.error).toBe(false);
+      const refunded = (DEPOSIT_MSAT - PER_CALL_MSAT) / 1000;
+      expect(closed.data).toEqual({
+        origin: gateway.url,
+        sessions: [],
+        tokens: [
+          expect.objectContaining({
+            service: "echo",
+            refund: { announced_sats: refunded, received_sats: refunded, status: "succeeded" },
+          }),
+        ],
+      });
+      const again = await host.call("fetch", { url: `${gateway.url}/v1/echo`, method: "POST", headers: deposit });
+      expect(again.data).toMatchObject({ status: 200, payment: expect.objectContaining({ service: "echo" }) });
+      expect(added(before, await bobPaymentHashes())).toHaveLength(2);
+    } finally {
+      await host.close();
+    }
+    const served = upstream.seen.filter((seen) => seen.url.startsWith("/v1/echo")).length;
+    const verdict = await checkAccounting({
+      storePath: gatewayStore,
+      lnd: aliceLnd,
+      upstreamServed: served,
+      quiescent: true,
+    });
+    expect(verdict.violations).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import type { L402Client } from "../client.js";
 import { L402ClientError, type PriceQuote } from "../errors.js";
+import type { Refund } from "../store/state.js";
 import type { Wallet } from "../wallet/wallet.js";
 
 /** What the person running the server decides; nothing a model sends can change it. */
@@ -282,7 +283,39 @@ export function createMcpServer(client: L402Client, policy: McpPolicy, version: 
       }),
   );
 
-  // No `close` tool yet: closing a token or session and collecting its refund needs the payment-protocols work,
-  // which this client does not have.
+  server.registerTool(
+    "close",
+    {
+      title: "Close prepaid tokens and sessions of an origin, and collect their refunds",
+      description:
+        "Closes every L402 prepaid token and Payment session held for one origin: the server pays the unspent " +
+        "balance back to an invoice of the user's wallet, and the held credentials stop working (the next call pays " +
+        "again). Use it when the work with that API is done. Returns what each server announced and what arrived.",
+      inputSchema: {
+        origin: z.url({ protocol: /^https?$/ }).describe("The API's origin, e.g. https://api.example.com"),
+      },
+    },
+    ({ origin }) =>
+      tool(async () => {
+        const target = new URL(origin).origin;
+        const refundOf = (refund: Refund) => ({
+          announced_sats: refund.announcedSats,
+          received_sats: refund.receivedSats,
+          status: refund.status,
+        });
+        const sessions = await client.closeSessions({ origin: target });
+        const tokens = await client.closeTokens({ origin: target });
+        return {
+          origin: target,
+          sessions: sessions.map((session) => ({ session_id: session.sessionId, refund: refundOf(session.refund) })),
+          tokens: tokens.map((token) => ({
+            service: token.service,
+            payment_hash: token.paymentHash,
+            refund: refundOf(token.refund),
+          })),
+        };
+      }),
+  );
+
   return server;
 }
