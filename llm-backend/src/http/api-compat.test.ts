@@ -68,6 +68,17 @@ describe("the official openai client, unmodified", () => {
     expect(completion.usage?.completion_tokens).toBe(5);
   });
 
+  it("never reports more completion tokens than max_tokens, even when the last token allowed ends mid-character", async () => {
+    // This prompt's first sampled token is the start of a multi-byte character: node-llama-cpp meters one more.
+    const completion = await client.completions.create({
+      model: MODEL_ID,
+      prompt: "pay sats the € ünïcödé",
+      max_tokens: 1,
+      temperature: 0,
+    });
+    expect(completion.usage?.completion_tokens).toBeLessThanOrEqual(1);
+  });
+
   it("surfaces a 400 as BadRequestError", async () => {
     await expect(
       client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] }),

@@ -201,7 +201,10 @@ export async function generate(
   }
   const endedAt = performance.now();
   const used = slot.sequence.tokenMeter.diff(meterBefore);
-  const completionTokens = used.usedOutputTokens;
+  // node-llama-cpp's meter can count one more output token than maxTokens: a sampled token that ends mid-character is
+  // completed before the text is cut, and that text never reaches the client. max_tokens is a hard limit of the API
+  // (the gateway reserves and bills exactly that much), so the count reported and metered never exceeds it.
+  const completionTokens = Math.min(used.usedOutputTokens, params.maxTokens);
   const promptN = input.promptTokens.length - cacheN;
   const promptMs = (firstTokenAt ?? endedAt) - startedAt;
   const predictedMs = firstTokenAt === null ? 0 : endedAt - firstTokenAt;
