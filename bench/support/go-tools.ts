@@ -1,29 +1,12 @@
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { access, mkdir, readFile, rename } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { goEnv } from "../../test/regtest/binaries.js";
+import { runCommand } from "../../test/regtest/command.js";
 import { cacheRoot } from "../../test/regtest/paths.js";
 
 const goModule = join(dirname(fileURLToPath(import.meta.url)), "..", "gateway", "go");
-
-function run(command: string, args: string[], cwd: string): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, {
-      cwd,
-      env: { ...process.env, GOTOOLCHAIN: "local", GOWORK: "off", GOFLAGS: "-mod=readonly" },
-    });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk;
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      output += chunk;
-    });
-    child.on("error", (error) => resolve({ code: -1, output: error.message }));
-    child.on("close", (code) => resolve({ code: code ?? -1, output }));
-  });
-}
 
 /**
  * Builds one of the benchmark's Go programs (bench/gateway/go/<name>, standard library only) once per source
@@ -42,9 +25,12 @@ export async function goTool(name: "loadgen" | "upstream"): Promise<string> {
   }
   await mkdir(dirname(target), { recursive: true });
   const partial = `${target}.partial-${process.pid}`;
-  const built = await run("go", ["build", "-o", partial, `./${name}`], goModule);
+  const built = await runCommand("go", ["build", "-o", partial, `./${name}`], { cwd: goModule, env: goEnv() }).catch(
+    (error: Error) => ({ code: -1, stdout: "", stderr: error.message }),
+  );
   if (built.code !== 0) {
-    throw new Error(`could not build the benchmark's ${name} with Go (Go 1.22+ is needed):\n${built.output.trim()}`);
+    const output = `${built.stdout}${built.stderr}`.trim();
+    throw new Error(`could not build the benchmark's ${name} with Go (Go 1.22+ is needed):\n${output}`);
   }
   await rename(partial, target);
   return target;

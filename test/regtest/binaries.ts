@@ -26,7 +26,7 @@ async function isExecutable(path: string): Promise<boolean> {
   }
 }
 
-function goEnv(): NodeJS.ProcessEnv {
+export function goEnv(): NodeJS.ProcessEnv {
   // GOTOOLCHAIN=local: never fetch another Go toolchain behind the user's back; GOWORK=off: ignore any go.work above.
   return { ...process.env, GOTOOLCHAIN: "local", GOWORK: "off", GOFLAGS: "-mod=readonly" };
 }
