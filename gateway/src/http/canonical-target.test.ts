@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canonicalTarget, InvalidTargetError } from "./canonical-target.js";
+import { canonicalPath, canonicalTarget, InvalidTargetError } from "./canonical-target.js";
 
 describe("canonical request target", () => {
   it.each([
@@ -21,6 +21,31 @@ describe("canonical request target", () => {
     expect(target.path).toBe(path);
     expect(target.key).toBe(path.toLowerCase());
     expect(canonicalTarget(target.path).path, "canonical form is a fixed point").toBe(path);
+  });
+
+  it("reads every path exactly as the segment-by-segment algorithm does, fast path included", () => {
+    // Paths from an alphabet that reaches both the already-canonical shortcut and every kind of rewrite.
+    const alphabet = ["/", "/", "a", "B", "1", ".", "..", "%", "%2e", "%41", "~", "@", ":", " ", "é", "-", "_", ";"];
+    let seed = 7;
+    const next = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed;
+    };
+    let shortcut = 0;
+    for (let i = 0; i < 20_000; i++) {
+      let raw = "/";
+      for (let n = next() % 12; n > 0; n--) raw += alphabet[next() % alphabet.length];
+      let slow: string | Error;
+      try {
+        slow = canonicalPath(raw);
+      } catch (error) {
+        slow = error as Error;
+      }
+      if (slow === raw) shortcut++;
+      if (slow instanceof Error) expect(() => canonicalTarget(raw), raw).toThrow(InvalidTargetError);
+      else expect(canonicalTarget(raw).path, raw).toBe(slow);
+    }
+    expect(shortcut, "paths that are already canonical").toBeGreaterThan(1_000);
   });
 
   it("keeps the query string apart and unchanged", () => {

@@ -23,6 +23,8 @@ export class InvalidTargetError extends Error {
 /** Characters a path segment may carry literally (RFC 3986 pchar without `%`); every other byte is percent-encoded. */
 const LITERAL = /^[A-Za-z0-9\-._~!$&'()*+,;=:@]$/;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+/** A path already in canonical form: non-empty segments of literal characters, none of them `.` or `..`. */
+const ALREADY_CANONICAL = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-._~!$&'()*+,;=:@]+)+$/;
 
 function decodeSegment(segment: string): string {
   const bytes: number[] = [];
@@ -66,6 +68,13 @@ export function canonicalTarget(rawTarget: string): CanonicalTarget {
   const queryAt = rawTarget.indexOf("?");
   const rawPath = queryAt < 0 ? rawTarget : rawTarget.slice(0, queryAt);
   const query = queryAt < 0 ? "" : rawTarget.slice(queryAt);
+  // Most targets are already canonical: they are passed on as they are, without decoding and encoding each segment.
+  const path = ALREADY_CANONICAL.test(rawPath) ? rawPath : canonicalPath(rawPath);
+  return { path, key: path.toLowerCase(), query };
+}
+
+/** The canonical form of a path (without its query), segment by segment; throws InvalidTargetError. */
+export function canonicalPath(rawPath: string): string {
   if (rawPath.includes("\\")) throw new InvalidTargetError("the path holds a \\");
   if (rawPath.includes("#")) throw new InvalidTargetError("the path holds a #");
   const segments: string[] = [];
@@ -75,8 +84,7 @@ export function canonicalTarget(rawTarget: string): CanonicalTarget {
     if (segment === "..") segments.pop();
     else segments.push(segment);
   }
-  const path = `/${segments.map(encodeSegment).join("/")}`;
-  return { path, key: path.toLowerCase(), query };
+  return `/${segments.map(encodeSegment).join("/")}`;
 }
 
 /** Lower case, as every path pattern of the config is compared with a canonical key. */

@@ -1,24 +1,56 @@
 import type { IncomingMessage } from "node:http";
+import { Transform, type TransformCallback } from "node:stream";
 
 export class BodyTooLargeError extends Error {
   override readonly name = "BodyTooLargeError";
 }
 
-/** Reads a request body whole, failing as soon as it passes `limit` bytes. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/** Reads a request body whole, failing as soon as it passes `limit` bytes or the client leaves before its end. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   if (Number(req.headers["content-length"] ?? 0) > limit) {
     req.resume();
-    throw new BodyTooLargeError(`request body exceeds ${limit} bytes`);
+    return Promise.reject(new BodyTooLargeError(`request body exceeds ${limit} bytes`));
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      req.resume();
-      throw new BodyTooLargeError(`request body exceeds ${limit} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+  if (req.complete && req.readableLength === 0) return Promise.resolve(Buffer.alloc(0));
+  // Events rather than `for await`: an async iterator per request is a measurable share of the hot path.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (error?: Error) => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+      req.off("close", onClose);
+      if (error) reject(error);
+      else resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        done(new BodyTooLargeError(`request body exceeds ${limit} bytes`));
+        req.resume();
+      } else chunks.push(chunk);
+    };
+    const onEnd = () => done();
+    const onError = (error: Error) => done(error);
+    const onClose = () => {
+      if (!req.complete) done(new Error("the client closed the connection before the body ended"));
+    };
+    req.on("data", onData);
+    req.once("end", onEnd);
+    req.once("error", onError);
+    req.once("close", onClose);
+  });
+}
+
+/** Passes a body through and fails once more than `limit` bytes have gone by. */
+export function byteLimit(limit: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      seen += chunk.length;
+      if (seen > limit) callback(new BodyTooLargeError(`request body exceeds ${limit} bytes`));
+      else callback(null, chunk);
+    },
+  });
 }

@@ -1,24 +1,12 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
-import { Transform, type TransformCallback } from "node:stream";
-import { Agent, type Dispatcher, errors as undiciErrors } from "undici";
+import type { Readable, Transform } from "node:stream";
+import { Agent, type Dispatcher, errors as undiciErrors, util as undiciUtil } from "undici";
 import type { GatewayConfig } from "../config/schema.js";
 import { sendJsonError } from "../http/errors.js";
-import { BodyTooLargeError } from "../http/read-body.js";
+import { BodyTooLargeError, byteLimit, readBody } from "../http/read-body.js";
 import { endToEndHeaders, type ForwardedFor, upstreamRequestHeaders } from "./headers.js";
 import { pump } from "./pump.js";
 import { upstreamTarget } from "./upstream-url.js";
-
-/** Passes the body through and fails once more than `limit` bytes have gone by. */
-function byteLimit(limit: number): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      seen += chunk.length;
-      if (seen > limit) callback(new BodyTooLargeError(`request body exceeds ${limit} bytes`));
-      else callback(null, chunk);
-    },
-  });
-}
 
 export type ForwardOutcome =
   | {
@@ -69,6 +57,12 @@ export function hasRequestBody(req: IncomingMessage): boolean {
   return method !== "GET" && method !== "HEAD" && (declaredLength > 0 || "transfer-encoding" in req.headers);
 }
 
+/**
+ * A declared body up to this size is read whole and sent with the request line in one write, instead of being
+ * streamed through a chain of streams: most API calls are small JSON documents that arrive with their headers.
+ */
+const READ_WHOLE_BELOW_BYTES = 64 * 1024;
+
 /** Headers that describe the client's body bytes, dropped when the gateway sends a body it serialised itself. */
 const CLIENT_BODY_HEADERS = [
   "content-type",
@@ -94,15 +88,209 @@ function classify(error: unknown): { status: number; code: string; message: stri
   return { status: 502, code: "upstream_unreachable", message: "the upstream could not be reached" };
 }
 
-async function readBounded(stream: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    size += chunk.length;
-    if (size > limit) throw new Error(`upstream response exceeds ${limit} bytes`);
-    chunks.push(chunk);
+class ClientGoneError extends Error {
+  override readonly name = "ClientGoneError";
+}
+
+/**
+ * One request's exchange with the upstream, as an undici dispatch handler: the response's bytes go straight to the
+ * client's response as the parser yields them, with backpressure (returning false pauses the upstream socket), and
+ * no promise, stream or AbortController per request on the plain path. A plan's transform or buffered read takes
+ * over when the caller asks for one.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private abortUpstream: ((reason?: Error) => void) | undefined;
+  private clientGone = false;
+  private settled = false;
+  private status = 0;
+  private ttfbSeconds = 0;
+  /** Where the body goes once the plan is known: the response, a transform in front of it, or a buffer. */
+  private sink: "response" | "transform" | "buffer" = "response";
+  private transform: Transform | undefined;
+  private buffered: { plan: ResponsePlan; headers: Record<string, string | string[]>; chunks: Buffer[]; size: number } =
+    { plan: {}, headers: {}, chunks: [], size: 0 };
+  private resumeUpstream: (() => void) | undefined;
+  private readonly onClientClose = () => {
+    if (this.res.writableFinished) return;
+    this.clientGone = true;
+    if (this.status === 0 || this.sink === "response") this.abortUpstream?.(new ClientGoneError("client left"));
+    if (this.status !== 0 && this.sink === "response") this.settle({ ...this.answered(), complete: false });
+  };
+  private readonly onDrain = () => this.resumeUpstream?.();
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly options: ForwardOptions,
+    private readonly started: number,
+    private readonly resolve: (outcome: ForwardOutcome) => void,
+  ) {
+    res.once("close", this.onClientClose);
   }
-  return Buffer.concat(chunks);
+
+  private answered() {
+    return { ok: true as const, status: this.status, ttfbSeconds: this.ttfbSeconds };
+  }
+
+  private settle(outcome: ForwardOutcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.res.off("close", this.onClientClose);
+    this.res.off("drain", this.onDrain);
+    this.resolve(outcome);
+  }
+
+  onConnect(abort: (reason?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.clientGone) abort(new ClientGoneError("client left"));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // 1xx interim answers are not passed on; the final answer follows on this handler.
+    if (statusCode < 200) return true;
+    this.status = statusCode;
+    this.ttfbSeconds = (performance.now() - this.started) / 1000;
+    this.resumeUpstream = resume;
+    const headers = undiciUtil.parseHeaders(rawHeaders) as IncomingHttpHeaders;
+    const planned = this.options.plan?.(statusCode, headers);
+    if (planned === undefined) {
+      this.start({}, headers);
+      return true;
+    }
+    if (!(planned instanceof Promise)) {
+      this.start(planned, headers);
+      return this.sink !== "transform" || !this.transform?.writableNeedDrain;
+    }
+    planned.then(
+      (plan) => {
+        this.start(plan, headers);
+        resume();
+      },
+      (error: unknown) => this.abortUpstream?.(error instanceof Error ? error : new Error(String(error))),
+    );
+    return false;
+  }
+
+  private start(plan: ResponsePlan, headers: IncomingHttpHeaders): void {
+    if (this.clientGone) {
+      this.abortUpstream?.(new ClientGoneError("client left"));
+      return;
+    }
+    const outgoing = endToEndHeaders(headers);
+    if (plan.buffered) {
+      this.sink = "buffer";
+      this.buffered = { plan, headers: outgoing, chunks: [], size: 0 };
+      return;
+    }
+    const { res } = this;
+    if (plan.transform) {
+      delete outgoing["content-length"];
+      this.sink = "transform";
+      this.transform = plan.transform;
+      plan.transform.on("drain", this.onDrain);
+      res.writeHead(this.status, plan.headers ? { ...outgoing, ...plan.headers } : outgoing);
+      res.flushHeaders();
+      void pump(plan.transform as Readable, res).then((complete) => {
+        if (!complete) this.abortUpstream?.(new ClientGoneError("client left"));
+        this.settle({ ...this.answered(), complete });
+      });
+      return;
+    }
+    res.writeHead(this.status, plan.headers ? { ...outgoing, ...plan.headers } : outgoing);
+    // A stream (SSE) shows its status at once; a sized body goes out with its headers in one write.
+    if (outgoing["content-length"] === undefined) res.flushHeaders();
+    res.on("drain", this.onDrain);
+  }
+
+  onData(chunk: Buffer): boolean {
+    switch (this.sink) {
+      case "response":
+        return this.settled || this.res.write(chunk);
+      case "transform": {
+        const transform = this.transform;
+        return transform === undefined || transform.destroyed || transform.write(chunk);
+      }
+      case "buffer": {
+        const buffer = this.buffered;
+        buffer.size += chunk.length;
+        if (buffer.size > MAX_BUFFERED_RESPONSE_BYTES) {
+          this.abortUpstream?.(new Error(`upstream response exceeds ${MAX_BUFFERED_RESPONSE_BYTES} bytes`));
+        } else buffer.chunks.push(chunk);
+        return true;
+      }
+    }
+  }
+
+  onComplete(): void {
+    switch (this.sink) {
+      case "response":
+        if (this.settled) return;
+        this.res.end(() => this.settle({ ...this.answered(), complete: true }));
+        return;
+      case "transform":
+        this.transform?.end();
+        return;
+      case "buffer":
+        void this.answerBuffered();
+    }
+  }
+
+  private async answerBuffered(): Promise<void> {
+    const { plan, headers, chunks } = this.buffered;
+    const whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+    try {
+      const extra = (await plan.buffered?.(whole)) ?? {};
+      if (this.clientGone) {
+        this.settle({ ...this.answered(), complete: false });
+        return;
+      }
+      this.res.writeHead(this.status, {
+        ...headers,
+        ...plan.headers,
+        ...extra,
+        "content-length": String(whole.length),
+      });
+      this.res.end(whole, () => this.settle({ ...this.answered(), complete: true }));
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  onError(error: Error): void {
+    this.fail(error);
+  }
+
+  private fail(error: unknown): void {
+    if (this.settled) return;
+    const { res, transform } = this;
+    const reason = error instanceof Error ? error : new Error(String(error));
+    // A transform's end is reported by its pump, which sees it fail.
+    if (transform) {
+      transform.destroy(reason);
+      return;
+    }
+    if (this.clientGone) {
+      this.settle({ ok: false, status: 499, code: "client_closed" });
+      return;
+    }
+    if (res.headersSent) {
+      // The upstream broke mid-stream with the headers out: close the connection, after flushing what was already
+      // written so the client gets every token it is charged for.
+      const socket = res.socket;
+      if (socket && !socket.destroyed) socket.end();
+      else res.destroy();
+      this.settle({ ...this.answered(), complete: false });
+      return;
+    }
+    const failure = classify(error);
+    if (this.options.mayRetry && this.status === 0 && failure.status !== 413) {
+      this.settle({ ok: false, status: failure.status, code: failure.code, retryable: { message: failure.message } });
+      return;
+    }
+    if (failure.status === 413) this.req.resume();
+    sendJsonError(res, failure.status, failure.code, failure.message);
+    this.settle({ ok: false, status: failure.status, code: failure.code });
+  }
 }
 
 /** Streams requests to an upstream and the responses back, token by token for SSE, with no buffering. */
@@ -134,78 +322,45 @@ export class UpstreamProxy {
       req.resume();
       return { ok: false, status: 413, code: "body_too_large" };
     }
-    const method = req.method ?? "GET";
-    const hasBody = hasRequestBody(req);
-    const abort = new AbortController();
-    const onClientGone = () => {
-      if (!res.writableFinished) abort.abort();
-    };
-    res.once("close", onClientGone);
-    let answered = false;
-    try {
-      let body: Buffer | Transform | undefined;
-      const headers = { ...upstreamRequestHeaders(req.headers, forwarded, this.config.forwardCredential) };
-      if (options.body !== undefined) {
-        body = options.body;
-        headers["content-length"] = String(options.body.length);
-        if (options.bodyContentType !== undefined) {
-          for (const name of CLIENT_BODY_HEADERS) delete headers[name];
-          headers["content-type"] = options.bodyContentType;
+    const headers = upstreamRequestHeaders(req.headers, forwarded, this.config.forwardCredential);
+    let body: Buffer | Readable | undefined;
+    if (options.body !== undefined) {
+      body = options.body;
+      headers["content-length"] = String(options.body.length);
+      if (options.bodyContentType !== undefined) {
+        for (const name of CLIENT_BODY_HEADERS) delete headers[name];
+        headers["content-type"] = options.bodyContentType;
+      }
+    } else if (hasRequestBody(req)) {
+      if (declaredLength > 0 && declaredLength <= READ_WHOLE_BELOW_BYTES && !("transfer-encoding" in req.headers)) {
+        try {
+          body = await readBody(req, declaredLength);
+        } catch {
+          // The client left before its declared body arrived: nothing reached the upstream, nobody is waiting.
+          res.destroy();
+          return { ok: false, status: 499, code: "client_closed" };
         }
-      } else if (hasBody) {
+      } else {
         const limited = req.pipe(byteLimit(this.maxBodyBytes));
         req.once("error", (error) => limited.destroy(error));
         body = limited;
       }
-      const { origin, basePath } = upstreamTarget(upstream);
-      const response = await this.agent.request({
-        origin,
-        path: `${basePath}${req.url ?? "/"}`,
-        method: method as Dispatcher.HttpMethod,
-        headers: { ...headers, ...options.extraHeaders },
-        body,
-        signal: abort.signal,
-      });
-      answered = true;
-      const ttfbSeconds = (performance.now() - started) / 1000;
-      const plan = (await options.plan?.(response.statusCode, response.headers)) ?? {};
-      const outgoing = endToEndHeaders(response.headers);
-      if (plan.buffered) {
-        const whole = await readBounded(response.body, MAX_BUFFERED_RESPONSE_BYTES);
-        const extra = await plan.buffered(whole);
-        res.writeHead(response.statusCode, {
-          ...outgoing,
-          ...plan.headers,
-          ...extra,
-          "content-length": String(whole.length),
-        });
-        res.end(whole);
-        return { ok: true, status: response.statusCode, ttfbSeconds, complete: true };
-      }
-      if (plan.transform) delete outgoing["content-length"];
-      res.writeHead(response.statusCode, { ...outgoing, ...plan.headers });
-      // A stream (SSE) shows its status at once; a sized body goes out with its headers in one write.
-      if (outgoing["content-length"] === undefined) res.flushHeaders();
-      if (!(await pump(response.body, res, plan.transform))) {
-        // Client went away or the upstream broke mid-stream: the headers are out, so close the connection, after
-        // flushing what was already written so the client gets every token it is charged for.
-        const socket = res.socket;
-        if (socket && !socket.destroyed) socket.end();
-        else res.destroy();
-        return { ok: true, status: response.statusCode, ttfbSeconds, complete: false };
-      }
-      return { ok: true, status: response.statusCode, ttfbSeconds, complete: true };
-    } catch (error) {
-      if (abort.signal.aborted) return { ok: false, status: 499, code: "client_closed" };
-      const failure = classify(error);
-      if (options.mayRetry && !answered && failure.status !== 413 && !res.headersSent) {
-        return { ok: false, status: failure.status, code: failure.code, retryable: { message: failure.message } };
-      }
-      sendJsonError(res, failure.status, failure.code, failure.message);
-      return { ok: false, status: failure.status, code: failure.code };
-    } finally {
-      res.off("close", onClientGone);
     }
+    if (options.extraHeaders) Object.assign(headers, options.extraHeaders);
+    const { origin, basePath } = upstreamTarget(upstream);
+    return new Promise<ForwardOutcome>((resolve) => {
+      const exchange = new Exchange(req, res, options, started, resolve);
+      this.agent.dispatch(
+        {
+          origin,
+          path: basePath === "" ? (req.url ?? "/") : `${basePath}${req.url ?? "/"}`,
+          method: (req.method ?? "GET") as Dispatcher.HttpMethod,
+          headers,
+          body,
+        },
+        exchange,
+      );
+    });
   }
 
   async close(): Promise<void> {

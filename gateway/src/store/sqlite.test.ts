@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SqliteTokenStore } from "./sqlite.js";
-import { describeTokenStore, paidMetered } from "./token-store.suite.js";
+import { describeTokenStore, newToken, paidMetered } from "./token-store.suite.js";
 
 const newPath = () => join(mkdtempSync(join(tmpdir(), "gw-store-")), "db", "gateway.sqlite");
 
@@ -42,5 +42,24 @@ describe("SQLite store: one gateway per file", () => {
     expect(account).toMatchObject({ balanceMsat: 9_000, reservedMsat: 1_000, chargedMsat: 0 });
     expect(await restarted.outstandingBalanceMsat()).toBe(10_000);
     await restarted.close();
+  });
+
+  it("answers a revocation from another process or from itself on the very next lookup of a cached root key", async () => {
+    const path = newPath();
+    const gateway = new SqliteTokenStore(path);
+    const cli = new SqliteTokenStore(path);
+    const [first, second] = [newToken(), newToken()];
+    for (const token of [first, second]) {
+      await gateway.insertToken(token);
+      await gateway.markPaid(token.paymentHash, new Date());
+      for (let i = 0; i < 3; i++) expect((await gateway.lookupRootKey(token.rootKeyId)).found).toBe("active");
+    }
+    await cli.revoke(first.tokenId, new Date());
+    expect((await gateway.lookupRootKey(first.rootKeyId)).found).toBe("revoked");
+    expect((await gateway.lookupRootKey(second.rootKeyId)).found).toBe("active");
+    await gateway.revoke(second.tokenId, new Date());
+    expect((await gateway.lookupRootKey(second.rootKeyId)).found).toBe("revoked");
+    await gateway.close();
+    await cli.close();
   });
 });

@@ -17,6 +17,7 @@ import type {
 import { ledgerMigration, toRefund } from "./ledger.js";
 import * as programs from "./ledger-logic.js";
 import { LEDGER_SQL, PAYMENT_SECRET_NAME, sqliteBindings, sqliteParams } from "./ledger-sql.js";
+import { RootKeyCache } from "./root-key-cache.js";
 import type {
   Charge,
   ChargeEntry,
@@ -199,6 +200,15 @@ export class SqliteTokenStore implements TokenStore {
   readonly heartbeatIntervalMs = undefined;
 
   /**
+   * Lookups of paid fixed-price tokens, which change only when revoked. SQLite's `data_version` changes whenever
+   * another connection (a worker, the revocation CLI) commits to the file, and then the cache is dropped; this
+   * connection's own revocations drop it too. So a revocation is seen by the next request, in every process.
+   */
+  private readonly rootKeys = new RootKeyCache(60_000);
+  private readonly dataVersion: Database.Statement;
+  private seenDataVersion = -1;
+
+  /**
    * @param owner names this process in the reservations it makes, so that a restarted gateway can tell its own
    *   in-flight reservations from those a crashed process left behind.
    * @param openedAt reservations other owners made before this moment are stale: with one gateway per file, they
@@ -222,10 +232,13 @@ export class SqliteTokenStore implements TokenStore {
     this.ledger = Object.fromEntries(
       Object.entries(LEDGER_SQL).map(([name, sql]) => [name, this.db.prepare(sqliteParams(sql))]),
     ) as Record<keyof typeof LEDGER_SQL, Database.Statement>;
+    this.dataVersion = this.db.prepare("PRAGMA data_version").pluck();
+    this.rootKeys.enabled = true;
   }
 
   /** Runs a ledger program in one immediate transaction. */
   private runLedger<T>(program: () => programs.LedgerProgram<T>): T {
+    this.rootKeys.clear();
     return this.db
       .transaction((): T => {
         const running = program();
@@ -273,8 +286,19 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   async lookupRootKey(rootKeyId: string): Promise<RootKeyLookup> {
+    const version = this.dataVersion.get() as number;
+    if (version !== this.seenDataVersion) {
+      this.rootKeys.clear();
+      this.seenDataVersion = version;
+    }
+    const cached = this.rootKeys.get(rootKeyId);
+    if (cached) return cached;
     const row = this.statements.byRootKeyId.get(rootKeyId) as TokenRow | undefined;
-    if (row) return tokenLookup(row);
+    if (row) {
+      const lookup = tokenLookup(row);
+      this.rootKeys.offer(rootKeyId, lookup);
+      return lookup;
+    }
     const topUp = this.statements.topUpByRootKeyId.get(rootKeyId) as TopUpRow | undefined;
     if (!topUp) return { found: "none" };
     return topUpLookup(topUp, this.statements.byTokenId.get(topUp.token_id) as TokenRow);
@@ -387,6 +411,7 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   async revoke(tokenId: string, at: Date): Promise<TokenRecord | undefined> {
+    this.rootKeys.clear();
     const row = this.statements.revoke.get(at.getTime(), tokenId) as TokenRow | undefined;
     return row ? toRecord(row) : undefined;
   }
