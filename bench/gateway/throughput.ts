@@ -3,7 +3,8 @@
  * generator (`wrk -c N` style), rounds that alternate between the targets so that drift on a shared machine touches
  * them all alike. Measured: the upstream directly, Aperture v0.5.0's paid path, this gateway's paid and free paths,
  * added latency at one connection, and 402 challenge rates (Aperture, this gateway, raw createInvoice on the same
- * regtest LND). Prints each figure and the ratios the performance targets are stated in.
+ * regtest LND). Prints each figure and the ratios the performance targets are stated in, and beside each proxy its
+ * CPU time per request (its process and workers, from /proc), which other load on the machine skews far less.
  *
  *   npm run bench:gateway -- [--seconds 3] [--rounds 3] [--connections 16] [--workers 2] [--no-aperture] [--profile]
  *
@@ -27,6 +28,7 @@ import { startChild } from "../support/closed-loop.js";
 import { goTool } from "../support/go-tools.js";
 import { type LoadResult, load } from "../support/loadgen.js";
 import { median } from "../support/median.js";
+import { processTreeCpuSeconds } from "../support/process-cpu.js";
 import { summariseProfile } from "../support/profile.js";
 
 const { values } = parseArgs({
@@ -97,15 +99,22 @@ async function run(): Promise<void> {
   cleanups.push(() => stopChild(gatewayChild.child, "SIGINT"));
   const ours = JSON.parse(gatewayChild.line) as { url: string; authorization: string };
 
-  type Target = { readonly label: string; readonly url: string; readonly headers?: Record<string, string> };
+  type Target = {
+    readonly label: string;
+    readonly url: string;
+    readonly headers?: Record<string, string>;
+    /** The proxy's process (with its workers), whose CPU time per request is measured. */
+    readonly pid?: number;
+  };
   const targets: Target[] = [
     { label: "upstream direct", url: `${upstream}/v1/completions` },
     {
       label: "this gateway, paid token",
       url: `${ours.url}/v1/completions`,
       headers: { authorization: ours.authorization },
+      pid: gatewayChild.child.pid,
     },
-    { label: "this gateway, free path", url: `${ours.url}/v1/free` },
+    { label: "this gateway, free path", url: `${ours.url}/v1/free`, pid: gatewayChild.child.pid },
   ];
   if (workers > 1) {
     const clusterChild = await startChild(join(here, "gateway-server.ts"), [upstream, String(workers)]);
@@ -115,6 +124,7 @@ async function run(): Promise<void> {
       label: `this gateway, paid token, ${workers} workers`,
       url: `${cluster.url}/v1/completions`,
       headers: { authorization: cluster.authorization },
+      pid: clusterChild.child.pid,
     });
   }
 
@@ -140,6 +150,7 @@ async function run(): Promise<void> {
       label: "Aperture v0.5.0, paid token",
       url: `${aperture.url}/v1/completions`,
       headers: { authorization },
+      pid: aperture.pid,
     });
 
     // Challenges: every unpaid request makes an invoice on the same LND (alice), so these share its AddInvoice rate.
@@ -160,14 +171,25 @@ async function run(): Promise<void> {
   }
 
   const results = new Map<string, LoadResult[]>(targets.map((target) => [target.label, []]));
+  const cpuPerRequest = new Map<string, number[]>(targets.map((target) => [target.label, []]));
   const measure = (target: Target, c = connections) =>
     load(loadgen, { url: target.url, headers: target.headers, connections: c, seconds });
+  /** A round's load on one target, with the proxy's CPU microseconds per request beside it. */
+  const measureWithCpu = async (target: Target) => {
+    const before = target.pid === undefined ? undefined : processTreeCpuSeconds(target.pid);
+    const result = await measure(target);
+    const after = target.pid === undefined ? undefined : processTreeCpuSeconds(target.pid);
+    if (before !== undefined && after !== undefined) {
+      cpuPerRequest.get(target.label)?.push(((after - before) * 1e6) / result.requests);
+    }
+    return result;
+  };
   log("warming up every target");
   for (const target of targets) await measure(target);
   for (let round = 1; round <= rounds; round++) {
     const line: string[] = [];
     for (const target of targets) {
-      const result = await measure(target);
+      const result = await measureWithCpu(target);
       results.get(target.label)?.push(result);
       line.push(`${target.label} ${result.rps.toFixed(0)}/s p50 ${result.p50.toFixed(2)} ms`);
     }
@@ -190,11 +212,15 @@ async function run(): Promise<void> {
   const rps = (label: string) => median((results.get(label) ?? []).map((result) => result.rps));
   const p50 = (label: string) => median((results.get(label) ?? []).map((result) => result.p50));
   console.log(`\nmedians of ${rounds} rounds, ${connections} connections, ${seconds} s each:`);
-  console.log("| path | req/s | p50 (ms) | p50 at 1 connection (ms) |\n| --- | --- | --- | --- |");
+  const cpu = (label: string) => median(cpuPerRequest.get(label) ?? []);
+  console.log(
+    "| path | req/s | p50 (ms) | p50 at 1 connection (ms) | proxy CPU per request (µs) |\n| --- | --- | --- | --- | --- |",
+  );
   for (const target of targets) {
     const alone = median(single.get(target.label) ?? []);
+    const perRequest = Number.isNaN(cpu(target.label)) ? "" : cpu(target.label).toFixed(0);
     console.log(
-      `| ${target.label} | ${rps(target.label).toFixed(0)} | ${p50(target.label).toFixed(2)} | ${alone.toFixed(2)} |`,
+      `| ${target.label} | ${rps(target.label).toFixed(0)} | ${p50(target.label).toFixed(2)} | ${alone.toFixed(2)} | ${perRequest} |`,
     );
   }
   if (challenges.size > 0) {
@@ -212,6 +238,10 @@ async function run(): Promise<void> {
     );
     console.log(
       `  free, this gateway / Aperture paid:  ${(rps("this gateway, free path") / aperture).toFixed(2)}x (target ≥ 3)`,
+    );
+    const cpuRatio = (label: string) => (cpu(apertureLabel) / cpu(label)).toFixed(2);
+    console.log(
+      `  CPU per request, Aperture paid / this gateway paid: ${cpuRatio("this gateway, paid token")}x, free: ${cpuRatio("this gateway, free path")}x`,
     );
     const ourRate = median(challenges.get("this gateway's 402 challenges") ?? []);
     const theirRate = median(challenges.get("Aperture v0.5.0 402 challenges") ?? []);
