@@ -27,13 +27,13 @@ import type { Pricer } from "./pricing/pricer.js";
 import { Quoter } from "./pricing/quoter.js";
 import { UpstreamForwarder } from "./proxy/forwarder.js";
 import type { UpstreamProxy } from "./proxy/proxy.js";
-import type { UpstreamPools } from "./proxy/upstream-pool.js";
 import { answerClose } from "./refunds/close-route.js";
 import { Refunds } from "./refunds/refunds.js";
 import type { TokenStore } from "./store/store.js";
 import { Authenticator } from "./tokens/authenticator.js";
 import { Challenger } from "./tokens/challenger.js";
 import { credentialHeaders } from "./tokens/credential-headers.js";
+import type { UpstreamPools } from "./upstream/pool.js";
 
 export interface GatewayParts {
   readonly config: GatewayConfig;

@@ -23,12 +23,12 @@ import { InstrumentedPricer } from "./pricing/instrumented-pricer.js";
 import { PriceBook } from "./pricing/price-book.js";
 import { type Pricer, StaticPricer } from "./pricing/pricer.js";
 import { UpstreamProxy } from "./proxy/proxy.js";
-import { UpstreamPools } from "./proxy/upstream-pool.js";
 import { LndRefundPayer, type RefundPayer } from "./refunds/payer.js";
 import { Refunds } from "./refunds/refunds.js";
 import { openStore } from "./store/open.js";
 import type { TokenStore } from "./store/store.js";
 import { fixedPriceInvoices } from "./tokens/challenger.js";
+import { UpstreamPools } from "./upstream/pool.js";
 
 export interface RunningGateway {
   readonly url: string;

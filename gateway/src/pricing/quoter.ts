@@ -1,10 +1,10 @@
 import type { ServiceConfig } from "../config/schema.js";
 import { completionPrompt, type LlmRequest } from "../llm/llm-request.js";
+import { TokenCountError, TokenCounter } from "../upstream/token-counter.js";
 import { askExternalPricer } from "./external.js";
 import type { PriceBook } from "./price-book.js";
 import { externalQuote, type Quote, quoteFor } from "./quote.js";
 import { matchRule } from "./rules.js";
-import { TokenCountError, TokenCounter } from "./token-counter.js";
 
 export class QuoteError extends Error {
   override readonly name = "QuoteError";

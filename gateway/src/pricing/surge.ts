@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { SurgeConfig } from "../config/pricing-schema.js";
-import { type UpstreamLoad, upstreamLoadSchema } from "../proxy/upstream-load.js";
-import { upstreamUrl } from "../proxy/upstream-url.js";
+import { type UpstreamLoad, upstreamLoadSchema } from "../upstream/load.js";
+import { upstreamUrl } from "../upstream/url.js";
 import { MULTIPLIER_SCALE } from "./quote.js";
 
 /** The curve's multiplier at a load: 1× before the first point, linear between points, flat after the last. */

@@ -5,8 +5,8 @@ import type { ClientAddresses } from "../http/client-address.js";
 import { sendJsonError } from "../http/errors.js";
 import { BodyTooLargeError, readBody } from "../http/read-body.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
+import type { UpstreamPools } from "../upstream/pool.js";
 import { type ForwardOptions, type ForwardOutcome, hasRequestBody, type UpstreamProxy } from "./proxy.js";
-import type { UpstreamPools } from "./upstream-pool.js";
 
 function upstreamErrorClass(outcome: ForwardOutcome): string | undefined {
   if (!outcome.ok) {

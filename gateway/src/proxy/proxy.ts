@@ -4,9 +4,9 @@ import { Agent, type Dispatcher, errors as undiciErrors } from "undici";
 import type { GatewayConfig } from "../config/schema.js";
 import { sendJsonError } from "../http/errors.js";
 import { BodyTooLargeError } from "../http/read-body.js";
+import { upstreamTarget } from "../upstream/url.js";
 import { endToEndHeaders, type ForwardedFor, upstreamRequestHeaders } from "./headers.js";
 import { pump } from "./pump.js";
-import { upstreamTarget } from "./upstream-url.js";
 
 /** Passes the body through and fails once more than `limit` bytes have gone by. */
 function byteLimit(limit: number): Transform {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { PricingConfig } from "../config/pricing-schema.js";
-import { upstreamUrl } from "../proxy/upstream-url.js";
+import { upstreamUrl } from "./url.js";
 
 const chatCountSchema = z.looseObject({ input_tokens: z.number().int().min(0) });
 const tokenizeSchema = z.looseObject({ tokens: z.array(z.unknown()) });
