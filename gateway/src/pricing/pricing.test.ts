@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { KnownPreimageInvoices } from "../../../test/support/known-preimage-invoices.js";
@@ -162,6 +164,43 @@ describe("one pricer for every service", () => {
   it("quotes a metered service by its rules, through the same interface", async () => {
     const quote = await pricer.quote(metered, { method: "GET", path: "/metered/x" });
     expect(quote).toMatchObject({ kind: "per_call", source: "rule", worstCaseMsat: 2_600 });
+  });
+
+  it("asks the owner's external pricer first, and falls back to the rule with its surge when it does not answer", async () => {
+    const answers: unknown[] = [];
+    const summaries: unknown[] = [];
+    const external = createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      req.on("end", () => {
+        summaries.push(JSON.parse(body));
+        const answer = answers.shift();
+        res.writeHead(answer === undefined ? 500 : 200, { "content-type": "application/json" });
+        res.end(JSON.stringify(answer ?? {}));
+      });
+    });
+    await new Promise<void>((done) => external.listen(0, "127.0.0.1", done));
+    try {
+      const url = `http://127.0.0.1:${(external.address() as AddressInfo).port}/price`;
+      const pricing = pricingSchema.parse({ rules: [{ perCallMsat: 2_000 }], external: { url, timeoutMs: 2_000 } });
+      const surged = new ConfiguredPricer(
+        { pricing: () => pricing, multiplierMilli: () => 1_500 },
+        new TokenCounters(
+          () => "http://127.0.0.1:1",
+          () => pricing.tokenCounting,
+        ),
+      );
+      answers.push({ price_msat: 777 });
+      const asked = await surged.quote(metered, { method: "GET", path: "/metered/x" });
+      expect(asked).toMatchObject({ source: "external", kind: "per_call", worstCaseMsat: 777, multiplierMilli: 1_000 });
+      expect(summaries[0]).toMatchObject({ service: "metered", method: "GET", path: "/metered/x", model: null });
+      const fallback = await surged.quote(metered, { method: "GET", path: "/metered/x" });
+      expect(fallback).toMatchObject({ source: "rule", worstCaseMsat: 3_000, multiplierMilli: 1_500 });
+    } finally {
+      await new Promise((done) => external.close(done));
+    }
   });
 
   /** An embedder's pricer: 5 sats for the fixed-price service, the configured prices for the rest. */
