@@ -24,22 +24,24 @@ import { answerFor, INTERNAL_ERROR } from "./pipeline/errors.js";
 import { type Outcome, outcomeOf } from "./pipeline/outcome.js";
 import type { PriceBook } from "./pricing/price-book.js";
 import type { Pricer } from "./pricing/pricer.js";
-import { Quoter } from "./pricing/quoter.js";
 import { UpstreamForwarder } from "./proxy/forwarder.js";
 import type { UpstreamProxy } from "./proxy/proxy.js";
-import type { UpstreamPools } from "./proxy/upstream-pool.js";
 import { answerClose } from "./refunds/close-route.js";
 import { Refunds } from "./refunds/refunds.js";
 import type { TokenStore } from "./store/store.js";
 import { Authenticator } from "./tokens/authenticator.js";
 import { Challenger } from "./tokens/challenger.js";
 import { credentialHeaders } from "./tokens/credential-headers.js";
+import type { UpstreamPools } from "./upstream/pool.js";
+import type { TokenCounters } from "./upstream/token-counter.js";
 
 export interface GatewayParts {
   readonly config: GatewayConfig;
   readonly store: TokenStore;
   readonly backend: InvoiceBackend;
+  /** Prices every service: challenges, the quote endpoint and metered reservations all ask it. */
   readonly pricer: Pricer;
+  readonly counters: TokenCounters;
   readonly book: PriceBook;
   readonly proxy: UpstreamProxy;
   readonly pools: UpstreamPools;
@@ -66,7 +68,7 @@ const isRead = (method: string | undefined) => method === "GET" || method === "H
  * errors; pipeline/errors maps them to answers in one place. Plain node:http: the hot path pays for no framework.
  */
 export function createApp(parts: GatewayParts): RequestListener {
-  const { config, store, backend, pricer, book, proxy, pools, metrics, health, clients, log } = parts;
+  const { config, store, backend, pricer, counters, book, proxy, pools, metrics, health, clients, log } = parts;
   const router = new ServiceRouter(config.services);
   const authenticator = new Authenticator(store, (payment) => metrics.recordPaid(payment));
   const challenger = new Challenger(backend, store, pricer, config.macaroonLocation);
@@ -89,13 +91,12 @@ export function createApp(parts: GatewayParts): RequestListener {
     log,
     maxBodyBytes: config.limits.maxBodyBytes,
   });
-  // One quoter for challenges and quotes, so that a quote is the reservation a challenge would make.
-  const quoter = new Quoter(book, (service) => pools.of(service).pick() ?? "");
-  const prices = discovery({ config, book, quoter, pricer, clients });
+  const prices = discovery({ config, book, pricer, clients });
   const metered = new MeteredHandler({
     store,
     book,
-    quoter,
+    pricer,
+    counters,
     challenger,
     metrics,
     log,

@@ -7,8 +7,8 @@ export type { CreatedInvoice, InvoiceBackend, Settlement } from "./lightning/inv
 export { LightningUnavailableError } from "./lightning/invoices.js";
 export { connectLnd, LndInvoiceBackend } from "./lightning/lnd.js";
 export { serviceSecret } from "./payment/service-secret.js";
-export type { PriceQuote, PriceRequest, Pricer } from "./pricing/pricer.js";
-export { StaticPricer } from "./pricing/pricer.js";
+export { type PriceLine, type Pricer, QuoteError } from "./pricing/pricer.js";
+export { fixedQuote, type Quote } from "./pricing/quote.js";
 export { LndRefundPayer, type PaymentResult, type PaymentState, type RefundPayer } from "./refunds/payer.js";
 export type { Refunds } from "./refunds/refunds.js";
 export { type GatewayOverrides, type RunningGateway, startGateway } from "./server.js";

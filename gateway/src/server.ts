@@ -21,14 +21,15 @@ import { GatewayMetrics } from "./metrics/metrics.js";
 import { watchPricing } from "./pricing/config-reload.js";
 import { InstrumentedPricer } from "./pricing/instrumented-pricer.js";
 import { PriceBook } from "./pricing/price-book.js";
-import { type Pricer, StaticPricer } from "./pricing/pricer.js";
+import { ConfiguredPricer, type Pricer } from "./pricing/pricer.js";
 import { UpstreamProxy } from "./proxy/proxy.js";
-import { UpstreamPools } from "./proxy/upstream-pool.js";
 import { LndRefundPayer, type RefundPayer } from "./refunds/payer.js";
 import { Refunds } from "./refunds/refunds.js";
 import { openStore } from "./store/open.js";
 import type { TokenStore } from "./store/store.js";
 import { fixedPriceInvoices } from "./tokens/challenger.js";
+import { UpstreamPools } from "./upstream/pool.js";
+import { TokenCounters } from "./upstream/token-counter.js";
 
 export interface RunningGateway {
   readonly url: string;
@@ -49,7 +50,11 @@ export interface RunningGateway {
 
 export interface GatewayOverrides {
   readonly backend?: InvoiceBackend;
-  readonly pricer?: Pricer;
+  /**
+   * Prices requests instead of the config's prices: a Pricer for every service, or one built around the configured
+   * pricer (to change some services' prices and pass the rest on to it).
+   */
+  readonly pricer?: Pricer | ((configured: Pricer) => Pricer);
   readonly log?: Logger;
   /** The config file, watched for pricing changes (hot reload). */
   readonly configPath?: string;
@@ -64,6 +69,11 @@ export interface WorkerRole {
   readonly leader: boolean;
   /** Names this worker's reservations in the store, so the primary can release them if it dies. */
   readonly storeOwner: string;
+}
+
+function customPricer(custom: GatewayOverrides["pricer"], configured: Pricer): Pricer {
+  if (custom === undefined) return configured;
+  return typeof custom === "function" ? custom(configured) : custom;
 }
 
 function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
@@ -160,7 +170,6 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     overrides.backend ?? new LndInvoiceBackend(connectLnd(config.lnd), config.lnd.timeoutMs),
     metrics,
   );
-  const pricer = new InstrumentedPricer(overrides.pricer ?? new StaticPricer(), metrics);
   const proxy = new UpstreamProxy(config.proxy, config.limits.maxBodyBytes);
   const pools = new UpstreamPools(config.services, log);
   const watcher = new SettlementWatcher(backend, store, log, (token) => metrics.recordPaid(token));
@@ -171,6 +180,11 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   });
   const health = healthHandlers(config, backend, store);
   const book = new PriceBook(config.services, log, metrics, (service) => pools.of(service).liveUrls());
+  const counters = new TokenCounters(
+    (service) => pools.of(service).pick() ?? "",
+    (service) => book.pricing(service)?.tokenCounting,
+  );
+  const pricer = new InstrumentedPricer(customPricer(overrides.pricer, new ConfiguredPricer(book, counters)), metrics);
   const clients = new ClientAddresses(config.trustProxy);
   const invoicePool = startInvoicePool(config, backend, metrics);
   const refundPayer = overrides.refundPayer ?? LndRefundPayer.fromConfig(config.lnd);
@@ -180,6 +194,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     store,
     backend: invoicePool ?? backend,
     pricer,
+    counters,
     book,
     proxy,
     pools,
@@ -208,8 +223,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   if (adminSecret !== undefined && (!worker || worker.leader)) {
     const adminApp = express();
     adminApp.disable("x-powered-by");
-    const upstreamOf = (service: string) => pools.of(service).pick() ?? "";
-    const consoleParts = { config, adminSecret, store, book, metrics, backend, upstreamOf, log };
+    const consoleParts = { config, adminSecret, store, book, metrics, backend, counters, log };
     adminApp.use("/console", consoleRouter({ ...consoleParts, configPath: overrides.configPath }));
     adminApp.use(adminRouter(config, adminSecret, book, store));
     admin = createServer(adminApp);

@@ -4,8 +4,9 @@ import type { ServiceConfig } from "../config/schema.js";
 import { canonicalTarget } from "../http/canonical-target.js";
 import { type LlmRequest, llmKindOf, parseLlmRequest } from "../llm/llm-request.js";
 import type { PriceBook } from "../pricing/price-book.js";
+import { ConfiguredPricer, type Pricer, type PriceSource } from "../pricing/pricer.js";
 import type { Quote } from "../pricing/quote.js";
-import { type PriceSource, Quoter } from "../pricing/quoter.js";
+import type { TokenCounters } from "../upstream/token-counter.js";
 import type { AuditEntry, AuditLog } from "./audit.js";
 import { PriceChangeError, type PriceFile, versionOf } from "./price-file.js";
 
@@ -21,7 +22,7 @@ export type PreviewQuote = { ok: true; quote: Quote } | { ok: false; message: st
 
 /**
  * Reads and changes one rule of a metered service's pricing for the console: a version that covers the config file
- * and the live prices, a preview through the gateway's own Quoter, and apply (file first, then the live prices).
+ * and the live prices, a preview through the gateway's own pricer, and apply (file first, then the live prices).
  */
 export class PriceEditor {
   constructor(
@@ -29,7 +30,7 @@ export class PriceEditor {
     private readonly book: PriceBook,
     private readonly file: PriceFile | undefined,
     private readonly audit: AuditLog,
-    private readonly upstreamOf: (service: string) => string,
+    private readonly counters: TokenCounters,
   ) {}
 
   get persistedIn(): string | undefined {
@@ -62,12 +63,12 @@ export class PriceEditor {
       multiplierMilli: (name) => this.book.multiplierMilli(name),
     };
     return {
-      before: await this.quote(new Quoter(this.book, this.upstreamOf), service, live, sample),
-      after: await this.quote(new Quoter(after, this.upstreamOf), service, proposed, sample),
+      before: await this.quote(new ConfiguredPricer(this.book, this.counters), service, live, sample),
+      after: await this.quote(new ConfiguredPricer(after, this.counters), service, proposed, sample),
     };
   }
 
-  private async quote(quoter: Quoter, service: ServiceConfig, pricing: PricingConfig, sample: SampleRequest) {
+  private async quote(pricer: Pricer, service: ServiceConfig, pricing: PricingConfig, sample: SampleRequest) {
     let path: string;
     let llm: LlmRequest | undefined;
     try {
@@ -82,7 +83,7 @@ export class PriceEditor {
         const headers = { "content-type": "application/json" };
         llm = parseLlmRequest(kind, headers, Buffer.from(JSON.stringify(body)), pricing);
       }
-      return { ok: true, quote: await quoter.quote(service, { method: "POST", path }, llm) } as const;
+      return { ok: true, quote: await pricer.quote(service, { method: "POST", path }, llm) } as const;
     } catch (error) {
       return { ok: false, message: (error as Error).message } as const;
     }

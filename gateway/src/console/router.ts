@@ -7,6 +7,7 @@ import { RateLimiter } from "../limits/rate-limiter.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import type { TokenStore } from "../store/store.js";
+import type { TokenCounters } from "../upstream/token-counter.js";
 import { AuditLog } from "./audit.js";
 import { html } from "./html.js";
 import {
@@ -43,8 +44,8 @@ export interface ConsoleParts {
   readonly book: PriceBook;
   readonly metrics: GatewayMetrics;
   readonly backend: InvoiceBackend;
-  /** A live upstream of a service, for the preview's token counting. */
-  readonly upstreamOf: (service: string) => string;
+  /** The upstreams' token counters, for the preview's prompt tokens. */
+  readonly counters: TokenCounters;
   /** The config file: price changes are written into it. Without one they last until a restart. */
   readonly configPath: string | undefined;
   readonly log: Logger;
@@ -95,7 +96,7 @@ export function consoleRouter(parts: ConsoleParts): Router {
   const limiter = new RateLimiter(SIGN_IN_PER_MINUTE, SIGN_IN_BURST);
   const file = parts.configPath ? new PriceFile(parts.configPath) : undefined;
   const audit = new AuditLog(parts.configPath ? `${parts.configPath}.console-audit.jsonl` : undefined);
-  const editor = new PriceEditor(config.services, book, file, audit, parts.upstreamOf);
+  const editor = new PriceEditor(config.services, book, file, audit, parts.counters);
   const router = express.Router();
   router.use(express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 40 }));
 

@@ -3,8 +3,8 @@ import type { PricingConfig } from "../config/pricing-schema.js";
 import type { ServiceConfig } from "../config/schema.js";
 import { type LlmRequest, llmKindOf, parseLlmRequest } from "../llm/llm-request.js";
 import { requestedDeposit } from "../metering/deposit.js";
+import type { Pricer } from "../pricing/pricer.js";
 import type { Quote } from "../pricing/quote.js";
-import type { Quoter } from "../pricing/quoter.js";
 
 export interface PricedRequest {
   readonly quote: Quote;
@@ -15,13 +15,13 @@ export interface PricedRequest {
 
 /**
  * Prices one metered request exactly as the metered handler does before it reserves: the deposit header, the
- * OpenAI-style body read the one way it is forwarded, then the quoter. Throws DepositError, LlmRequestError or
+ * OpenAI-style body read the one way it is forwarded, then the pricer. Throws DepositError, LlmRequestError or
  * QuoteError for what cannot be priced.
  *
  * @param body the raw request body; read only for an LLM endpoint.
  */
 export async function priceMeteredRequest(
-  quoter: Quoter,
+  pricer: Pricer,
   service: ServiceConfig,
   pricing: PricingConfig,
   line: { method: string; path: string },
@@ -31,7 +31,7 @@ export async function priceMeteredRequest(
   const depositMsat = requestedDeposit(headers, pricing);
   const kind = llmKindOf(line.method, line.path);
   const llm = kind ? parseLlmRequest(kind, headers, await body(), pricing) : undefined;
-  return { quote: await quoter.quote(service, line, llm), depositMsat, llm };
+  return { quote: await pricer.quote(service, line, llm), depositMsat, llm };
 }
 
 /** What a 402 for a new metered token asks for this request: the reservation or the deposit, in whole sats. */

@@ -10,17 +10,14 @@ import { RateLimiter } from "../limits/rate-limiter.js";
 import type { Outcome } from "../pipeline/outcome.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import type { Pricer } from "../pricing/pricer.js";
-import { describeQuote } from "../pricing/quote.js";
-import type { Quoter } from "../pricing/quoter.js";
+import { describeQuote, msatToInvoiceSats } from "../pricing/quote.js";
 import { buildManifest, MANIFEST_MAX_AGE_SECONDS, manifestBody } from "./manifest.js";
 import { newTokenInvoiceSats, priceMeteredRequest } from "./price-request.js";
 
 export interface DiscoveryDeps {
   readonly config: GatewayConfig;
   readonly book: PriceBook;
-  /** The quoter the metered handler uses, so that a quote is the reservation a challenge would make. */
-  readonly quoter: Quoter;
-  /** The fixed-price services' pricer, as challenges use it. */
+  /** The pricer challenges and the metered handler use, so that a quote is what a challenge would ask for. */
   readonly pricer: Pricer;
   readonly clients: ClientAddresses;
 }
@@ -38,7 +35,7 @@ export interface Discovery {
  * Refusals of the body, deposit or price are thrown to the pipeline's error map, as for a challenge.
  */
 export function discovery(deps: DiscoveryDeps): Discovery {
-  const { config, book, quoter, pricer, clients } = deps;
+  const { config, book, pricer, clients } = deps;
   const router = new ServiceRouter(config.services);
   // Quotes count prompt tokens on the upstream: limited per client like challenges, with the same settings.
   const limiter = new RateLimiter(config.limits.challengesPerMinute, config.limits.challengeBurst);
@@ -113,12 +110,12 @@ export function discovery(deps: DiscoveryDeps): Discovery {
       const pricing = book.pricing(service.name);
       if (!pricing) {
         req.resume();
-        const price = await pricer.quote({ service, method, path: target.key });
-        sendJson(res, 200, { ...named, kind: "fixed", price_sats: price.sats, invoice_sats: price.sats }, noStore);
+        const sats = msatToInvoiceSats((await pricer.quote(service, { method, path: target.key })).worstCaseMsat);
+        sendJson(res, 200, { ...named, kind: "fixed", price_sats: sats, invoice_sats: sats }, noStore);
         return { status: 200 };
       }
       const priced = await priceMeteredRequest(
-        quoter,
+        pricer,
         service,
         pricing,
         { method, path: target.key },

@@ -6,12 +6,13 @@ import { readBody } from "../http/read-body.js";
 import { type LlmRequest, llmKindOf, parseLlmRequest, upstreamBody } from "../llm/llm-request.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { PriceBook } from "../pricing/price-book.js";
+import type { Pricer } from "../pricing/pricer.js";
 import { costOf, type Quote } from "../pricing/quote.js";
-import type { Quoter } from "../pricing/quoter.js";
 import type { ForwardOptions, ForwardOutcome, ResponsePlan } from "../proxy/proxy.js";
 import type { Charge, TokenRecord, TokenStore } from "../store/store.js";
 import type { AuthResult } from "../tokens/authenticator.js";
 import type { Challenge, Challenger } from "../tokens/challenger.js";
+import type { TokenCounters } from "../upstream/token-counter.js";
 import { BoundedLabel } from "./bounded-label.js";
 import { requestedDeposit } from "./deposit.js";
 import { SseUsageTap, type Usage, usageFromJson } from "./usage-tap.js";
@@ -28,7 +29,9 @@ export interface MeteredOutcome {
 export interface MeteredDeps {
   readonly store: TokenStore;
   readonly book: PriceBook;
-  readonly quoter: Quoter;
+  readonly pricer: Pricer;
+  /** The upstreams' token counters, for a stream cut short before the upstream reported its usage. */
+  readonly counters: TokenCounters;
   readonly challenger: Challenger;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
@@ -110,7 +113,6 @@ export class MeteredHandler {
     const paid = auth.ok && auth.token.metered;
     let llm: LlmRequest | undefined;
     let deposit: number | undefined;
-    let quote: Quote;
     // A request refused here (bad body, bad deposit, unpriced) throws to the pipeline's error map.
     deposit = requestedDeposit(req.headers, pricing);
     const kind = llmKindOf(req.method ?? "GET", target.key);
@@ -119,12 +121,7 @@ export class MeteredHandler {
       const limited = this.deps.admitChallenge(req, res, service);
       if (limited) return limited;
     }
-    const stop = this.deps.metrics.requestDuration.startTimer({ service: service.name, phase: "pricing" });
-    try {
-      quote = await this.deps.quoter.quote(service, { method: req.method ?? "GET", path: target.key }, llm);
-    } finally {
-      stop();
-    }
+    const quote = await this.deps.pricer.quote(service, { method: req.method ?? "GET", path: target.key }, llm);
 
     if (!paid) {
       const reason = auth.ok
@@ -223,7 +220,7 @@ export class MeteredHandler {
     let completionTokens = 0;
     if (tap.deliveredText !== "") {
       try {
-        completionTokens = await this.deps.quoter.counter(service).textTokens(tap.deliveredText, false);
+        completionTokens = await this.deps.counters.of(service.name).textTokens(tap.deliveredText, false);
       } catch {
         // The tokenizer died with the upstream: count the text events delivered (one per token on llama.cpp-style
         // servers), never more than max_tokens.

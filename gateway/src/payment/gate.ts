@@ -1,6 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import {
-  decodeBase64Url,
   decodePaymentRequest,
   formatPaymentReceipt,
   isBoundChallenge,

@@ -3,7 +3,7 @@ import { BodyTooLargeError } from "../http/read-body.js";
 import { LightningUnavailableError } from "../lightning/invoices.js";
 import { LlmRequestError } from "../llm/llm-request.js";
 import { DepositError } from "../metering/deposit.js";
-import { QuoteError } from "../pricing/quoter.js";
+import { QuoteError } from "../pricing/pricer.js";
 import { isStoreFailure } from "../store/errors.js";
 
 /** How the gateway answers a typed error: status, a stable `code`, a message for people, extra headers. */

@@ -18,8 +18,8 @@ export interface Quote {
   readonly multiplierMilli: number;
   /** The reservation: the most this request can be charged. */
   readonly worstCaseMsat: number;
-  /** Set when an external pricer named the price. */
-  readonly source: "rule" | "external";
+  /** Where the price came from: a fixed-price service's config, a pricing rule, or the owner's external pricer. */
+  readonly source: "fixed" | "rule" | "external";
 }
 
 function applyMultiplier(msat: number, multiplierMilli: number): number {
@@ -80,10 +80,11 @@ export function quoteFor(
   };
 }
 
-/** An external pricer's answer, used as a per-call price. */
-export function externalQuote(
+/** One price for the whole call, whatever it uses: no rates, fee, minimum or surge. */
+function flatQuote(
   priceMsat: number,
   request: { model: string | undefined; promptTokens: number; maxTokens: number },
+  source: Quote["source"],
 ): Quote {
   return {
     kind: "per_call",
@@ -97,8 +98,21 @@ export function externalQuote(
     minimumMsat: 0,
     multiplierMilli: MULTIPLIER_SCALE,
     worstCaseMsat: priceMsat,
-    source: "external",
+    source,
   };
+}
+
+/** An external pricer's answer, used as a per-call price. */
+export function externalQuote(
+  priceMsat: number,
+  request: { model: string | undefined; promptTokens: number; maxTokens: number },
+): Quote {
+  return flatQuote(priceMsat, request, "external");
+}
+
+/** A fixed-price service's quote: the price of one L402 token (pay once, use until it expires), as a per-call price. */
+export function fixedQuote(sats: number): Quote {
+  return flatQuote(sats * 1000, { model: undefined, promptTokens: 0, maxTokens: 0 }, "fixed");
 }
 
 /** Invoices are in whole sats: round up, so the balance credited is never below the quote. */

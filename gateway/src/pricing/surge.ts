@@ -1,7 +1,6 @@
 import type { Logger } from "pino";
 import type { SurgeConfig } from "../config/pricing-schema.js";
-import { type UpstreamLoad, upstreamLoadSchema } from "../proxy/upstream-load.js";
-import { upstreamUrl } from "../proxy/upstream-url.js";
+import { combinedLoad } from "../upstream/load.js";
 import { MULTIPLIER_SCALE } from "./quote.js";
 
 /** The curve's multiplier at a load: 1× before the first point, linear between points, flat after the last. */
@@ -68,25 +67,14 @@ export class SurgeMonitor {
   /** Reads the upstreams' combined load once and moves the smoothed multiplier toward the curve's value. */
   async poll(): Promise<void> {
     const urls = typeof this.upstreams === "string" ? [this.upstreams] : this.upstreams();
-    const readings = await Promise.all(urls.map((url) => this.read(url)));
-    const answered = readings.filter((r) => r !== undefined);
+    const load = await combinedLoad(
+      urls,
+      this.config.healthPath,
+      Math.max(this.config.pollIntervalMs, 500),
+      (upstream, error) => this.log.debug({ err: error.message, upstream }, "surge: could not read upstream load"),
+    );
     // Upstreams we cannot read keep the last multiplier: readiness and the pool's health checks report them.
-    if (answered.length === 0) return;
-    const work = answered.reduce((sum, r) => sum + r.busy_sequences + r.queue_depth, 0);
-    const slots = answered.reduce((sum, r) => sum + r.slots_total, 0);
-    this.observe(work / Math.max(slots, 1));
-  }
-
-  private async read(upstream: string): Promise<UpstreamLoad | undefined> {
-    try {
-      const response = await fetch(upstreamUrl(upstream, this.config.healthPath), {
-        signal: AbortSignal.timeout(Math.max(this.config.pollIntervalMs, 500)),
-      });
-      return upstreamLoadSchema.parse(await response.json());
-    } catch (error) {
-      this.log.debug({ err: (error as Error).message, upstream }, "surge: could not read upstream load");
-      return undefined;
-    }
+    if (load !== undefined) this.observe(load);
   }
 
   /** Feeds one load reading (exposed for tests of the curve and smoothing). */

@@ -5,18 +5,9 @@ import type { ClientAddresses } from "../http/client-address.js";
 import { sendJsonError } from "../http/errors.js";
 import { BodyTooLargeError, readBody } from "../http/read-body.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
+import type { UpstreamPools } from "../upstream/pool.js";
+import { ejectsUpstream, mayRetryAttempt, upstreamErrorClass } from "../upstream/retry.js";
 import { type ForwardOptions, type ForwardOutcome, hasRequestBody, type UpstreamProxy } from "./proxy.js";
-import type { UpstreamPools } from "./upstream-pool.js";
-
-function upstreamErrorClass(outcome: ForwardOutcome): string | undefined {
-  if (!outcome.ok) {
-    if (outcome.code === "upstream_unreachable") return "unreachable";
-    if (outcome.code === "upstream_timeout") return "timeout";
-    if (outcome.code === "client_closed") return "aborted";
-    return undefined;
-  }
-  return outcome.status >= 500 ? "http_5xx" : undefined;
-}
 
 export interface ForwarderDeps {
   readonly proxy: UpstreamProxy;
@@ -63,7 +54,7 @@ export class UpstreamForwarder {
       const upstream = pool.pick(tried) ?? pool.pick();
       if (upstream === undefined) throw new Error(`service ${service.name} has no upstream`);
       tried.add(upstream);
-      const mayRetry = replayable && tried.size === 1 && pool.size > 1;
+      const mayRetry = mayRetryAttempt(tried.size, replayable, pool.size);
       const end = pool.begin(upstream);
       let outcome: ForwardOutcome;
       try {
@@ -78,7 +69,7 @@ export class UpstreamForwarder {
       if (outcome.ok) metrics.requestDuration.observe({ ...labels, phase: "upstream_ttfb" }, outcome.ttfbSeconds);
       const errorClass = upstreamErrorClass(outcome);
       if (errorClass) metrics.upstreamErrors.inc({ ...labels, class: errorClass });
-      if (!outcome.ok && (errorClass === "unreachable" || errorClass === "timeout")) {
+      if (!outcome.ok && ejectsUpstream(errorClass)) {
         pool.reportFailure(upstream, outcome.code);
       }
       if (outcome.ok || !outcome.retryable) return outcome;

@@ -4,9 +4,9 @@ import { Agent, type Dispatcher, errors as undiciErrors, util as undiciUtil } fr
 import type { GatewayConfig } from "../config/schema.js";
 import { sendJsonError } from "../http/errors.js";
 import { BodyTooLargeError, byteLimit, readBody } from "../http/read-body.js";
+import { upstreamTarget } from "../upstream/url.js";
 import { endToEndHeaders, type ForwardedFor, upstreamRequestHeaders } from "./headers.js";
 import { pump } from "./pump.js";
-import { upstreamTarget } from "./upstream-url.js";
 
 export type ForwardOutcome =
   | {

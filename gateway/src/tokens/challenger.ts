@@ -3,7 +3,7 @@ import type { ServiceConfig } from "../config/schema.js";
 import type { InvoiceClass } from "../lightning/invoice-pool.js";
 import type { CreatedInvoice, InvoiceBackend } from "../lightning/invoices.js";
 import type { Pricer } from "../pricing/pricer.js";
-import { describeQuote, type Quote } from "../pricing/quote.js";
+import { describeQuote, msatToInvoiceSats, type Quote } from "../pricing/quote.js";
 import type { TokenStore } from "../store/store.js";
 import type { Authenticated } from "./authenticator.js";
 import { carriedCaveats, tokenCaveats } from "./caveats.js";
@@ -118,9 +118,9 @@ export class Challenger {
     request: { method: string; path: string },
     reason: Reason,
   ): Promise<Challenge> {
-    const price = await this.pricer.quote({ service, method: request.method, path: request.path });
-    const { invoice, token } = await this.newToken(service, price.sats, false);
-    return this.answer(reason, price.sats, invoice, token, {});
+    const sats = msatToInvoiceSats((await this.pricer.quote(service, request)).worstCaseMsat);
+    const { invoice, token } = await this.newToken(service, sats, false);
+    return this.answer(reason, sats, invoice, token, {});
   }
 
   /** A metered token whose invoice prepays `depositMsat` (rounded up to whole sats, all of it credited). */

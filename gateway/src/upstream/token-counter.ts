@@ -1,9 +1,12 @@
 import { z } from "zod";
 import type { PricingConfig } from "../config/pricing-schema.js";
-import { upstreamUrl } from "../proxy/upstream-url.js";
+import { upstreamUrl } from "./url.js";
 
 const chatCountSchema = z.looseObject({ input_tokens: z.number().int().min(0) });
 const tokenizeSchema = z.looseObject({ tokens: z.array(z.unknown()) });
+
+/** Where a service's upstream counts tokens (its tokenizer endpoints) and how long to wait for an answer. */
+export type TokenCountingConfig = PricingConfig["tokenCounting"];
 
 export class TokenCountError extends Error {
   override readonly name = "TokenCountError";
@@ -21,7 +24,7 @@ export class TokenCounter {
   /** @param upstream the upstream's URL, or where to find one now (a live member of the service's pool). */
   constructor(
     private readonly upstream: string | (() => string),
-    readonly config: PricingConfig["tokenCounting"],
+    readonly config: TokenCountingConfig,
   ) {}
 
   private url(path: string): string {
@@ -69,5 +72,33 @@ export class TokenCounter {
     );
     if (!parsed.success) throw new TokenCountError("the upstream's tokenizer answered no tokens array");
     return parsed.data.tokens.length;
+  }
+}
+
+/**
+ * The token counters of the metered services, for pricing (prompt tokens) and metering (a stream cut short): one per
+ * service, on a live upstream of its pool, replaced when the service's counting settings change.
+ */
+export class TokenCounters {
+  private readonly counters = new Map<string, TokenCounter>();
+
+  /**
+   * @param upstreamOf a live upstream of a service now.
+   * @param settingsOf the service's token counting settings now (undefined for a service that is not metered).
+   */
+  constructor(
+    private readonly upstreamOf: (service: string) => string,
+    private readonly settingsOf: (service: string) => TokenCountingConfig | undefined,
+  ) {}
+
+  of(service: string): TokenCounter {
+    const settings = this.settingsOf(service);
+    if (!settings) throw new Error(`service ${service} is not metered`);
+    let counter = this.counters.get(service);
+    if (counter?.config !== settings) {
+      counter = new TokenCounter(() => this.upstreamOf(service), settings);
+      this.counters.set(service, counter);
+    }
+    return counter;
   }
 }

@@ -7,7 +7,7 @@ import { parseConfig } from "../config/load.js";
 import type { InvoiceBackend } from "../lightning/invoices.js";
 import { SurgeMonitor } from "../pricing/surge.js";
 import { type RunningGateway, startGateway } from "../server.js";
-import { UpstreamPool } from "./upstream-pool.js";
+import { UpstreamPool } from "./pool.js";
 
 const silent = pino({ level: "silent" });
 

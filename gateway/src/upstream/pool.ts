@@ -1,8 +1,8 @@
 import type { Logger } from "pino";
 import type { ServiceConfig } from "../config/schema.js";
 import { upstreamsOf } from "../config/upstreams.js";
-import { upstreamLoadSchema } from "./upstream-load.js";
-import { upstreamUrl } from "./upstream-url.js";
+import { upstreamLoadSchema } from "./load.js";
+import { upstreamUrl } from "./url.js";
 
 export interface UpstreamState {
   readonly url: string;
