@@ -9,7 +9,7 @@ import { MULTIPLIER_SCALE } from "../pricing/quote.js";
 export const MANIFEST_PATH = "/.well-known/l402.json";
 export const QUOTE_PATH = "/l402/quote";
 export const BALANCE_PATH = "/l402/balance";
-/** Closes a prepaid token and refunds its balance (refunds/close-route.ts). */
+/** Closes a prepaid token and refunds its balance (pipeline/close.ts). */
 export const CLOSE_PATH = "/l402/close";
 
 /** How long an agent or a cache may reuse the manifest without asking again: prices can change (surge, admin). */

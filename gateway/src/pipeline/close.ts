@@ -5,12 +5,12 @@ import { z } from "zod";
 import { sendJsonError } from "../http/errors.js";
 import { sendJson } from "../http/json.js";
 import { BodyTooLargeError, readBody } from "../http/read-body.js";
-import type { Outcome } from "../pipeline/outcome.js";
+import type { CloseReply, Refunds } from "../refunds/refunds.js";
 import type { RefundRecord } from "../store/ledger.js";
 import type { TokenRecord, TokenStore } from "../store/store.js";
 import type { Authenticator } from "../tokens/authenticator.js";
 import { credentialHeaders } from "../tokens/credential-headers.js";
-import type { CloseReply, Refunds } from "./refunds.js";
+import type { Outcome } from "./outcome.js";
 
 const bodySchema = z.object({ invoice: z.string().min(1).max(4096).optional() }).strict();
 
