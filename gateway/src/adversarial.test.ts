@@ -12,9 +12,9 @@ import {
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startUpstream, type TestUpstream } from "../../test/support/upstream.js";
-import { parseConfig } from "./config/load.js";
 import type { CreatedInvoice, InvoiceBackend } from "./lightning/invoices.js";
 import { type RunningGateway, startGateway } from "./server.js";
+import { offlineGatewayConfig } from "./test-support/offline-config.js";
 import { Authenticator } from "./tokens/authenticator.js";
 
 /** Invoices whose preimages the test knows, so tokens can be "paid" without a node; verification is unchanged. */
@@ -48,13 +48,8 @@ describe("adversarial tokens: each refused with its reason", () => {
   beforeAll(async () => {
     upstream = await startUpstream();
     gateway = await startGateway(
-      parseConfig({
-        listen: { port: 0 },
-        operator: { port: 0 },
-        lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
-        store: { path: ":memory:" },
+      offlineGatewayConfig({
         limits: { challengeBurst: 1_000, challengesPerMinute: 1_000 },
-        log: { level: "silent" },
         services: [
           {
             name: "llm",

@@ -6,9 +6,9 @@ import { checkProperty } from "../../test/support/fuzz-seed.js";
 import { buyMeteredToken, KnownPreimageInvoices } from "../../test/support/known-preimage-invoices.js";
 import { type LiberalUpstream, startLiberalUpstream } from "../../test/support/liberal-llm-upstream.js";
 import { type RequestShape, renderShape, shapeArbitrary } from "../../test/support/request-shapes.js";
-import { parseConfig } from "./config/load.js";
 import { canonicalTarget } from "./http/canonical-target.js";
 import { type RunningGateway, startGateway } from "./server.js";
+import { offlineGatewayConfig } from "./test-support/offline-config.js";
 
 const RATES = { prompt: 3, completion: 7, fee: 11 };
 const DEFAULT_MAX_TOKENS = 24;
@@ -30,12 +30,7 @@ describe("billing differential: what the upstream does is what was priced", () =
 
   beforeAll(async () => {
     upstream = await startLiberalUpstream();
-    const config = parseConfig({
-      listen: { port: 0 },
-      operator: { port: 0 },
-      lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
-      store: { path: ":memory:" },
-      log: { level: "silent" },
+    const config = offlineGatewayConfig({
       limits: { challengesPerMinute: 1_000, challengeBurst: 1_000 },
       services: [
         {

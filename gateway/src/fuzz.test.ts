@@ -10,6 +10,7 @@ import { pricingSchema } from "./config/pricing-schema.js";
 import type { CreatedInvoice, InvoiceBackend } from "./lightning/invoices.js";
 import { LlmRequestError, parseLlmRequest } from "./llm/llm-request.js";
 import { type RunningGateway, startGateway } from "./server.js";
+import { offlineGatewayConfig } from "./test-support/offline-config.js";
 
 class FuzzInvoices implements InvoiceBackend {
   async createInvoice(args: { sats: number; expirySeconds: number }): Promise<CreatedInvoice> {
@@ -98,13 +99,8 @@ describe("gateway under property-based fuzzing", { timeout: 120_000 }, () => {
 
   beforeAll(async () => {
     upstream = await startUpstream();
-    const config = parseConfig({
-      listen: { port: 0 },
-      operator: { port: 0 },
-      lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
-      store: { path: ":memory:" },
+    const config = offlineGatewayConfig({
       limits: { challengeBurst: 1_000_000, challengesPerMinute: 1_000_000, maxHeaderBytes: 4_096 },
-      log: { level: "silent" },
       admin: { port: 0, secret: ADMIN_SECRET },
       services: [
         {

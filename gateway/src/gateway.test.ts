@@ -4,9 +4,9 @@ import { createServer, type Server } from "node:net";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startUpstream, type TestUpstream } from "../../test/support/upstream.js";
-import { parseConfig } from "./config/load.js";
 import { type CreatedInvoice, type InvoiceBackend, LightningUnavailableError } from "./lightning/invoices.js";
 import { type RunningGateway, startGateway } from "./server.js";
+import { offlineGatewayConfig } from "./test-support/offline-config.js";
 
 /** Invoices without a node: enough to test the HTTP behaviour. Payments are proven on regtest in test/. */
 class FakeInvoices implements InvoiceBackend {
@@ -77,14 +77,9 @@ describe("gateway HTTP behaviour (invoices faked)", () => {
     silent = createServer(() => {});
     await new Promise<void>((done) => silent.listen(0, "127.0.0.1", done));
     const silentPort = (silent.address() as { port: number }).port;
-    const config = parseConfig({
-      listen: { port: 0 },
-      operator: { port: 0 },
-      lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
-      store: { path: ":memory:" },
+    const config = offlineGatewayConfig({
       proxy: { connectTimeoutMs: 1_000, idleTimeoutMs: 500 },
       limits: { maxHeaderBytes: 4_096, maxBodyBytes: 1_000, challengeBurst: 8, challengesPerMinute: 1 },
-      log: { level: "silent" },
       services: [
         {
           name: "llm",

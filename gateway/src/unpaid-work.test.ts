@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { settledAccountOf } from "../../test/support/account.js";
 import { buyMeteredToken, KnownPreimageInvoices } from "../../test/support/known-preimage-invoices.js";
 import { fakeChatTokens, type LiberalUpstream, startLiberalUpstream } from "../../test/support/liberal-llm-upstream.js";
-import { parseConfig } from "./config/load.js";
 import { type RunningGateway, startGateway } from "./server.js";
+import { offlineGatewayConfig } from "./test-support/offline-config.js";
 
 const FEE_MSAT = 11;
 const PROMPT_MSAT = 3;
@@ -21,12 +21,7 @@ describe("no free work before payment", () => {
 
   beforeAll(async () => {
     upstream = await startLiberalUpstream();
-    const config = parseConfig({
-      listen: { port: 0 },
-      operator: { port: 0 },
-      lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
-      store: { path: ":memory:" },
-      log: { level: "silent" },
+    const config = offlineGatewayConfig({
       // Three challenges, and practically no refill: the test cannot outrun or be outrun by the limit.
       limits: { challengeBurst: 3, challengesPerMinute: 0.001 },
       services: [

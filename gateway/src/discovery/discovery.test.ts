@@ -6,8 +6,8 @@ import {
   type LiberalUpstream,
   startLiberalUpstream,
 } from "../../../test/support/liberal-llm-upstream.js";
-import { parseConfig } from "../config/load.js";
 import { type RunningGateway, startGateway } from "../server.js";
+import { offlineGatewayConfig } from "../test-support/offline-config.js";
 
 const RATES = { promptMsatPerToken: 3, completionMsatPerToken: 7 };
 const FEE_MSAT = 11;
@@ -32,12 +32,7 @@ describe("price discovery: the manifest and the quote endpoint", () => {
 
   beforeAll(async () => {
     upstream = await startLiberalUpstream();
-    const config = parseConfig({
-      listen: { port: 0 },
-      operator: { port: 0 },
-      lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
-      store: { path: ":memory:" },
-      log: { level: "silent" },
+    const config = offlineGatewayConfig({
       // Quotes are limited like challenges, each with its own bucket of this size.
       limits: { challengeBurst: 12, challengesPerMinute: 0.001 },
       services: [

@@ -10,9 +10,9 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KnownPreimageInvoices } from "../../../test/support/known-preimage-invoices.js";
 import { startUpstream, type TestUpstream } from "../../../test/support/upstream.js";
-import { parseConfig } from "../config/load.js";
 import type { Settlement } from "../lightning/invoices.js";
 import { type RunningGateway, startGateway } from "../server.js";
+import { offlineGatewayConfig } from "../test-support/offline-config.js";
 
 /** Invoices whose preimages the test knows; `pay` marks one settled (as LND would report it) and reveals its preimage. */
 class SettlingInvoices extends KnownPreimageInvoices {
@@ -33,12 +33,7 @@ describe("Payment scheme over HTTP (invoices faked)", () => {
 
   beforeAll(async () => {
     upstream = await startUpstream();
-    const config = parseConfig({
-      listen: { port: 0 },
-      operator: { port: 0 },
-      lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
-      store: { path: ":memory:" },
-      log: { level: "silent" },
+    const config = offlineGatewayConfig({
       services: [
         // A Payment-only service whose upstream path fails: a paid call that the upstream answers 500.
         {

@@ -6,6 +6,7 @@ import { KnownPreimageInvoices } from "../../../test/support/known-preimage-invo
 import { parseConfig } from "../config/load.js";
 import { pricingSchema } from "../config/pricing-schema.js";
 import { startGateway } from "../server.js";
+import { offlineGatewayConfig } from "../test-support/offline-config.js";
 import { TokenCounters } from "../upstream/token-counter.js";
 import { ConfiguredPricer, type Pricer } from "./pricer.js";
 import { costOf, fixedQuote, msatToInvoiceSats, quoteFor } from "./quote.js";
@@ -126,12 +127,7 @@ describe("surge multiplier", () => {
 });
 
 describe("one pricer for every service", () => {
-  const config = parseConfig({
-    listen: { port: 0 },
-    operator: { port: 0 },
-    lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
-    store: { path: ":memory:" },
-    log: { level: "silent" },
+  const config = offlineGatewayConfig({
     services: [
       { name: "fixed", match: { pathPrefix: "/fixed/" }, upstream: "http://127.0.0.1:1", price: { sats: 21 } },
       {

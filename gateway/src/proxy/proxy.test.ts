@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { parseConfig } from "../config/load.js";
+import { offlineGatewayConfig } from "../test-support/offline-config.js";
 import { type ForwardOutcome, UpstreamProxy } from "./proxy.js";
 
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
@@ -49,11 +49,7 @@ describe("upstream proxy", () => {
   it("holds the upstream back while the client does not read, and delivers every byte once it does", async () => {
     const upstream = streamingUpstream();
     const upstreamUrl = await listen(upstream.server);
-    const config = parseConfig({
-      listen: { port: 0 },
-      operator: { port: 0 },
-      lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
-      store: { path: ":memory:" },
+    const config = offlineGatewayConfig({
       services: [{ name: "s", match: { pathPrefix: "/" }, upstream: upstreamUrl, price: { sats: 1 } }],
     });
     const proxy = new UpstreamProxy(config.proxy, 1_048_576);

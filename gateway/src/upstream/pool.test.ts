@@ -3,10 +3,10 @@ import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startUpstream, type TestUpstream } from "../../../test/support/upstream.js";
-import { parseConfig } from "../config/load.js";
 import type { InvoiceBackend } from "../lightning/invoices.js";
 import { SurgeMonitor } from "../pricing/surge.js";
 import { type RunningGateway, startGateway } from "../server.js";
+import { offlineGatewayConfig } from "../test-support/offline-config.js";
 import { UpstreamPool } from "./pool.js";
 
 const silent = pino({ level: "silent" });
@@ -128,41 +128,36 @@ class NoInvoices implements InvoiceBackend {
   async ping() {}
 }
 
-describe("gateway with an upstream pool", () => {
-  let live: TestUpstream;
-  let gateway: RunningGateway;
-  const dead = "http://127.0.0.1:1";
-
+/** A gateway on one service whose pool is `pool` (a live upstream's URL is given) and whose /v1/* paths are free. */
+function poolGateway(pool: (live: string) => Record<string, unknown>) {
+  const running: { live?: TestUpstream; gateway?: RunningGateway } = {};
   beforeAll(async () => {
-    live = await startUpstream();
-    const config = parseConfig({
-      listen: { port: 0 },
-      operator: { port: 0 },
-      lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
-      store: { path: ":memory:" },
-      log: { level: "silent" },
+    const live = await startUpstream();
+    running.live = live;
+    const config = offlineGatewayConfig({
       services: [
-        {
-          name: "api",
-          match: { pathPrefix: "/" },
-          upstream: dead,
-          upstreams: [live.url],
-          // Checks far apart: only failed requests can eject the dead upstream here.
-          upstreamPool: { healthIntervalMs: 600_000 },
-          price: { sats: 1 },
-          freePaths: ["/v1/*"],
-        },
+        { name: "api", match: { pathPrefix: "/" }, price: { sats: 1 }, freePaths: ["/v1/*"], ...pool(live.url) },
       ],
     });
-    gateway = await startGateway(config, { backend: new NoInvoices(), log: silent });
+    running.gateway = await startGateway(config, { backend: new NoInvoices(), log: silent });
   });
-
   afterAll(async () => {
-    await gateway?.close();
-    await live?.close();
+    await running.gateway?.close();
+    await running.live?.close();
   });
+  return running as { live: TestUpstream; gateway: RunningGateway };
+}
+
+describe("gateway with an upstream pool", () => {
+  const running = poolGateway((live) => ({
+    upstream: "http://127.0.0.1:1",
+    upstreams: [live],
+    // Checks far apart: only failed requests can eject the dead upstream here.
+    upstreamPool: { healthIntervalMs: 600_000 },
+  }));
 
   it("retries a request that cannot reach one upstream on another, and stops sending to the dead one", async () => {
+    const { live, gateway } = running;
     const echoes = () => live.seen.filter((r) => r.url.startsWith("/v1/echo")).length;
     const seenBefore = echoes();
     for (let i = 0; i < 6; i++) {
@@ -190,37 +185,13 @@ describe("gateway with an upstream pool", () => {
 });
 
 describe("gateway with a dead upstream that is never ejected", () => {
-  let live: TestUpstream;
-  let gateway: RunningGateway;
-
-  beforeAll(async () => {
-    live = await startUpstream();
-    const config = parseConfig({
-      listen: { port: 0 },
-      operator: { port: 0 },
-      lnd: { socket: "127.0.0.1:1", cert: "x", macaroon: "x" },
-      store: { path: ":memory:" },
-      log: { level: "silent" },
-      services: [
-        {
-          name: "api",
-          match: { pathPrefix: "/" },
-          upstreams: ["http://127.0.0.1:1", live.url],
-          upstreamPool: { healthIntervalMs: 600_000, ejectAfterFailures: 1_000 },
-          price: { sats: 1 },
-          freePaths: ["/v1/*"],
-        },
-      ],
-    });
-    gateway = await startGateway(config, { backend: new NoInvoices(), log: silent });
-  });
-
-  afterAll(async () => {
-    await gateway?.close();
-    await live?.close();
-  });
+  const running = poolGateway((live) => ({
+    upstreams: ["http://127.0.0.1:1", live],
+    upstreamPool: { healthIntervalMs: 600_000, ejectAfterFailures: 1_000 },
+  }));
 
   it("retries requests with a body, which it reads first, on the live upstream, and refuses one over the limit", async () => {
+    const { gateway } = running;
     for (let i = 0; i < 6; i++) {
       const res = await fetch(`${gateway.url}/v1/echo`, { method: "POST", body: `payload ${i}` });
       expect(res.status).toBe(200);
