@@ -1,23 +1,22 @@
-// The gateway for the benchmark, in its own process. Invoices are faked with a payment hash whose preimage the
+// The gateway for the benchmark, in its own process. Invoices are faked: the benchmark knows each one's preimage (test/support/known-preimage-invoices.ts), so it
 // benchmark knows, so it can present a valid paid token; verification is exactly the production path.
 // Given a worker count, the store is a SQLite file (else in memory); above 1, the token is bought from one process on
 // that file, and then `--workers N` serves it (workers cannot be handed a fake invoice backend, and need none to verify).
 // Prints one JSON line: { url, authorization }.
 //
 //   tsx bench/gateway/gateway-server.ts <upstream-url> [workers]
-import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig, startCluster, startGateway } from "@l402-gateway/gateway";
 import { formatAuthorization } from "@l402-gateway/l402";
 import pino from "pino";
-import { KnownPreimageInvoices } from "../support/known-preimage-invoices.js";
+import { KnownPreimageInvoices } from "../../test/support/known-preimage-invoices.js";
 
 const [upstream, workersArg] = process.argv.slice(2);
 if (!upstream) throw new Error("usage: gateway-server.ts <upstream-url> [workers]");
 const workers = Number(workersArg ?? 1);
-const preimage = randomBytes(32);
+const invoices = new KnownPreimageInvoices();
 const log = pino({ level: "silent" });
 
 const config = parseConfig({
@@ -30,15 +29,15 @@ const config = parseConfig({
   log: { level: "silent" },
   services: [{ name: "llm", match: { pathPrefix: "/v1/" }, upstream, price: { sats: 1 }, freePaths: ["/v1/free"] }],
 });
-const gateway = await startGateway(config, { backend: new KnownPreimageInvoices([preimage]), log });
+const gateway = await startGateway(config, { backend: invoices, log });
 const paidOn = async (url: string) => {
   const check = await fetch(`${url}/v1/completions`, { headers: { authorization } });
   if (check.status !== 200) throw new Error(`the benchmark token was refused: ${check.status}`);
   await check.text();
 };
 const challenge = await fetch(`${gateway.url}/v1/completions`);
-const { macaroon } = (await challenge.json()) as { macaroon: string };
-const authorization = formatAuthorization({ macaroons: [macaroon], preimage });
+const { macaroon, payment_hash } = (await challenge.json()) as { macaroon: string; payment_hash: string };
+const authorization = formatAuthorization({ macaroons: [macaroon], preimage: invoices.preimageOf(payment_hash) });
 await paidOn(gateway.url);
 let url = gateway.url;
 if (workers > 1) {

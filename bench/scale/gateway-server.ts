@@ -5,17 +5,17 @@
 // { url, authorizations }.
 //
 //   tsx bench/scale/gateway-server.ts <upstream-url> <sqlite|postgres://…> <tokens>
-import { randomBytes } from "node:crypto";
 import { parseConfig, startGateway } from "@l402-gateway/gateway";
 import { formatAuthorization } from "@l402-gateway/l402";
 import pino from "pino";
-import { KnownPreimageInvoices } from "../support/known-preimage-invoices.js";
+import { KnownPreimageInvoices } from "../../test/support/known-preimage-invoices.js";
 
 const [upstream, storeArg, tokensArg] = process.argv.slice(2);
 if (!upstream || !storeArg) throw new Error("usage: gateway-server.ts <upstream-url> <sqlite|postgres-url> <tokens>");
 const given = process.env.BENCH_AUTHORIZATIONS;
 /** One token per simulated agent: each has its own payment, so its own preimage. */
-const preimages = Array.from({ length: Number(tokensArg ?? 1) }, () => randomBytes(32));
+const tokens = Number(tokensArg ?? 1);
+const invoices = new KnownPreimageInvoices();
 /** Enough prepaid balance for every request of the run at 1 msat each. */
 const DEPOSIT_MSAT = 1_000_000_000;
 
@@ -36,18 +36,18 @@ const config = parseConfig({
   ],
 });
 const gateway = await startGateway(config, {
-  backend: new KnownPreimageInvoices(preimages),
+  backend: invoices,
   log: pino({ level: "silent" }),
 });
 const authorizations: string[] = given ? (JSON.parse(given) as string[]) : [];
 if (!given) {
-  for (const preimage of preimages) {
+  for (let i = 0; i < tokens; i++) {
     const challenge = await fetch(`${gateway.url}/v1/call`, {
       method: "POST",
       headers: { "x-l402-deposit-msat": String(DEPOSIT_MSAT) },
     });
-    const { macaroon } = (await challenge.json()) as { macaroon: string };
-    authorizations.push(formatAuthorization({ macaroons: [macaroon], preimage }));
+    const { macaroon, payment_hash } = (await challenge.json()) as { macaroon: string; payment_hash: string };
+    authorizations.push(formatAuthorization({ macaroons: [macaroon], preimage: invoices.preimageOf(payment_hash) }));
   }
 }
 for (const authorization of authorizations) {
