@@ -4,8 +4,8 @@ import { capabilitiesCaveat, parseCaveat, preimageCaveat, servicesCaveat, validU
 import { encodeIdentifier } from "./identifier.js";
 import { addFirstPartyCaveats, type DecodedMacaroon, decodeMacaroon, decodeMacaroonBytes } from "./macaroon.js";
 import { mintToken } from "./mint.js";
-import { MacaroonKey } from "./signature.js";
 import type { CaveatSatisfier } from "./satisfiers.js";
+import { MacaroonKey } from "./signature.js";
 import { codeOf } from "./test-support/code-of.js";
 import { type VerifyTokenOptions, verifyToken } from "./verify.js";
 

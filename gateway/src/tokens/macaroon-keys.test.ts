@@ -5,7 +5,6 @@ import {
   decodeMacaroon,
   formatAuthorization,
   MacaroonKey,
-  type MintedToken,
   mintToken,
   servicesCaveat,
   validUntilCaveat,
