@@ -37,11 +37,13 @@ import {
   paidToken,
   paidTopUp,
   refundUpdateValues,
+  TOKEN_COLUMNS,
   type TokenRow,
   type TopUpRow,
   toChargeEntry,
   tokenInsertValues,
   tokenLookup,
+  tokenRowOf,
   topUpInsertValues,
   topUpLookup,
   toRecord,
@@ -124,7 +126,6 @@ const STATEMENTS = {
   insert: `INSERT INTO tokens (token_id, root_key_id, root_key, payment_hash, service, price_sats, invoice, status,
              created_at, invoice_expires_at, valid_until, metered)
            VALUES (?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?)`,
-  byRootKeyId: "SELECT * FROM tokens WHERE root_key_id = ?",
   topUpByRootKeyId: "SELECT * FROM topups WHERE root_key_id = ?",
   markPaid: `UPDATE tokens SET status = 'paid', paid_at = @at,
                balance_msat = balance_msat + metered * price_sats * 1000,
@@ -195,6 +196,8 @@ export class SqliteTokenStore implements TokenStore {
   /** Prepared once: compiling SQL per request showed up in the gateway's profile. */
   private readonly statements: Record<keyof typeof STATEMENTS, Database.Statement>;
   private readonly ledger: Record<keyof typeof LEDGER_SQL, Database.Statement>;
+  /** The root-key lookup of every paid request, read as values (see tokenRowOf). */
+  private readonly tokenByRootKeyId: Database.Statement;
 
   readonly heartbeatIntervalMs = undefined;
 
@@ -219,6 +222,9 @@ export class SqliteTokenStore implements TokenStore {
     this.statements = Object.fromEntries(
       Object.entries(STATEMENTS).map(([name, sql]) => [name, this.db.prepare(sql)]),
     ) as Record<keyof typeof STATEMENTS, Database.Statement>;
+    this.tokenByRootKeyId = this.db
+      .prepare(`SELECT ${TOKEN_COLUMNS.join(", ")} FROM tokens WHERE root_key_id = ?`)
+      .raw(true);
     this.ledger = Object.fromEntries(
       Object.entries(LEDGER_SQL).map(([name, sql]) => [name, this.db.prepare(sqliteParams(sql))]),
     ) as Record<keyof typeof LEDGER_SQL, Database.Statement>;
@@ -273,8 +279,8 @@ export class SqliteTokenStore implements TokenStore {
   }
 
   async lookupRootKey(rootKeyId: string): Promise<RootKeyLookup> {
-    const row = this.statements.byRootKeyId.get(rootKeyId) as TokenRow | undefined;
-    if (row) return tokenLookup(row);
+    const values = this.tokenByRootKeyId.get(rootKeyId) as unknown[] | undefined;
+    if (values) return tokenLookup(tokenRowOf(values));
     const topUp = this.statements.topUpByRootKeyId.get(rootKeyId) as TopUpRow | undefined;
     if (!topUp) return { found: "none" };
     return topUpLookup(topUp, this.statements.byTokenId.get(topUp.token_id) as TokenRow);
