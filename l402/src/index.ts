@@ -34,6 +34,7 @@
  *   addFirstPartyCaveats(macaroonBase64: string, caveats: readonly string[]): string   attenuates, no root key needed
  *
  * Verify: verifyToken({ macaroon, preimage, rootKey, service, issuerCaveats, requiredCapabilities?, now?, satisfiers? })
+ *   (rootKey: the root key's bytes, or its MacaroonKey when the caller keeps one)
  *   → { identifier, services, capabilities, validUntil }, checking in this order:
  *   1. sha256(preimage) = payment hash, in constant time (wrong_preimage; a preimage not 32 bytes is malformed);
  *   2. the HMAC signature against rootKey (bad_signature); stripping or editing a caveat lands here;
