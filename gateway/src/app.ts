@@ -71,7 +71,7 @@ export function createApp(parts: GatewayParts): RequestListener {
   const { config, store, backend, pricer, counters, book, proxy, pools, metrics, health, clients, log } = parts;
   const router = new ServiceRouter(config.services);
   const authenticator = new Authenticator(store, (payment) => metrics.recordPaid(payment));
-  const challenger = new Challenger(backend, store, pricer, config.macaroonLocation);
+  const challenger = new Challenger(backend, store, pricer, config.macaroonLocation, authenticator.macaroonKeys);
   const refunds = parts.refunds ?? new Refunds({ store, payer: undefined, caps: config.refunds, metrics, log });
   let secret: Promise<Buffer> | undefined;
   const paymentSecret = () => (secret ??= store.paymentSecret(randomBytes(32)));

@@ -1,6 +1,6 @@
 import { isBase64Text } from "./base64.js";
 import type { L402Scheme } from "./challenge.js";
-import { asL402Error, L402Error } from "./errors.js";
+import { L402Error, toL402Error } from "./errors.js";
 import { PREIMAGE_LENGTH } from "./identifier.js";
 import { hasControlCharacter } from "./text.js";
 
@@ -14,9 +14,6 @@ export interface L402Credential {
 /** An Authorization value longer than this is refused as malformed before any parsing. */
 export const MAX_AUTHORIZATION_HEADER_LENGTH = 8 * 1024;
 
-const CREDENTIAL = /^([A-Za-z0-9]+)[ \t]+(.*)$/s;
-const PREIMAGE_HEX = /^[0-9a-fA-F]{64}$/;
-
 /**
  * Parses `L402 <b64 macaroon>[,<b64 macaroon>…]:<64 hex preimage>` (`LSAT` too, scheme case-insensitive, hex in
  * either case). Given several values, as Aperture's and lnget's client send (`LSAT …` then `L402 …`), they must all
@@ -24,16 +21,24 @@ const PREIMAGE_HEX = /^[0-9a-fA-F]{64}$/;
  * L402Error: `missing` when there is no L402/LSAT credential, `malformed` for anything unparseable.
  */
 export function parseAuthorization(values: string | readonly string[]): L402Credential {
-  return asL402Error("malformed", "invalid Authorization", () => {
-    const list: readonly string[] = typeof values === "string" ? [values] : values;
-    const credentials = list.map(parseOne).filter((credential) => credential !== undefined);
-    const [first, ...others] = credentials;
-    if (!first) throw new L402Error("missing", "no L402 credential in Authorization");
-    for (const other of others) {
-      if (!sameCredential(first, other)) throw new L402Error("malformed", "Authorization values disagree");
-    }
-    return credentials.find((credential) => credential.scheme === "L402") ?? first;
-  });
+  try {
+    // One value is the common case: no list to build.
+    const credential = typeof values === "string" ? parseOne(values) : parseAll(values);
+    if (!credential) throw new L402Error("missing", "no L402 credential in Authorization");
+    return credential;
+  } catch (error) {
+    throw toL402Error(error, "malformed", "invalid Authorization");
+  }
+}
+
+function parseAll(values: readonly string[]): L402Credential | undefined {
+  if (values.length === 1) return parseOne(values[0] as string);
+  const credentials = values.map(parseOne).filter((credential) => credential !== undefined);
+  const [first, ...others] = credentials;
+  for (const other of others) {
+    if (first && !sameCredential(first, other)) throw new L402Error("malformed", "Authorization values disagree");
+  }
+  return credentials.find((credential) => credential.scheme === "L402") ?? first;
 }
 
 /** `L402 <macaroons joined by ,>:<hex preimage>`. Throws RangeError for arguments it cannot write. */
@@ -60,24 +65,43 @@ function parseOne(value: string): L402Credential | undefined {
   if (hasControlCharacter(value, true)) throw new L402Error("malformed", "Authorization holds control characters");
   const trimmed = value.trim();
   if (trimmed === "") return undefined;
-  const match = CREDENTIAL.exec(trimmed);
-  const schemeText = (match?.[1] ?? trimmed).toUpperCase();
-  if (schemeText !== "L402" && schemeText !== "LSAT") return undefined;
-  const scheme: L402Scheme = schemeText;
-  const rest = match?.[2] ?? "";
+  const { schemeText, rest } = splitScheme(trimmed);
+  const upper = schemeText.toUpperCase();
+  if (upper !== "L402" && upper !== "LSAT") return undefined;
+  const scheme: L402Scheme = upper;
 
   const separator = rest.lastIndexOf(":");
   if (separator < 0) throw new L402Error("malformed", `${scheme} credential has no :<preimage>`);
-  const preimageHex = rest.slice(separator + 1);
-  if (!PREIMAGE_HEX.test(preimageHex)) {
+  if (rest.length - separator - 1 !== PREIMAGE_LENGTH * 2 || !isHex(rest, separator + 1)) {
     throw new L402Error("malformed", `${scheme} preimage must be ${PREIMAGE_LENGTH * 2} hex characters`);
   }
-  const macaroons = rest
-    .slice(0, separator)
-    .split(",")
-    .map((macaroon) => macaroon.trim());
+  const list = rest.slice(0, separator);
+  const macaroons = list.includes(",") ? list.split(",").map((macaroon) => macaroon.trim()) : [list.trim()];
   if (!macaroons.every(isBase64Text)) throw new L402Error("malformed", `${scheme} macaroons must be base64`);
-  return { scheme, macaroons, preimage: Buffer.from(preimageHex, "hex") };
+  return { scheme, macaroons, preimage: Buffer.from(rest.slice(separator + 1), "hex") };
+}
+
+const isSpace = (code: number) => code === 0x20 || code === 0x09;
+const isAlphanumeric = (code: number) =>
+  (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a);
+const isHexDigit = (code: number) => isAlphanumeric(code) && (code | 0x20) <= 0x66;
+
+/**
+ * `<alphanumeric scheme><spaces or tabs><rest>`; a value not of that form is all scheme (an L402 one is then refused
+ * for lacking the preimage).
+ */
+function splitScheme(value: string): { schemeText: string; rest: string } {
+  let end = 0;
+  while (end < value.length && isAlphanumeric(value.charCodeAt(end))) end++;
+  if (end === 0 || end === value.length || !isSpace(value.charCodeAt(end))) return { schemeText: value, rest: "" };
+  let start = end;
+  while (isSpace(value.charCodeAt(start))) start++;
+  return { schemeText: value.slice(0, end), rest: value.slice(start) };
+}
+
+function isHex(text: string, from: number): boolean {
+  for (let i = from; i < text.length; i++) if (!isHexDigit(text.charCodeAt(i))) return false;
+  return true;
 }
 
 function sameCredential(a: L402Credential, b: L402Credential): boolean {

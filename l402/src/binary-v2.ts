@@ -1,3 +1,5 @@
+import { strictUtf8 } from "./text.js";
+
 /**
  * The binary V2 macaroon format, read and written byte for byte as go-macaroon (and so Aperture) does. The `macaroon`
  * package's codec is not used on the hot path: its reader converts every field to an sjcl bit array, and in 3.0.4 its
@@ -60,6 +62,11 @@ export class BinaryV2Error extends Error {
  * locations, third-party verification ids) and refusing trailing bytes. Fields are copies, never views of `bytes`.
  */
 export function decodeBinaryV2(bytes: Uint8Array): DecodedMacaroonFields {
+  return readBinaryV2(Buffer.from(bytes));
+}
+
+/** decodeBinaryV2 without the copy: every field is a view of `bytes`, which the caller must own and never change. */
+export function readBinaryV2(bytes: Buffer): DecodedMacaroonFields {
   const reader = new FieldReader(bytes);
   if (reader.byte() !== VERSION_2) throw new BinaryV2Error("not a binary V2 macaroon");
   const location = utf8(reader.optional(FIELD_LOCATION));
@@ -78,21 +85,17 @@ export function decodeBinaryV2(bytes: Uint8Array): DecodedMacaroonFields {
   return { location, identifier, caveats, signature };
 }
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-
 function utf8(bytes: Buffer | undefined): string {
   if (bytes === undefined) return "";
-  try {
-    return strictUtf8.decode(bytes);
-  } catch {
-    throw new BinaryV2Error("the macaroon location is not UTF-8");
-  }
+  const text = strictUtf8(bytes);
+  if (text === undefined) throw new BinaryV2Error("the macaroon location is not UTF-8");
+  return text;
 }
 
 class FieldReader {
   private index = 0;
 
-  constructor(private readonly bytes: Uint8Array) {}
+  constructor(private readonly bytes: Buffer) {}
 
   get done(): boolean {
     return this.index === this.bytes.length;
@@ -110,7 +113,7 @@ class FieldReader {
     if (found !== type) throw new BinaryV2Error(`unexpected field type ${found}, expected ${type}`);
     const length = this.varint();
     if (length > this.bytes.length - this.index) throw new BinaryV2Error("a field runs past the end of the macaroon");
-    const data = Buffer.from(this.bytes.subarray(this.index, this.index + length));
+    const data = this.bytes.subarray(this.index, this.index + length);
     this.index += length;
     return data;
   }

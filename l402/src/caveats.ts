@@ -24,13 +24,15 @@ export interface ServiceGrant {
 }
 
 const MAX_TIER = 255;
-const NAME = /^[^\s,:=]+$/;
+/** No whitespace, list separator, `=`, C0 control character or DEL. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+const NAME = /^[^\s,:=\x00-\x1f\x7f]+$/;
 const DECIMAL = /^[0-9]+$/;
 const PREIMAGE_HEX = /^[0-9a-fA-F]{64}$/;
 
 /** Service and capability names: no list separators, no `=`, no whitespace or control characters. */
 export function isValidName(name: string): boolean {
-  return NAME.test(name) && !hasControlCharacter(name);
+  return NAME.test(name);
 }
 
 /** Splits a caveat at its first `=`; a caveat without one, or with an empty condition, is `unknown_caveat`. */
@@ -91,20 +93,30 @@ export function validUntilCondition(service: string): string {
 
 /** Parses a services caveat value strictly; a service named twice is malformed (its tier would be ambiguous). */
 export function parseServices(value: string): ServiceGrant[] {
-  const services = value.split(",").map((entry) => {
-    const [name, tier, ...rest] = entry.split(":");
-    if (name === undefined || tier === undefined || rest.length > 0 || !isValidName(name)) {
-      throw new L402Error("malformed", `services entry "${entry}" is not of the form name:tier`);
-    }
-    if (!DECIMAL.test(tier) || Number(tier) > MAX_TIER) {
-      throw new L402Error("malformed", `tier "${tier}" of service ${name} is not an integer 0–${MAX_TIER}`);
-    }
-    return { name, tier: Number(tier) };
-  });
-  if (new Set(services.map((service) => service.name)).size !== services.length) {
+  const services: ServiceGrant[] = [];
+  for (let start = 0; ; ) {
+    const comma = value.indexOf(",", start);
+    services.push(parseGrant(comma < 0 ? value.slice(start) : value.slice(start, comma)));
+    if (comma < 0) break;
+    start = comma + 1;
+  }
+  if (services.length > 1 && new Set(services.map((service) => service.name)).size !== services.length) {
     throw new L402Error("malformed", "a services caveat lists a service twice");
   }
   return services;
+}
+
+function parseGrant(entry: string): ServiceGrant {
+  const colon = entry.indexOf(":");
+  const name = colon < 0 ? entry : entry.slice(0, colon);
+  const tier = colon < 0 ? undefined : entry.slice(colon + 1);
+  if (tier === undefined || tier.includes(":") || !isValidName(name)) {
+    throw new L402Error("malformed", `services entry "${entry}" is not of the form name:tier`);
+  }
+  if (!DECIMAL.test(tier) || Number(tier) > MAX_TIER) {
+    throw new L402Error("malformed", `tier "${tier}" of service ${name} is not an integer 0–${MAX_TIER}`);
+  }
+  return { name, tier: Number(tier) };
 }
 
 /** Parses a capabilities caveat value; the empty value grants no capability. */

@@ -35,8 +35,13 @@ export function asL402Error<T>(code: L402ErrorCode, message: string, fn: () => T
   try {
     return fn();
   } catch (error) {
-    if (error instanceof L402Error) throw error;
-    const detail = error instanceof Error ? `: ${error.message}` : "";
-    throw new L402Error(code, `${message}${detail}`, { cause: error });
+    throw toL402Error(error, code, message);
   }
+}
+
+/** `error` itself when it is an L402Error, else one with `code` that names it as its cause (see asL402Error). */
+export function toL402Error(error: unknown, code: L402ErrorCode, message: string): L402Error {
+  if (error instanceof L402Error) return error;
+  const detail = error instanceof Error ? `: ${error.message}` : "";
+  return new L402Error(code, `${message}${detail}`, { cause: error });
 }

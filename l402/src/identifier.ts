@@ -1,5 +1,6 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { L402Error } from "./errors.js";
+import { sha256 } from "./sha256.js";
 
 /** Aperture's identifier layout: uint16 big-endian version ‖ 32-byte payment hash ‖ 32-byte token id. */
 export const IDENTIFIER_VERSION = 0;
@@ -58,5 +59,5 @@ export function newTokenId(): Buffer {
 
 /** The key under which a token's root key is stored: sha256 of the encoded identifier, as Aperture does. */
 export function rootKeyId(identifierBytes: Uint8Array): Buffer {
-  return createHash("sha256").update(identifierBytes).digest();
+  return sha256(identifierBytes);
 }

@@ -24,7 +24,9 @@
  *
  * Mint and decode
  *   mintToken({ paymentHash, caveats, location = "lsat", rootKey?, tokenId? }): MintedToken
- *     → { macaroon (binary V2), macaroonBase64, identifier, identifierBytes, rootKey (fresh 32 bytes), rootKeyId }
+ *     → { macaroon (binary V2), macaroonBase64, identifier, identifierBytes, rootKey (fresh 32 bytes), rootKeyId,
+ *         macaroonKey }
+ *   MacaroonKey.derive(rootKey): the chain's first HMAC, done once; give it wherever a root key goes to save that HMAC
  *   decodeMacaroon(base64: string): DecodedMacaroon     standard base64 (URL-safe and unpadded accepted) of binary V2,
  *                                                       at most MAX_MACAROON_BYTES; anything else → malformed
  *   DecodedMacaroon { identifier, identifierBytes, location, caveats: string[], signature, toBase64(), toBytes(),
@@ -32,6 +34,7 @@
  *   addFirstPartyCaveats(macaroonBase64: string, caveats: readonly string[]): string   attenuates, no root key needed
  *
  * Verify: verifyToken({ macaroon, preimage, rootKey, service, issuerCaveats, requiredCapabilities?, now?, satisfiers? })
+ *   (rootKey: the root key's bytes, or its MacaroonKey when the caller keeps one)
  *   → { identifier, services, capabilities, validUntil }, checking in this order:
  *   1. sha256(preimage) = payment hash, in constant time (wrong_preimage; a preimage not 32 bytes is malformed);
  *   2. the HMAC signature against rootKey (bad_signature); stripping or editing a caveat lands here;
@@ -129,4 +132,5 @@ export {
   type VerificationContext,
   validUntilSatisfier,
 } from "./satisfiers.js";
+export { MacaroonKey } from "./signature.js";
 export { type VerifiedToken, type VerifyTokenOptions, verifyToken } from "./verify.js";

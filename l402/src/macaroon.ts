@@ -1,15 +1,14 @@
 import { decodeBase64 } from "./base64.js";
-import { type DecodedMacaroonFields, decodeBinaryV2, encodeBinaryV2 } from "./binary-v2.js";
+import { type DecodedMacaroonFields, encodeBinaryV2, readBinaryV2 } from "./binary-v2.js";
 import { assertCaveatText } from "./caveats.js";
-import { asL402Error, L402Error } from "./errors.js";
+import { L402Error, toL402Error } from "./errors.js";
 import { decodeIdentifier, type TokenIdentifier } from "./identifier.js";
-import { chainSignature, extendSignature, signaturesMatch } from "./signature.js";
+import { chainSignature, extendSignature, type MacaroonKey, signaturesMatch } from "./signature.js";
+import { strictUtf8 } from "./text.js";
 
 /** A macaroon larger than this is refused before decoding; ours are about 250 bytes. */
 export const MAX_MACAROON_BYTES = 4096;
 const MAX_MACAROON_BASE64_LENGTH = Math.ceil(MAX_MACAROON_BYTES / 3) * 4;
-
-const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** A macaroon decoded from the wire. Nothing in it is trusted until `verifyToken` has checked it. */
 export class DecodedMacaroon {
@@ -25,23 +24,41 @@ export class DecodedMacaroon {
     this.identifierBytes = fields.identifier;
     this.identifier = decodeIdentifier(this.identifierBytes);
     this.location = fields.location;
-    this.#caveatBytes = fields.caveats.map((caveat) => {
+    const caveatBytes: Buffer[] = [];
+    const caveats: string[] = [];
+    for (const caveat of fields.caveats) {
       // L402 has no use for third-party caveats, and one cannot be checked without a discharge macaroon.
       if (caveat.verificationId) throw new L402Error("unknown_caveat", "third-party caveats are not supported");
-      return caveat.identifier;
-    });
-    this.caveats = this.#caveatBytes.map((caveat) => utf8.decode(caveat));
+      const text = strictUtf8(caveat.identifier);
+      if (text === undefined) throw new L402Error("malformed", "invalid macaroon: a caveat is not UTF-8");
+      caveatBytes.push(caveat.identifier);
+      caveats.push(text);
+    }
+    this.#caveatBytes = caveatBytes;
+    this.caveats = caveats;
     this.signature = fields.signature;
   }
 
   /** Decodes a binary V2 macaroon. Throws only L402Error. */
   static fromBytes(bytes: Uint8Array): DecodedMacaroon {
-    return asL402Error("malformed", "invalid macaroon", () => {
+    return DecodedMacaroon.decode(bytes, true);
+  }
+
+  /** fromBytes without the copy: the macaroon keeps views of `bytes`, which nothing else may hold. */
+  static fromOwnedBytes(bytes: Buffer): DecodedMacaroon {
+    return DecodedMacaroon.decode(bytes, false);
+  }
+
+  private static decode(bytes: Uint8Array, copy: boolean): DecodedMacaroon {
+    try {
       if (bytes.length > MAX_MACAROON_BYTES) {
         throw new L402Error("malformed", `macaroon is larger than ${MAX_MACAROON_BYTES} bytes`);
       }
-      return new DecodedMacaroon(decodeBinaryV2(bytes));
-    });
+      const owned = copy || !Buffer.isBuffer(bytes) ? Buffer.from(bytes) : bytes;
+      return new DecodedMacaroon(readBinaryV2(owned));
+    } catch (error) {
+      throw toL402Error(error, "malformed", "invalid macaroon");
+    }
   }
 
   /** The binary V2 encoding. */
@@ -60,7 +77,7 @@ export class DecodedMacaroon {
   }
 
   /** Whether the HMAC chain from `rootKey` over the identifier and every caveat ends in this signature. */
-  hasValidSignature(rootKey: Uint8Array): boolean {
+  hasValidSignature(rootKey: Uint8Array | MacaroonKey): boolean {
     return signaturesMatch(chainSignature(rootKey, this.identifierBytes, this.#caveatBytes), this.signature);
   }
 
@@ -81,13 +98,12 @@ export class DecodedMacaroon {
 
 /** Decodes standard (or URL-safe, unpadded) base64 of a binary V2 macaroon. Throws only L402Error. */
 export function decodeMacaroon(base64: string): DecodedMacaroon {
-  return asL402Error("malformed", "invalid macaroon", () => {
-    if (typeof base64 !== "string") throw new L402Error("malformed", "macaroon must be a string");
-    if (base64.length > MAX_MACAROON_BASE64_LENGTH) {
-      throw new L402Error("malformed", `macaroon is larger than ${MAX_MACAROON_BYTES} bytes`);
-    }
-    return decodeMacaroonBytes(decodeBase64(base64));
-  });
+  if (typeof base64 !== "string") throw new L402Error("malformed", "macaroon must be a string");
+  if (base64.length > MAX_MACAROON_BASE64_LENGTH) {
+    throw new L402Error("malformed", `macaroon is larger than ${MAX_MACAROON_BYTES} bytes`);
+  }
+  // The decoded bytes are this call's own: the macaroon may keep views of them.
+  return DecodedMacaroon.fromOwnedBytes(decodeBase64(base64));
 }
 
 /** Decodes a binary V2 macaroon. Throws only L402Error. */

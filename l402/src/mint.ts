@@ -9,7 +9,7 @@ import {
   TOKEN_ID_LENGTH,
   type TokenIdentifier,
 } from "./identifier.js";
-import { chainSignature } from "./signature.js";
+import { chainSignature, MacaroonKey } from "./signature.js";
 
 /** Aperture's macaroon location; clients do not read it, so keeping it costs nothing and matches their tokens. */
 export const DEFAULT_LOCATION = "lsat";
@@ -36,6 +36,8 @@ export interface MintedToken {
   /** Secret: store it under `rootKeyId`; deleting it revokes the token. */
   readonly rootKey: Buffer;
   readonly rootKeyId: Buffer;
+  /** Secret too: what a verifier may keep with the root key to save one HMAC per verification. */
+  readonly macaroonKey: MacaroonKey;
 }
 
 /** Mints a token bound to an invoice's payment hash. Throws RangeError for arguments it cannot encode. */
@@ -49,11 +51,12 @@ export function mintToken(options: MintTokenOptions): MintedToken {
   for (const caveat of options.caveats) assertCaveatText(caveat);
 
   const caveats = options.caveats.map((caveat) => Buffer.from(caveat, "utf8"));
+  const macaroonKey = MacaroonKey.derive(rootKey);
   const bytes = encodeBinaryV2({
     location: options.location ?? DEFAULT_LOCATION,
     identifier: identifierBytes,
     caveats: caveats.map((identifier) => ({ identifier })),
-    signature: chainSignature(rootKey, identifierBytes, caveats),
+    signature: chainSignature(macaroonKey, identifierBytes, caveats),
   });
   return {
     macaroon: bytes,
@@ -66,5 +69,6 @@ export function mintToken(options: MintTokenOptions): MintedToken {
     identifierBytes,
     rootKey,
     rootKeyId: rootKeyId(identifierBytes),
+    macaroonKey,
   };
 }

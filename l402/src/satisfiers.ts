@@ -53,6 +53,10 @@ function checkNarrowing<T>(
   parse: (value: string) => T,
   narrows: (previous: T, current: T) => boolean,
 ): void {
+  if (values.length === 1) {
+    parse(values[0] as string);
+    return;
+  }
   const parsed = values.map(parse);
   for (let i = 1; i < parsed.length; i++) {
     const previous = parsed[i - 1] as T;

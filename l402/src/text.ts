@@ -6,3 +6,17 @@ export function hasControlCharacter(text: string, allowTab = false): boolean {
   }
   return false;
 }
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The UTF-8 text of `bytes`, or undefined when they are not valid UTF-8. ASCII, the common case, skips TextDecoder. */
+export function strictUtf8(bytes: Buffer): string | undefined {
+  let ascii = true;
+  for (let i = 0; i < bytes.length && ascii; i++) ascii = (bytes[i] ?? 0) < 0x80;
+  if (ascii) return bytes.toString("latin1");
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}

@@ -5,6 +5,7 @@ import { encodeIdentifier } from "./identifier.js";
 import { addFirstPartyCaveats, type DecodedMacaroon, decodeMacaroon, decodeMacaroonBytes } from "./macaroon.js";
 import { mintToken } from "./mint.js";
 import type { CaveatSatisfier } from "./satisfiers.js";
+import { MacaroonKey } from "./signature.js";
 import { codeOf } from "./test-support/code-of.js";
 import { type VerifyTokenOptions, verifyToken } from "./verify.js";
 
@@ -344,5 +345,22 @@ describe("verifyToken", () => {
     expect(codeOf(() => verify({} as unknown as DecodedMacaroon, token.rootKey))).toBe("malformed");
     expect(codeOf(() => verify(macaroon, "key" as unknown as Buffer))).toBe("bad_signature");
     expect(codeOf(() => verify(macaroon, token.rootKey, { preimage: "x" as unknown as Buffer }))).toBe("malformed");
+  });
+
+  it("verifies with the root key's MacaroonKey as with the root key, and refuses another key's", () => {
+    const token = mint();
+    const macaroon = decodeMacaroon(token.macaroonBase64);
+    expect(token.macaroonKey.bytes).toEqual(MacaroonKey.derive(token.rootKey).bytes);
+    expect(
+      codeOf(() =>
+        verifyToken({ macaroon, preimage, rootKey: token.macaroonKey, service: "llm", now, issuerCaveats: 3 }),
+      ),
+    ).toBeUndefined();
+    const other = MacaroonKey.derive(mint().rootKey);
+    expect(
+      codeOf(() => verifyToken({ macaroon, preimage, rootKey: other, service: "llm", now, issuerCaveats: 3 })),
+    ).toBe("bad_signature");
+    // The derived key is not a root key: given as bytes, it is derived once more and fails.
+    expect(codeOf(() => verify(macaroon, token.macaroonKey.bytes))).toBe("bad_signature");
   });
 });

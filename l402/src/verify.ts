@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import {
   capabilitiesCondition,
   parseCapabilities,
@@ -9,16 +9,21 @@ import {
   type ServiceGrant,
   validUntilCondition,
 } from "./caveats.js";
-import { asL402Error, L402Error } from "./errors.js";
+import { L402Error, toL402Error } from "./errors.js";
 import { PREIMAGE_LENGTH, type TokenIdentifier } from "./identifier.js";
 import { DecodedMacaroon } from "./macaroon.js";
 import { BUILT_IN_SATISFIERS, type CaveatSatisfier, type VerificationContext } from "./satisfiers.js";
+import { sha256 } from "./sha256.js";
+import type { MacaroonKey } from "./signature.js";
 
 export interface VerifyTokenOptions {
   readonly macaroon: DecodedMacaroon;
   readonly preimage: Uint8Array;
-  /** The root key stored under rootKeyId(identifier); the caller has already refused revoked tokens. */
-  readonly rootKey: Uint8Array;
+  /**
+   * The root key stored under rootKeyId(identifier), or its MacaroonKey when the caller keeps that (one HMAC less);
+   * the caller has already refused revoked tokens.
+   */
+  readonly rootKey: Uint8Array | MacaroonKey;
   readonly service: string;
   /**
    * How many leading caveats the token's issuer wrote; every later one is the holder's. A holder may only narrow: a
@@ -50,7 +55,7 @@ export interface VerifiedToken {
  * capabilities, the expiry and any preimage caveat. Throws only L402Error.
  */
 export function verifyToken(options: VerifyTokenOptions): VerifiedToken {
-  return asL402Error("malformed", "cannot verify token", () => {
+  try {
     const { macaroon, service } = options;
     if (!(macaroon instanceof DecodedMacaroon)) throw new L402Error("malformed", "not a decoded macaroon");
     checkPreimage(options.preimage, macaroon.identifier.paymentHash);
@@ -67,7 +72,10 @@ export function verifyToken(options: VerifyTokenOptions): VerifiedToken {
       now: options.now ?? new Date(),
       preimage: options.preimage,
     };
-    const satisfiers = [...BUILT_IN_SATISFIERS, ...(options.satisfiers ?? [])];
+    // Each satisfier once, built-in ones first.
+    const satisfiers = options.satisfiers?.length
+      ? [...new Set([...BUILT_IN_SATISFIERS, ...options.satisfiers])]
+      : BUILT_IN_SATISFIERS;
     const effective = checkCaveats(macaroon.caveats, issuerCaveats, context, satisfiers);
     const capabilities = effective.get(capabilitiesCondition(service));
     const validUntil = effective.get(validUntilCondition(service));
@@ -77,14 +85,16 @@ export function verifyToken(options: VerifyTokenOptions): VerifiedToken {
       capabilities: capabilities === undefined ? undefined : parseCapabilities(capabilities),
       validUntil: validUntil === undefined ? undefined : new Date(parseValidUntil(validUntil) * 1000),
     };
-  });
+  } catch (error) {
+    throw toL402Error(error, "malformed", "cannot verify token");
+  }
 }
 
 function checkPreimage(preimage: Uint8Array, paymentHash: Buffer): void {
   if (!(preimage instanceof Uint8Array) || preimage.length !== PREIMAGE_LENGTH) {
     throw new L402Error("malformed", `the preimage must be ${PREIMAGE_LENGTH} bytes`);
   }
-  const hash = createHash("sha256").update(preimage).digest();
+  const hash = sha256(preimage);
   if (!timingSafeEqual(hash, paymentHash)) {
     throw new L402Error("wrong_preimage", "the preimage does not match the token's payment hash");
   }
@@ -100,30 +110,35 @@ function checkCaveats(
   context: VerificationContext,
   satisfiers: readonly CaveatSatisfier[],
 ): Map<string, string> {
-  const valuesByCondition = new Map<string, string[]>();
-  const issuerWrote = new Set<string>();
-  for (const [index, caveat] of caveats.entries()) {
-    const { condition, value } = parseCaveat(caveat);
-    const values = valuesByCondition.get(condition);
-    if (values) values.push(value);
-    else valuesByCondition.set(condition, [value]);
-    if (index < issuerCaveats) issuerWrote.add(condition);
+  // Conditions in order of first appearance, each with its values in token order and where it first appears.
+  const byCondition = new Map<string, { values: string[]; first: number }>();
+  for (let index = 0; index < caveats.length; index++) {
+    const { condition, value } = parseCaveat(caveats[index] as string);
+    const entry = byCondition.get(condition);
+    if (entry) entry.values.push(value);
+    else byCondition.set(condition, { values: [value], first: index });
   }
 
-  const effectiveBySatisfier = new Map<CaveatSatisfier, Map<string, string>>(
-    satisfiers.map((satisfier) => [satisfier, new Map()]),
-  );
+  const matchedBySatisfier: (Map<string, string> | undefined)[] = new Array(satisfiers.length);
   const effective = new Map<string, string>();
-  for (const [condition, values] of valuesByCondition) {
-    const satisfier = satisfiers.find((candidate) => candidate.matches(condition));
+  for (const [condition, { values, first }] of byCondition) {
+    let at = 0;
+    while (at < satisfiers.length && !satisfiers[at]?.matches(condition)) at++;
+    const satisfier = satisfiers[at];
     if (!satisfier) throw new L402Error("unknown_caveat", `caveat condition "${condition}" is not understood`);
     satisfier.checkChain(condition, values);
-    if (satisfier.grants && !issuerWrote.has(condition)) continue;
+    if (satisfier.grants && first >= issuerCaveats) continue;
     const last = values[values.length - 1] ?? "";
-    effectiveBySatisfier.get(satisfier)?.set(condition, last);
+    const matched = matchedBySatisfier[at] ?? new Map<string, string>();
+    matchedBySatisfier[at] = matched.set(condition, last);
     effective.set(condition, last);
   }
 
-  for (const [satisfier, matched] of effectiveBySatisfier) satisfier.satisfy(matched, context);
+  // Every satisfier decides, even one that matched nothing (a token without a services caveat is refused).
+  for (let at = 0; at < satisfiers.length; at++) {
+    (satisfiers[at] as CaveatSatisfier).satisfy(matchedBySatisfier[at] ?? NOTHING_MATCHED, context);
+  }
   return effective;
 }
+
+const NOTHING_MATCHED: ReadonlyMap<string, string> = new Map();

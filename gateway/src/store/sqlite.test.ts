@@ -1,8 +1,10 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { SqliteTokenStore } from "./sqlite.js";
+import { TOKEN_COLUMNS, tokenRowOf } from "./token-row.js";
 import { describeTokenStore, newToken, paidMetered } from "./token-store.suite.js";
 
 const newPath = () => join(mkdtempSync(join(tmpdir(), "gw-store-")), "db", "gateway.sqlite");
@@ -61,5 +63,18 @@ describe("SQLite store: one gateway per file", () => {
     expect((await gateway.lookupRootKey(second.rootKeyId)).found).toBe("revoked");
     await gateway.close();
     await cli.close();
+  });
+});
+
+describe("SQLite store: the root-key lookup's raw read", () => {
+  it("names every column of the tokens table, each value under its own column", async () => {
+    const path = newPath();
+    await new SqliteTokenStore(path).close();
+    const db = new Database(path, { readonly: true });
+    const columns = (db.pragma("table_info(tokens)") as { name: string }[]).map((column) => column.name);
+    db.close();
+    expect([...TOKEN_COLUMNS].sort()).toEqual([...columns].sort());
+    const indexes = TOKEN_COLUMNS.map((_, index) => index);
+    expect(tokenRowOf(indexes)).toEqual(Object.fromEntries(TOKEN_COLUMNS.map((name, index) => [name, index])));
   });
 });

@@ -38,11 +38,13 @@ import {
   paidToken,
   paidTopUp,
   refundUpdateValues,
+  TOKEN_COLUMNS,
   type TokenRow,
   type TopUpRow,
   toChargeEntry,
   tokenInsertValues,
   tokenLookup,
+  tokenRowOf,
   topUpInsertValues,
   topUpLookup,
   toRecord,
@@ -125,7 +127,6 @@ const STATEMENTS = {
   insert: `INSERT INTO tokens (token_id, root_key_id, root_key, payment_hash, service, price_sats, invoice, status,
              created_at, invoice_expires_at, valid_until, metered)
            VALUES (?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?)`,
-  byRootKeyId: "SELECT * FROM tokens WHERE root_key_id = ?",
   topUpByRootKeyId: "SELECT * FROM topups WHERE root_key_id = ?",
   markPaid: `UPDATE tokens SET status = 'paid', paid_at = @at,
                balance_msat = balance_msat + metered * price_sats * 1000,
@@ -196,6 +197,8 @@ export class SqliteTokenStore implements TokenStore {
   /** Prepared once: compiling SQL per request showed up in the gateway's profile. */
   private readonly statements: Record<keyof typeof STATEMENTS, Database.Statement>;
   private readonly ledger: Record<keyof typeof LEDGER_SQL, Database.Statement>;
+  /** The root-key lookup of every paid request, read as values (see tokenRowOf). */
+  private readonly tokenByRootKeyId: Database.Statement;
 
   readonly heartbeatIntervalMs = undefined;
 
@@ -229,6 +232,9 @@ export class SqliteTokenStore implements TokenStore {
     this.statements = Object.fromEntries(
       Object.entries(STATEMENTS).map(([name, sql]) => [name, this.db.prepare(sql)]),
     ) as Record<keyof typeof STATEMENTS, Database.Statement>;
+    this.tokenByRootKeyId = this.db
+      .prepare(`SELECT ${TOKEN_COLUMNS.join(", ")} FROM tokens WHERE root_key_id = ?`)
+      .raw(true);
     this.ledger = Object.fromEntries(
       Object.entries(LEDGER_SQL).map(([name, sql]) => [name, this.db.prepare(sqliteParams(sql))]),
     ) as Record<keyof typeof LEDGER_SQL, Database.Statement>;
@@ -293,9 +299,9 @@ export class SqliteTokenStore implements TokenStore {
     }
     const cached = this.rootKeys.get(rootKeyId);
     if (cached) return cached;
-    const row = this.statements.byRootKeyId.get(rootKeyId) as TokenRow | undefined;
-    if (row) {
-      const lookup = tokenLookup(row);
+    const values = this.tokenByRootKeyId.get(rootKeyId) as unknown[] | undefined;
+    if (values) {
+      const lookup = tokenLookup(tokenRowOf(values));
       this.rootKeys.offer(rootKeyId, lookup);
       return lookup;
     }

@@ -9,6 +9,7 @@ import {
 } from "@l402-gateway/l402";
 import type { RootKeyLookup, SettledPayment, TokenRecord, TokenStore } from "../store/store.js";
 import { issuerCaveatCount } from "./caveats.js";
+import { MacaroonKeys } from "./macaroon-keys.js";
 import { type VerifiedCredential, VerifiedCredentials } from "./verified-credentials.js";
 
 export interface Authenticated {
@@ -34,10 +35,16 @@ const refuse = (code: L402ErrorCode, message: string): Refusal => ({ ok: false, 
 export class Authenticator {
   private readonly verified: VerifiedCredentials;
 
+  /**
+   * @param verifiedCacheEntries bounds the cache of verified credentials (0: none).
+   * @param macaroonKeys derived keys by root key id; give the one the challenger primes at mint to share it.
+   */
   constructor(
     private readonly store: TokenStore,
     private readonly onPaid: (payment: SettledPayment) => void = () => {},
     verifiedCacheEntries = 10_000,
+    /** Derived keys of root keys seen or minted here; the challenger fills it at mint. */
+    readonly macaroonKeys = new MacaroonKeys(verifiedCacheEntries),
   ) {
     this.verified = new VerifiedCredentials(verifiedCacheEntries);
   }
@@ -89,10 +96,10 @@ export class Authenticator {
     const result = verifyToken({
       macaroon,
       preimage: credential.preimage,
-      rootKey: lookup.rootKey,
+      rootKey: this.macaroonKeys.keyFor(rootKeyIdHex, lookup.rootKey),
       service: service ?? lookup.token.service,
       issuerCaveats: issuerCaveatCount(macaroon.caveats, lookup.token.service),
-      requiredCapabilities: [...requiredCapabilities],
+      requiredCapabilities,
       now,
     });
     const verified = {

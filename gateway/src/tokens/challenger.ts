@@ -7,6 +7,7 @@ import { describeQuote, msatToInvoiceSats, type Quote } from "../pricing/quote.j
 import type { TokenStore } from "../store/store.js";
 import type { Authenticated } from "./authenticator.js";
 import { carriedCaveats, tokenCaveats } from "./caveats.js";
+import type { MacaroonKeys } from "./macaroon-keys.js";
 
 export interface Challenge {
   /** Two WWW-Authenticate values: LSAT first for old clients, then L402. */
@@ -46,6 +47,8 @@ export class Challenger {
     private readonly store: TokenStore,
     private readonly pricer: Pricer,
     private readonly macaroonLocation: string,
+    /** The authenticator's, to give it each new token's derived key (one HMAC less on the token's first request). */
+    private readonly macaroonKeys?: MacaroonKeys,
   ) {}
 
   private async invoiceAndToken(
@@ -62,6 +65,7 @@ export class Challenger {
       caveats,
       ...(tokenId ? { tokenId } : {}),
     });
+    this.macaroonKeys?.remember(token.rootKeyId.toString("hex"), token.rootKey, token.macaroonKey);
     return { invoice, token };
   }
 

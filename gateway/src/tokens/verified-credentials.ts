@@ -1,4 +1,5 @@
 import type { CredentialHeaders } from "@l402-gateway/l402";
+import { setBounded } from "./bounded.js";
 
 /** What a successful verification established, apart from the store's answer (revocation, balance). */
 export interface VerifiedCredential {
@@ -44,13 +45,7 @@ export class VerifiedCredentials {
   }
 
   remember(key: string, entry: VerifiedCredential): void {
-    if (this.maxEntries === 0) return;
-    if (this.entries.size >= this.maxEntries) {
-      // Oldest first: a Map iterates in insertion order.
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
-    this.entries.set(key, entry);
+    setBounded(this.entries, this.maxEntries, key, entry);
   }
 
   get size(): number {
