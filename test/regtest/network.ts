@@ -19,7 +19,7 @@ import type { RegtestNetworkInfo, RegtestNodeInfo } from "./network-file.js";
 import { allocatePorts } from "./ports.js";
 import { stopChildrenOnExit } from "./processes.js";
 import { RunDirectory, reapOrphanedRuns, stopRecordedRun } from "./runs.js";
-import { waitFor } from "./wait.js";
+import { NotReadyError, waitFor } from "./wait.js";
 
 export const CHANNEL_CAPACITY_SATS = 2_000_000;
 /** Coinbase outputs mature after 100 blocks, and btcd's regtest activates segwit by BIP9 vote at block 432. */
@@ -173,6 +173,28 @@ export async function startNetwork(options: StartNetworkOptions): Promise<Regtes
   }
 }
 
+/** How long a node may sit unsynced after a burst of blocks before a fresh block is mined to wake its wallet. */
+const NUDGE_AFTER_MS = 15_000;
+
+/**
+ * Waits until every node has synced to btcd's height. After a burst of hundreds of blocks, LND's wallet can report
+ * itself unsynced until the next block arrives (seen once on a quiet machine: a full minute without progress), so a
+ * node that lingers gets one more block and the wait goes on, until `timeoutMs` in all.
+ */
+async function waitSyncedNudging(btcd: BtcdNode, nodes: readonly LndNode[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = deadline - Date.now();
+    try {
+      await Promise.all(nodes.map((node) => node.waitSynced(Math.max(1, Math.min(NUDGE_AFTER_MS, left)))));
+      return;
+    } catch (error) {
+      if (!(error instanceof NotReadyError) || left <= NUDGE_AFTER_MS) throw error;
+      await btcd.mine(1);
+    }
+  }
+}
+
 async function fundAndConnect(
   btcd: BtcdNode,
   alice: LndNode,
@@ -184,7 +206,7 @@ async function fundAndConnect(
   await btcd.restartMiningTo(address);
   await btcd.mine(INITIAL_BLOCKS);
   step(`mined ${INITIAL_BLOCKS} blocks to bob`);
-  await Promise.all([alice.waitSynced(), bob.waitSynced()]);
+  await waitSyncedNudging(btcd, [alice, bob], timeoutMs);
   await waitFor(
     "bob's confirmed on-chain balance",
     async () => ((await getChainBalance({ lnd: bob.lnd })).chain_balance > CHANNEL_CAPACITY_SATS ? true : undefined),
