@@ -45,14 +45,19 @@ function streamingUpstream() {
   return { server, state };
 }
 
+/** The proxy with the config's defaults (timeouts, credential not forwarded) and a 1 MiB body limit. */
+function newProxy(): UpstreamProxy {
+  const config = offlineGatewayConfig({
+    services: [{ name: "s", match: { pathPrefix: "/" }, upstream: "http://127.0.0.1:1", price: { sats: 1 } }],
+  });
+  return new UpstreamProxy(config.proxy, 1_048_576);
+}
+
 describe("upstream proxy", () => {
   it("holds the upstream back while the client does not read, and delivers every byte once it does", async () => {
     const upstream = streamingUpstream();
     const upstreamUrl = await listen(upstream.server);
-    const config = offlineGatewayConfig({
-      services: [{ name: "s", match: { pathPrefix: "/" }, upstream: upstreamUrl, price: { sats: 1 } }],
-    });
-    const proxy = new UpstreamProxy(config.proxy, 1_048_576);
+    const proxy = newProxy();
     const outcomes: ForwardOutcome[] = [];
     const gatewayUrl = await listen(
       createServer((req, res) => {
@@ -88,4 +93,55 @@ describe("upstream proxy", () => {
       .toEqual([{ ok: true, status: 200, ttfbSeconds: expect.any(Number), complete: true }]);
     await proxy.close();
   }, 60_000);
+
+  it("stops the upstream when the client leaves before a buffered answer, and reads no usage from it", async () => {
+    let upstreamClosed!: () => void;
+    const upstreamGone = new Promise<void>((resolve) => {
+      upstreamClosed = resolve;
+    });
+    let requestArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => {
+      requestArrived = resolve;
+    });
+    // An upstream that sends its headers, then works on (never ends) until its client goes.
+    const slow = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write('{"usage":');
+      res.on("close", upstreamClosed);
+      requestArrived();
+    });
+    const upstreamUrl = await listen(slow);
+    const proxy = newProxy();
+    const outcomes: ForwardOutcome[] = [];
+    let usageRead = false;
+    const gatewayUrl = await listen(
+      createServer((req, res) => {
+        void proxy
+          .forward(
+            req,
+            res,
+            upstreamUrl,
+            { clientIp: "127.0.0.1", proto: "http", host: undefined },
+            {
+              plan: () => ({
+                buffered: async () => {
+                  usageRead = true;
+                  return {};
+                },
+              }),
+            },
+          )
+          .then((outcome) => outcomes.push(outcome));
+      }),
+    );
+    const client = request(`${gatewayUrl}/v1/completions`);
+    client.on("error", () => {});
+    client.end();
+    await arrived;
+    client.destroy();
+    await upstreamGone;
+    await expect.poll(() => outcomes).toEqual([{ ok: false, status: 499, code: "client_closed" }]);
+    expect(usageRead).toBe(false);
+    await proxy.close();
+  });
 });

@@ -113,7 +113,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private readonly onClientClose = () => {
     if (this.res.writableFinished) return;
     this.clientGone = true;
-    if (this.status === 0 || this.sink === "response") this.abortUpstream?.(new ClientGoneError("client left"));
+    // The upstream stops working for nobody (an LLM stops generating); a transform's pump sees the close itself.
+    if (this.sink !== "transform") this.abortUpstream?.(new ClientGoneError("client left"));
     if (this.status !== 0 && this.sink === "response") this.settle({ ...this.answered(), complete: false });
   };
   private readonly onDrain = () => this.resumeUpstream?.();
