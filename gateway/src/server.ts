@@ -1,8 +1,8 @@
 import { createServer, type Server } from "node:http";
 import { createServer as createTlsServer } from "node:https";
-import type { AddressInfo, Socket } from "node:net";
+import type { Socket } from "node:net";
 import express from "express";
-import pino, { type Logger } from "pino";
+import type { Logger } from "pino";
 import { adminRouter } from "./admin/routes.js";
 import { createApp } from "./app.js";
 import { readAdminSecret } from "./config/load.js";
@@ -11,11 +11,13 @@ import type { GatewayConfig } from "./config/schema.js";
 import { consoleRouter } from "./console/router.js";
 import { healthHandlers } from "./health/routes.js";
 import { ClientAddresses } from "./http/client-address.js";
+import { closeServer, listen } from "./http/listen.js";
 import { readKeyPair, requiringTls, watchKeyPair } from "./http/tls.js";
 import { InvoicePool } from "./lightning/invoice-pool.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
 import { connectLnd, LndInvoiceBackend } from "./lightning/lnd.js";
 import { SettlementWatcher } from "./lightning/settlement-watcher.js";
+import { createLogger } from "./logging/logger.js";
 import { InstrumentedInvoiceBackend } from "./metrics/instrumented-invoices.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
 import { watchPricing } from "./pricing/config-reload.js";
@@ -91,43 +93,6 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
       `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
       `connection: close\r\n\r\n${body}`,
   );
-}
-
-export function createLogger(config: GatewayConfig["log"]): Logger {
-  return config.pretty
-    ? pino({ level: config.level, name: "l402-gateway", transport: { target: "pino-pretty" } })
-    : pino({ level: config.level, name: "l402-gateway" });
-}
-
-/**
- * Node closes an idle keep-alive socket after 5 s, about when clients (undici: the server's hint less 1–2 s, on a coarse
- * timer) stop reusing it; a request sent into that closing socket is reset. Holding sockets for 65 s leaves a margin
- * that event-loop lag does not eat.
- */
-const KEEP_ALIVE_MS = 65_000;
-
-/** `exclusive`: in a cluster worker, bind this process's own socket instead of sharing the primary's. */
-export async function listen(
-  server: Server,
-  port: number,
-  host: string,
-  scheme = "http",
-  exclusive = false,
-): Promise<string> {
-  server.keepAliveTimeout = KEEP_ALIVE_MS;
-  server.headersTimeout = KEEP_ALIVE_MS + 1_000;
-  await new Promise<void>((resolvePromise, reject) => {
-    server.once("error", reject);
-    server.listen({ port, host, exclusive }, () => resolvePromise());
-  });
-  const address = server.address() as AddressInfo;
-  const shown = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  return `${scheme}://${shown}:${address.port}`;
-}
-
-export function closeServer(server: Server): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolvePromise) => server.close(() => resolvePromise()));
 }
 
 /** The invoice pool challenges draw from, when `lnd.invoicePool.size` is set; warmed with the fixed prices. */

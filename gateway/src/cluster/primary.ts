@@ -9,7 +9,8 @@ import { AggregatorRegistry } from "prom-client";
 import { readAdminSecret } from "../config/load.js";
 import type { GatewayConfig } from "../config/schema.js";
 import { sendJsonError } from "../http/errors.js";
-import { closeServer, createLogger, listen } from "../server.js";
+import { closeServer, listen } from "../http/listen.js";
+import { createLogger } from "../logging/logger.js";
 import { openStore } from "../store/open.js";
 import { readMessage, type WorkerMessage } from "./messages.js";
 
@@ -53,11 +54,14 @@ const MAX_RESTART_MS = 30_000;
 const HEALTHY_AFTER_MS = 10_000;
 const SHUTDOWN_GRACE_MS = 10_000;
 
-/** The worker script beside this one: compiled JS, or TypeScript when run from source through tsx. */
+/**
+ * The worker's entry script, `worker.ts` at the package's root (a composition root, like the CLI): compiled JS, or
+ * TypeScript when run from source through tsx.
+ */
 function workerScript(): { exec: string; execArgv: string[] } {
   const here = fileURLToPath(import.meta.url);
   const ext = extname(here);
-  return { exec: join(dirname(here), `worker-main${ext}`), execArgv: ext === ".ts" ? process.execArgv : [] };
+  return { exec: join(dirname(here), "..", `worker${ext}`), execArgv: ext === ".ts" ? process.execArgv : [] };
 }
 
 /**

@@ -1,7 +1,9 @@
+// The script the primary (cluster/primary.ts) forks for each worker of `--workers N`.
 import { AggregatorRegistry } from "prom-client";
-import { configSchema } from "../config/schema.js";
-import { createLogger, startGateway } from "../server.js";
-import { readMessage, type WorkerMessage } from "./messages.js";
+import { readMessage, type WorkerMessage } from "./cluster/messages.js";
+import { configSchema } from "./config/schema.js";
+import { createLogger } from "./logging/logger.js";
+import { startGateway } from "./server.js";
 
 function send(message: WorkerMessage): void {
   process.send?.(message);
@@ -26,7 +28,7 @@ function startMessage(): Promise<Extract<WorkerMessage, { type: "l402:start" }>>
  * the leader watches settlements and serves the admin API; a price the admin API changes there reaches the other
  * workers through the primary.
  */
-export async function runWorker(): Promise<void> {
+async function runWorker(): Promise<void> {
   const start = await startMessage();
   const config = configSchema.parse(start.config);
   const log = createLogger(config.log).child({ worker: start.storeOwner.slice(0, 8), leader: start.leader });
@@ -67,3 +69,8 @@ export async function runWorker(): Promise<void> {
     ...(gateway.adminUrl ? { adminUrl: gateway.adminUrl } : {}),
   });
 }
+
+runWorker().catch((error: unknown) => {
+  console.error(`l402-gateway worker: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
