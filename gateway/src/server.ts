@@ -146,7 +146,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   const health = healthHandlers(config, backend, store);
   const book = new PriceBook(config.services, log, metrics, (service) => pools.of(service).liveUrls());
   const counters = new TokenCounters(
-    (service) => pools.of(service).pick() ?? "",
+    (service) => pools.of(service),
     (service) => book.pricing(service)?.tokenCounting,
   );
   const pricer = new InstrumentedPricer(customPricer(overrides.pricer, new ConfiguredPricer(book, counters)), metrics);

@@ -19,29 +19,47 @@ export class TokenCountError extends Error {
   }
 }
 
-/** Counts tokens exactly with the upstream's own tokenizer, so quotes match what the model will see. */
+/** Where a counter finds a live upstream of its service, and reports one that did not answer: the service's pool. */
+export interface UpstreamChoice {
+  /** A live upstream not in `exclude`; undefined when every upstream is excluded. */
+  pick(exclude?: ReadonlySet<string>): string | undefined;
+  reportFailure(url: string, reason: string): void;
+}
+
+/**
+ * Counts tokens exactly with the upstream's own tokenizer, so quotes match what the model will see. With a pool, a
+ * tokenizer that does not answer (down, or past the timeout) counts toward its upstream's ejection and the count is
+ * asked once more of another upstream, as the forward stage retries a request: a dying upstream does not make
+ * requests unpriceable while the others serve.
+ */
 export class TokenCounter {
-  /** @param upstream the upstream's URL, or where to find one now (a live member of the service's pool). */
+  /** @param upstream the upstream's URL, or the pool to choose a live one from on each count. */
   constructor(
-    private readonly upstream: string | (() => string),
+    private readonly upstream: string | UpstreamChoice,
     readonly config: TokenCountingConfig,
   ) {}
 
-  private url(path: string): string {
-    return upstreamUrl(typeof this.upstream === "string" ? this.upstream : this.upstream(), path);
-  }
-
   private async post(path: string, body: unknown): Promise<unknown> {
+    const pool = typeof this.upstream === "string" ? undefined : this.upstream;
+    const tried = new Set<string>();
     let response: Response;
-    try {
-      response = await fetch(this.url(path), {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.config.timeoutMs),
-      });
-    } catch (error) {
-      throw new TokenCountError(`the upstream's token counter did not answer: ${(error as Error).message}`);
+    for (;;) {
+      const upstream = pool ? (pool.pick(tried) ?? pool.pick()) : (this.upstream as string);
+      if (upstream === undefined) throw new TokenCountError("the service has no upstream to count tokens with");
+      tried.add(upstream);
+      try {
+        response = await fetch(upstreamUrl(upstream, path), {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(this.config.timeoutMs),
+        });
+        break;
+      } catch (error) {
+        pool?.reportFailure(upstream, "token_count_failed");
+        if (pool && tried.size === 1 && pool.pick(tried) !== undefined) continue;
+        throw new TokenCountError(`the upstream's token counter did not answer: ${(error as Error).message}`);
+      }
     }
     const text = await response.text();
     if (!response.ok) {
@@ -83,11 +101,11 @@ export class TokenCounters {
   private readonly counters = new Map<string, TokenCounter>();
 
   /**
-   * @param upstreamOf a live upstream of a service now.
+   * @param poolOf a service's upstreams (its pool), or its one upstream's URL.
    * @param settingsOf the service's token counting settings now (undefined for a service that is not metered).
    */
   constructor(
-    private readonly upstreamOf: (service: string) => string,
+    private readonly poolOf: (service: string) => UpstreamChoice | string,
     private readonly settingsOf: (service: string) => TokenCountingConfig | undefined,
   ) {}
 
@@ -96,7 +114,7 @@ export class TokenCounters {
     if (!settings) throw new Error(`service ${service} is not metered`);
     let counter = this.counters.get(service);
     if (counter?.config !== settings) {
-      counter = new TokenCounter(() => this.upstreamOf(service), settings);
+      counter = new TokenCounter(this.poolOf(service), settings);
       this.counters.set(service, counter);
     }
     return counter;
