@@ -205,7 +205,8 @@ export class SqliteTokenStore implements TokenStore {
   /**
    * Lookups of paid fixed-price tokens, which change only when revoked. SQLite's `data_version` changes whenever
    * another connection (a worker, the revocation CLI) commits to the file, and then the cache is dropped; this
-   * connection's own revocations drop it too. So a revocation is seen by the next request, in every process.
+   * connection's own revocations drop it too. So a revocation is seen by the next request, in every process. The
+   * ledger's writes (sessions, top-ups, charges, closes) touch only issued or metered tokens, which are never kept.
    */
   private readonly rootKeys = new RootKeyCache(60_000);
   private readonly dataVersion: Database.Statement;
@@ -244,7 +245,6 @@ export class SqliteTokenStore implements TokenStore {
 
   /** Runs a ledger program in one immediate transaction. */
   private runLedger<T>(program: () => programs.LedgerProgram<T>): T {
-    this.rootKeys.clear();
     return this.db
       .transaction((): T => {
         const running = program();

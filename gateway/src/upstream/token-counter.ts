@@ -44,7 +44,7 @@ export class TokenCounter {
     const tried = new Set<string>();
     let response: Response;
     for (;;) {
-      const upstream = pool ? (pool.pick(tried) ?? pool.pick()) : (this.upstream as string);
+      const upstream = pool ? pool.pick(tried) : (this.upstream as string);
       if (upstream === undefined) throw new TokenCountError("the service has no upstream to count tokens with");
       tried.add(upstream);
       try {
