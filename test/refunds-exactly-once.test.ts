@@ -165,11 +165,25 @@ describe("refunds pay exactly once (regtest)", () => {
     expect(verdict.violations).toEqual([]);
   }
 
-  it("bob holds the HTLC while N closes and retries arrive, then settles: one payment, of the balance", async () => {
+  it("N closes at once, each naming its own hold invoice, then N more while bob holds the HTLC: one payment", async () => {
     const authorization = await buyMeteredToken();
-    const held = await holdInvoice();
-    const first = close(authorization, held.request);
-    await heldByBob(held.id);
+    const holds = await Promise.all(Array.from({ length: 4 }, () => holdInvoice()));
+    // The reproduction: concurrent closes of one account, before any payment is registered on LND.
+    const firstWave = holds.map((hold) => close(authorization, hold.request));
+    const held = await (async () => {
+      let found: (typeof holds)[number] | undefined;
+      await expect
+        .poll(
+          async () => {
+            for (const hold of holds) if ((await getInvoice({ lnd: bob, id: hold.id })).is_held) found = hold;
+            return found !== undefined;
+          },
+          { timeout: 60_000, interval: 200 },
+        )
+        .toBe(true);
+      if (!found) throw new Error("no refund payment reached bob");
+      return found;
+    })();
     const { replies, others } = await concurrentCloses(authorization, held.request);
     for (const reply of replies) {
       expect(reply).toMatchObject({
@@ -177,16 +191,28 @@ describe("refunds pay exactly once (regtest)", () => {
         body: { refund: { status: "pending", in_flight: true, payment_hash: held.id, amount_msat: DEPOSIT_MSAT } },
       });
     }
-    const hashes = [held.id, ...others.map((o) => o.id)];
+    const hashes = [...holds.map((h) => h.id), ...others.map((o) => o.id)];
     expect(await alicePaymentsTo(hashes)).toMatchObject({ paid: [], inFlight: [{ id: held.id }] });
     await settleHodlInvoice({ lnd: bob, secret: held.secret });
-    expect(await first).toMatchObject({ status: 200, body: { refund: { status: "succeeded", attempts: 1 } } });
+    for (const reply of await Promise.all(firstWave)) {
+      expect(reply.status).toBe(200);
+      expect(reply.body.refund.payment_hash).toBe(held.id);
+    }
     expect((await close(authorization, (await bobInvoice()).request)).body.refund).toMatchObject({
       status: "succeeded",
       payment_hash: held.id,
+      attempts: 1,
     });
     expect((await getInvoice({ lnd: bob, id: held.id })).received_mtokens).toBe(String(DEPOSIT_MSAT));
-    for (const other of others) expect((await getInvoice({ lnd: bob, id: other.id })).is_confirmed).toBe(false);
+    for (const other of [...holds.filter((h) => h !== held), ...others]) {
+      const invoice = await getInvoice({ lnd: bob, id: other.id });
+      expect({ id: other.id, held: invoice.is_held, paid: invoice.is_confirmed }).toEqual({
+        id: other.id,
+        held: false,
+        paid: false,
+      });
+    }
+    for (const hold of holds.filter((h) => h !== held)) await cancelHodlInvoice({ lnd: bob, id: hold.id });
     const sent = await alicePaymentsTo(hashes);
     expect(sent.paid.map((p) => [p.id, p.mtokens])).toEqual([[held.id, String(DEPOSIT_MSAT)]]);
     expect(sent.inFlight).toEqual([]);
