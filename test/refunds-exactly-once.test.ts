@@ -15,7 +15,7 @@ import {
   pay,
   settleHodlInvoice,
 } from "lightning";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { testNetwork } from "./regtest/context.js";
 import { NodeControl } from "./regtest/control.js";
@@ -36,11 +36,15 @@ interface RefundBody {
   refund: { amount_msat: number; status: string; payment_hash: string; attempts: number; in_flight: boolean };
 }
 
+/** Hold invoices made by the current test: cancelled after it unless settled, so no HTLC stays stuck on the channel. */
+const holdsMade: string[] = [];
+
 /** A hold invoice on bob's node: bob accepts the HTLC and keeps it until the test settles or cancels it. */
 async function holdInvoice(tokens = DEPOSIT_MSAT / 1000) {
   const secret = randomBytes(32).toString("hex");
   const id = createHash("sha256").update(Buffer.from(secret, "hex")).digest("hex");
   const invoice = await createHodlInvoice({ lnd: bob, id, tokens, description: "held refund" });
+  holdsMade.push(id);
   return { id, secret, request: invoice.request };
 }
 
@@ -99,6 +103,12 @@ describe("refunds pay exactly once (regtest)", () => {
       }),
     );
     gateway = await startGatewayProcess(configFile);
+  });
+
+  afterEach(async () => {
+    for (const id of holdsMade.splice(0)) {
+      if (!(await getInvoice({ lnd: bob, id })).is_confirmed) await cancelHodlInvoice({ lnd: bob, id });
+    }
   });
 
   afterAll(async () => {
@@ -170,6 +180,7 @@ describe("refunds pay exactly once (regtest)", () => {
     const holds = await Promise.all(Array.from({ length: 4 }, () => holdInvoice()));
     // The reproduction: concurrent closes of one account, before any payment is registered on LND.
     const firstWave = holds.map((hold) => close(authorization, hold.request));
+    for (const reply of firstWave) reply.catch(() => {});
     const held = await (async () => {
       let found: (typeof holds)[number] | undefined;
       await expect
@@ -212,7 +223,6 @@ describe("refunds pay exactly once (regtest)", () => {
         paid: false,
       });
     }
-    for (const hold of holds.filter((h) => h !== held)) await cancelHodlInvoice({ lnd: bob, id: hold.id });
     const sent = await alicePaymentsTo(hashes);
     expect(sent.paid.map((p) => [p.id, p.mtokens])).toEqual([[held.id, String(DEPOSIT_MSAT)]]);
     expect(sent.inFlight).toEqual([]);
@@ -223,6 +233,7 @@ describe("refunds pay exactly once (regtest)", () => {
     const authorization = await buyMeteredToken();
     const held = await holdInvoice();
     const first = close(authorization, held.request);
+    first.catch(() => {});
     await heldByBob(held.id);
     const { replies } = await concurrentCloses(authorization, held.request);
     for (const reply of replies) expect(reply.body.refund).toMatchObject({ status: "pending", payment_hash: held.id });
