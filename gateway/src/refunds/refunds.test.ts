@@ -179,6 +179,40 @@ describe("refunds", () => {
     });
   });
 
+  it("never takes a payment LND made otherwise for the refund's: refused at close, and failed if it races", async () => {
+    let outcome: "failed" | "succeeded" = "succeeded";
+    const { store, payer, refunds, account } = await setup({ burst: 100 }, { outcome: () => outcome });
+    const paidBefore = amountless();
+    await payer.pay({ invoice: paidBefore.invoice, amountMsat: 1_000 });
+    const token = await account(4);
+    expect(await refunds.close(token, paidBefore.invoice)).toMatchObject({
+      ok: false,
+      status: 400,
+      code: "invalid_refund_invoice",
+    });
+    expect((await store.getToken(token.tokenId))?.status).toBe("paid");
+    outcome = "failed";
+    expect(await refunds.close(token, amountless().invoice)).toMatchObject({ refund: { status: "failed" } });
+    outcome = "succeeded";
+    // A retry moves the refund to a new invoice and stops before paying it; LND then pays that invoice otherwise.
+    const racing = amountless();
+    const ask = { tokenId: token.tokenId, claimId: "gone/1", retry: true, leaseMs: 60_000, at: new Date() };
+    const invoice = { request: racing.invoice, paymentHash: racing.paymentHash };
+    expect(await store.claimRefund({ ...ask, invoice })).toMatchObject({ kind: "claimed", untried: true });
+    await store.releaseReservationsOf("gone", new Date());
+    await payer.pay({ invoice: racing.invoice, amountMsat: 1_000 });
+    expect(await refunds.reconcile()).toBe(1);
+    expect(await store.getRefund(token.tokenId)).toMatchObject({
+      status: "failed",
+      paymentHash: racing.paymentHash,
+      error: expect.stringMatching(/already paid/),
+    });
+    expect(await refunds.close(token, amountless().invoice)).toMatchObject({ refund: { status: "succeeded" } });
+    expect(payer.payments.filter((p) => p.state === "succeeded").map((p) => p.amountMsat)).toEqual([
+      1_000, 1_000, 4_000,
+    ]);
+  });
+
   it("keeps a refund pending while LND cannot say, and records LND's outcome when it can", async () => {
     const { store, payer, refunds, account } = await setup();
     const token = await account(5);

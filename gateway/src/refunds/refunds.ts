@@ -86,6 +86,9 @@ export class Refunds {
       if (error instanceof RefundInvoiceError) return refuse(400, "invalid_refund_invoice", error.message);
       throw error;
     }
+    if (invoice && (await this.paidElsewhere(tokenId, invoice.paymentHash))) {
+      return refuse(400, "invalid_refund_invoice", "this gateway's node has already paid that invoice");
+    }
     // Each refund payment takes one from a bucket shared by all agents; an account is closed only when it may be paid.
     // (The cap is checked again, atomically, when the account closes.)
     const owed = token.account.balanceMsat;
@@ -131,6 +134,17 @@ export class Refunds {
       case "already_closed":
         return { ok: true, refund: await this.retry(outcome.refund, invoice) };
     }
+  }
+
+  /**
+   * Whether LND has paid (or is paying) `paymentHash` other than as this account's refund: such an invoice would be
+   * recorded paid without this refund paying it. Unknown when LND cannot be asked (the attempt checks again).
+   */
+  private async paidElsewhere(tokenId: string, paymentHash: string): Promise<boolean> {
+    const { payer, store } = this.deps;
+    if (payer === undefined || (await store.refundPaymentHashes(tokenId)).includes(paymentHash)) return false;
+    const known = await payer.lookup(paymentHash).catch(() => undefined);
+    return known?.status === "succeeded" || known?.status === "in_flight";
   }
 
   /**
@@ -182,8 +196,8 @@ export class Refunds {
     } catch (error) {
       return end({ status: "pending", why: `LND could not be asked: ${String(error)}` });
     }
-    if (held.attempts === 0 && (known.status === "succeeded" || known.status === "in_flight")) {
-      // Never paid by a refund, yet LND has a payment of this hash: not this refund's money.
+    if (claim.untried && (known.status === "succeeded" || known.status === "in_flight")) {
+      // No refund attempt ever paid this invoice, yet LND has a payment of its hash: not this refund's money.
       return end({ status: "failed", error: "this node has already paid or is paying that invoice; give a new one" });
     }
     if (known.status === "succeeded") return end(known);

@@ -34,6 +34,7 @@ export type LedgerStatement =
   | "setRefund"
   | "refundInvoiceOwner"
   | "insertRefundInvoice"
+  | "refundInvoiceAttempted"
   | "close"
   | "insertRefund"
   | "insertToken";
@@ -163,6 +164,11 @@ export function* claimRefundProgram(request: RefundClaimRequest): LedgerProgram<
     invoice = next.request;
     payment_hash = next.paymentHash;
   }
+  const [invoiceRow] = yield* rows<{ token_id: string; attempted_at: number | null }>(
+    "refundInvoiceOwner",
+    payment_hash,
+  );
+  const untried = invoiceRow ? invoiceRow.attempted_at === null : row.attempts === 0;
   const claimed = yield* writeRefund({
     ...row,
     status: "pending",
@@ -172,7 +178,7 @@ export function* claimRefundProgram(request: RefundClaimRequest): LedgerProgram<
     claimed_until: at + request.leaseMs,
     updated_at: at,
   });
-  return { kind: "claimed", refund: claimed, previous: row.status };
+  return { kind: "claimed", refund: claimed, previous: row.status, untried };
 }
 
 /** Counts a payment attempt, only while `claimId` holds a live claim on the refund at `paymentHash`. */
@@ -191,6 +197,7 @@ export function* startRefundPaymentProgram(
   ) {
     return undefined;
   }
+  yield* rows("refundInvoiceAttempted", paymentHash, at.getTime());
   return yield* writeRefund({ ...row, attempts: row.attempts + 1, updated_at: at.getTime() });
 }
 

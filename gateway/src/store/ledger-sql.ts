@@ -31,7 +31,9 @@ export const LEDGER_SQL = {
   setRefund: `UPDATE refunds SET status = $2, fee_msat = $3, error = $4, claimed_by = $5, claimed_until = $6, invoice = $7,
                 payment_hash = $8, attempts = $9, updated_at = $10
               WHERE token_id = $1 RETURNING *`,
-  refundInvoiceOwner: "SELECT token_id FROM refund_invoices WHERE payment_hash = $1",
+  refundInvoiceOwner: "SELECT token_id, attempted_at FROM refund_invoices WHERE payment_hash = $1",
+  refundInvoiceAttempted:
+    "UPDATE refund_invoices SET attempted_at = COALESCE(attempted_at, $2) WHERE payment_hash = $1 RETURNING payment_hash",
   insertRefundInvoice: `INSERT INTO refund_invoices (payment_hash, token_id, invoice, created_at) VALUES ($1, $2, $3, $4)
                         ON CONFLICT (payment_hash) DO NOTHING RETURNING payment_hash`,
   refundPaymentHashes: "SELECT payment_hash FROM refund_invoices WHERE token_id = $1 ORDER BY created_at, payment_hash",

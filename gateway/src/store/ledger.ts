@@ -104,8 +104,16 @@ export interface RefundClaimRequest {
 }
 
 export type RefundClaim =
-  /** `previous`: the status before the claim (a retry reopens `failed` as `pending`). */
-  | { readonly kind: "claimed"; readonly refund: RefundRecord; readonly previous: RefundStatus }
+  /**
+   * `previous`: the status before the claim (a retry reopens `failed` as `pending`); `untried`: no attempt has yet
+   * been started to pay the refund's current invoice (a new refund, or one a retry moved to a new invoice).
+   */
+  | {
+      readonly kind: "claimed";
+      readonly refund: RefundRecord;
+      readonly previous: RefundStatus;
+      readonly untried: boolean;
+    }
   /** Another caller holds the attempt: answer the refund as it stands. */
   | { readonly kind: "busy"; readonly refund: RefundRecord }
   /** Nothing to pay: succeeded, skipped, or failed and not retried. */
@@ -248,7 +256,8 @@ export function ledgerMigration(int: "INTEGER" | "BIGINT", blob: "BLOB" | "BYTEA
 
 /**
  * Exactly-once refunds (SQLite migration 4, PostgreSQL migration 5): the claim on a refund's payment attempt, and every
- * invoice a refund was ever to be paid to, each payment hash belonging to one account only.
+ * invoice a refund was ever to be paid to (each payment hash belonging to one account only) with when an attempt to
+ * pay it first started.
  */
 export function refundClaimMigration(int: "INTEGER" | "BIGINT"): string {
   return `
@@ -258,11 +267,13 @@ export function refundClaimMigration(int: "INTEGER" | "BIGINT"): string {
       payment_hash TEXT PRIMARY KEY,
       token_id TEXT NOT NULL REFERENCES tokens (token_id),
       invoice TEXT NOT NULL,
-      created_at ${int} NOT NULL
+      created_at ${int} NOT NULL,
+      attempted_at ${int}
     );
     CREATE INDEX refund_invoices_token ON refund_invoices (token_id);
-    INSERT INTO refund_invoices (payment_hash, token_id, invoice, created_at)
-      SELECT payment_hash, token_id, invoice, created_at FROM refunds WHERE payment_hash <> ''
+    INSERT INTO refund_invoices (payment_hash, token_id, invoice, created_at, attempted_at)
+      SELECT payment_hash, token_id, invoice, created_at, CASE WHEN attempts > 0 THEN updated_at END FROM refunds
+      WHERE payment_hash <> ''
       ON CONFLICT (payment_hash) DO NOTHING;
   `;
 }

@@ -524,6 +524,7 @@ export function describeTokenStore(backend: StoreBackend): void {
       expect(first).toMatchObject({
         kind: "claimed",
         previous: "pending",
+        untried: true,
         refund: { paymentHash: invoice.paymentHash },
       });
       await store.startRefundPayment(token.tokenId, "a/1", invoice.paymentHash, new Date());
@@ -540,9 +541,24 @@ export function describeTokenStore(backend: StoreBackend): void {
       expect(await store.claimRefund({ ...ask, claimId: "b/1", retry: true, invoice: stolen })).toMatchObject({
         kind: "invoice_used",
       });
-      expect(await store.claimRefund({ ...ask, claimId: "c/1", retry: true, invoice: next })).toMatchObject({
+      expect(await store.claimRefund({ ...ask, claimId: "c/1", retry: true })).toMatchObject({
         kind: "claimed",
         previous: "failed",
+        untried: false,
+      });
+      await store.finishRefundAttempt({
+        tokenId: token.tokenId,
+        claimId: "c/1",
+        paymentHash: invoice.paymentHash,
+        attempts: 1,
+        status: "failed",
+        error: "no route again",
+        at: new Date(),
+      });
+      expect(await store.claimRefund({ ...ask, claimId: "d/1", retry: true, invoice: next })).toMatchObject({
+        kind: "claimed",
+        previous: "failed",
+        untried: true,
         refund: { status: "pending", paymentHash: next.paymentHash, invoice: next.request },
       });
       expect(await store.refundPaymentHashes(token.tokenId)).toEqual(
