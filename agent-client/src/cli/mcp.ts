@@ -26,6 +26,7 @@ export async function mcpCommand(command: McpCommand, io: Io, version: string): 
     maxCostSats: command.maxCostSats,
     maxFeeSats: command.maxFeeSats,
     allowInsecure: command.insecure,
+    ...(command.coolOffSeconds === undefined ? {} : { refusalCoolOffMs: command.coolOffSeconds * 1000 }),
     ...(command.cacert === undefined ? {} : { ca: readCacert(command.cacert) }),
     ...(command.timeoutSeconds === undefined ? {} : { paymentTimeoutMs: command.timeoutSeconds * 1000 }),
     onEvent: (event) => {
