@@ -129,6 +129,12 @@ const mcpSchema = connectionSchema.extend({
   confirmAboveSats: wholeNumber("--confirm-above").optional(),
   timeoutSeconds: wholeNumber("--timeout").pipe(z.number().positive("--timeout must be above 0")).optional(),
   coolOffSeconds: wholeNumber("--cool-off").optional(),
+  headersTimeoutSeconds: wholeNumber("--headers-timeout")
+    .pipe(z.number().positive("--headers-timeout must be above 0"))
+    .optional(),
+  idleTimeoutSeconds: wholeNumber("--idle-timeout")
+    .pipe(z.number().positive("--idle-timeout must be above 0"))
+    .optional(),
   insecure: z.boolean(),
   cacert: z.string().min(1, "--cacert takes a file").optional(),
 });
@@ -267,6 +273,8 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
         confirmAboveSats: values["confirm-above"],
         timeoutSeconds: values.timeout,
         coolOffSeconds: values["cool-off"],
+        headersTimeoutSeconds: values["headers-timeout"],
+        idleTimeoutSeconds: values["idle-timeout"],
         insecure: values.insecure ?? false,
         cacert: values.cacert,
       });
