@@ -615,6 +615,7 @@ export class L402Client {
       } catch (error) {
         if (!isLostAnswer(error) || request.signal.aborted) throw error;
         lost = error;
+        if (attempt === this.#paidRetries) break;
         this.#onEvent({
           type: "paid_retry",
           origin: paid.origin,
