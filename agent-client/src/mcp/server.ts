@@ -137,6 +137,10 @@ export function createMcpServer(client: L402Client, policy: McpPolicy, version: 
         "Lightning invoice (within the caps and budgets) and retries with the credential. Held credentials are " +
         "reused, so a second call to the same service normally pays nothing. Returns the status, the headers of " +
         "interest (x-l402-cost-msat is what a metered call cost), the body, and the payment made, if any. " +
+        "A paid call whose answer is lost is sent again with the paid credential; if it still fails, the error " +
+        "says what was paid and how to resume (usually: call fetch again, the credential is kept). A server that " +
+        "takes a payment and does not serve gets no new payment for a while (origin_refused_token). Credentials a " +
+        "server echoes are shown as [redacted]. " +
         `The cap per payment is ${policy.maxCostSats} sats (amount plus fee); max_cost can only lower it.${confirmNote}`,
       inputSchema: {
         ...request,
