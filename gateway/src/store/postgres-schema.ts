@@ -1,3 +1,4 @@
+import { closeCredentialsMigration } from "./close-credentials.js";
 import { ledgerMigration } from "./ledger.js";
 
 /**
@@ -83,6 +84,8 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; sql: string }[] = 
   },
   // SQLite's migration 3: the Payment scheme and refunds.
   { version: 4, sql: ledgerMigration("BIGINT", "BYTEA") },
+  // SQLite's migration 4: who may retry a closed account's refund.
+  { version: 5, sql: closeCredentialsMigration("BIGINT") },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;

@@ -470,6 +470,19 @@ export function describeTokenStore(backend: StoreBackend): void {
       expect((await store.closeAccount({ tokenId: hex(32), maxMsat: 1, at: new Date() })).kind).toBe("not_found");
     });
 
+    it("remembers the credentials that closed an account, per account and across connections", async () => {
+      const { database, store } = await fresh();
+      const { token } = await paidMetered(store, 1);
+      const owner = hex(32);
+      expect(await store.isCloseCredential(token.tokenId, owner)).toBe(false);
+      await store.recordCloseCredential(token.tokenId, owner, new Date());
+      await store.recordCloseCredential(token.tokenId, owner, new Date());
+      const other = await track(database.open());
+      expect(await other.isCloseCredential(token.tokenId, owner)).toBe(true);
+      expect(await other.isCloseCredential(token.tokenId, hex(32))).toBe(false);
+      expect(await other.isCloseCredential(hex(32), owner)).toBe(false);
+    });
+
     it("keeps one payment secret for every connection", async () => {
       const { database, store } = await fresh();
       const first = await store.paymentSecret(randomBytes(32));
