@@ -71,7 +71,21 @@ export function* creditTopUpProgram(tokenId: string, claim: NewClaim): LedgerPro
   const [token] = yield* rows<TokenRow>("tokenByIdForUpdate", tokenId);
   if (token?.status !== "paid" || token.metered !== 1) return "closed";
   const at = claim.at.getTime();
-  yield* rows("insertClaim", claim.paymentHash, "topup", tokenId, claim.service, claim.sats, claim.challengeId, at);
+  const inserted = yield* rows(
+    "insertClaim",
+    claim.paymentHash,
+    "topup",
+    tokenId,
+    claim.service,
+    claim.sats,
+    claim.challengeId,
+    at,
+  );
+  if (inserted.length === 0) {
+    // Claimed meanwhile: on PostgreSQL a concurrent credit committed while this one waited for the token's lock.
+    const [winner] = yield* rows<{ kind: string; token_id: string | null }>("claimByHash", claim.paymentHash);
+    return winner?.kind === "topup" && winner.token_id === tokenId ? "repeated" : "used";
+  }
   yield* rows("credit", tokenId, claim.sats * 1000);
   return "credited";
 }

@@ -407,6 +407,25 @@ export function describeTokenStore(backend: StoreBackend): void {
       });
     });
 
+    it("credits one top-up presented on two connections at once exactly once", async () => {
+      const { database, store } = await fresh();
+      const other = await track(database.open());
+      const opened = session(10);
+      await store.openSession(opened, new Date());
+      for (let round = 0; round < 5; round++) {
+        const topUp = claim({ sats: 5 });
+        const both = await Promise.all([
+          store.creditTopUp(opened.token.tokenId, topUp),
+          other.creditTopUp(opened.token.tokenId, topUp),
+        ]);
+        expect(both.sort()).toEqual(["credited", "repeated"]);
+      }
+      expect((await store.getToken(opened.token.tokenId))?.account).toMatchObject({
+        balanceMsat: 10_000 + 5 * 5_000,
+        creditedMsat: 10_000 + 5 * 5_000,
+      });
+    });
+
     it("closes an account once: balance to refunded, token revoked, refund recorded and updated", async () => {
       const { store } = await fresh();
       const { token } = await paidMetered(store, 10);
