@@ -27,6 +27,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testNetwork } from "./regtest/context.js";
 import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
 import { checkAccounting } from "./support/accounting.js";
+import { scrapeSum } from "./support/metrics.js";
 import { startPostgres, type TestPostgres } from "./support/postgres.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
@@ -102,6 +103,8 @@ function singleUseAcross(
   doors: () => readonly [string, string],
   upstream: () => TestUpstream,
   accountingHolds: () => Promise<void>,
+  /** Shows that the presentations of a test really reached both processes. */
+  reachedBoth: () => Promise<void>,
 ) {
   const offered = async (door: string, path: string, headers: Record<string, string> = {}) => {
     const answer = await send(`${door}${path}`, headers);
@@ -131,6 +134,7 @@ function singleUseAcross(
     // And once more, through either: still refused.
     expect((await present(other, "/fixed/race", challenge, { preimage })).status).toBe(402);
     expect(served()).toBe(1);
+    await reachedBoth();
     await accountingHolds();
   });
 
@@ -246,6 +250,15 @@ describe("single use across two workers on one SQLite file (regtest)", () => {
       const verdict = await checkAccounting({ storePath, lnd: alice, quiescent: true });
       expect(verdict.violations).toEqual([]);
     },
+    async () => {
+      const perWorker = await Promise.all(
+        cluster
+          .workerOperatorUrls()
+          .map((url) => scrapeSum(`${url}/metrics`, 'l402_payment_credentials_total{service="fixed"')),
+      );
+      expect(perWorker).toHaveLength(2);
+      for (const count of perWorker) expect(count).toBeGreaterThan(0);
+    },
   );
 });
 
@@ -274,6 +287,7 @@ describe("single use across two replicas on one PostgreSQL database (regtest)", 
   singleUseAcross(
     () => [a.url, b.url],
     () => upstream,
+    async () => {},
     async () => {},
   );
 });
