@@ -177,6 +177,8 @@ function singleUseAcross(
       .poll(async () => (await getInvoice({ lnd: bob, id: returnInvoice.id })).is_confirmed, { timeout: 60_000 })
       .toBe(true);
     expect((await getInvoice({ lnd: bob, id: returnInvoice.id })).received_mtokens).toBe(String(balance));
+    // Bob sees the HTLC settle before alice learns the preimage: wait for her side to finish too.
+    await expect.poll(async () => (await alicePaid([returnInvoice.id])).pending, { timeout: 60_000 }).toBe(0);
     await expect(alicePaid([returnInvoice.id])).resolves.toEqual({ count: 1, msat: balance, pending: 0 });
     await accountingHolds();
   });
