@@ -220,14 +220,17 @@ function singleUseAcross(
   });
 }
 
-/** Alice's payments to these payment hashes: how many succeeded, for how much, and how many are still in flight. */
+/**
+ * Alice's payments to these payment hashes: how many succeeded, the msat they delivered (fees aside), and how many
+ * are still in flight.
+ */
 async function alicePaid(hashes: readonly string[]) {
   const { payments } = await getPayments({ lnd: alice, limit: 1_000 });
   const done = payments.filter((p) => hashes.includes(p.id) && p.is_confirmed);
   const inFlight = (await getPendingPayments({ lnd: alice, limit: 1_000 })).payments;
   return {
     count: done.length,
-    msat: done.reduce((sum, p) => sum + Number(p.mtokens) - Number(p.fee_mtokens), 0),
+    msat: done.reduce((sum, p) => sum + Number(p.mtokens), 0),
     pending: inFlight.filter((p) => hashes.includes(p.id)).length,
   };
 }
