@@ -407,6 +407,23 @@ export function describeTokenStore(backend: StoreBackend): void {
       });
     });
 
+    it("opens one session when its open is presented on two connections at once", async () => {
+      const { database, store } = await fresh();
+      const other = await track(database.open());
+      for (let round = 0; round < 5; round++) {
+        const opening = session(10);
+        const both = await Promise.all([
+          store.openSession(opening, new Date()),
+          other.openSession(opening, new Date()),
+        ]);
+        expect(both.map((o) => o.ok && o.repeated).sort()).toEqual([false, true]);
+        expect((await store.getToken(opening.token.tokenId))?.account).toMatchObject({
+          balanceMsat: 10_000,
+          creditedMsat: 10_000,
+        });
+      }
+    });
+
     it("credits one top-up presented on two connections at once exactly once", async () => {
       const { database, store } = await fresh();
       const other = await track(database.open());
