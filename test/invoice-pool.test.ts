@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
 import { formatAuthorization } from "@l402-gateway/l402";
-import { pay } from "lightning";
+import { getInvoices, pay } from "lightning";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testNetwork } from "./regtest/context.js";
@@ -43,7 +43,7 @@ describe("invoice pool on a real LND (regtest)", () => {
       operator: { port: 0 },
       lnd: {
         ...gatewayLndConfig(network.nodes.alice),
-        invoicePool: { size: POOL_SIZE, maxAgeSeconds: MAX_AGE_SECONDS },
+        invoicePool: { size: POOL_SIZE, maxAgeSeconds: MAX_AGE_SECONDS, depositsMsat: [DEPOSIT_MSAT] },
       },
       store: { path: storePath },
       log: { level: "silent" },
@@ -88,10 +88,10 @@ describe("invoice pool on a real LND (regtest)", () => {
   }
 
   it("hands out an invoice LND made ahead of time, which pays and authenticates", async () => {
-    // The fixed price is warmed at start.
+    // The fixed price and the declared deposit are warmed at start.
     await expect
       .poll(() => scrapeSum(`${gateway.operatorUrl}/metrics`, "l402_invoice_pool_ready"), { timeout: 30_000 })
-      .toBe(POOL_SIZE);
+      .toBe(2 * POOL_SIZE);
     const asked = Date.now();
     const body = await challenge("/weather/today");
     expect(await pooled("hit")).toBe(1);
@@ -117,15 +117,17 @@ describe("invoice pool on a real LND (regtest)", () => {
     await res.text();
   });
 
-  it("learns a metered deposit's amount on its second request and pools it", async () => {
+  it("pools the deposit the operator declared, and makes any other on demand", async () => {
     const deposit = { "x-l402-deposit-msat": String(DEPOSIT_MSAT) };
-    const hitsBefore = await pooled("hit");
-    // Two misses: an amount asked for a second time is learnt.
-    await challenge("/v1/echo", deposit);
-    await challenge("/v1/echo", deposit);
+    // The declared deposit is filled at start, beside the fixed price.
     await expect
       .poll(() => scrapeSum(`${gateway.operatorUrl}/metrics`, "l402_invoice_pool_ready"), { timeout: 30_000 })
-      .toBeGreaterThanOrEqual(2 * POOL_SIZE);
+      .toBe(2 * POOL_SIZE);
+    const hitsBefore = await pooled("hit");
+    const missesBefore = await pooled("miss");
+    // An odd deposit, however often asked, goes to LND each time.
+    for (let i = 0; i < 3; i++) await challenge("/v1/echo", { "x-l402-deposit-msat": "7123" });
+    expect(await pooled("miss")).toBe(missesBefore + 3);
     const body = await challenge("/v1/echo", deposit);
     expect(await pooled("hit")).toBe(hitsBefore + 1);
     expect(body.price_sats).toBe(DEPOSIT_MSAT / 1000);
@@ -138,5 +140,98 @@ describe("invoice pool on a real LND (regtest)", () => {
     const verdict = await checkAccounting({ storePath, lnd: alice, upstreamServed: metered, quiescent: true });
     expect(verdict.violations).toEqual([]);
     expect(verdict.totals.settledSats).toBe(7 + 7 + DEPOSIT_MSAT / 1000);
+  });
+});
+
+describe("invoice pool against unpaid clients (regtest)", () => {
+  const SIZE = 50;
+  const MAX_INVOICES = 60;
+  const BURST = 20;
+  let upstream: TestUpstream;
+  let gateway: RunningGateway;
+  const metric = (name: string) => scrapeSum(`${gateway.operatorUrl}/metrics`, name);
+
+  /** The ids of alice's newest invoices (newest first, one page: the test makes far fewer). */
+  async function aliceInvoices(): Promise<Set<string>> {
+    const { invoices } = await getInvoices({ lnd: alice, limit: 1_000 });
+    return new Set(invoices.map((invoice) => invoice.id));
+  }
+
+  /** Waits until the pool holds `ready` invoices and has no refill at LND: nothing more will be made. */
+  async function idle(ready: number): Promise<void> {
+    await expect
+      .poll(async () => [await metric("l402_invoice_pool_ready"), await metric("l402_invoice_pool_creating")], {
+        timeout: 60_000,
+      })
+      .toEqual([ready, 0]);
+  }
+
+  const created = (before: Set<string>, after: Set<string>) => [...after].filter((id) => !before.has(id)).length;
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+  });
+
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream?.close();
+  });
+
+  it("makes LND create the bounded pool once, then one invoice per allowed challenge, whatever deposits are asked", async () => {
+    const storePath = join(mkdtempSync(join(tmpdir(), "l402-pool-bound-")), "gateway.sqlite");
+    const config = parseConfig({
+      listen: { port: 0 },
+      operator: { port: 0 },
+      lnd: {
+        ...gatewayLndConfig(network.nodes.alice),
+        invoicePool: { size: SIZE, maxAgeSeconds: MAX_AGE_SECONDS, maxInvoices: MAX_INVOICES, depositsMsat: [6_000] },
+      },
+      store: { path: storePath },
+      log: { level: "silent" },
+      limits: { challengeBurst: BURST, challengesPerMinute: 1 },
+      services: [
+        {
+          name: "weather",
+          match: { pathPrefix: "/weather/" },
+          upstream: upstream.url,
+          price: { sats: 7 },
+          invoiceExpirySeconds: EXPIRY_SECONDS,
+        },
+        {
+          name: "echo",
+          match: { pathPrefix: "/v1/echo" },
+          upstream: upstream.url,
+          pricing: { rules: [{ perCallMsat: 2_000 }] },
+        },
+      ],
+    });
+    const beforeStart = await aliceInvoices();
+    gateway = await startGateway(config, { log: pino({ level: "silent" }) });
+    // Two declared classes of SIZE each, but never more than MAX_INVOICES held over both.
+    await idle(MAX_INVOICES);
+    const warmed = await aliceInvoices();
+    expect(created(beforeStart, warmed)).toBe(MAX_INVOICES);
+
+    // 16 odd deposits, each asked twice (the old pool learnt each as a class and filled it), as fast as they go.
+    const odd = Array.from({ length: 16 }, (_, i) => String(7_123 + i * 1_000));
+    const statuses = await Promise.all(
+      [...odd, ...odd].map(async (msat) => {
+        const res = await fetch(`${gateway.url}/v1/echo`, { method: "POST", headers: { "x-l402-deposit-msat": msat } });
+        await res.arrayBuffer();
+        return res.status;
+      }),
+    );
+    const admitted = statuses.filter((status) => status === 402).length;
+    expect(statuses.filter((status) => status !== 402 && status !== 429)).toEqual([]);
+    // The challenge rate limit let about the burst through (one more may have dripped in meanwhile).
+    expect(admitted).toBeGreaterThanOrEqual(BURST);
+    expect(admitted).toBeLessThanOrEqual(BURST + 1);
+
+    await idle(MAX_INVOICES);
+    const after = await aliceInvoices();
+    // Exactly one invoice per challenge the limit allowed; none made ahead for what unpaid clients asked.
+    expect(created(warmed, after)).toBe(admitted);
+    expect(await metric('l402_invoice_pool_requests_total{result="hit"}')).toBe(0);
+    expect(await metric('l402_invoice_pool_requests_total{result="miss"}')).toBe(admitted);
   });
 });

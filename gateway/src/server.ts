@@ -20,6 +20,7 @@ import { SettlementWatcher } from "./lightning/settlement-watcher.js";
 import { createLogger } from "./logging/logger.js";
 import { InstrumentedInvoiceBackend } from "./metrics/instrumented-invoices.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
+import { PaymentOffers } from "./payment/offers.js";
 import { watchPricing } from "./pricing/config-reload.js";
 import { InstrumentedPricer } from "./pricing/instrumented-pricer.js";
 import { PriceBook } from "./pricing/price-book.js";
@@ -29,7 +30,7 @@ import { LndRefundPayer, type RefundPayer } from "./refunds/payer.js";
 import { Refunds } from "./refunds/refunds.js";
 import { openStore } from "./store/open.js";
 import type { TokenStore } from "./store/store.js";
-import { fixedPriceInvoices } from "./tokens/challenger.js";
+import { depositInvoices, fixedPriceInvoices } from "./tokens/challenger.js";
 import { UpstreamPools } from "./upstream/pool.js";
 import { TokenCounters } from "./upstream/token-counter.js";
 
@@ -95,13 +96,24 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
   );
 }
 
-/** The invoice pool challenges draw from, when `lnd.invoicePool.size` is set; warmed with the fixed prices. */
+/**
+ * The invoice pool challenges draw from, when `lnd.invoicePool.size` is set: it pools only the operator's amounts,
+ * the fixed prices and the configured deposits (L402 and Payment offers alike).
+ */
 function startInvoicePool(config: GatewayConfig, backend: InvoiceBackend, metrics: GatewayMetrics) {
   const options = config.lnd.invoicePool;
   if (options.size === 0) return undefined;
   const pool = new InvoicePool(backend, options, metrics.invoicePoolEvents());
-  metrics.observeInvoicePool(() => pool.size);
-  pool.warm(fixedPriceInvoices(config.services));
+  metrics.observeInvoicePool(
+    () => pool.size,
+    () => pool.creating,
+  );
+  const deposits = options.depositsMsat;
+  pool.warm([
+    ...fixedPriceInvoices(config.services),
+    ...depositInvoices(config.services, deposits),
+    ...PaymentOffers.pooledInvoices(config.services, deposits),
+  ]);
   return pool;
 }
 

@@ -123,8 +123,15 @@ const invoicePoolSchema = z
     maxAgeSeconds: z.number().int().positive().default(60),
     /** Refill calls to LND at once. */
     concurrency: z.number().int().positive().max(64).default(2),
-    /** Classes (prices) kept at once. */
+    /** Classes (the operator's prices and deposits) pooled at most; any others get their invoices on demand. */
     maxClasses: z.number().int().positive().default(16),
+    /** Invoices held ready (or being made) over all classes at once: the most the pool ever has LND make ahead. */
+    maxInvoices: z.number().int().positive().max(100_000).default(256),
+    /**
+     * Deposits (X-L402-Deposit-Msat values) whose invoices are made ahead for every metered service that allows them;
+     * any other deposit gets its invoice from LND on demand, within the challenge rate limit.
+     */
+    depositsMsat: z.array(z.number().int().positive()).max(16).default([]),
     /** A class nobody asked for in this long is no longer refilled. */
     idleSeconds: z.number().int().positive().default(600),
   })

@@ -53,7 +53,14 @@ async function settle(): Promise<void> {
 }
 
 const FIVE: InvoiceClass = { sats: 5, memo: "L402 access to weather", expirySeconds: 600 };
-const OPTIONS: InvoicePoolOptions = { size: 3, maxAgeSeconds: 60, concurrency: 2, maxClasses: 4, idleSeconds: 600 };
+const OPTIONS: InvoicePoolOptions = {
+  size: 3,
+  maxAgeSeconds: 60,
+  concurrency: 2,
+  maxClasses: 4,
+  maxInvoices: 100,
+  idleSeconds: 600,
+};
 
 const pools: InvoicePool[] = [];
 afterEach(() => {
@@ -151,8 +158,8 @@ describe("invoice pool", () => {
     expect(pool.size).toBe(16);
   });
 
-  it("keys by amount: after a price change no invoice at the old amount is handed out", async () => {
-    const { counts, pool } = setup();
+  it("keys by amount: an amount it was not told of is made on demand, never handed out at another", async () => {
+    const { node, counts, pool } = setup();
     pool.warm([FIVE]);
     await settle();
     const seven = { ...FIVE, sats: 7 };
@@ -162,44 +169,67 @@ describe("invoice pool", () => {
     await settle();
     for (let i = 0; i < 6; i++) expect((await pool.createInvoice(seven)).request).toMatch(/^lnbcrt7-/);
     // Expiry and memo are part of the class too.
-    expect((await pool.createInvoice({ ...seven, expirySeconds: 300 })).expiresAt.getTime()).toBeLessThan(
+    expect((await pool.createInvoice({ ...FIVE, expirySeconds: 300 })).expiresAt.getTime()).toBeLessThan(
       first.expiresAt.getTime(),
     );
+    await settle();
+    expect(counts).toMatchObject({ hit: 0, miss: 8 });
+    expect(node.created).toBe(3 + 8);
   });
 
-  it("pools an amount from its second request on, never one asked for once", async () => {
-    const { node, counts, pool } = setup();
-    const odd = { ...FIVE, sats: 123 };
-    await pool.createInvoice(odd);
+  it("never pools what unpaid clients ask for: one invoice per request, however often an amount is asked", async () => {
+    const { node, counts, pool } = setup({ size: 50, maxClasses: 16 });
+    pool.warm([FIVE]);
     await settle();
-    expect(node.calls).toBe(1);
+    expect(node.created).toBe(50);
+    const odd = [101, 103, 107, 109, 113, 127, 131, 137];
+    for (const sats of [...odd, ...odd, ...odd]) await pool.createInvoice({ ...FIVE, sats });
     (pool as unknown as { sweep(): void }).sweep();
-    await pool.createInvoice(odd);
     await settle();
-    expect(counts).toMatchObject({ hit: 0, miss: 2 });
-    expect(pool.size).toBe(OPTIONS.size);
-    await pool.createInvoice(odd);
+    expect(counts).toMatchObject({ hit: 0, miss: 24 });
+    expect(node.created).toBe(50 + 24);
+    expect(pool.size).toBe(50);
+    // The operator's class was never evicted by them: it still hands out ready invoices.
+    await pool.createInvoice(FIVE);
     expect(counts.hit).toBe(1);
   });
 
-  it("stops refilling a class nobody asked for in idleSeconds, and keeps at most maxClasses", async () => {
-    const { clock, node, pool } = setup({ size: 2, maxClasses: 2, idleSeconds: 100 });
-    pool.warm([FIVE]);
+  it("holds at most maxInvoices over all classes, and pools at most maxClasses classes", async () => {
+    const { node, counts, pool } = setup({ size: 10, maxClasses: 3, maxInvoices: 25, concurrency: 4 });
+    const classes = [5, 6, 7, 8].map((sats) => ({ ...FIVE, sats }));
+    pool.warm(classes);
     await settle();
-    expect(node.created).toBe(2);
-    clock.now += 100_000;
-    await pool.createInvoice({ ...FIVE, sats: 6 });
-    await pool.createInvoice({ ...FIVE, sats: 6 }); // misses both; asked twice, its class fills
+    expect(pool.size).toBe(25);
+    expect(node.created).toBe(25);
+    // The fourth class was not pooled: on demand.
+    await pool.createInvoice({ ...FIVE, sats: 8 });
+    expect(counts).toMatchObject({ hit: 0, miss: 1 });
+    // Taking one frees room for one refill, no more.
+    await pool.createInvoice(FIVE);
     await settle();
-    const made = node.created;
-    clock.now += 60_000; // the 5-sat invoices grow old and are not replaced: nobody asked in 100 s
+    expect(pool.size).toBe(25);
+    expect(node.created).toBe(25 + 1 + 1);
+  });
+
+  it("stops refilling a class nobody asked for in idleSeconds, and resumes when it is asked again", async () => {
+    const { clock, node, counts, pool } = setup({ size: 2, idleSeconds: 100 });
+    const six = { ...FIVE, sats: 6 };
+    pool.warm([FIVE, six]);
+    await settle();
+    expect(node.created).toBe(4);
+    clock.now += 50_000;
+    await pool.createInvoice(six); // a hit, refilled; six stays asked for
+    await settle();
+    expect(counts).toMatchObject({ hit: 1, miss: 0 });
+    expect(node.created).toBe(5);
+    clock.now += 60_000; // FIVE is idle now; every ready invoice has reached maxAgeSeconds
     (pool as unknown as { sweep(): void }).sweep();
     await settle();
-    expect(node.created).toBe(made + 2); // only the 6-sat class refilled
-    await pool.createInvoice({ ...FIVE, sats: 8 });
-    await pool.createInvoice({ ...FIVE, sats: 9 });
+    expect(node.created).toBe(5 + 2); // only the 6-sat class refilled
+    await pool.createInvoice(FIVE); // asked again: a miss, and refilled from then on
     await settle();
-    expect(pool.size).toBeLessThanOrEqual(2 * 2);
+    expect(counts).toMatchObject({ hit: 1, miss: 1 });
+    expect(node.created).toBe(7 + 1 + 2);
   });
 
   it("passes the node's error through when empty, and backs off refills while the node fails", async () => {

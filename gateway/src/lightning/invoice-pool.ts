@@ -14,8 +14,10 @@ export interface InvoicePoolOptions {
   readonly maxAgeSeconds: number;
   /** At most this many refill calls to the node at once. */
   readonly concurrency: number;
-  /** Classes kept at once; the one asked for least recently makes room. */
+  /** Classes pooled at most: those the operator declares (`warm`) beyond it get their invoices on demand. */
   readonly maxClasses: number;
+  /** Invoices held (ready, or being made) over all classes at once. */
+  readonly maxInvoices: number;
   /** A class nobody asked for in this long is no longer refilled (an old price stops costing invoices). */
   readonly idleSeconds: number;
 }
@@ -37,8 +39,6 @@ interface ClassState {
   readonly ready: Ready[];
   pending: number;
   lastAskedAt: number;
-  /** Asked for (or warmed) often enough to be worth invoices made ahead: a one-off amount is not. */
-  proven: boolean;
 }
 
 const MIN_BACKOFF_MS = 500;
@@ -48,9 +48,13 @@ const keyOf = (c: InvoiceClass) => `${c.sats}\u0000${c.expirySeconds}\u0000${c.m
 
 /**
  * An InvoiceBackend that hands out invoices created ahead of time, so a burst of challenges does not wait on the
- * node's AddInvoice. Invoices are kept per class (amount, memo, expiry): a new price is a new class, so an invoice
- * is never handed out at an amount other than the one asked for. A class is learnt on its second request (or `warm`), then
- * refilled in the background, at most `concurrency` calls at once; when a class is empty the call goes to the node.
+ * node's AddInvoice. Invoices are kept per class (amount, memo, expiry), so an invoice is never handed out at an
+ * amount other than the one asked for. Only the classes the operator declares (`warm`: the fixed prices and the
+ * configured deposits) are pooled and refilled in the background, at most `concurrency` calls at once and at most
+ * `maxInvoices` held over all classes; any other amount (an odd deposit an unpaid client asks for) gets its invoice
+ * from the node on demand, one per challenge, so what strangers ask for never becomes invoices made ahead. An
+ * unpaid client thus makes the node create at most one invoice per challenge it is allowed (one taken and refilled,
+ * or one made on demand). When a class is empty the call goes to the node.
  *
  * The pool lives in one process and holds only invoices that process created: nobody else knows their payment
  * hashes or requests until one is taken, and taking is a synchronous `shift()` on the event loop, so each is handed
@@ -83,14 +87,33 @@ export class InvoicePool implements InvoiceBackend {
     return n;
   }
 
-  /** Starts filling these classes before anyone asks (the fixed prices known at start). */
+  /** Invoices being made by refills right now. */
+  get creating(): number {
+    return this.inFlight;
+  }
+
+  /**
+   * Declares the classes to pool (the operator's prices and deposits) and starts filling them; the first `maxClasses`
+   * distinct ones are kept, any others are made on demand.
+   */
   warm(classes: readonly InvoiceClass[]): void {
-    for (const c of classes) this.classOf(c).proven = true;
+    const now = this.now();
+    for (const c of classes) {
+      const key = keyOf(c);
+      if (this.classes.has(key) || this.classes.size >= this.options.maxClasses) continue;
+      const args = { sats: c.sats, memo: c.memo, expirySeconds: c.expirySeconds };
+      this.classes.set(key, { args, ready: [], pending: 0, lastAskedAt: now });
+    }
     this.refill();
   }
 
   async createInvoice(args: InvoiceClass): Promise<CreatedInvoice> {
-    const state = this.classOf(args);
+    const state = this.classes.get(keyOf(args));
+    if (!state) {
+      this.events.miss();
+      return this.inner.createInvoice(args);
+    }
+    state.lastAskedAt = this.now();
     this.dropOld(state);
     const taken = state.ready.shift();
     this.refill();
@@ -126,35 +149,6 @@ export class InvoicePool implements InvoiceBackend {
     this.classes.clear();
   }
 
-  private classOf(args: InvoiceClass): ClassState {
-    const key = keyOf(args);
-    let state = this.classes.get(key);
-    if (!state) {
-      state = {
-        args: { sats: args.sats, memo: args.memo, expirySeconds: args.expirySeconds },
-        ready: [],
-        pending: 0,
-        lastAskedAt: 0,
-        proven: false,
-      };
-      this.classes.set(key, state);
-      if (this.classes.size > this.options.maxClasses) this.evictLeastAsked(key);
-    } else {
-      // A second request: an amount asked for once (an odd deposit) never costs the node more than its own invoice.
-      state.proven = true;
-    }
-    state.lastAskedAt = this.now();
-    return state;
-  }
-
-  private evictLeastAsked(keep: string): void {
-    let oldest: [string, ClassState] | undefined;
-    for (const entry of this.classes) {
-      if (entry[0] !== keep && (!oldest || entry[1].lastAskedAt < oldest[1].lastAskedAt)) oldest = entry;
-    }
-    if (oldest) this.classes.delete(oldest[0]);
-  }
-
   /** True while a ready invoice has at least `expirySeconds - maxAgeSeconds` of its life left. */
   private fresh(state: ClassState, ready: Ready, now: number): boolean {
     const minimumLeftMs = (state.args.expirySeconds - this.options.maxAgeSeconds) * 1000;
@@ -176,16 +170,15 @@ export class InvoicePool implements InvoiceBackend {
     return now - state.lastAskedAt >= this.options.idleSeconds * 1000;
   }
 
-  private wanted(state: ClassState, now: number): boolean {
-    return state.proven && !this.idle(state, now);
+  /** Ready and being made, over all classes: what `maxInvoices` bounds. */
+  private held(): number {
+    let n = 0;
+    for (const state of this.classes.values()) n += state.ready.length + state.pending;
+    return n;
   }
 
   private sweep(): void {
-    const now = this.now();
-    for (const [key, state] of this.classes) {
-      this.dropOld(state);
-      if (this.idle(state, now) && state.ready.length === 0 && state.pending === 0) this.classes.delete(key);
-    }
+    for (const state of this.classes.values()) this.dropOld(state);
     this.refill();
   }
 
@@ -193,11 +186,12 @@ export class InvoicePool implements InvoiceBackend {
   private refill(): void {
     if (this.closed || this.retryTimer) return;
     const now = this.now();
-    while (this.inFlight < this.options.concurrency) {
+    while (this.inFlight < this.options.concurrency && this.held() < this.options.maxInvoices) {
       let emptiest: ClassState | undefined;
       for (const state of this.classes.values()) {
         const have = state.ready.length + state.pending;
-        if (have < this.options.size && this.wanted(state, now)) {
+        // A class nobody asked for in idleSeconds is not refilled (an old price stops costing invoices).
+        if (have < this.options.size && !this.idle(state, now)) {
           if (!emptiest || have < emptiest.ready.length + emptiest.pending) emptiest = state;
         }
       }
@@ -212,8 +206,8 @@ export class InvoicePool implements InvoiceBackend {
     try {
       const createdAt = this.now();
       const invoice = await this.inner.createInvoice(state.args);
-      // A class evicted or a pool closed meanwhile: the invoice was never shown, so it just expires on the node.
-      if (!this.closed && this.classes.get(keyOf(state.args)) === state) state.ready.push({ invoice, createdAt });
+      // A pool closed meanwhile: the invoice was never shown, so it just expires on the node.
+      if (!this.closed) state.ready.push({ invoice, createdAt });
       this.backoffMs = 0;
     } catch {
       // The node refused or is unreachable: challenges fall through to it directly (and see its error there);

@@ -206,6 +206,15 @@ export class GatewayMetrics {
     },
   });
 
+  readonly invoicePoolCreating = new Gauge({
+    name: "l402_invoice_pool_creating",
+    help: "Invoices the pool is asking LND for right now (refills); 0 when it is idle",
+    registers: [this.registry],
+    collect: () => {
+      this.invoicePoolCreating.set(this.invoicePoolInFlight());
+    },
+  });
+
   readonly invoicePoolRequests = new Counter({
     name: "l402_invoice_pool_requests_total",
     help: "Invoices asked of the pool: result hit (handed out a ready one) or miss (created on LND there and then)",
@@ -220,6 +229,7 @@ export class GatewayMetrics {
   });
 
   private invoicePoolSize: () => number = () => 0;
+  private invoicePoolInFlight: () => number = () => 0;
 
   constructor(services: readonly string[]) {
     collectDefaultMetrics({ register: this.registry });
@@ -257,9 +267,10 @@ export class GatewayMetrics {
     };
   }
 
-  /** Reads the invoice pool's size when Prometheus scrapes. */
-  observeInvoicePool(size: () => number): void {
+  /** Reads the invoice pool's size and its refills in flight when Prometheus scrapes. */
+  observeInvoicePool(size: () => number, creating: () => number): void {
     this.invoicePoolSize = size;
+    this.invoicePoolInFlight = creating;
   }
 
   /** Counts an invoice once, when it is first known to be paid. */

@@ -7,6 +7,7 @@ import {
   type PaymentChallenge,
 } from "@l402-gateway/l402";
 import type { GatewayConfig, ServiceConfig } from "../config/schema.js";
+import type { InvoiceClass } from "../lightning/invoice-pool.js";
 import type { InvoiceBackend } from "../lightning/invoices.js";
 import { networkOfInvoice } from "../refunds/invoice.js";
 import { serviceSecret } from "./service-secret.js";
@@ -25,6 +26,9 @@ export interface OfferAmounts {
  * service's own secret) the realm, method, intent, request and expiry, so a credential for one service or amount
  * cannot be spent on another.
  */
+const memoOf = (service: ServiceConfig, intent: "charge" | "session") =>
+  intent === "charge" ? `Payment for ${service.name}` : `Payment session deposit for ${service.name}`;
+
 export class PaymentOffers {
   constructor(
     private readonly backend: InvoiceBackend,
@@ -39,11 +43,30 @@ export class PaymentOffers {
     return undefined;
   }
 
+  /**
+   * The invoices Payment offers ask for at the operator's amounts (a fixed price's charge, a session deposit of one of
+   * `depositsMsat` within the service's bounds), for an invoice pool to make ahead.
+   */
+  static pooledInvoices(services: readonly ServiceConfig[], depositsMsat: readonly number[]): InvoiceClass[] {
+    return services.flatMap((service): InvoiceClass[] => {
+      const intent = PaymentOffers.intentOf(service);
+      const expirySeconds = service.invoiceExpirySeconds;
+      if (intent === "charge" && service.price) {
+        return [{ sats: service.price.sats, memo: memoOf(service, intent), expirySeconds }];
+      }
+      if (intent !== "session" || !service.pricing) return [];
+      const { minMsat, maxMsat } = service.pricing.deposit;
+      return depositsMsat
+        .filter((msat) => msat >= minMsat && msat <= maxMsat)
+        .map((msat) => ({ sats: Math.ceil(msat / 1000), memo: memoOf(service, intent), expirySeconds }));
+    });
+  }
+
   /** The WWW-Authenticate values to add (none when the service offers no Payment intent). */
   async challenges(service: ServiceConfig, amounts: OfferAmounts): Promise<PaymentChallenge[]> {
     const intent = PaymentOffers.intentOf(service);
     if (intent === undefined) return [];
-    const memo = intent === "charge" ? `Payment for ${service.name}` : `Payment session deposit for ${service.name}`;
+    const memo = memoOf(service, intent);
     const invoice = await this.backend.createInvoice({
       sats: amounts.sats,
       memo,

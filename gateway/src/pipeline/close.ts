@@ -9,6 +9,7 @@ import type { CloseReply, Refunds } from "../refunds/refunds.js";
 import type { RefundRecord } from "../store/ledger.js";
 import type { TokenRecord, TokenStore } from "../store/store.js";
 import type { Authenticator } from "../tokens/authenticator.js";
+import { closeAuthority, signatureSha256 } from "../tokens/close-authority.js";
 import { credentialHeaders } from "../tokens/credential-headers.js";
 import type { Outcome } from "./outcome.js";
 
@@ -50,8 +51,9 @@ function refuse(res: ServerResponse, status: number, code: string, message: stri
  * `POST /l402/close` with the token's `Authorization: L402 <macaroon>:<preimage>` and a JSON body
  * `{ "invoice": "<BOLT11, amountless or of exactly the balance>" }` (no invoice when the balance is 0): closes a
  * prepaid token and pays its unspent balance back. Answers `{ token_id, refund: { amount_msat, status, fee_msat,
- * attempts, payment_hash, error? } }`. A repeated close (the token is then revoked) answers the stored refund, and
- * retries a failed one, to a new invoice when one is given: the preimage still proves the caller holds the token.
+ * attempts, payment_hash, error? } }`. Only the owner closes (see closeAuthority): a credential its holder narrowed
+ * gets 403 `close_not_permitted` and changes nothing. A repeated close (the token is then revoked) answers the stored
+ * refund, and retries a failed one, to a new invoice when one is given, for the credential that closed the account.
  */
 export async function answerClose(
   deps: { authenticator: Authenticator; store: TokenStore; refunds: Refunds; maxBodyBytes: number },
@@ -71,27 +73,56 @@ export async function answerClose(
   }
   const headers = credentialHeaders(req);
   const auth = await authenticator.identify(headers);
-  if (auth.ok) return send(res, await refunds.close(auth.token, invoice));
-  const closed = auth.code === "revoked" ? await revokedHolding(store, headers) : undefined;
-  if (!closed) return refuse(res, 401, auth.code, auth.message);
-  return send(res, await refunds.close(closed, invoice));
+  if (auth.ok) {
+    const authority = closeAuthority(auth.caveats, auth.token);
+    if (!authority.ok) return refuse(res, 403, NOT_PERMITTED, authority.message);
+    // Verified and the owner's: remembered before the close erases the root keys, so that it may retry later.
+    const presented = decodeMacaroon(parseCredential(headers).macaroons[0] ?? "");
+    await store.recordCloseCredential(auth.token.tokenId, signatureSha256(presented.signature), new Date());
+    return send(res, await refunds.close(auth.token, invoice));
+  }
+  const held = auth.code === "revoked" ? await revokedHolding(store, headers) : undefined;
+  if (!held) return refuse(res, 401, auth.code, auth.message);
+  const authority = closeAuthority(held.caveats, held.token);
+  if (!authority.ok) return refuse(res, 403, NOT_PERMITTED, authority.message);
+  if (!(await store.isCloseCredential(held.token.tokenId, held.signatureSha256))) {
+    return refuse(
+      res,
+      403,
+      NOT_PERMITTED,
+      "this account is closed: only the credential that closed it may read or retry its refund",
+    );
+  }
+  return send(res, await refunds.close(held.token, invoice));
+}
+
+const NOT_PERMITTED = "close_not_permitted";
+
+interface RevokedHolding {
+  readonly token: TokenRecord;
+  /** The presented macaroon's caveats: unauthenticated until its signature matches a recorded close credential. */
+  readonly caveats: readonly string[];
+  readonly signatureSha256: string;
 }
 
 /**
- * The token of a revoked credential whose preimage still proves payment of its invoice (the signature cannot be
- * checked once the root key is erased): enough to read, and retry, the refund of an account its holder closed.
+ * The token of a revoked credential whose preimage still proves payment of its invoice. The signature cannot be
+ * checked once the root key is erased, so the caller must also find the presented signature among the account's
+ * close credentials before trusting its caveats.
  */
 async function revokedHolding(
   store: TokenStore,
   headers: ReturnType<typeof credentialHeaders>,
-): Promise<TokenRecord | undefined> {
+): Promise<RevokedHolding | undefined> {
   try {
     const credential = parseCredential(headers);
-    const { identifier } = decodeMacaroon(credential.macaroons[0] ?? "");
+    const macaroon = decodeMacaroon(credential.macaroons[0] ?? "");
+    const { identifier } = macaroon;
     const hash = createHash("sha256").update(credential.preimage).digest();
     if (hash.length !== identifier.paymentHash.length || !timingSafeEqual(hash, identifier.paymentHash))
       return undefined;
-    return await store.getToken(identifier.tokenId.toString("hex"));
+    const token = await store.getToken(identifier.tokenId.toString("hex"));
+    return token && { token, caveats: macaroon.caveats, signatureSha256: signatureSha256(macaroon.signature) };
   } catch (error) {
     if (error instanceof L402Error) return undefined;
     throw error;

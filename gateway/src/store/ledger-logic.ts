@@ -50,16 +50,15 @@ export function* openSessionProgram(
   insertValues: readonly unknown[],
 ): LedgerProgram<SessionOpen> {
   const hash = session.token.paymentHash;
+  // Owned first, then claimed: a session's token and its claim commit together, so a token seen here has its claim
+  // seen next (on PostgreSQL a concurrent open may commit between the two statements).
+  const owned = (yield* rows("hashOwnedElsewhere", hash)).length > 0;
   const [claim] = yield* rows<{ kind: string; token_id: string | null }>("claimByHash", hash);
-  if (claim) {
-    if (claim.kind !== "open" || claim.token_id === null) return { ok: false, reason: "used" };
-    const [row] = yield* rows<TokenRow>("tokenById", claim.token_id);
-    return row ? { ok: true, token: toRecord(row), repeated: true } : { ok: false, reason: "used" };
-  }
-  if ((yield* rows("hashOwnedElsewhere", hash)).length > 0) return { ok: false, reason: "used" };
-  yield* rows("insertToken", ...insertValues);
-  const [row] = yield* rows<TokenRow>("openSession", session.token.tokenId, session.returnInvoice, at.getTime());
-  yield* rows(
+  if (claim) return yield* openedBefore(claim);
+  if (owned) return { ok: false, reason: "used" };
+  // The claim first: on PostgreSQL a concurrent open of the same deposit waits here for the other to commit, then
+  // finds its claim and answers the session it opened (inserting the token first would fail on its key instead).
+  const inserted = yield* rows(
     "insertClaim",
     hash,
     "open",
@@ -69,8 +68,21 @@ export function* openSessionProgram(
     session.challengeId,
     at.getTime(),
   );
+  if (inserted.length === 0) {
+    const [winner] = yield* rows<{ kind: string; token_id: string | null }>("claimByHash", hash);
+    return winner ? yield* openedBefore(winner) : { ok: false, reason: "used" };
+  }
+  yield* rows("insertToken", ...insertValues);
+  const [row] = yield* rows<TokenRow>("openSession", session.token.tokenId, session.returnInvoice, at.getTime());
   if (!row) throw new Error("a new session's token was not issued");
   return { ok: true, token: toRecord(row), repeated: false };
+}
+
+/** A deposit already claimed: the session it opened (a repeated open), or refused when it paid for something else. */
+function* openedBefore(claim: { kind: string; token_id: string | null }): LedgerProgram<SessionOpen> {
+  if (claim.kind !== "open" || claim.token_id === null) return { ok: false, reason: "used" };
+  const [row] = yield* rows<TokenRow>("tokenById", claim.token_id);
+  return row ? { ok: true, token: toRecord(row), repeated: true } : { ok: false, reason: "used" };
 }
 
 export function* creditTopUpProgram(tokenId: string, claim: NewClaim): LedgerProgram<TopUpCredit> {
@@ -80,7 +92,21 @@ export function* creditTopUpProgram(tokenId: string, claim: NewClaim): LedgerPro
   const [token] = yield* rows<TokenRow>("tokenByIdForUpdate", tokenId);
   if (token?.status !== "paid" || token.metered !== 1) return "closed";
   const at = claim.at.getTime();
-  yield* rows("insertClaim", claim.paymentHash, "topup", tokenId, claim.service, claim.sats, claim.challengeId, at);
+  const inserted = yield* rows(
+    "insertClaim",
+    claim.paymentHash,
+    "topup",
+    tokenId,
+    claim.service,
+    claim.sats,
+    claim.challengeId,
+    at,
+  );
+  if (inserted.length === 0) {
+    // Claimed meanwhile: on PostgreSQL a concurrent credit committed while this one waited for the token's lock.
+    const [winner] = yield* rows<{ kind: string; token_id: string | null }>("claimByHash", claim.paymentHash);
+    return winner?.kind === "topup" && winner.token_id === tokenId ? "repeated" : "used";
+  }
   yield* rows("credit", tokenId, claim.sats * 1000);
   return "credited";
 }

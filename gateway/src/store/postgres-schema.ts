@@ -1,3 +1,4 @@
+import { closeCredentialsMigration } from "./close-credentials.js";
 import { ledgerMigration, refundClaimMigration } from "./ledger.js";
 
 /**
@@ -85,6 +86,8 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; sql: string }[] = 
   { version: 4, sql: ledgerMigration("BIGINT", "BYTEA") },
   // SQLite's migration 4: exactly-once refunds.
   { version: 5, sql: refundClaimMigration("BIGINT") },
+  // SQLite's migration 5: who may retry a closed account's refund.
+  { version: 6, sql: closeCredentialsMigration("BIGINT") },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import type { PostgresConfig } from "../config/schema.js";
+import { CLOSE_CREDENTIALS_SQL } from "./close-credentials.js";
 import { isUnavailable, StoreUnavailableError } from "./errors.js";
 import type * as ledger from "./ledger.js";
 import { toRefund } from "./ledger.js";
@@ -491,6 +492,14 @@ export class PostgresTokenStore implements TokenStore {
       filter.limit ?? 100,
     ]);
     return rows.map(toRefund);
+  }
+
+  async recordCloseCredential(tokenId: string, signatureSha256: string, at: Date): Promise<void> {
+    await this.query(CLOSE_CREDENTIALS_SQL.record, [tokenId, signatureSha256, at.getTime()]);
+  }
+
+  async isCloseCredential(tokenId: string, signatureSha256: string): Promise<boolean> {
+    return (await this.query(CLOSE_CREDENTIALS_SQL.find, [tokenId, signatureSha256])).length > 0;
   }
 
   async paymentSecret(candidate: Buffer): Promise<Buffer> {

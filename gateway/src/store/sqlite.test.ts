@@ -11,7 +11,7 @@ const newPath = () => join(mkdtempSync(join(tmpdir(), "gw-store-")), "db", "gate
 
 describeTokenStore({
   name: "SQLite",
-  latestSchemaVersion: 4,
+  latestSchemaVersion: 5,
   async createDatabase() {
     const path = newPath();
     return {

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
+import { CLOSE_CREDENTIALS_SQL, closeCredentialsMigration } from "./close-credentials.js";
 import type {
   CloseOutcome,
   CloseRequest,
@@ -126,6 +127,8 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
   { version: 3, sql: ledgerMigration("INTEGER", "BLOB") },
   // Exactly-once refunds: the claim on a refund's payment attempt, and the invoices each refund was to be paid to.
   { version: 4, sql: refundClaimMigration("INTEGER") },
+  // Who may retry a closed account's refund: the credentials that closed it.
+  { version: 5, sql: closeCredentialsMigration("INTEGER") },
 ];
 
 const STATEMENTS = {
@@ -209,6 +212,7 @@ export class SqliteTokenStore implements TokenStore {
   /** Prepared once: compiling SQL per request showed up in the gateway's profile. */
   private readonly statements: Record<keyof typeof STATEMENTS, Database.Statement>;
   private readonly ledger: Record<keyof typeof LEDGER_SQL, Database.Statement>;
+  private readonly closeCredentials: Record<keyof typeof CLOSE_CREDENTIALS_SQL, Database.Statement>;
   /** The root-key lookup of every paid request, read as values (see tokenRowOf). */
   private readonly tokenByRootKeyId: Database.Statement;
 
@@ -251,6 +255,9 @@ export class SqliteTokenStore implements TokenStore {
     this.ledger = Object.fromEntries(
       Object.entries(LEDGER_SQL).map(([name, sql]) => [name, this.db.prepare(sqliteParams(sql))]),
     ) as Record<keyof typeof LEDGER_SQL, Database.Statement>;
+    this.closeCredentials = Object.fromEntries(
+      Object.entries(CLOSE_CREDENTIALS_SQL).map(([name, sql]) => [name, this.db.prepare(sqliteParams(sql))]),
+    ) as Record<keyof typeof CLOSE_CREDENTIALS_SQL, Database.Statement>;
     this.dataVersion = this.db.prepare("PRAGMA data_version").pluck();
     this.rootKeys.enabled = true;
   }
@@ -527,6 +534,14 @@ export class SqliteTokenStore implements TokenStore {
       sqliteBindings([filter.status ?? null, filter.limit ?? 100]),
     ) as RefundRow[];
     return rows.map(toRefund);
+  }
+
+  async recordCloseCredential(tokenId: string, signatureSha256: string, at: Date): Promise<void> {
+    this.closeCredentials.record.run(sqliteBindings([tokenId, signatureSha256, at.getTime()]));
+  }
+
+  async isCloseCredential(tokenId: string, signatureSha256: string): Promise<boolean> {
+    return this.closeCredentials.find.get(sqliteBindings([tokenId, signatureSha256])) !== undefined;
   }
 
   async paymentSecret(candidate: Buffer): Promise<Buffer> {

@@ -186,6 +186,13 @@ export interface TokenStore extends PaymentLedger {
   settleIndex(): Promise<number>;
   /** Advances the settle index; never moves it backwards. */
   advanceSettleIndex(index: number): Promise<void>;
+  /**
+   * Remembers that the credential whose macaroon signature hashes to `signatureSha256` may close `tokenId`'s account
+   * (it was verified, with the issuer's caveats only, before the close erased the root keys). Idempotent.
+   */
+  recordCloseCredential(tokenId: string, signatureSha256: string, at: Date): Promise<void>;
+  /** Whether a credential recorded by recordCloseCredential for this account has this signature hash. */
+  isCloseCredential(tokenId: string, signatureSha256: string): Promise<boolean>;
   /** Cheap write probe for readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;

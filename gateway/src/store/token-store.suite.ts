@@ -407,6 +407,42 @@ export function describeTokenStore(backend: StoreBackend): void {
       });
     });
 
+    it("opens one session when its open is presented on two connections at once", async () => {
+      const { database, store } = await fresh();
+      const other = await track(database.open());
+      for (let round = 0; round < 5; round++) {
+        const opening = session(10);
+        const both = await Promise.all([
+          store.openSession(opening, new Date()),
+          other.openSession(opening, new Date()),
+        ]);
+        expect(both.map((o) => o.ok && o.repeated).sort()).toEqual([false, true]);
+        expect((await store.getToken(opening.token.tokenId))?.account).toMatchObject({
+          balanceMsat: 10_000,
+          creditedMsat: 10_000,
+        });
+      }
+    });
+
+    it("credits one top-up presented on two connections at once exactly once", async () => {
+      const { database, store } = await fresh();
+      const other = await track(database.open());
+      const opened = session(10);
+      await store.openSession(opened, new Date());
+      for (let round = 0; round < 5; round++) {
+        const topUp = claim({ sats: 5 });
+        const both = await Promise.all([
+          store.creditTopUp(opened.token.tokenId, topUp),
+          other.creditTopUp(opened.token.tokenId, topUp),
+        ]);
+        expect(both.sort()).toEqual(["credited", "repeated"]);
+      }
+      expect((await store.getToken(opened.token.tokenId))?.account).toMatchObject({
+        balanceMsat: 10_000 + 5 * 5_000,
+        creditedMsat: 10_000 + 5 * 5_000,
+      });
+    });
+
     it("closes an account once: balance to refunded, token revoked, refund recorded and updated", async () => {
       const { store } = await fresh();
       const { token } = await paidMetered(store, 10);
@@ -588,6 +624,19 @@ export function describeTokenStore(backend: StoreBackend): void {
       await (await open("other")).releaseReservationsOf("dead", new Date());
       expect((await store.claimRefund({ ...ask, tokenId: dead.token.tokenId, claimId: "x/1" })).kind).toBe("claimed");
       expect((await store.claimRefund({ ...ask, tokenId: token.tokenId, claimId: "x/2" })).kind).toBe("busy");
+    });
+
+    it("remembers the credentials that closed an account, per account and across connections", async () => {
+      const { database, store } = await fresh();
+      const { token } = await paidMetered(store, 1);
+      const owner = hex(32);
+      expect(await store.isCloseCredential(token.tokenId, owner)).toBe(false);
+      await store.recordCloseCredential(token.tokenId, owner, new Date());
+      await store.recordCloseCredential(token.tokenId, owner, new Date());
+      const other = await track(database.open());
+      expect(await other.isCloseCredential(token.tokenId, owner)).toBe(true);
+      expect(await other.isCloseCredential(token.tokenId, hex(32))).toBe(false);
+      expect(await other.isCloseCredential(hex(32), owner)).toBe(false);
     });
 
     it("keeps one payment secret for every connection", async () => {

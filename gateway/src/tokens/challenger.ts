@@ -35,6 +35,24 @@ export function fixedPriceInvoices(services: readonly ServiceConfig[]): InvoiceC
   );
 }
 
+/**
+ * The invoices metered challenges ask for when an agent deposits one of `depositsMsat` (`lnd.invoicePool.depositsMsat`,
+ * each within the service's deposit bounds), for an invoice pool to make ahead. Other deposits are made on demand.
+ */
+export function depositInvoices(services: readonly ServiceConfig[], depositsMsat: readonly number[]): InvoiceClass[] {
+  return services.flatMap((service) =>
+    depositsMsat
+      .filter(
+        (msat) => service.pricing && msat >= service.pricing.deposit.minMsat && msat <= service.pricing.deposit.maxMsat,
+      )
+      .map((msat) => ({
+        sats: Math.ceil(msat / 1000),
+        memo: accessMemo(service),
+        expirySeconds: service.invoiceExpirySeconds,
+      })),
+  );
+}
+
 interface Reason {
   readonly code: string;
   readonly message: string;
