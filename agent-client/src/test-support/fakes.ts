@@ -28,6 +28,8 @@ export type FakeWalletMode = "ok" | "fail" | "timeout" | "crash-after-paying" | 
 
 /** Pays FakeLightning invoices by looking up their preimages. Logic tests only: the real one is LndWallet. */
 export class FakeWallet implements Wallet {
+  /** Like LND: a payment it has no record of was never sent. */
+  readonly lookupIsAuthoritative = true;
   mode: FakeWalletMode = "ok";
   readonly orders: PaymentOrder[] = [];
 
