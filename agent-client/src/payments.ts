@@ -177,13 +177,15 @@ export class Payer {
         const proven = await this.#lookup(paymentHash);
         if (proven.status === "succeeded" && preimageMatches(proven.preimage, paymentHash)) {
           result = proven;
-        } else if (this.#provesNotPaid(proven)) {
+        } else if (this.#provesNotPaid(proven, pending)) {
           await store.update((state) => settleFailed(state, paymentHash, error.message, now()));
           throw error;
         } else {
           throw unknownOutcome(
             paymentHash,
-            new Error(`the wallet reported "${error.message}", but its record of the payment does not confirm it`),
+            new Error(
+              `the wallet reported "${error.message}", but its record does not prove the payment cannot happen`,
+            ),
           );
         }
       }
@@ -214,11 +216,23 @@ export class Payer {
     }
   }
 
-  /** A lookup that proves a payment did not happen: failed, or unknown to a wallet whose record is authoritative. */
-  #provesNotPaid(lookup: PaymentLookup | { readonly status: "unreachable" }): boolean {
-    return (
-      lookup.status === "failed" || (lookup.status === "unknown" && this.options.wallet.lookupIsAuthoritative === true)
-    );
+  /**
+   * Whether the wallet's record proves that a payment did not and will not happen. An authoritative wallet (LND):
+   * `failed`, or `unknown` once the paying process is gone. Otherwise (NWC) a pay request may still be delivered,
+   * or delivered again by a relay that replays it, and be paid: `failed` proves it only once the request has
+   * expired (it carries an expiration of the payment timeout), and `unknown` only once the invoice has been expired
+   * for a while (no wallet pays an expired invoice).
+   */
+  #provesNotPaid(lookup: PaymentLookup | { readonly status: "unreachable" }, receipt: Receipt): boolean {
+    const now = this.options.now().getTime();
+    if (this.options.wallet.lookupIsAuthoritative === true) {
+      return lookup.status === "failed" || (lookup.status === "unknown" && isAbandoned(receipt, new Date(now)));
+    }
+    if (lookup.status === "failed") {
+      return now - Date.parse(receipt.createdAt) > this.options.paymentTimeoutMs + WALLET_GRACE_MS;
+    }
+    const expiresAt = lookup.status === "unknown" ? invoiceExpiresAt(receipt.invoice) : undefined;
+    return expiresAt !== undefined && now - expiresAt.getTime() > EXPIRED_INVOICE_GRACE_MS;
   }
 
   /**
@@ -227,7 +241,7 @@ export class Payer {
    * Returns the receipts still pending afterwards.
    */
   async resolvePending(origin?: string): Promise<Receipt[]> {
-    const { wallet, store, now, onEvent } = this.options;
+    const { store, now, onEvent } = this.options;
     const pending = (await store.read()).receipts.filter(
       (receipt) =>
         receipt.status === "pending" &&
@@ -241,7 +255,7 @@ export class Payer {
         if (lookup.status === "succeeded" && preimageMatches(lookup.preimage, receipt.paymentHash)) {
           await store.update((state) => settleSucceeded(state, receipt.paymentHash, lookup, now()));
           onEvent({ type: "pending_resolved", paymentHash: receipt.paymentHash, status: "succeeded" });
-        } else if (lookup.status === "failed" || (lookup.status === "unknown" && this.#neverSent(receipt))) {
+        } else if (this.#provesNotPaid(lookup, receipt)) {
           const reason = lookup.status === "failed" ? lookup.reason : "never sent (the paying process stopped first)";
           await store.update((state) => settleFailed(state, receipt.paymentHash, reason, now()));
           onEvent({ type: "pending_resolved", paymentHash: receipt.paymentHash, status: "failed" });
@@ -251,18 +265,6 @@ export class Payer {
       }),
     );
     return stillPending;
-  }
-
-  /**
-   * Whether a payment the wallet has no record of can no longer be made. With an authoritative wallet (LND), once
-   * its paying process is gone. Otherwise (NWC: the request may still be on its way through a relay) only once its
-   * invoice has been expired for a while: no wallet pays an expired invoice, and the request itself expired first.
-   */
-  #neverSent(receipt: Receipt): boolean {
-    const now = this.options.now();
-    if (this.options.wallet.lookupIsAuthoritative === true) return isAbandoned(receipt, now);
-    const expiresAt = invoiceExpiresAt(receipt.invoice);
-    return expiresAt !== undefined && now.getTime() - expiresAt.getTime() > EXPIRED_INVOICE_GRACE_MS;
   }
 
   #assertUnderCap(quote: PaymentCost | PriceQuote, capSats?: number): void {

@@ -69,7 +69,9 @@ export class Nip47Connection {
         reject(new Nip47TimeoutError(`no ${method} reply from the NWC wallet service within ${timeoutMs} ms`));
       }, timeoutMs);
     });
-    const exchange = this.#exchange(method, params, timeoutMs, controller.signal);
+    // The request expires with the deadline, counted from now (choosing the encryption may take part of it).
+    const expiresAt = Math.ceil((Date.now() + timeoutMs) / 1000);
+    const exchange = this.#exchange(method, params, expiresAt, timeoutMs, controller.signal);
     // Whichever loses the race must not surface as an unhandled rejection.
     exchange.catch(() => undefined);
     return Promise.race([exchange, deadline]).finally(() => {
@@ -86,6 +88,7 @@ export class Nip47Connection {
   async #exchange(
     method: string,
     params: Record<string, unknown>,
+    expiresAt: number,
     timeoutMs: number,
     signal: AbortSignal,
   ): Promise<Nip47Reply> {
@@ -98,7 +101,7 @@ export class Nip47Connection {
         tags: [
           ["p", walletPubkey],
           ["encryption", encryption],
-          ["expiration", String(Math.ceil((Date.now() + timeoutMs) / 1000))],
+          ["expiration", String(expiresAt)],
         ],
         content: this.#encrypt(encryption, JSON.stringify({ method, params })),
       },
