@@ -134,6 +134,8 @@ export type PaymentState = "in_flight" | "succeeded" | "failed";
 /** One call of `pay` on the double: its order and how it is answered (once; later answers are ignored). */
 export interface PayAttempt {
   readonly order: PaymentOrder;
+  /** When the request expires (ms): a remote wallet ignores it after that, as NIP-47 asks. */
+  readonly expiresAt: number;
   readonly answer: (outcome: PaymentResult | Error) => void;
   answered: boolean;
 }
@@ -170,6 +172,7 @@ export class InFlightWallet implements Wallet {
   constructor(
     private readonly lightning: FakeLightning,
     readonly remote: boolean,
+    private readonly now: () => Date = () => new Date(),
   ) {
     this.lookupIsAuthoritative = !remote;
   }
@@ -179,6 +182,7 @@ export class InFlightWallet implements Wallet {
     return new Promise<PaymentResult>((resolve, reject) => {
       const attempt: PayAttempt = {
         order,
+        expiresAt: this.now().getTime() + order.timeoutMs,
         answered: false,
         answer: (outcome) => {
           if (attempt.answered) return;
@@ -195,9 +199,13 @@ export class InFlightWallet implements Wallet {
     });
   }
 
-  /** A pay request reaches the wallet: a new payment goes in flight; one in flight or paid is refused. */
+  /**
+   * A pay request reaches the wallet (again, if replayed): a new payment, or one that failed before, goes in flight;
+   * one in flight or paid is refused. A remote wallet ignores an expired request.
+   */
   receive(attempt: PayAttempt): void {
     this.activity++;
+    if (this.remote && this.now().getTime() > attempt.expiresAt) return;
     this.arrived.push(attempt);
     const { paymentHash, amountSats } = attempt.order;
     const existing = this.payments.get(paymentHash);
