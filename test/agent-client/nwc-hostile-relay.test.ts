@@ -1,6 +1,9 @@
+import { spawn } from "node:child_process";
+import { join } from "node:path";
 import { createL402Client, FileStore, type L402Client, NwcWallet, type Receipt } from "@l402-gateway/agent-client";
 import { getPayment } from "lightning";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { REPO_ROOT } from "../regtest/paths.js";
 import { HostileRelay, type RelayedEvent } from "../support/hostile-relay.js";
 import { type Nip47Content, type NwcService, startNwcWalletService } from "../support/nwc-wallet-service.js";
 import { HostileServer } from "./hostile-server.js";
@@ -235,5 +238,36 @@ describe("a hostile Nostr relay between the agent and its NWC wallet service (bo
     const paid = await expectBudgetHeld(before, receipts);
     expect(paid.size).toBe(2);
     expect(receipts.map((receipt) => receipt.status)).toEqual(["succeeded", "succeeded"]);
+  });
+
+  it("attack 3, out of process: after a call whose replies were dropped and close(), the process exits by itself", async () => {
+    const before = await bobPaymentHashes();
+    const target = await server();
+    relay.rule = (seen) => (seen.direction === "response" ? "drop" : "pass");
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", join(REPO_ROOT, "test", "agent-client", "nwc-exit-child.ts"), `${target.url}/one`],
+      { cwd: REPO_ROOT, env: { ...process.env, NWC_URI: service.uri }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stdout = "";
+    let stderr = "";
+    let printedAt = 0;
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      printedAt = performance.now();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const code = await new Promise<number | null>((resolveExit, rejectExit) => {
+      child.on("error", rejectExit);
+      child.on("exit", (exitCode) => resolveExit(exitCode));
+    });
+    const lingeredMs = performance.now() - printedAt;
+    expect({ code, stdout: stdout.trim() }, stderr).toEqual({ code: 0, stdout: "payment_timeout" });
+    // The SDK this replaced kept a 60 s reply timer running after the call had given up.
+    expect(lingeredMs).toBeLessThan(15_000);
+    // The request itself went through: bob's LND paid once, the one payment the child's budget allowed.
+    expect((await bobPaidSince(before)).size).toBe(1);
   });
 });
