@@ -26,6 +26,12 @@ const IN_FLIGHT = new Set<string>();
 /** Beyond twice the payment timeout, the client stops waiting on a wallet's `pay` (and keeps the payment pending). */
 const WALLET_GRACE_MS = 5_000;
 
+/**
+ * A non-authoritative wallet's `failed` is believed this long after its pay request expired: the wallet service
+ * judges the expiration by its own clock, which may lag ours.
+ */
+const REQUEST_EXPIRY_GRACE_MS = 60_000;
+
 /** An expired invoice a non-authoritative wallet has no record of is given up this long after its expiry. */
 const EXPIRED_INVOICE_GRACE_MS = 10 * 60_000;
 
@@ -220,8 +226,8 @@ export class Payer {
    * Whether the wallet's record proves that a payment did not and will not happen. An authoritative wallet (LND):
    * `failed`, or `unknown` once the paying process is gone. Otherwise (NWC) a pay request may still be delivered,
    * or delivered again by a relay that replays it, and be paid: `failed` proves it only once the request has
-   * expired (it carries an expiration of the payment timeout), and `unknown` only once the invoice has been expired
-   * for a while (no wallet pays an expired invoice).
+   * expired (it carries an expiration of the payment timeout; a minute more for clocks), and `unknown` only once the
+   * invoice has been expired for a while (no wallet pays an expired invoice).
    */
   #provesNotPaid(lookup: PaymentLookup | { readonly status: "unreachable" }, receipt: Receipt): boolean {
     const now = this.options.now().getTime();
@@ -229,7 +235,7 @@ export class Payer {
       return lookup.status === "failed" || (lookup.status === "unknown" && isAbandoned(receipt, new Date(now)));
     }
     if (lookup.status === "failed") {
-      return now - Date.parse(receipt.createdAt) > this.options.paymentTimeoutMs + WALLET_GRACE_MS;
+      return now - Date.parse(receipt.createdAt) > this.options.paymentTimeoutMs + REQUEST_EXPIRY_GRACE_MS;
     }
     const expiresAt = lookup.status === "unknown" ? invoiceExpiresAt(receipt.invoice) : undefined;
     return expiresAt !== undefined && now - expiresAt.getTime() > EXPIRED_INVOICE_GRACE_MS;

@@ -31,8 +31,11 @@ export type PaymentLookup =
  * cap and budget, before it calls `pay`, and releases it only on proof:
  * - succeeded: a preimage whose SHA-256 is the invoice's payment hash (from `pay` or from `lookupPayment`);
  * - failed: `lookupPayment` answers `failed` for the payment hash, or `unknown` where `lookupIsAuthoritative` is
- *   true. A rejection of `pay` alone is never believed: the client confirms it with `lookupPayment` first, because
- *   the answer to a pay request can be stale or replayed ("already paid" for a payment that went through).
+ *   true (and the paying process is gone). A rejection of `pay` alone is never believed: the client confirms it with
+ *   `lookupPayment` first, because the answer to a pay request can be stale or replayed ("already paid" for a
+ *   payment that went through). Where `lookupIsAuthoritative` is not true, a request may still reach the wallet or
+ *   reach it again: `failed` is believed only once the pay request has expired (`order.timeoutMs` after it was
+ *   sent, plus a minute), and `unknown` only ten minutes after the invoice expired.
  * Anything else (a timeout, a lost connection, `pending`, an `unknown` that is not authoritative, a lookup that
  * fails) keeps the payment pending and counted, and blocks further payments to its origin until a later lookup
  * proves the outcome.
