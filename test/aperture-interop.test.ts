@@ -56,7 +56,7 @@ describe("our agent client pays Aperture v0.5.0 with L402, Payment charge and Pa
     expect(schemes?.map((scheme) => scheme.replace(", ", "").trim())).toEqual(["LSAT", "L402", "Payment", "Payment"]);
     const quote = await bobClient({ preference: { order: ["charge"] } }).preview(`${aperture.url}/v1/echo`);
     expect(quote).toMatchObject({ scheme: "charge", amountSats: PRICE_SATS });
-    const deposit = await bobClient().preview(`${aperture.url}/v1/echo`);
+    const deposit = await bobClient({ preference: { calls: "many" } }).preview(`${aperture.url}/v1/echo`);
     expect(deposit).toMatchObject({ scheme: "session", amountSats: DEPOSIT_SATS });
   });
 
@@ -94,7 +94,7 @@ describe("our agent client pays Aperture v0.5.0 with L402, Payment charge and Pa
 
   it("opens a session, draws on it as bearer, tops it up when it runs out, and closes it for a refund", async () => {
     const store = new MemoryStore();
-    const agent = bobClient({ store });
+    const agent = bobClient({ store, preference: { calls: "many" } });
     const before = await bobPaymentHashes();
     const served = upstream.seen.length;
     // Aperture v0.5.0 serves the open request without charging it, then takes the price per bearer request.

@@ -25,7 +25,7 @@ function postgresConfig(url: string, overrides: Partial<PostgresOptions> = {}): 
 
 describeTokenStore({
   name: "PostgreSQL",
-  latestSchemaVersion: 4,
+  latestSchemaVersion: 5,
   async createDatabase() {
     const url = await server.createDatabase();
     return {
@@ -46,7 +46,7 @@ describe("PostgreSQL store: several replicas", () => {
   it("migrates once when replicas start together", async () => {
     const url = await server.createDatabase();
     const stores = await Promise.all(Array.from({ length: 4 }, () => PostgresTokenStore.open(postgresConfig(url))));
-    expect(await Promise.all(stores.map((s) => s.schemaVersion()))).toEqual([4, 4, 4, 4]);
+    expect(await Promise.all(stores.map((s) => s.schemaVersion()))).toEqual([5, 5, 5, 5]);
     await Promise.all(stores.map((s) => s.close()));
   });
 

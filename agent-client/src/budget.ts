@@ -36,15 +36,35 @@ export function spending(state: ClientState, now: Date): Spending {
   return { lastHourSats, lastDaySats, totalSats, byOriginSats };
 }
 
+/**
+ * A session deposit or a prepaid token counts in full until its refund reaches the wallet; the sats received then
+ * come off its own receipt (never below zero: a refund of top-ups beyond the deposit is not released from it).
+ */
 export function receiptCost(receipt: Receipt): number {
   switch (receipt.status) {
-    case "succeeded":
-      return receipt.amountSats + (receipt.feeSats ?? receipt.maxFeeSats);
+    case "succeeded": {
+      const paid = receipt.amountSats + (receipt.feeSats ?? receipt.maxFeeSats);
+      return Math.max(0, paid - (receipt.refund?.receivedSats ?? 0));
+    }
     case "pending":
       return receipt.amountSats + receipt.maxFeeSats;
     case "failed":
       return 0;
   }
+}
+
+/** The budget when none is configured: at most two payments at the default cap per hour, and 10,000 sats a day. */
+export const DEFAULT_BUDGET: BudgetLimits = Object.freeze({ hourlySats: 2_000, dailySats: 10_000 });
+
+/**
+ * The limits a client applies: those set, plus `DEFAULT_BUDGET`'s hourly and daily limits when no global limit
+ * (hourly, daily or total) is set. A per-origin limit is no global budget: set alone, it is added to the defaults
+ * and never removes them.
+ */
+export function composeBudget(limits: BudgetLimits): BudgetLimits {
+  const set = Object.fromEntries(Object.entries(limits).filter(([, limit]) => limit !== undefined)) as BudgetLimits;
+  const global = set.hourlySats !== undefined || set.dailySats !== undefined || set.totalSats !== undefined;
+  return global ? set : { ...DEFAULT_BUDGET, ...set };
 }
 
 /** What a payment would cost: an invoice read from a challenge, or a price the gateway quoted before any invoice. */

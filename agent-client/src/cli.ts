@@ -23,9 +23,15 @@ async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   try {
     // Loaded only now: the LND client (gRPC, protobufs) takes a while to load, and usage errors need none of it.
-    const { budgetCommand, closeCommand, quoteCommand, receiptsCommand, requestCommand, tokensCommand } = await import(
-      "./cli/commands.js"
-    );
+    const {
+      budgetCommand,
+      closeCommand,
+      quoteCommand,
+      receiptsCommand,
+      refusalsCommand,
+      requestCommand,
+      tokensCommand,
+    } = await import("./cli/commands.js");
     if (command.command === "mcp") {
       const { mcpCommand } = await import("./cli/mcp.js");
       return await mcpCommand(command, io, packageVersion());
@@ -44,6 +50,8 @@ async function main(argv: readonly string[], io: Io): Promise<number> {
         return await budgetCommand(command, io);
       case "close":
         return await closeCommand(command, io);
+      case "refusals":
+        return await refusalsCommand(command, io);
     }
   } catch (error) {
     return fail(error, io);

@@ -267,6 +267,21 @@ describe("budgets", () => {
     ).toBe(0);
   });
 
+  it("a per-origin limit is added to the default budgets, never instead of them", async () => {
+    expect((await client({ budget: { perOriginSats: 100 } }).budget()).limits).toEqual({
+      ...DEFAULT_BUDGET,
+      perOriginSats: 100,
+    });
+    expect((await client({ budget: { totalSats: 500, perOriginSats: 100 } }).budget()).limits).toEqual({
+      totalSats: 500,
+      perOriginSats: 100,
+    });
+    const dear = new FakeGateway(lightning, [{ name: "llm", prefix: "/v1/", priceSats: 2_500 }]);
+    const perOriginOnly = client({ fetch: dear.fetch, maxCostSats: 5_000, budget: { perOriginSats: 10_000 } });
+    await expectCode(perOriginOnly.fetch(`${ORIGIN}/v1/chat`), "budget_exceeded");
+    expect(wallet.orders).toHaveLength(0);
+  });
+
   it("applies daily, total and per-origin limits", async () => {
     for (const budget of [{ dailySats: 59 }, { totalSats: 59 }, { perOriginSats: 59 }]) {
       const error = await expectCode(client({ budget }).fetch(`${ORIGIN}/v1/chat`), "budget_exceeded");
@@ -279,6 +294,83 @@ describe("budgets", () => {
     // Another origin has its own allowance.
     expect((await perOrigin.fetch("https://other.test/v1/chat")).status).toBe(200);
     expect(wallet.orders.map((order) => order.amountSats)).toEqual([50, 50]);
+  });
+});
+
+describe("after a payment", () => {
+  /** The fake gateway, but every request that carries a credential has its connection reset `resets` times. */
+  function resetting(resets: number) {
+    let left = resets;
+    return async (request: Request): Promise<Response> => {
+      if (request.headers.has("authorization") && left-- > 0) {
+        await gateway.fetch(request);
+        throw new TypeError("fetch failed", { cause: new Error("socket hang up") });
+      }
+      return gateway.fetch(request);
+    };
+  }
+
+  it("sends the paid request again with the paid credential when its answer is lost, and finishes the call", async () => {
+    const events: string[] = [];
+    const l402 = client({ fetch: resetting(2), onEvent: (event) => events.push(event.type) });
+    const response = await l402.fetch(`${ORIGIN}/v1/chat`, { method: "POST", body: "once" });
+    expect(await response.json()).toMatchObject({ service: "llm", body: "once" });
+    expect(wallet.orders).toHaveLength(1);
+    // The unpaid probe, then three tries with the same credential.
+    const sent = gateway.requests.map((request) => request.authorization);
+    expect(sent).toHaveLength(4);
+    expect(new Set(sent.slice(1)).size).toBe(1);
+    expect(events.filter((type) => type === "paid_retry")).toHaveLength(2);
+    expect(await l402.refusals()).toEqual([]);
+  });
+
+  it("a server that takes the payment and never answers gets one payment, then none during the cool-off", async () => {
+    let now = new Date("2026-12-01T00:00:00Z");
+    const store = new MemoryStore();
+    const drain = (options: Partial<L402ClientOptions> = {}) =>
+      client({ store, fetch: resetting(Number.POSITIVE_INFINITY), now: () => now, ...options });
+    const lost = await expectCode(drain().fetch(`${ORIGIN}/v1/chat`), "paid_not_served");
+    expect(lost.quote).toMatchObject({ amountSats: 50, scheme: "l402" });
+    expect(lost.message).toMatch(/token is kept/);
+    expect(lost.message).toMatch(/2026-12-02T00:00:00\.000Z.*l402 refusals clear/);
+    // Without the kept token every call meets a 402, and paying it is refused before the wallet is asked.
+    await drain().removeTokens();
+    for (const path of ["/v1/chat", "/weather/x", "/v1/a", "/weather/b"]) {
+      const refused = await expectCode(drain().fetch(`${ORIGIN}${path}`), "origin_refused_token");
+      expect(refused.message).toMatch(/did not answer the paid request.*until 2026-12-02T00:00:00\.000Z/);
+    }
+    expect(wallet.orders).toHaveLength(1);
+    expect(await drain().refusals()).toMatchObject([
+      { origin: ORIGIN, reason: "unserved", paid: "l402", active: true },
+    ]);
+    // A restarted client on the same store remembers; past the cool-off the origin may be paid again.
+    now = new Date("2026-12-02T00:00:01Z");
+    await expectCode(drain().fetch(`${ORIGIN}/weather/x`), "paid_not_served");
+    expect(wallet.orders).toHaveLength(2);
+    // The owner's word clears it at once, also with a shorter cool-off configured.
+    const owner = drain({ refusalCoolOffMs: 60_000 });
+    expect(await owner.clearRefusals({ origin: ORIGIN })).toBe(1);
+    expect(await owner.refusals()).toEqual([]);
+  });
+
+  it("the token of an unserved payment, served later, clears the origin's record", async () => {
+    const store = new MemoryStore();
+    await expectCode(client({ store, fetch: resetting(3) }).fetch(`${ORIGIN}/v1/chat`), "paid_not_served");
+    expect((await store.read()).refusals).toHaveLength(1);
+    // The next call presents the kept token: served, nothing paid, the record gone.
+    expect((await client({ store }).fetch(`${ORIGIN}/v1/chat`)).status).toBe(200);
+    expect(wallet.orders).toHaveLength(1);
+    expect((await store.read()).refusals).toEqual([]);
+  });
+
+  it("a 5xx to the paid credential is returned, and the origin is not paid again during the cool-off", async () => {
+    const store = new MemoryStore();
+    const failing = async (request: Request) =>
+      request.headers.has("authorization") ? new Response("upstream down", { status: 502 }) : gateway.fetch(request);
+    expect((await client({ store, fetch: failing }).fetch(`${ORIGIN}/v1/chat`)).status).toBe(502);
+    await client({ store }).removeTokens();
+    await expectCode(client({ store, fetch: failing }).fetch(`${ORIGIN}/v1/chat`), "origin_refused_token");
+    expect(wallet.orders).toHaveLength(1);
   });
 });
 

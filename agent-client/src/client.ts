@@ -1,29 +1,32 @@
 import { PAYMENT_RECEIPT_HEADER, parsePaymentReceipt } from "@l402-gateway/l402";
 import { z } from "zod";
 import { balanceOf, type TokenBalance } from "./balances.js";
-import { type BudgetLimits, type Spending, spending } from "./budget.js";
+import { type BudgetLimits, composeBudget, type Spending, spending } from "./budget.js";
 import { validateChallenge } from "./challenge.js";
 import { L402ClientError, type L402ClientErrorCode, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
 import { fetchGatewayQuote, type GatewayQuote } from "./gateway-quote.js";
 import { type DecodedInvoice, invoicePaymentHash } from "./invoice.js";
+import type { Resolver } from "./loopback.js";
 import type { MacaroonInfo } from "./macaroon-info.js";
 import { type OfferPreference, rankOffers } from "./offer-choice.js";
 import { type ChargeOffer, type L402Offer, type Offer, readOffers, type SessionOffer } from "./offers.js";
+import { CLEAR_REFUSAL_HINT, coolOffEnd, describeDuration } from "./pay-policy.js";
 import { type ValidatedPaymentOffer, validatePaymentOffer } from "./payment-offers.js";
 import { Payer } from "./payments.js";
 import { authorizationOf, type Presented, paymentHashOf } from "./presented.js";
 import { queryReceipts, type Receipt, type ReceiptQuery } from "./receipts.js";
-import { sendFollowing } from "./redirects.js";
+import { type SendOptions, sendFollowing } from "./redirects.js";
 import { ReplayableRequest } from "./request-body.js";
+import { credentialSecrets } from "./scrub.js";
 import { challengeNeedsRefresh, openSessionFor, storedChallenge, updateSession } from "./sessions.js";
 import { KeyedMutex } from "./single-flight.js";
 import { MemoryStore } from "./store/memory.js";
-import { budgetLimitsSchema, type Refund, type StoredSession, type StoredToken } from "./store/state.js";
+import { budgetLimitsSchema, type Refund, type Refusal, type StoredSession, type StoredToken } from "./store/state.js";
 import type { ClientStore } from "./store/store.js";
 import type { Timeouts } from "./timed-fetch.js";
 import { chooseToken, pathScope, rememberRoute, removeToken, tokenFor } from "./tokens.js";
-import { fetchTrusting } from "./transport.js";
+import { fetchThrough, OriginGuard } from "./transport.js";
 import type { Wallet } from "./wallet/wallet.js";
 
 /** Limits for one call of `fetchWithin`; they can only narrow what the client allows. */
@@ -34,6 +37,17 @@ export interface CallLimits {
   readonly approve?: (quote: PriceQuote) => Promise<boolean>;
   /** Told the payment hash of a payment this call made. */
   readonly onPaid?: (paymentHash: string) => void;
+  /**
+   * Told the secrets of each credential the call presents (the Authorization value, the macaroon, preimages), so
+   * that what shows the response to a model or a log can scrub a server's echo of them (see `scrubSecrets`).
+   */
+  readonly onCredential?: (secrets: readonly string[]) => void;
+}
+
+/** What a 402 led to: the credential to present next, and the payment made for it, if one was. */
+interface Obtained {
+  readonly presented: Presented;
+  readonly paid?: PriceQuote;
 }
 
 /** The drop-in fetch: same arguments and result as the global fetch. */
@@ -48,15 +62,27 @@ export interface L402ClientOptions {
   /** Routing fee limit per payment, handed to the wallet; default 10. */
   readonly maxFeeSats?: number;
   /**
-   * Spending limits. When none is set (option absent or `{}`), `DEFAULT_BUDGET` applies, so that a new user is
-   * protected before configuring anything; to spend more, set the limits you want.
+   * Spending limits. When no global limit is set (hourly, daily or total: option absent, `{}`, or only
+   * `perOriginSats`), `DEFAULT_BUDGET`'s hourly and daily limits apply, so that a new user is protected before
+   * configuring anything; a per-origin limit is added to them, never instead. To spend more, set the limits you want.
    */
   readonly budget?: BudgetLimits;
   /**
-   * Origins that may be paid again although they once refused a token they had just been paid for
-   * (`origin_refused_token`). A paid token such an origin then accepts clears its record.
+   * Origins that may be paid again although they took a payment and did not serve it (`origin_refused_token`):
+   * they answered 402 to the credential just paid for, or never answered the paid request. A paid credential such
+   * an origin then serves clears its record (so does `clearRefusals`).
    */
   readonly allowRefusedOrigins?: readonly string[];
+  /**
+   * How long an origin that took a payment (any scheme: L402 token, charge, session deposit or top-up) and did not
+   * serve it gets no new payment from this client; recorded in the store, so a restart remembers. Default 24 h.
+   */
+  readonly refusalCoolOffMs?: number;
+  /**
+   * After a payment, how many more times the paid request is sent with the paid credential when its answer is lost
+   * (connection reset, no response headers within `timeouts.headersMs`); default 2.
+   */
+  readonly paidRetries?: number;
   /**
    * The longest an invoice may keep a payment locked, in blocks (its final CLTV delta plus its route hints); a hold
    * invoice never settled keeps the amount locked that long. Default 1008 (about a week); LND itself allows 2016.
@@ -85,11 +111,19 @@ export interface L402ClientOptions {
    */
   readonly allowInsecure?: boolean;
   /**
+   * How a plain-HTTP name is resolved to decide whether it is loopback (default: the system's resolver, as
+   * connecting uses it); for tests.
+   */
+  readonly resolve?: Resolver;
+  /**
    * A CA certificate to trust in addition to the public ones, for a gateway with a private CA: a PEM string, or
    * the path of a PEM file. Applies to the default fetch; a custom `fetch` brings its own TLS settings.
    */
   readonly ca?: string;
-  /** Which offer of a 402 to pay when several schemes are offered; see `OfferPreference`. Default `{ calls: "many" }`. */
+  /**
+   * Which offer of a 402 to pay when several schemes are offered; see `OfferPreference`. Default: the smallest
+   * outlay that covers the call.
+   */
   readonly preference?: OfferPreference;
   /**
    * `close()` closes every open Payment session and every closable L402 prepaid token of the store (collecting the
@@ -106,16 +140,19 @@ export interface L402ClientOptions {
   readonly now?: () => Date;
 }
 
-/** The budget when none is configured: at most two payments at the default cap per hour, and 10,000 sats a day. */
-export const DEFAULT_BUDGET: BudgetLimits = Object.freeze({ hourlySats: 2_000, dailySats: 10_000 });
+export { DEFAULT_BUDGET } from "./budget.js";
 
 const optionsSchema = z.object({
   maxCostSats: z.number().int().positive().default(1000),
   maxFeeSats: z.number().int().nonnegative().default(10),
-  budget: budgetLimitsSchema
-    .default({})
-    .transform((limits) => (Object.values(limits).some((limit) => limit !== undefined) ? limits : DEFAULT_BUDGET)),
+  budget: budgetLimitsSchema.default({}).transform(composeBudget),
   allowRefusedOrigins: z.array(z.string()).default([]),
+  refusalCoolOffMs: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(24 * 3_600_000),
+  paidRetries: z.number().int().nonnegative().max(10).default(2),
   maxPendingPayments: z.number().int().positive().default(4),
   maxLockBlocks: z.number().int().positive().default(1008),
   paymentTimeoutMs: z.number().int().positive().default(60_000),
@@ -147,12 +184,15 @@ export class L402Client {
   readonly #now: () => Date;
   readonly #dryRunMode: boolean;
   readonly #allowInsecure: boolean;
+  readonly #guard: OriginGuard;
   readonly #budget: BudgetLimits;
   readonly #onEvent: (event: L402Event) => void;
   readonly #wallet: Wallet;
   readonly #preference: OfferPreference;
   readonly #closeSessionsOnClose: boolean;
   readonly #refundWaitMs: number;
+  readonly #refusalCoolOffMs: number;
+  readonly #paidRetries: number;
 
   constructor(options: L402ClientOptions) {
     const settings = optionsSchema.parse({
@@ -160,6 +200,8 @@ export class L402Client {
       maxFeeSats: options.maxFeeSats,
       budget: options.budget,
       allowRefusedOrigins: options.allowRefusedOrigins,
+      refusalCoolOffMs: options.refusalCoolOffMs,
+      paidRetries: options.paidRetries,
       maxPendingPayments: options.maxPendingPayments,
       maxLockBlocks: options.maxLockBlocks,
       paymentTimeoutMs: options.paymentTimeoutMs,
@@ -172,8 +214,8 @@ export class L402Client {
     }
     this.#store = options.store ?? new MemoryStore();
     this.#now = options.now ?? (() => new Date());
-    this.#baseFetch =
-      options.fetch ?? (options.ca === undefined ? (request) => fetch(request) : fetchTrusting(options.ca));
+    this.#guard = new OriginGuard(settings.allowInsecure, options.resolve);
+    this.#baseFetch = options.fetch ?? fetchThrough(this.#guard, options.ca);
     this.#allowInsecure = settings.allowInsecure;
     this.#dryRunMode = settings.dryRun;
     this.#timeouts = settings.timeouts;
@@ -184,12 +226,15 @@ export class L402Client {
     this.#preference = options.preference ?? {};
     this.#closeSessionsOnClose = options.closeSessionsOnClose ?? false;
     this.#refundWaitMs = options.refundWaitMs ?? 30_000;
+    this.#refusalCoolOffMs = settings.refusalCoolOffMs;
+    this.#paidRetries = settings.paidRetries;
     this.#payer = new Payer({
       wallet: options.wallet,
       store: this.#store,
       policy: {
         budget: settings.budget,
         allowRefusedOrigins: new Set(settings.allowRefusedOrigins.map(originOf)),
+        refusalCoolOffMs: settings.refusalCoolOffMs,
         maxPendingPayments: settings.maxPendingPayments,
       },
       maxCostSats: settings.maxCostSats,
@@ -278,6 +323,28 @@ export class L402Client {
     });
   }
 
+  /**
+   * Origins that took a payment and did not serve it, with when their cool-off ends; `active` false once it has
+   * ended (they may be paid again).
+   */
+  async refusals(): Promise<(Refusal & { readonly until: string; readonly active: boolean })[]> {
+    const now = this.#now().getTime();
+    return (await this.#store.read()).refusals.map((refusal) => {
+      const until = coolOffEnd(refusal, this.#refusalCoolOffMs);
+      return { ...refusal, until: until.toISOString(), active: until.getTime() > now };
+    });
+  }
+
+  /** The owner's word: origins (one, or all) recorded as refusing may be paid again now. Returns how many. */
+  async clearRefusals(filter: { origin?: string } = {}): Promise<number> {
+    const origin = filter.origin === undefined ? undefined : originOf(filter.origin);
+    return this.#store.update((state) => {
+      const before = state.refusals.length;
+      state.refusals = state.refusals.filter((refusal) => origin !== undefined && refusal.origin !== origin);
+      return before - state.refusals.length;
+    });
+  }
+
   async budget(): Promise<{ limits: BudgetLimits; spent: Spending }> {
     return { limits: this.#budget, spent: spending(await this.#store.read(), this.#now()) };
   }
@@ -332,11 +399,7 @@ export class L402Client {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ invoice }),
     });
-    const response = await sendFollowing(request, authorizationOf({ kind: "token", token }), {
-      send: this.#baseFetch,
-      timeouts: this.#timeouts,
-      allowInsecure: this.#allowInsecure,
-    });
+    const response = await sendFollowing(request, authorizationOf({ kind: "token", token }), this.#sendOptions());
     const reply = tokenCloseReplySchema.safeParse(await response.json().catch(() => undefined));
     if (!response.ok || !reply.success) return undefined;
     const announcedSats = Math.floor(reply.data.refund.amount_msat / 1000);
@@ -421,11 +484,7 @@ export class L402Client {
   }
 
   async #send(url: string, authorization: string): Promise<Response> {
-    return sendFollowing(await ReplayableRequest.from(url, { method: "GET" }), authorization, {
-      send: this.#baseFetch,
-      timeouts: this.#timeouts,
-      allowInsecure: this.#allowInsecure,
-    });
+    return sendFollowing(await ReplayableRequest.from(url, { method: "GET" }), authorization, this.#sendOptions());
   }
 
   /** Sats received on the return invoice, waiting up to `refundWaitMs`; undefined when the wallet cannot tell. */
@@ -460,8 +519,8 @@ export class L402Client {
     return this.#payer.resolvePending();
   }
 
-  #sendOptions() {
-    return { send: this.#baseFetch, timeouts: this.#timeouts, allowInsecure: this.#allowInsecure };
+  #sendOptions(): SendOptions {
+    return { send: this.#baseFetch, timeouts: this.#timeouts, allowInsecure: this.#allowInsecure, guard: this.#guard };
   }
 
   async #fetch(
@@ -477,28 +536,36 @@ export class L402Client {
     await this.#mutex.idle(origin);
     let presented = await this.#firstCredential(origin, scope, request.url.href);
     const refused = new Set<string>();
-    let paid = false;
+    /** The payment this call made: every request after it presents the credential it bought. */
+    let paid: PriceQuote | undefined;
     for (let attempt = 1; ; attempt++) {
       const authorization = presented && authorizationOf(presented);
-      const response = await sendFollowing(request, authorization, this.#sendOptions());
+      if (presented) limits.onCredential?.(credentialSecrets(presented));
+      const response = paid
+        ? await this.#sendPaid(request, authorization, paid)
+        : await sendFollowing(request, authorization, this.#sendOptions());
       if (response.status !== 402) {
         if (presented) await this.#accepted(presented, origin, scope);
-        if (paid) await this.#forgiveRefusal(origin);
-        // A top-up answered by the draft's acknowledgement (our gateway) served nothing: ask again as bearer.
+        // A top-up answered by the draft's acknowledgement (our gateway) served nothing: ask again as bearer. The
+        // call stays a paid one: a 402 to that bearer request is a refusal of the top-up just paid.
         // Aperture instead forwards the top-up request itself, and its answer is the caller's.
         if (presented?.kind === "topUp" && (await isTopUpAcknowledgement(response, presented.session.sessionId))) {
           const { sessionId } = presented.session;
           const session = (await this.#store.read()).sessions.find((stored) => stored.sessionId === sessionId);
           if (session) {
             presented = { kind: "session", session };
-            paid = false;
             continue;
           }
+        }
+        if (paid && response.status >= 500) await this.#recordRefusal(paid, "unserved");
+        else if (response.status < 400) {
+          if (paid) await this.#forgiveRefusal(origin);
+          else if (presented) await this.#forgiveRefusal(origin, paymentHashOf(presented));
         }
         return response;
       }
       // A 402 of any scheme to the credential just paid for is a refusal, also one that asks for another payment.
-      if (paid && presented) await this.#recordRefusal(origin, serviceOf(presented), paymentHashOf(presented));
+      if (paid) await this.#recordRefusal(paid, "refused");
       const offers = readOffersOrDiscard(response);
       if (offers.length === 0) return response;
       await response.body?.cancel();
@@ -510,11 +577,17 @@ export class L402Client {
       else if (presented && !(presented.kind === "session" && !presented.session.opened)) {
         refused.add(paymentHashOf(presented));
       }
-      if (paid || attempt >= MAX_ATTEMPTS) {
+      if (paid) {
         throw new L402ClientError(
           "payment_refused",
-          `${origin} answered 402 again after ${paid ? "being paid" : `${attempt} attempts`}; not paying again`,
+          `${origin} answered 402 again after being paid ${paid.amountSats} sats (${describeScheme(paid)}, hash ` +
+            `${paid.paymentHash}); not paying it again until ${this.#coolOffEnd()} (cool-off ` +
+            `${describeDuration(this.#refusalCoolOffMs)}); ${CLEAR_REFUSAL_HINT}`,
+          { quote: paid, paymentHash: paid.paymentHash },
         );
+      }
+      if (attempt >= MAX_ATTEMPTS) {
+        throw new L402ClientError("payment_refused", `${origin} answered 402 again after ${attempt} attempts`);
       }
       const held = presented?.kind === "session" ? presented.session : undefined;
       const next = await this.#mutex.run(origin, () =>
@@ -525,6 +598,47 @@ export class L402Client {
       presented = next.presented;
       paid = next.paid;
     }
+  }
+
+  /**
+   * Sends the request that presents the credential this call just paid for. An answer lost on the way (connection
+   * reset, no response headers in time) is asked for again with the same credential, up to `paidRetries` times:
+   * the credential is what makes that safe (a token or session serves the retry from what was paid; a server
+   * that already used a charge refuses it rather than charging twice). Then the origin is recorded as unserved
+   * (no new payment during its cool-off) and `paid_not_served` says what was paid and how to resume.
+   */
+  async #sendPaid(request: ReplayableRequest, authorization: string | undefined, paid: PriceQuote): Promise<Response> {
+    let lost: unknown;
+    for (let attempt = 0; attempt <= this.#paidRetries; attempt++) {
+      try {
+        return await sendFollowing(request, authorization, this.#sendOptions());
+      } catch (error) {
+        if (!isLostAnswer(error) || request.signal.aborted) throw error;
+        lost = error;
+        if (attempt === this.#paidRetries) break;
+        this.#onEvent({
+          type: "paid_retry",
+          origin: paid.origin,
+          paymentHash: paid.paymentHash,
+          retry: attempt + 1,
+          reason: describeFailure(error),
+        });
+      }
+    }
+    await this.#recordRefusal(paid, "unserved");
+    throw new L402ClientError(
+      "paid_not_served",
+      `${paid.origin} was paid ${paid.amountSats} sats (${describeScheme(paid)}, hash ${paid.paymentHash}) and did ` +
+        `not answer the paid request (${describeFailure(lost)}; ${this.#paidRetries + 1} tries with the paid ` +
+        `credential). ${resumeHint(paid)} No new payment goes to ${paid.origin} until ${this.#coolOffEnd()} ` +
+        `(cool-off ${describeDuration(this.#refusalCoolOffMs)}); ${CLEAR_REFUSAL_HINT}.`,
+      { quote: paid, paymentHash: paid.paymentHash },
+      { cause: lost },
+    );
+  }
+
+  #coolOffEnd(): string {
+    return new Date(this.#now().getTime() + this.#refusalCoolOffMs).toISOString();
   }
 
   /** The credential to try first: an open session of the origin, else the token the route hints name. */
@@ -576,7 +690,7 @@ export class L402Client {
     refused: ReadonlySet<string>,
     dryRun: boolean,
     limits: CallLimits,
-  ): Promise<{ presented: Presented; paid: boolean }> {
+  ): Promise<Obtained> {
     const offer = offers.find((candidate): candidate is SessionOffer => candidate.kind === "session");
     if (!offer) return this.#obtain(offers, origin, refused, dryRun, session.url, limits, { excludeSessions: true });
     const validated = this.#validateOffer(offer);
@@ -598,7 +712,7 @@ export class L402Client {
     limits.onPaid?.(result.paymentHash);
     return {
       presented: { kind: "topUp", session, challenge: offer.challenge, topUpPreimage: result.preimage },
-      paid: true,
+      paid: quote,
     };
   }
 
@@ -616,7 +730,7 @@ export class L402Client {
     url: string,
     limits: CallLimits,
     options: { excludeSessions?: boolean } = {},
-  ): Promise<{ presented: Presented; paid: boolean }> {
+  ): Promise<Obtained> {
     await this.#payer.resolvePending(origin);
     const state = await this.#store.read();
     const l402 = offers.find((offer): offer is L402Offer => offer.kind === "l402");
@@ -624,14 +738,14 @@ export class L402Client {
       const cached = tokenFor(state, origin, l402.macaroon.service, this.#now(), refused);
       if (cached) {
         this.#onEvent({ type: "token_reused", origin, service: cached.service });
-        return { presented: { kind: "token", token: cached }, paid: false };
+        return { presented: { kind: "token", token: cached } };
       }
     }
     const session = options.excludeSessions
       ? undefined
       : openSessionFor(state, origin, pathScope(new URL(url).pathname));
     if (session && !refused.has(session.sessionId) && offers.some((offer) => offer.kind === "session")) {
-      return { presented: { kind: "session", session }, paid: false };
+      return { presented: { kind: "session", session } };
     }
     const canOpenSessions = !options.excludeSessions && this.#wallet.createReturnInvoice !== undefined;
     const ranked = rankOffers(offers, this.#preference, canOpenSessions, this.#now());
@@ -650,13 +764,7 @@ export class L402Client {
     );
   }
 
-  async #buy(
-    offer: Offer,
-    origin: string,
-    dryRun: boolean,
-    url: string,
-    limits: CallLimits,
-  ): Promise<{ presented: Presented; paid: boolean }> {
+  async #buy(offer: Offer, origin: string, dryRun: boolean, url: string, limits: CallLimits): Promise<Obtained> {
     if (offer.kind === "l402") {
       const validated = validateChallenge(offer, this.#now());
       this.#assertLockBlocks(validated.invoice);
@@ -665,7 +773,7 @@ export class L402Client {
       await this.#approve(quote, limits);
       const token = await this.#payer.pay(validated, origin, limits.maxCostSats);
       limits.onPaid?.(token.paymentHash);
-      return { presented: { kind: "token", token }, paid: true };
+      return { presented: { kind: "token", token }, paid: quote };
     }
     const validated = this.#validateOffer(offer);
     if (offer.kind === "charge") {
@@ -681,7 +789,7 @@ export class L402Client {
           preimage: result.preimage,
           paymentHash: result.paymentHash,
         },
-        paid: true,
+        paid: quote,
       };
     }
     const quote = this.#payer.quoteOffer(validated, origin, "session");
@@ -699,7 +807,7 @@ export class L402Client {
     limits.onPaid?.(sessionId);
     const stored = (await this.#store.read()).sessions.find((session) => session.sessionId === sessionId);
     if (!stored) throw new Error("the session was not stored");
-    return { presented: { kind: "session", session: stored }, paid: true };
+    return { presented: { kind: "session", session: stored }, paid: quote };
   }
 
   #validateOffer(offer: ChargeOffer | SessionOffer): ValidatedPaymentOffer {
@@ -761,11 +869,11 @@ export class L402Client {
    */
   async #refreshed(session: StoredSession, url: string): Promise<StoredSession> {
     if (!challengeNeedsRefresh(session.challenge, this.#now())) return session;
-    const response = await sendFollowing(await ReplayableRequest.from(url, { method: "GET" }), undefined, {
-      send: this.#baseFetch,
-      timeouts: this.#timeouts,
-      allowInsecure: this.#allowInsecure,
-    });
+    const response = await sendFollowing(
+      await ReplayableRequest.from(url, { method: "GET" }),
+      undefined,
+      this.#sendOptions(),
+    );
     await response.body?.cancel();
     if (response.status !== 402) return session;
     let fresh: SessionOffer | undefined;
@@ -798,20 +906,33 @@ export class L402Client {
     });
   }
 
-  /** The origin refused the token it was paid for in this call: it is not paid again unless the caller allows it. */
-  async #recordRefusal(origin: string, service: string, paymentHash: string): Promise<void> {
+  /** The origin took `paid` and did not serve it: no new payment goes there during the cool-off. */
+  async #recordRefusal(paid: PriceQuote, reason: Refusal["reason"]): Promise<void> {
     const at = this.#now().toISOString();
+    const { origin } = paid;
     await this.#store.update((state) => {
       state.refusals = state.refusals.filter((refusal) => refusal.origin !== origin);
-      state.refusals.push({ origin, service, paymentHash, at });
+      state.refusals.push({
+        origin,
+        service: paid.service,
+        paymentHash: paid.paymentHash,
+        at,
+        reason,
+        paid: paid.scheme ?? "l402",
+      });
     });
   }
 
-  /** A paid token was accepted: an earlier refusal by this origin (which the caller allowed past) is forgotten. */
-  async #forgiveRefusal(origin: string): Promise<void> {
-    if (!(await this.#store.read()).refusals.some((refusal) => refusal.origin === origin)) return;
+  /**
+   * The origin served: a credential paid in this call (which the caller allowed past a refusal), or the very
+   * credential whose payment it had left unserved. Its refusal is forgotten.
+   */
+  async #forgiveRefusal(origin: string, paymentHash?: string): Promise<void> {
+    const matches = (refusal: Refusal) =>
+      refusal.origin === origin && (paymentHash === undefined || refusal.paymentHash === paymentHash);
+    if (!(await this.#store.read()).refusals.some(matches)) return;
     await this.#store.update((state) => {
-      state.refusals = state.refusals.filter((refusal) => refusal.origin !== origin);
+      state.refusals = state.refusals.filter((refusal) => !matches(refusal));
     });
   }
 
@@ -853,8 +974,35 @@ function originOf(text: string): string {
   return URL.canParse(text) ? new URL(text).origin : text;
 }
 
-function serviceOf(presented: Presented): string {
-  return presented.kind === "token" ? presented.token.service : "";
+/**
+ * An answer lost on the way to a request that was sent: the connection failed or was reset (fetch's TypeError), or
+ * no response headers came in time. Refusals the client decided itself (a redirect, an insecure hop) are not.
+ */
+function isLostAnswer(error: unknown): boolean {
+  if (error instanceof L402ClientError) return error.code === "request_timeout";
+  return error instanceof TypeError;
+}
+
+function describeFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  if (error instanceof L402ClientError) return error.code;
+  return error.cause instanceof Error ? `${error.message}: ${error.cause.message}` : error.message;
+}
+
+/** How a caller gets what it paid for after the answer was lost. */
+function resumeHint(paid: PriceQuote): string {
+  switch (paid.scheme) {
+    case "charge":
+      return "A charge credential serves one call: the server may refuse it when it is sent again; see the receipts.";
+    case "session":
+    case "topUp":
+      return (
+        "The session stays stored with what was paid into it: calling again uses it without paying, and closing " +
+        "it ('l402 close <origin>', closeSessions) collects the unspent rest."
+      );
+    default:
+      return "The token is kept: calling again (the same l402 command, or fetch) reuses it without paying.";
+  }
 }
 
 function describeScheme(quote: PriceQuote): string {

@@ -33,11 +33,22 @@ export type L402ClientErrorCode =
   | "payment_timeout"
   /** An earlier payment to this origin (any service) is still in flight: paying another could pay twice. */
   | "payment_pending"
-  /** The server answered 402 again after being paid: the client stops instead of paying again. */
+  /**
+   * The server answered 402 again after being paid (also after acknowledging a top-up): the client stops instead of
+   * paying again, and the origin is not paid again until its cool-off ends (see `origin_refused_token`).
+   */
   | "payment_refused"
   /**
-   * This origin once refused a token it had just been paid for: it is not paid again until the caller allows it
-   * (`allowRefusedOrigins`, CLI `--allow-refused`). A cached token that works is still used.
+   * The server took the payment and never answered the paid request, also after the retries with the paid
+   * credential (`paidRetries`): connection reset, no response headers in time, or a 5xx (then the response is
+   * returned instead). `quote` is what was paid; the message says how to resume (a token stays cached and is reused
+   * by the next call). The origin is not paid again until its cool-off ends.
+   */
+  | "paid_not_served"
+  /**
+   * This origin took a payment and did not serve it (refused the credential, or never answered): it is not paid
+   * again until the cool-off ends (`refusalCoolOffMs`, default 24 h) or the owner allows it (`allowRefusedOrigins`,
+   * `clearRefusals`, CLI `--allow-refused`, `l402 refusals clear`). A cached credential that works is still used.
    */
   | "origin_refused_token"
   /** Too many payments already in flight (`maxPendingPayments`): paying another could lock up more funds. */

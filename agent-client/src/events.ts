@@ -8,6 +8,14 @@ export type L402Event =
   | { readonly type: "paid"; readonly quote: PriceQuote; readonly feeSats: number }
   | { readonly type: "token_reused"; readonly origin: string; readonly service: string }
   | { readonly type: "token_dropped"; readonly origin: string; readonly service: string; readonly paymentHash: string }
+  | {
+      /** The answer to the request that presents a credential just paid for was lost: it is sent again. */
+      readonly type: "paid_retry";
+      readonly origin: string;
+      readonly paymentHash: string;
+      readonly retry: number;
+      readonly reason: string;
+    }
   | { readonly type: "refund"; readonly origin: string; readonly reference: string; readonly refund: Refund }
   | {
       readonly type: "pending_resolved";

@@ -3,7 +3,7 @@
  * cache, budgets, receipts and the `l402` CLI. See README.md.
  */
 export type { TokenBalance } from "./balances.js";
-export { type BudgetLimits, type Spending, spending } from "./budget.js";
+export { type BudgetLimits, composeBudget, type Spending, spending } from "./budget.js";
 export {
   type CallLimits,
   type ClosedSession,
@@ -19,12 +19,14 @@ export { L402ClientError, type L402ClientErrorCode, type PriceQuote } from "./er
 export type { L402Event } from "./events.js";
 export type { GatewayQuote } from "./gateway-quote.js";
 export { type DecodedInvoice, decodeInvoice } from "./invoice.js";
+export { isLoopbackAddress, loopbackAddresses, type ResolvedAddress, type Resolver } from "./loopback.js";
 export type { OfferPreference } from "./offer-choice.js";
 export { type Offer, type OfferKind, readOffers } from "./offers.js";
 export type { Receipt, ReceiptQuery, ReceiptStatus } from "./receipts.js";
+export { REDACTED, scrubbingStream, scrubSecrets } from "./scrub.js";
 export { FileStore, StoreFileError } from "./store/file.js";
 export { MemoryStore } from "./store/memory.js";
-export type { ClientState, PaidScheme, Refund, StoredSession, StoredToken } from "./store/state.js";
+export type { ClientState, PaidScheme, Refund, Refusal, StoredSession, StoredToken } from "./store/state.js";
 export type { ClientStore } from "./store/store.js";
 export { pathScope } from "./tokens.js";
 export { credentialAsBase64 } from "./wallet/credentials.js";

@@ -3,10 +3,13 @@ import type { Offer, OfferKind } from "./offers.js";
 
 /**
  * Which of a 402's offers to pay. Without an explicit `order`:
- * - `calls: "many"` (the default; an agent usually makes many metered calls): a Payment `session` (one deposit,
- *   bearer use, the unspent rest refunded on close), else an L402 token (reusable, prepaid), else a Payment `charge`;
- * - `calls: "one"`: the offer asking the fewest sats up front (ties: charge, then L402, then session, the ones that
- *   leave least behind).
+ * - by default: the offer with the smallest outlay (the sats paid before anything is served: a charge's amount, an
+ *   L402 invoice, a session's whole deposit) that covers the call; a session whose deposit is below its unit price
+ *   covers nothing and comes last. Ties: a session, then an L402 token, then a charge (reusable ones first);
+ * - `calls: "many"` (an agent that knows it will make many metered calls): a Payment `session` (one deposit, bearer
+ *   use, the unspent rest refunded on close), else an L402 token (reusable, prepaid), else a Payment `charge`,
+ *   whatever they ask up front;
+ * - `calls: "one"`: the smallest outlay (ties: charge, then L402, then session, the ones that leave least behind).
  * An L402 challenge is paid whenever it is all there is. `order` lists the kinds to consider, best first; kinds left
  * out are never paid.
  */
@@ -30,11 +33,17 @@ export function rankOffers(
     const order = preference.order;
     return usable.filter((offer) => order.includes(offer.kind)).sort(byKind(order));
   }
-  if (preference.calls === "one") {
-    const tie = byKind(ONE_CALL_TIES);
-    return [...usable].sort((a, b) => upFrontSats(a, now) - upFrontSats(b, now) || tie(a, b));
-  }
-  return [...usable].sort(byKind(MANY_CALLS));
+  if (preference.calls === "many") return [...usable].sort(byKind(MANY_CALLS));
+  const tie = byKind(preference.calls === "one" ? ONE_CALL_TIES : MANY_CALLS);
+  return [...usable].sort(
+    (a, b) => Number(!coversCall(a)) - Number(!coversCall(b)) || upFrontSats(a, now) - upFrontSats(b, now) || tie(a, b),
+  );
+}
+
+/** Whether paying the offer lets the call be served: a session deposit must pay for at least one unit. */
+export function coversCall(offer: Offer): boolean {
+  if (offer.kind !== "session" || offer.request.depositAmount === undefined) return true;
+  return Number(offer.request.depositAmount) >= Number(offer.request.amount);
 }
 
 function byKind(order: readonly OfferKind[]): (a: Offer, b: Offer) => number {

@@ -160,8 +160,21 @@ describe("choosing among offers", () => {
   );
   const kinds = (ranked: Offer[]) => ranked.map((offer) => offer.kind);
 
-  it("for many calls: session, then L402, then charge", () => {
-    expect(kinds(rankOffers(offers, {}, true, NOW))).toEqual(["session", "l402", "charge"]);
+  it("by default: the smallest outlay that covers the call", () => {
+    expect(kinds(rankOffers(offers, {}, true, NOW))).toEqual(["charge", "l402", "session"]);
+    // A 900-sat session deposit beside a 10-sat L402 token: the token.
+    const deposit = readOffers(headersOf([formatPaymentChallenge(session(1, 900)), ...l402Lines(10)]));
+    expect(kinds(rankOffers(deposit, {}, true, NOW))).toEqual(["l402", "session"]);
+    // Equal outlays: the reusable credential first (session, then L402, then charge).
+    const even = readOffers(headersOf([formatPaymentChallenge(charge(10)), ...l402Lines(10)]));
+    expect(kinds(rankOffers(even, {}, true, NOW))).toEqual(["l402", "charge"]);
+    // A deposit below one unit's price pays for nothing: it comes last however small.
+    const short = readOffers(headersOf([formatPaymentChallenge(session(20, 5)), ...l402Lines(10)]));
+    expect(kinds(rankOffers(short, {}, true, NOW))).toEqual(["l402", "session"]);
+  });
+
+  it("for many calls: session, then L402, then charge, whatever they ask up front", () => {
+    expect(kinds(rankOffers(offers, { calls: "many" }, true, NOW))).toEqual(["session", "l402", "charge"]);
   });
 
   it("for one call: the fewest sats up front", () => {
@@ -169,7 +182,7 @@ describe("choosing among offers", () => {
   });
 
   it("never a session without a wallet that can make return invoices; an explicit order limits the kinds", () => {
-    expect(kinds(rankOffers(offers, {}, false, NOW))).toEqual(["l402", "charge"]);
+    expect(kinds(rankOffers(offers, { calls: "many" }, false, NOW))).toEqual(["l402", "charge"]);
     expect(kinds(rankOffers(offers, { order: ["charge", "l402"] }, true, NOW))).toEqual(["charge", "l402"]);
   });
 
@@ -187,7 +200,7 @@ describe("a session deposit whose outcome was lost", () => {
     const payer = new Payer({
       wallet,
       store,
-      policy: { budget: {}, allowRefusedOrigins: new Set(), maxPendingPayments: 4 },
+      policy: { budget: {}, allowRefusedOrigins: new Set(), refusalCoolOffMs: 3_600_000, maxPendingPayments: 4 },
       maxCostSats: 1_000,
       maxFeeSats: 1,
       paymentTimeoutMs: 1_000,

@@ -1,7 +1,7 @@
 import { L402ClientError } from "./errors.js";
 import type { ReplayableRequest } from "./request-body.js";
 import { fetchWithTimeouts, type Timeouts, withFinalUrl } from "./timed-fetch.js";
-import { assertSecureOrigin } from "./transport.js";
+import { OriginGuard } from "./transport.js";
 
 /** fetch's own limit. */
 const MAX_REDIRECTS = 20;
@@ -11,6 +11,8 @@ export interface SendOptions {
   readonly send: (request: Request) => Promise<Response>;
   readonly timeouts: Timeouts;
   readonly allowInsecure: boolean;
+  /** Checks each hop (and pins loopback names, see OriginGuard); by default one made from `allowInsecure`. */
+  readonly guard?: OriginGuard;
 }
 
 /**
@@ -24,9 +26,10 @@ export async function sendFollowing(
   options: SendOptions,
 ): Promise<Response> {
   let request = first;
+  const guard = options.guard ?? new OriginGuard(options.allowInsecure);
   for (let hop = 0; ; hop++) {
     const url = request.url;
-    assertSecureOrigin(url, options.allowInsecure);
+    await guard.check(url);
     const response = await fetchWithTimeouts(
       options.send,
       (signal) => request.build(authorization, signal),

@@ -19,6 +19,11 @@ export class ReplayableRequest {
     return new URL(this.original.url);
   }
 
+  /** The caller's signal: once aborted, nothing is sent again. */
+  get signal(): AbortSignal {
+    return this.original.signal;
+  }
+
   get method(): string {
     return this.original.method;
   }

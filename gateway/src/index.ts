@@ -9,7 +9,13 @@ export { connectLnd, LndInvoiceBackend } from "./lightning/lnd.js";
 export { serviceSecret } from "./payment/service-secret.js";
 export { type PriceLine, type Pricer, QuoteError } from "./pricing/pricer.js";
 export { fixedQuote, type Quote } from "./pricing/quote.js";
-export { LndRefundPayer, type PaymentResult, type PaymentState, type RefundPayer } from "./refunds/payer.js";
+export {
+  LndRefundPayer,
+  type PayAnswer,
+  type PaymentResult,
+  type PaymentState,
+  type RefundPayer,
+} from "./refunds/payer.js";
 export type { Refunds } from "./refunds/refunds.js";
 export { type GatewayOverrides, type RunningGateway, startGateway } from "./server.js";
 export { StoreUnavailableError } from "./store/errors.js";

@@ -223,6 +223,10 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
           (pending) => pending > 0 && log.info({ pending }, "reconciled pending refunds with LND"),
           (error: unknown) => log.warn({ err: String(error) }, "could not reconcile pending refunds"),
         );
+  // Refunds in flight, or left by a process that stopped, are settled from LND periodically too: by the leader only,
+  // and, across replicas, by whichever claims each refund first.
+  const reconciler =
+    worker && !worker.leader ? undefined : refunds.reconcileEvery(config.refunds.reconcileIntervalSeconds * 1000);
   pools.start();
   book.start();
   const stopWatchingConfig = overrides.configPath ? watchPricing(overrides.configPath, config, book, log) : () => {};
@@ -241,6 +245,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     reconciled,
     close: async () => {
       clearInterval(heartbeat);
+      reconciler?.stop();
       invoicePool?.close();
       watcher.stop();
       pools.stop();

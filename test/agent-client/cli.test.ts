@@ -3,8 +3,10 @@ import { join } from "node:path";
 import type { RunningGateway } from "@l402-gateway/gateway";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startUpstream, type TestUpstream } from "../support/upstream.js";
+import { HostileServer } from "./hostile-server.js";
 import {
   added,
+  bobCliEnv,
   bobPaymentHashes,
   LLM_PRICE_SATS,
   runCli as l402,
@@ -108,5 +110,62 @@ describe("the l402 CLI against the real gateway", () => {
     const missing = await l402(["get", `${gateway.url}/nowhere`], env);
     expect(missing.code).toBe(5);
     expect(JSON.parse(missing.stdout)).toMatchObject({ code: "not_found" });
+  });
+});
+
+describe("the l402 CLI against a server that is slow after payment", () => {
+  let slow: HostileServer;
+  const held: (() => void)[] = [];
+
+  beforeAll(async () => {
+    slow = await HostileServer.start();
+  });
+
+  afterAll(async () => {
+    for (const release of held) release();
+    await slow?.close();
+  });
+
+  /** Holds the paid requests `hold` picks (0 is the first) until the tests end; the others echo the credential. */
+  function holding(hold: (paidRequest: number) => boolean): void {
+    let paidRequests = 0;
+    slow.behaviour = async (request, res, server) => {
+      if (!server.paidService(request)) return server.challenge(res, { service: "slow", sats: 2 });
+      if (hold(paidRequests++)) return new Promise<void>((release) => held.push(release));
+      res.writeHead(200, { "x-echo": request.authorization ?? "" }).end(`served; you sent ${request.authorization}`);
+    };
+  }
+
+  it("sends the paid request again when its answer is lost past --headers-timeout, and prints the answer", async () => {
+    holding((paidRequest) => paidRequest === 0);
+    const before = await bobPaymentHashes();
+    const result = await l402(["get", `${slow.url}/a`, "-i", "--headers-timeout", "5"], bobCliEnv(tempStorePath()));
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/answer to the paid request was lost \(request_timeout\); sending it again/);
+    // The server echoed the credential in the body and a header: neither is printed.
+    expect(result.stdout).toBe("served; you sent [redacted]");
+    expect(result.stderr).toContain("x-echo: [redacted]");
+    const authorization = slow.seen.at(-1)?.authorization ?? "";
+    for (const secret of authorization.slice(5).split(":")) {
+      expect(result.stdout + result.stderr).not.toContain(secret);
+    }
+    expect(added(before, await bobPaymentHashes())).toHaveLength(1);
+  });
+
+  it("a paid request never answered: says what was paid and how to resume; running it again pays nothing", async () => {
+    holding(() => true);
+    const env = bobCliEnv(tempStorePath());
+    const before = await bobPaymentHashes();
+    const lost = await l402(["get", `${slow.url}/b`, "--headers-timeout", "5"], env);
+    expect(lost.code).toBe(5);
+    const [paid] = added(before, await bobPaymentHashes());
+    expect(lost.stderr).toContain(`paid_not_served: ${slow.url} was paid 2 sats (slow (L402), hash ${paid})`);
+    expect(lost.stderr).toMatch(/The token is kept: calling again \(the same l402 command, or fetch\) reuses it/);
+    holding(() => false);
+    const resumed = await l402(["get", `${slow.url}/b`], env);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toBe("served; you sent [redacted]");
+    expect(added(before, await bobPaymentHashes())).toEqual([paid]);
+    expect(JSON.parse((await l402(["refusals"], env)).stdout)).toEqual([]);
   });
 });

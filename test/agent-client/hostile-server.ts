@@ -2,11 +2,15 @@ import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
+  buildPaymentChallenge,
   decodeMacaroon,
   formatChallenge,
+  formatPaymentChallenge,
   L402Error,
   mintToken,
+  PaymentError,
   parseAuthorization,
+  parsePaymentAuthorization,
   rootKeyId,
   servicesCaveat,
   verifyToken,
@@ -39,6 +43,16 @@ export interface Seen {
   readonly body: string;
 }
 
+/** A Payment credential whose preimage proves a payment of one of this server's invoices. */
+export interface PaidPayment {
+  readonly intent: "charge" | "session";
+  /** `charge`, or the session action: `open`, `bearer`, `topUp`, `close`. */
+  readonly action: string;
+  /** The invoice the preimage pays: the charge's, the deposit's (open, bearer, close) or the top-up's. */
+  readonly paymentHash: string;
+  readonly sessionId?: string;
+}
+
 export type Behaviour = (request: Seen, res: ServerResponse, server: HostileServer) => Promise<void> | void;
 
 /**
@@ -54,6 +68,9 @@ export class HostileServer {
   };
   readonly #rootKeys = new Map<string, { rootKey: Buffer; service: string }>();
   readonly #holds = new Map<string, string>();
+  /** Payment hashes of the invoices its Payment offers asked for. */
+  readonly #paymentHashes = new Set<string>();
+  readonly #secret = randomBytes(32);
   readonly #server: Server;
 
   private constructor(server: Server) {
@@ -119,6 +136,95 @@ export class HostileServer {
       if (error instanceof L402Error) return undefined;
       throw error;
     }
+  }
+
+  /** Answers 402 with a Payment `charge` offer for a fresh invoice from alice. */
+  async chargeChallenge(res: ServerResponse, sats: number): Promise<void> {
+    const { request, id } = await createInvoice({ lnd: aliceInvoices, tokens: sats });
+    this.#paymentHashes.add(id);
+    const challenge = this.#paymentChallenge("charge", {
+      amount: String(sats),
+      currency: "sat",
+      methodDetails: { invoice: request, paymentHash: id, network: "regtest" },
+    });
+    res.writeHead(402, { "www-authenticate": challenge }).end();
+  }
+
+  /**
+   * Answers 402 with a Payment `session` offer: a deposit (or, to an open session's bearer request, a top-up) of
+   * `depositSats`, `unitSats` a call. `also` adds other challenges beside it (an L402 one, say).
+   */
+  async sessionChallenge(
+    res: ServerResponse,
+    options: { unitSats: number; depositSats: number; also?: readonly string[] },
+  ): Promise<void> {
+    const { request, id } = await createInvoice({ lnd: aliceInvoices, tokens: options.depositSats });
+    this.#paymentHashes.add(id);
+    const challenge = this.#paymentChallenge("session", {
+      amount: String(options.unitSats),
+      currency: "sat",
+      depositInvoice: request,
+      paymentHash: id,
+      depositAmount: String(options.depositSats),
+      idleTimeout: "300",
+    });
+    res.writeHead(402, { "www-authenticate": [...(options.also ?? []), challenge] }).end();
+  }
+
+  /** An L402 challenge line (the `L402` one) for `sats`, to offer beside a Payment one. */
+  async l402ChallengeLine(options: ChallengeOptions): Promise<string> {
+    const { request, id } = await createInvoice({ lnd: aliceInvoices, tokens: options.sats });
+    const token = mintToken({
+      paymentHash: Buffer.from(id, "hex"),
+      caveats: [servicesCaveat([{ name: options.service, tier: 0 }])],
+    });
+    this.#rootKeys.set(token.rootKeyId.toString("hex"), { rootKey: token.rootKey, service: options.service });
+    return formatChallenge({ macaroonBase64: token.macaroonBase64, invoice: request })[1];
+  }
+
+  /** The Payment credential the request carries, when its preimage pays an invoice of this server; else undefined. */
+  paidPayment(request: Seen): PaidPayment | undefined {
+    let credential: ReturnType<typeof parsePaymentAuthorization>;
+    try {
+      credential = parsePaymentAuthorization(request.authorization ?? "");
+    } catch (error) {
+      if (error instanceof PaymentError) return undefined;
+      throw error;
+    }
+    if (!credential) return undefined;
+    const payload = credential.payload as Record<string, string | undefined>;
+    const intent = credential.challenge.intent === "charge" ? "charge" : "session";
+    const action = intent === "charge" ? "charge" : (payload.action ?? "");
+    const preimage = payload.topUpPreimage ?? payload.preimage ?? "";
+    const paymentHash = createHash("sha256").update(Buffer.from(preimage, "hex")).digest("hex");
+    if (!/^[0-9a-f]{64}$/i.test(preimage) || !this.#paymentHashes.has(paymentHash)) return undefined;
+    return {
+      intent,
+      action,
+      paymentHash,
+      ...(payload.sessionId === undefined ? {} : { sessionId: payload.sessionId }),
+    };
+  }
+
+  /** The draft's acknowledgement of a top-up: small JSON naming the session. */
+  acknowledgeTopUp(res: ServerResponse, sessionId: string): void {
+    const body = JSON.stringify({ status: "ok", sessionId });
+    res
+      .writeHead(200, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) })
+      .end(body);
+  }
+
+  #paymentChallenge(intent: "charge" | "session", request: object): string {
+    return formatPaymentChallenge(
+      buildPaymentChallenge({
+        secret: this.#secret,
+        realm: "hostile",
+        method: "lightning",
+        intent,
+        request,
+        expires: new Date(Date.now() + 600_000),
+      }),
+    );
   }
 
   settle(paymentHash: string): Promise<void> {

@@ -266,4 +266,147 @@ describe("a malicious server cannot take more than the agent allowed", () => {
     expect(readFileSync(storePath, "utf8")).toContain(JSON.stringify(service).slice(1, -1));
     expect(await paidSince()).toHaveLength(1);
   });
+  describe("a server that takes a payment and does not serve gets no second one (issue 27)", () => {
+    it("attack 4: top-ups acknowledged, then the bearer call refused: one top-up, then refused", async () => {
+      before = await bobPaymentHashes();
+      evil.behaviour = async (request, res, server) => {
+        const paid = server.paidPayment(request);
+        if (paid?.action === "open") return void res.writeHead(200).end("opened and served");
+        if (paid?.action === "topUp" && paid.sessionId) return server.acknowledgeTopUp(res, paid.sessionId);
+        // No credential: a deposit; a bearer request: a top-up, whatever was paid in.
+        await server.sessionChallenge(res, { unitSats: 1, depositSats: 3 });
+      };
+      const storePath = tempStorePath();
+      const client = () => createL402Client({ wallet: bobWallet(), store: new FileStore(storePath) });
+      const opened = await client().fetch(`${evil.url}/s`);
+      expect(await opened.text()).toBe("opened and served");
+      const deposit = await paidSince();
+      expect(deposit).toHaveLength(1);
+      const refused = await client()
+        .fetch(`${evil.url}/s`)
+        .catch((error: unknown) => error);
+      expect(refused).toMatchObject({ code: "payment_refused", quote: { scheme: "topUp" } });
+      expect((refused as Error).message).toMatch(/cool-off 24 h.*l402 refusals clear/);
+      for (let call = 0; call < 2; call++) {
+        expect(await codeOf(client().fetch(`${evil.url}/s`))).toBe("origin_refused_token");
+      }
+      // The deposit and one top-up: not 2 top-ups a call.
+      const paid = await paidSince();
+      expect(paid).toHaveLength(2);
+      const topUps = (await client().receipts()).filter((receipt) => receipt.paid === "topUp");
+      expect(topUps.map((receipt) => receipt.paymentHash)).toEqual(paid.filter((hash) => !deposit.includes(hash)));
+      expect(await client().refusals()).toMatchObject([{ origin: evil.url, reason: "refused", paid: "topUp" }]);
+    });
+
+    it("attack 5: each charge taken and the paid retry's connection reset: one payment, then a clear error", async () => {
+      before = await bobPaymentHashes();
+      evil.behaviour = async (request, res, server) => {
+        if (server.paidPayment(request)?.action === "charge") return void res.socket?.destroy();
+        await server.chargeChallenge(res, 2);
+      };
+      const storePath = tempStorePath();
+      const events: string[] = [];
+      const client = () =>
+        createL402Client({
+          wallet: bobWallet(),
+          store: new FileStore(storePath),
+          onEvent: (event) => events.push(event.type),
+        });
+      const lost = await client()
+        .fetch(`${evil.url}/c`)
+        .catch((error: unknown) => error);
+      expect(lost).toMatchObject({ code: "paid_not_served", quote: { scheme: "charge", amountSats: 2 } });
+      expect((lost as Error).message).toMatch(/was paid 2 sats \(one call \(Payment charge\).*3 tries.*refusals clear/);
+      // The paid request was sent three times with the same credential, then given up.
+      const paidTries = evil.seen.filter((seen) => seen.authorization !== undefined);
+      expect(paidTries).toHaveLength(3);
+      expect(new Set(paidTries.map((seen) => seen.authorization)).size).toBe(1);
+      expect(events.filter((type) => type === "paid_retry")).toHaveLength(2);
+      for (let call = 0; call < 4; call++) {
+        const refused = await client()
+          .fetch(`${evil.url}/c`)
+          .catch((error: unknown) => error);
+        expect(refused).toMatchObject({ code: "origin_refused_token" });
+        expect((refused as Error).message).toMatch(/did not answer the paid request \(a Payment charge/);
+      }
+      expect(await paidSince()).toHaveLength(1);
+      // The CLI on the same store says the same, and its owner can lift it.
+      const cli = await runCli(["get", `${evil.url}/c`], bobCliEnv(storePath));
+      expect(cli.code).toBe(5);
+      expect(cli.stderr).toContain("origin_refused_token");
+      const listed = await runCli(["refusals"], bobCliEnv(storePath));
+      expect(JSON.parse(listed.stdout)).toMatchObject([{ origin: evil.url, reason: "unserved", active: true }]);
+      expect((await runCli(["refusals", "clear", evil.url], bobCliEnv(storePath))).code).toBe(0);
+      expect(await client().refusals()).toEqual([]);
+      expect(await paidSince()).toHaveLength(1);
+    });
+
+    it("attack 6: paid, then the answer held past the header timeout: the call is sent again and finishes", async () => {
+      before = await bobPaymentHashes();
+      const held: (() => void)[] = [];
+      let paidRequests = 0;
+      evil.behaviour = async (request, res, server) => {
+        if (!server.paidService(request)) return server.challenge(res, { service: "slow", sats: 2 });
+        // The first paid request is held until the test ends; the client's own timeout gives up on it.
+        if (paidRequests++ === 0) return new Promise<void>((release) => held.push(release));
+        res.writeHead(200).end("served after all");
+      };
+      try {
+        const client = createL402Client({ wallet: bobWallet(), timeouts: { headersMs: 5_000, idleMs: 5_000 } });
+        const response = await client.fetch(`${evil.url}/slow`);
+        expect(await response.text()).toBe("served after all");
+        expect(paidRequests).toBe(2);
+        expect(await paidSince()).toHaveLength(1);
+        expect(await client.refusals()).toEqual([]);
+      } finally {
+        for (const release of held) release();
+      }
+    });
+
+    it("attack 7: a 900-sat session deposit beside a 10-sat L402 token: the default pays the 10 sats", async () => {
+      before = await bobPaymentHashes();
+      evil.behaviour = async (request, res, server) => {
+        if (server.paidService(request) || server.paidPayment(request)) return void res.writeHead(200).end("ok");
+        const l402 = await server.l402ChallengeLine({ service: "cheap", sats: 10 });
+        await server.sessionChallenge(res, { unitSats: 1, depositSats: 900, also: [l402] });
+      };
+      const client = createL402Client({ wallet: bobWallet() });
+      expect((await client.fetch(`${evil.url}/x`)).status).toBe(200);
+      const paid = await paidSince();
+      expect(paid).toHaveLength(1);
+      expect(await client.receipts()).toMatchObject([{ paymentHash: paid[0], paid: "l402", amountSats: 10 }]);
+      // A per-origin limit alone keeps the default hourly budget: a 2,500-sat token is refused, nothing paid.
+      evil.behaviour = (_request, res, server) => server.challenge(res, { service: "dear", sats: 2_500 });
+      const perOriginOnly = createL402Client({
+        wallet: bobWallet(),
+        maxCostSats: 5_000,
+        budget: { perOriginSats: 100_000 },
+      });
+      const refused = await perOriginOnly.fetch(`${evil.url}/dear`).catch((error: unknown) => error);
+      expect(refused).toMatchObject({ code: "budget_exceeded" });
+      expect((refused as Error).message).toContain("hourly budget");
+      expect(await paidSince()).toHaveLength(1);
+    });
+
+    it("attack 7: a *.localhost name is loopback only when it resolves there, and connects where it was checked", async () => {
+      before = await bobPaymentHashes();
+      evil.behaviour = async (request, res, server) => {
+        if (server.paidService(request)) res.writeHead(200).end("served on loopback");
+        else await server.challenge(res, { service: "named", sats: 2 });
+      };
+      const port = new URL(evil.url).port;
+      const names = { "api.localhost": "127.0.0.1", "evil.localhost": "203.0.113.7" } as Record<string, string>;
+      const resolve = async (hostname: string) => {
+        const address = names[hostname];
+        if (address === undefined) throw new Error(`ENOTFOUND ${hostname}`);
+        return [{ address, family: 4 as const }];
+      };
+      const client = createL402Client({ wallet: bobWallet(), resolve });
+      expect(await codeOf(client.fetch(`http://evil.localhost:${port}/x`))).toBe("insecure_origin");
+      expect(evil.seen).toEqual([]);
+      const response = await client.fetch(`http://api.localhost:${port}/x`);
+      expect(await response.text()).toBe("served on loopback");
+      expect(await paidSince()).toHaveLength(1);
+    });
+  });
 });

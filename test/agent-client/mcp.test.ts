@@ -8,6 +8,7 @@ import { gatewayLndConfig } from "../regtest/network-file.js";
 import { checkAccounting } from "../support/accounting.js";
 import { ensureOperatorCanPay } from "../support/operator-liquidity.js";
 import { startUpstream, type TestUpstream } from "../support/upstream.js";
+import { HostileServer } from "./hostile-server.js";
 import { type Elicit, startHost as startMcpHost } from "./mcp-host.js";
 import {
   added,
@@ -213,5 +214,76 @@ describe("l402 mcp close: prepaid balances come back to the user's wallet", () =
       quiescent: true,
     });
     expect(verdict.violations).toEqual([]);
+  });
+});
+
+describe("l402 mcp against a server that is slow after payment or echoes the credential", () => {
+  let slow: HostileServer;
+  const held: (() => void)[] = [];
+
+  beforeAll(async () => {
+    slow = await HostileServer.start();
+  });
+
+  afterAll(async () => {
+    for (const release of held) release();
+    await slow?.close();
+  });
+
+  /** Holds the paid requests numbered in `hold` (0 is the first) until the test ends; the others echo the credential. */
+  function holding(hold: (paidRequest: number) => boolean): void {
+    let paidRequests = 0;
+    slow.behaviour = async (request, res, server) => {
+      if (!server.paidService(request)) return server.challenge(res, { service: "slow", sats: 2 });
+      if (hold(paidRequests++)) return new Promise<void>((release) => held.push(release));
+      res
+        .writeHead(200, { "content-type": "application/json", location: `/seen?auth=${request.authorization}` })
+        .end(JSON.stringify({ you_sent: request.authorization, served: true }));
+    };
+  }
+
+  it("finishes the paid call after a lost answer, and never shows the model the credential it echoes", async () => {
+    holding((paidRequest) => paidRequest === 0);
+    const host = await startHost(tempStorePath(), ["--headers-timeout", "5"]);
+    try {
+      const before = await bobPaymentHashes();
+      const result = await host.call("fetch", { url: `${slow.url}/answer` });
+      expect(result.error).toBe(false);
+      expect(result.data).toMatchObject({ status: 200, payment: { amount_sats: 2, service: "slow" } });
+      const authorization = slow.seen.at(-1)?.authorization ?? "";
+      expect(authorization).toMatch(/^L402 /);
+      const shown = JSON.stringify(result.data);
+      for (const secret of [authorization, authorization.slice(5), ...authorization.slice(5).split(":")]) {
+        expect(shown).not.toContain(secret);
+      }
+      expect(JSON.parse(String(result.data.body))).toEqual({ you_sent: "[redacted]", served: true });
+      expect(added(before, await bobPaymentHashes())).toHaveLength(1);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it("a paid request never answered: the tool says what was paid and how to resume, and resuming pays nothing", async () => {
+    holding(() => true);
+    const storePath = tempStorePath();
+    const before = await bobPaymentHashes();
+    const host = await startHost(storePath, ["--headers-timeout", "5"]);
+    try {
+      const lost = await host.call("fetch", { url: `${slow.url}/answer` });
+      expect(lost).toMatchObject({
+        error: true,
+        data: { code: "paid_not_served", paid: { amount_sats: 2, scheme: "l402", origin: slow.url } },
+      });
+      expect(String(lost.data.message)).toMatch(/token is kept: calling again .* reuses it without paying/);
+      const [paid] = added(before, await bobPaymentHashes());
+      expect(lost.data.paid).toMatchObject({ payment_hash: paid });
+      // The server answers again: the same tool call is served with the kept token.
+      holding(() => false);
+      const resumed = await host.call("fetch", { url: `${slow.url}/answer` });
+      expect(resumed).toMatchObject({ error: false, data: { status: 200, payment: null } });
+      expect(added(before, await bobPaymentHashes())).toHaveLength(1);
+    } finally {
+      await host.close();
+    }
   });
 });

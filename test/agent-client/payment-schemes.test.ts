@@ -95,7 +95,7 @@ describe("the agent client pays the gateway's Payment charge and session, and cl
   });
 
   it("for many calls, opens a session, uses it as bearer, tops it up, and closes it for the unspent rest", async () => {
-    const agent = bobClient();
+    const agent = bobClient({ preference: { calls: "many" } });
     const before = await bobPaymentHashes();
     const served = echoed();
     // The deposit is what the first 402 quotes: the agent asks for three calls' worth.
@@ -115,11 +115,16 @@ describe("the agent client pays the gateway's Payment charge and session, and cl
     const credited = receipts.reduce((sum, receipt) => sum + receipt.amountSats, 0);
     expect(session).toMatchObject({ status: "open", opened: true, paidSats: credited });
 
+    // The deposit and the top-up count in full until the refund arrives.
+    const spentOpen = (await agent.budget()).spent.totalSats;
+    expect(spentOpen).toBeGreaterThanOrEqual(credited);
     const [closed] = await agent.closeSessions();
     const refunded = credited - (4 * PER_CALL_MSAT) / 1000;
     expect(closed?.refund).toMatchObject({ status: "succeeded", announcedSats: refunded, receivedSats: refunded });
     const deposited = (await agent.receipts()).find((receipt) => receipt.paid === "session");
     expect(deposited?.refund).toMatchObject({ status: "succeeded", receivedSats: refunded });
+    // The refund received releases its sats from the budgets.
+    expect((await agent.budget()).spent.totalSats).toBe(spentOpen - refunded);
     // Closed: a later call opens a new session rather than presenting the old one.
     expect((await agent.sessions()).map((stored) => stored.status)).toEqual(["closed"]);
   });

@@ -1,5 +1,5 @@
 import Database from "better-sqlite3";
-import { type AuthenticatedLnd, getInvoice, getPayment } from "lightning";
+import { type AuthenticatedLnd, getInvoice, getPayment, getPayments, getPendingPayments } from "lightning";
 
 export interface AccountingTotals {
   /** Sats LND received for invoices this gateway issued (tokens and top-ups). */
@@ -13,6 +13,8 @@ export interface AccountingTotals {
   readonly refundedMsat: number;
   /** Refunds LND reports paid. */
   readonly refundsPaidMsat: number;
+  /** What alice's payments list shows she paid (succeeded) to the refund invoices of closed accounts. */
+  readonly refundPaymentsMsat: number;
   /** Charges for calls that reached the upstream and were answered (usage, partial, fixed, no_usage). */
   readonly servedCharges: number;
 }
@@ -79,7 +81,9 @@ export interface AccountingInputs {
  * charges, sessions and their top-ups); per token, credits = charges + balance + reservations + refunded, and the
  * charges ledger adds up; each refund equals what its account moved out, and a refund recorded succeeded is a payment
  * LND made once, of exactly that amount; no settlement LND knows of is missing from the store; no
- * request was served without a charge on a paid token; no token with enough balance was refused.
+ * request was served without a charge on a paid token; no token with enough balance was refused. And from LND's own
+ * payments list (see checkRefundPayments): what the node paid, or is paying, to an account's refund invoices never
+ * exceeds what the account was owed, and a refund the store calls succeeded is one payment LND made.
  */
 export async function checkAccounting(inputs: AccountingInputs): Promise<AccountingVerdict> {
   const db = new Database(inputs.storePath, { readonly: true, fileMustExist: true });
@@ -205,6 +209,7 @@ export async function checkAccounting(inputs: AccountingInputs): Promise<Account
         violations.push(`${label}: LND paid ${paidMsat} msat, the refund was ${refund.amount_msat}`);
       }
     }
+    const refundPaymentsMsat = await checkRefundPayments(db, inputs.lnd, refunds, violations);
     if (settledSats * 1000 !== creditedMsat) {
       violations.push(`LND settled ${settledSats} sats but ${creditedMsat} msat were credited`);
     }
@@ -231,10 +236,82 @@ export async function checkAccounting(inputs: AccountingInputs): Promise<Account
         reservedMsat,
         refundedMsat,
         refundsPaidMsat,
+        refundPaymentsMsat,
         servedCharges,
       },
     };
   } finally {
     db.close();
   }
+}
+
+/** One payment in the node's payments list: `mtokens` is what reached the payee (fees excluded). */
+interface NodePayment {
+  readonly id: string;
+  readonly mtokens: string;
+}
+
+/** Every payment the node made (succeeded) and has in flight, from LND's payments list, page by page. */
+export async function nodePayments(lnd: AuthenticatedLnd): Promise<{ paid: NodePayment[]; inFlight: NodePayment[] }> {
+  const paid: NodePayment[] = [];
+  let page = await getPayments({ lnd, limit: 500 });
+  paid.push(...page.payments);
+  while (page.next) {
+    page = await getPayments({ lnd, token: page.next });
+    paid.push(...page.payments);
+  }
+  const inFlight: NodePayment[] = [];
+  let pending = await getPendingPayments({ lnd, limit: 500 });
+  inFlight.push(...pending.payments);
+  while (pending.next) {
+    pending = await getPendingPayments({ lnd, token: pending.next });
+    inFlight.push(...pending.payments);
+  }
+  return { paid, inFlight };
+}
+
+/**
+ * The refund invariant as LND itself sees it. Alice's payments are matched to accounts by payment hash, through every
+ * invoice an account's refund was ever to be paid to (the store's `refund_invoices`, or the refund's own hash in a
+ * store older than that table). Per account: paid plus in flight never exceeds what it was owed; at most one payment
+ * is in flight or paid; a refund recorded succeeded is exactly one payment LND made, to the refund's recorded hash.
+ * Returns the msat paid to refund invoices.
+ */
+async function checkRefundPayments(
+  db: Database.Database,
+  lnd: AuthenticatedLnd,
+  refunds: readonly RefundRow[],
+  violations: string[],
+): Promise<number> {
+  const hasInvoices = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'refund_invoices'").get();
+  const hashes = hasInvoices
+    ? (db.prepare("SELECT payment_hash, token_id FROM refund_invoices").all() as {
+        payment_hash: string;
+        token_id: string;
+      }[])
+    : refunds.filter((r) => r.payment_hash !== "").map((r) => ({ payment_hash: r.payment_hash, token_id: r.token_id }));
+  const accountOf = new Map(hashes.map((h) => [h.payment_hash, h.token_id]));
+  const { paid, inFlight } = await nodePayments(lnd);
+  let total = 0;
+  for (const refund of refunds.filter((r) => r.amount_msat > 0)) {
+    const label = `refund of ${refund.token_id.slice(0, 8)}`;
+    const mine = (list: NodePayment[]) => list.filter((p) => accountOf.get(p.id) === refund.token_id);
+    const sent = mine(paid);
+    const flying = mine(inFlight);
+    const sentMsat = sent.reduce((sum, p) => sum + Number(p.mtokens), 0);
+    const flyingMsat = flying.reduce((sum, p) => sum + Number(p.mtokens), 0);
+    total += sentMsat;
+    if (sentMsat + flyingMsat > refund.amount_msat) {
+      violations.push(
+        `${label}: LND paid ${sentMsat} msat and has ${flyingMsat} in flight to its invoices, it was owed ${refund.amount_msat}`,
+      );
+    }
+    if (sent.length + flying.length > 1) {
+      violations.push(`${label}: LND made ${sent.length} payments and has ${flying.length} in flight for one refund`);
+    }
+    if (refund.status === "succeeded" && (sent.length !== 1 || sent[0]?.id !== refund.payment_hash)) {
+      violations.push(`${label}: recorded succeeded, LND's payments list shows ${sent.length} payments of it`);
+    }
+  }
+  return total;
 }

@@ -35,6 +35,23 @@ describe("parseCommandLine", () => {
     expect(() => parseCommandLine(["get", "http://x/", "--idle-timeout", "0"], env)).toThrow(UsageError);
   });
 
+  it("reads the no-loop controls: --cool-off, refusals list and clear, and mcp's timeouts", () => {
+    expect(parseCommandLine(["get", "https://x/", "--cool-off", "3600"], env)).toMatchObject({ coolOffSeconds: 3600 });
+    expect(parseCommandLine(["refusals"], env)).toMatchObject({ command: "refusals", action: "list" });
+    expect(parseCommandLine(["refusals", "clear", "https://x.test/a/b"], env)).toMatchObject({
+      action: "clear",
+      origin: "https://x.test",
+    });
+    expect(parseCommandLine(["refusals", "clear", "--all"], env)).toMatchObject({ action: "clear", origin: undefined });
+    expect(() => parseCommandLine(["refusals", "clear"], env)).toThrow(UsageError);
+    expect(() => parseCommandLine(["refusals", "list", "https://x/"], env)).toThrow(UsageError);
+    expect(parseCommandLine(["mcp", "--headers-timeout", "5", "--cool-off", "60"], env)).toMatchObject({
+      headersTimeoutSeconds: 5,
+      coolOffSeconds: 60,
+    });
+    expect(exitCodeFor("paid_not_served")).toBe(EXIT.httpError);
+  });
+
   it("reads --scheme as the offers to pay, and close with an origin or --all", () => {
     expect(parseCommandLine(["get", "https://x/", "--scheme", "charge,l402"], env)).toMatchObject({
       schemes: ["charge", "l402"],

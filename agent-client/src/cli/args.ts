@@ -16,6 +16,7 @@ const OPTIONS = {
   timeout: { type: "string" },
   "dry-run": { type: "boolean" },
   "allow-refused": { type: "boolean" },
+  "cool-off": { type: "string" },
   insecure: { type: "boolean" },
   cacert: { type: "string" },
   "headers-timeout": { type: "string" },
@@ -95,6 +96,7 @@ const requestSchema = connectionSchema.extend({
   dryRun: z.boolean(),
   include: z.boolean(),
   allowRefused: z.boolean(),
+  coolOffSeconds: wholeNumber("--cool-off").optional(),
   insecure: z.boolean(),
   cacert: z.string().min(1, "--cacert takes a file").optional(),
   headersTimeoutSeconds: wholeNumber("--headers-timeout")
@@ -126,6 +128,13 @@ const mcpSchema = connectionSchema.extend({
   maxFeeSats: wholeNumber("--max-fee").default(10),
   confirmAboveSats: wholeNumber("--confirm-above").optional(),
   timeoutSeconds: wholeNumber("--timeout").pipe(z.number().positive("--timeout must be above 0")).optional(),
+  coolOffSeconds: wholeNumber("--cool-off").optional(),
+  headersTimeoutSeconds: wholeNumber("--headers-timeout")
+    .pipe(z.number().positive("--headers-timeout must be above 0"))
+    .optional(),
+  idleTimeoutSeconds: wholeNumber("--idle-timeout")
+    .pipe(z.number().positive("--idle-timeout must be above 0"))
+    .optional(),
   insecure: z.boolean(),
   cacert: z.string().min(1, "--cacert takes a file").optional(),
 });
@@ -141,6 +150,14 @@ const closeSchema = connectionSchema.extend({
   command: z.literal("close"),
   /** Undefined with --all. */
   origin: httpUrl.transform((url) => url.origin).optional(),
+});
+
+const refusalsSchema = connectionSchema.extend({
+  command: z.literal("refusals"),
+  action: z.enum(["list", "clear"]),
+  /** Undefined with --all. */
+  origin: httpUrl.transform((url) => url.origin).optional(),
+  coolOffSeconds: wholeNumber("--cool-off").optional(),
 });
 
 const receiptsSchema = connectionSchema.extend({
@@ -166,6 +183,7 @@ export type TokensCommand = z.infer<typeof tokensSchema>;
 export type ReceiptsCommand = z.infer<typeof receiptsSchema>;
 export type BudgetCommand = z.infer<typeof budgetSchema>;
 export type CloseCommand = z.infer<typeof closeSchema>;
+export type RefusalsCommand = z.infer<typeof refusalsSchema>;
 export type Command =
   | RequestCommand
   | QuoteCommand
@@ -174,6 +192,7 @@ export type Command =
   | ReceiptsCommand
   | BudgetCommand
   | CloseCommand
+  | RefusalsCommand
   | { command: "help" }
   | { command: "version" };
 
@@ -216,6 +235,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
         dryRun: values["dry-run"] ?? false,
         include: values.include ?? false,
         allowRefused: values["allow-refused"] ?? false,
+        coolOffSeconds: values["cool-off"],
         insecure: values.insecure ?? false,
         cacert: values.cacert,
         headersTimeoutSeconds: values["headers-timeout"],
@@ -252,9 +272,27 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
         maxFeeSats: values["max-fee"],
         confirmAboveSats: values["confirm-above"],
         timeoutSeconds: values.timeout,
+        coolOffSeconds: values["cool-off"],
+        headersTimeoutSeconds: values["headers-timeout"],
+        idleTimeoutSeconds: values["idle-timeout"],
         insecure: values.insecure ?? false,
         cacert: values.cacert,
       });
+    case "refusals": {
+      const [action = "list", origin, ...extra] = rest;
+      if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);
+      if (action === "clear" && (origin === undefined) === (values.all !== true)) {
+        throw new UsageError("refusals clear takes an origin, or --all");
+      }
+      if (action === "list" && origin !== undefined) throw new UsageError("refusals list takes no argument");
+      return validate(refusalsSchema, {
+        ...connection,
+        command,
+        action,
+        origin,
+        coolOffSeconds: values["cool-off"],
+      });
+    }
     case "tokens": {
       const [action, target, ...extra] = rest;
       if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(" ")}`);

@@ -6,6 +6,7 @@ import { createL402Client } from "../client.js";
 import type { PriceQuote } from "../errors.js";
 import type { L402Event } from "../events.js";
 import type { GatewayQuote } from "../gateway-quote.js";
+import { scrubbingStream, scrubSecrets } from "../scrub.js";
 import { FileStore } from "../store/file.js";
 import type { BudgetLimits } from "../store/state.js";
 import { credentialAsBase64 } from "../wallet/credentials.js";
@@ -17,6 +18,7 @@ import type {
   CloseCommand,
   QuoteCommand,
   ReceiptsCommand,
+  RefusalsCommand,
   RequestCommand,
   TokensCommand,
 } from "./args.js";
@@ -40,6 +42,7 @@ export async function requestCommand(command: RequestCommand, io: Io): Promise<n
     budget: (await store.read()).budgetLimits,
     dryRun: command.dryRun,
     allowRefusedOrigins: command.allowRefused ? [command.url.origin] : [],
+    ...(command.coolOffSeconds === undefined ? {} : { refusalCoolOffMs: command.coolOffSeconds * 1000 }),
     allowInsecure: command.insecure,
     ...(command.cacert === undefined ? {} : { ca: readCacert(command.cacert) }),
     timeouts: {
@@ -53,7 +56,12 @@ export async function requestCommand(command: RequestCommand, io: Io): Promise<n
     onEvent: (event) => progress(describeEvent(event)),
   });
   const init = await requestInit(command.command.toUpperCase(), command, io);
-  const result = command.dryRun ? await client.preview(command.url, init) : await client.fetch(command.url, init);
+  // A server may echo the credential it was sent: neither the headers nor the body printed show it.
+  const secrets: string[] = [];
+  const onCredential = (presented: readonly string[]) => secrets.push(...presented);
+  const result = command.dryRun
+    ? await client.preview(command.url, init)
+    : await client.fetchWithin(command.url, init, { onCredential });
   if (!(result instanceof Response)) {
     progress(`dry run: would pay ${describeQuote(result)}`);
     io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -61,12 +69,19 @@ export async function requestCommand(command: RequestCommand, io: Io): Promise<n
   }
   if (command.include) {
     io.stderr.write(`HTTP ${result.status} ${result.statusText}\n`);
-    for (const [name, value] of result.headers) io.stderr.write(`${name}: ${value}\n`);
+    for (const [name, value] of result.headers) io.stderr.write(`${name}: ${scrubSecrets(value, secrets)}\n`);
     io.stderr.write("\n");
   }
   if (result.body) {
     // The global ReadableStream type and node:stream/web's are the same object, typed apart by @types/node.
-    await pipeline(Readable.fromWeb(result.body as WebReadableStream<Uint8Array>), io.stdout, { end: false });
+    await pipeline(
+      Readable.fromWeb(result.body as WebReadableStream<Uint8Array>),
+      scrubbingStream(secrets),
+      io.stdout,
+      {
+        end: false,
+      },
+    );
   }
   if (result.status >= 400) {
     progress(`HTTP ${result.status} ${result.statusText}`);
@@ -237,6 +252,25 @@ export async function closeCommand(command: CloseCommand, io: Io): Promise<numbe
   return EXIT.ok;
 }
 
+/**
+ * Origins that took a payment and did not serve it (JSON on stdout), or `clear`: the owner's word that they may be
+ * paid again before their cool-off ends.
+ */
+export async function refusalsCommand(command: RefusalsCommand, io: Io): Promise<number> {
+  const client = createL402Client({
+    wallet: noWallet,
+    store: new FileStore(command.store),
+    ...(command.coolOffSeconds === undefined ? {} : { refusalCoolOffMs: command.coolOffSeconds * 1000 }),
+  });
+  if (command.action === "clear") {
+    const cleared = await client.clearRefusals(command.origin === undefined ? {} : { origin: command.origin });
+    io.stderr.write(`l402: cleared ${cleared} refusal${cleared === 1 ? "" : "s"}\n`);
+    return EXIT.ok;
+  }
+  io.stdout.write(`${JSON.stringify(await client.refusals(), null, 2)}\n`);
+  return EXIT.ok;
+}
+
 interface WalletFlags {
   readonly lndSocket?: string | undefined;
   readonly lndCert?: string | undefined;
@@ -344,6 +378,8 @@ export function describeEvent(event: L402Event): string {
       return `using the cached token for ${event.service || event.origin}`;
     case "token_dropped":
       return `the server refused the cached token for ${event.service || event.origin}; dropped it`;
+    case "paid_retry":
+      return `the answer to the paid request was lost (${event.reason}); sending it again with the paid credential (retry ${event.retry})`;
     case "pending_resolved":
       return `earlier payment ${event.paymentHash} resolved: ${event.status}`;
     case "refund":

@@ -11,8 +11,9 @@ export const EXIT = {
   /** The payment failed, timed out (still pending), or an earlier one (or too many) is still in flight. */
   paymentFailed: 4,
   /**
-   * The final response is an HTTP error (≥ 400), including a server that answers 402 after being paid, now or in an
-   * earlier call (then nothing is paid without --allow-refused).
+   * The final response is an HTTP error (≥ 400), including a server that answers 402 after being paid or never
+   * answers the paid request, now or in an earlier call (then nothing is paid during the cool-off without
+   * --allow-refused).
    */
   httpError: 5,
   /** The server's challenge is unusable: malformed, invoice undecodable, zero-amount, expired or not bound. */
@@ -31,6 +32,7 @@ export function exitCodeFor(code: L402ClientErrorCode): number {
     case "too_many_pending":
       return EXIT.paymentFailed;
     case "payment_refused":
+    case "paid_not_served":
     case "origin_refused_token":
       return EXIT.httpError;
     case "request_timeout":

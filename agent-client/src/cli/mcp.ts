@@ -26,6 +26,11 @@ export async function mcpCommand(command: McpCommand, io: Io, version: string): 
     maxCostSats: command.maxCostSats,
     maxFeeSats: command.maxFeeSats,
     allowInsecure: command.insecure,
+    ...(command.coolOffSeconds === undefined ? {} : { refusalCoolOffMs: command.coolOffSeconds * 1000 }),
+    timeouts: {
+      ...(command.headersTimeoutSeconds === undefined ? {} : { headersMs: command.headersTimeoutSeconds * 1000 }),
+      ...(command.idleTimeoutSeconds === undefined ? {} : { idleMs: command.idleTimeoutSeconds * 1000 }),
+    },
     ...(command.cacert === undefined ? {} : { ca: readCacert(command.cacert) }),
     ...(command.timeoutSeconds === undefined ? {} : { paymentTimeoutMs: command.timeoutSeconds * 1000 }),
     onEvent: (event) => {

@@ -18,6 +18,9 @@ usage:
   l402 budget                             saved limits and what was spent, as JSON
   l402 budget set [--hourly <sats>] [--daily <sats>] [--total <sats>] [--per-origin <sats>]
   l402 budget clear                       remove every saved limit (the default budget applies again)
+  l402 refusals                           origins that took a payment and did not serve it, and until when
+                                          they get no new payment (JSON)
+  l402 refusals clear <origin> | --all    the owner's word: pay them again before their cool-off ends
 
 get/post options:
   -H, --header 'K: V'     add a request header (repeatable)
@@ -26,10 +29,13 @@ get/post options:
   --max-fee <sats>        routing fee limit per payment (default 10)
   --timeout <seconds>     how long a payment may take before it is reported pending (default 60)
   --dry-run               pay nothing: print the price as JSON on stdout instead
-  --scheme <list>         offers to pay, best first, of l402, charge, session (default: a session, else L402,
-                          else a charge; progress on stderr says which scheme paid)
-  --allow-refused         pay this URL's origin even though it once refused a token it had just been paid for
-  --headers-timeout <s>   give up when the server sends no response headers within this (default 60)
+  --scheme <list>         offers to pay, best first, of l402, charge, session (default: the smallest outlay
+                          that covers the call; progress on stderr says which scheme paid)
+  --allow-refused         pay this URL's origin even though it took a payment and did not serve it (it
+                          answered 402 to the paid credential, or never answered the paid request)
+  --cool-off <seconds>    how long such an origin gets no new payment (default 86400, a day)
+  --headers-timeout <s>   give up when the server sends no response headers within this (default 60); after
+                          a payment the request is sent again with the paid credential, twice at most
   --idle-timeout <s>      give up when the response body pauses longer than this (default 60)
   -i, --include           print the response status line and headers to stderr
   --cacert <file>         trust this PEM CA certificate too (a gateway with a private CA)
@@ -42,6 +48,7 @@ with 'l402 budget set'):
   --max-fee <sats>        routing fee limit per payment (default 10)
   --confirm-above <sats>  a payment above this (amount plus fee) is made only after the user confirms it
                           through the host (MCP elicitation); refused where the host cannot ask
+  --headers-timeout <s>, --idle-timeout <s>, --cool-off <seconds>   as for get/post
 
 common options:
   --store <path>          token, receipt and budget file (env L402_STORE; default ~/.l402/store.json)
@@ -54,7 +61,8 @@ common options:
   -q, --quiet             no progress on stderr
   -h, --help, --version
 
-The response body goes to stdout; progress and payment information go to stderr. Budgets saved with
+The response body goes to stdout; progress and payment information go to stderr. A server's echo of the
+credential it was sent (Authorization, macaroon, preimage) is printed as [redacted]. Budgets saved with
 'l402 budget set' apply to every get/post using the same store; with none saved, the default budget applies
 (2000 sats per hour, 10000 sats per day).
 
@@ -65,8 +73,9 @@ exit codes:
   2  bad usage, or a plain-http:// origin on the network without --insecure (nothing sent)
   3  over --max-cost or over a budget: nothing paid
   4  payment failed, timed out (kept pending), or an earlier payment to the origin (or too many) still in flight
-  5  HTTP error: the final response is >= 400, or the server answered 402 after being paid (now or before:
-     then it is not paid again without --allow-refused)
+  5  HTTP error: the final response is >= 400, or the server took a payment and did not serve it (answered
+     402 to the paid credential, or never answered the paid request: paid_not_served says what was paid and
+     how to resume), now or before: then it gets no new payment during the cool-off without --allow-refused
   6  unusable challenge: malformed, bad, zero-amount or expired invoice, timelock too long, hash not bound to
      the macaroon, or a 402 from another origin after a redirect
 `;

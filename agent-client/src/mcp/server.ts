@@ -3,6 +3,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import type { L402Client } from "../client.js";
 import { L402ClientError, type PriceQuote } from "../errors.js";
+import { scrubSecrets } from "../scrub.js";
 import type { Refund } from "../store/state.js";
 import type { Wallet } from "../wallet/wallet.js";
 
@@ -52,11 +53,32 @@ function result(data: Record<string, unknown>): CallToolResult {
   return { content: [{ type: "text", text: JSON.stringify(data, null, 2) }], structuredContent: data };
 }
 
-/** A refusal or failure as the model sees it: the client's error code and its message, nothing paid by the refusal. */
+/** Codes of errors that come after a payment this call made: the model is told what was paid. */
+const AFTER_PAYMENT: ReadonlySet<string> = new Set(["paid_not_served", "payment_refused"]);
+
+/**
+ * A refusal or failure as the model sees it: the client's error code and its message (which says how to resume
+ * after a payment), the price a refusal was about, or the payment made when the call failed after paying.
+ */
 function failure(error: unknown): CallToolResult {
   const data =
     error instanceof L402ClientError
-      ? { code: error.code, message: error.message, ...(error.quote ? { price_sats: error.quote.amountSats } : {}) }
+      ? {
+          code: error.code,
+          message: error.message,
+          ...(error.quote && AFTER_PAYMENT.has(error.code)
+            ? {
+                paid: {
+                  amount_sats: error.quote.amountSats,
+                  payment_hash: error.quote.paymentHash,
+                  scheme: error.quote.scheme ?? "l402",
+                  origin: error.quote.origin,
+                },
+              }
+            : error.quote
+              ? { price_sats: error.quote.amountSats }
+              : {}),
+        }
       : { code: "error", message: error instanceof Error ? error.message : String(error) };
   return { content: [{ type: "text", text: JSON.stringify(data) }], structuredContent: data, isError: true };
 }
@@ -115,6 +137,10 @@ export function createMcpServer(client: L402Client, policy: McpPolicy, version: 
         "Lightning invoice (within the caps and budgets) and retries with the credential. Held credentials are " +
         "reused, so a second call to the same service normally pays nothing. Returns the status, the headers of " +
         "interest (x-l402-cost-msat is what a metered call cost), the body, and the payment made, if any. " +
+        "A paid call whose answer is lost is sent again with the paid credential; if it still fails, the error " +
+        "says what was paid and how to resume (usually: call fetch again, the credential is kept). A server that " +
+        "takes a payment and does not serve gets no new payment for a while (origin_refused_token). Credentials a " +
+        "server echoes are shown as [redacted]. " +
         `The cap per payment is ${policy.maxCostSats} sats (amount plus fee); max_cost can only lower it.${confirmNote}`,
       inputSchema: {
         ...request,
@@ -131,21 +157,24 @@ export function createMcpServer(client: L402Client, policy: McpPolicy, version: 
     (args) =>
       tool(async () => {
         let paidHash: string | undefined;
+        const secrets: string[] = [];
         const response = await client.fetchWithin(args.url, requestInit(args), {
           ...(args.max_cost === undefined ? {} : { maxCostSats: args.max_cost }),
           approve,
           onPaid: (hash) => {
             paidHash = hash;
           },
+          onCredential: (presented) => secrets.push(...presented),
         });
-        const text = await response.text();
+        // A server may echo the credential it was sent: the model never sees it.
+        const text = scrubSecrets(await response.text(), secrets);
         const receipt = paidHash && (await client.receipts()).find((r) => r.paymentHash === paidHash);
         return {
           status: response.status,
           headers: Object.fromEntries(
             SHOWN_HEADERS.flatMap((name) => {
               const value = response.headers.get(name);
-              return value === null ? [] : [[name, value]];
+              return value === null ? [] : [[name, scrubSecrets(value, secrets)]];
             }),
           ),
           body: text.length > policy.maxBodyChars ? text.slice(0, policy.maxBodyChars) : text,

@@ -112,14 +112,21 @@ export const budgetLimitsSchema = z
 export type BudgetLimits = z.infer<typeof budgetLimitsSchema>;
 
 /**
- * An origin that answered 402 to a token it had just been paid for, in the same call: it is not paid again until
- * the caller allows it (`allowRefusedOrigins`, CLI `--allow-refused`). One per origin, the latest.
+ * An origin that took a payment and did not serve the call it paid for: it answered 402 to the credential it had
+ * just been paid for (`refused`: an L402 token, a charge, a session deposit or a top-up, also after acknowledging a
+ * top-up), or never answered the paid request (`unserved`: connection reset, no response headers, a 5xx). It is not
+ * paid again until the cool-off after `at` has passed or the owner allows it (`allowRefusedOrigins`,
+ * `clearRefusals`, CLI `--allow-refused` or `l402 refusals clear`). One per origin, the latest.
  */
 export const refusalSchema = z.object({
   origin: z.string(),
   service: z.string(),
   paymentHash: hex64,
   at: isoDate,
+  /** Stores written before unserved payments were recorded hold only refusals. */
+  reason: z.enum(["refused", "unserved"]).default("refused"),
+  /** What the payment bought; absent in older stores (L402). */
+  paid: paidSchemeSchema.optional(),
 });
 export type Refusal = z.infer<typeof refusalSchema>;
 

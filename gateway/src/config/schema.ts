@@ -187,6 +187,14 @@ const refundsSchema = z
     burst: z.number().int().positive().default(3),
     /** How long one refund payment may take to find a route. */
     timeoutSeconds: z.number().int().positive().default(60),
+    /**
+     * How long a claim on a refund's payment attempt lasts when its holder stops without releasing it (a crash):
+     * after it, another process reads LND and settles the refund. Far above the moment between claiming and LND
+     * registering the payment.
+     */
+    attemptLeaseSeconds: z.number().int().min(5).default(120),
+    /** How often pending refunds (in flight, or left by a stopped gateway) are settled from LND's record. */
+    reconcileIntervalSeconds: z.number().positive().default(30),
   })
   .strict();
 

@@ -20,6 +20,8 @@ function refundJson(refund: RefundRecord) {
     refund: {
       amount_msat: refund.amountMsat,
       status: refund.status,
+      // Pending with an attempt made: LND has the payment in flight (or has not said yet); nothing else will be paid.
+      in_flight: refund.status === "pending" && refund.attempts > 0,
       fee_msat: refund.feeMsat,
       attempts: refund.attempts,
       payment_hash: refund.paymentHash,

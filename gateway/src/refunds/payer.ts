@@ -13,20 +13,38 @@ export type PaymentResult =
   | { readonly status: "succeeded"; readonly feeMsat: number }
   | { readonly status: "failed"; readonly error: string };
 
-/** What LND knows of a payment by its hash: `unknown` when it was never sent. */
+/**
+ * LND's answer to a pay call. `failed` is only what the call said, not yet the payment's fate: LND's tracking
+ * (`lookup`) decides that. LND's answers that the hash is already paid or being paid are `in_flight`.
+ */
+export type PayAnswer = PaymentResult | { readonly status: "in_flight"; readonly detail: string };
+
+/** What LND's payment tracking says of a payment by its hash: `unknown` when LND never registered it. */
 export type PaymentState = PaymentResult | { readonly status: "in_flight" } | { readonly status: "unknown" };
+
+/**
+ * LND refuses a second payment of a hash it is paying or has paid ("invoice is already paid", "payment is in
+ * transition"): that is the first payment in flight or done, never a failure of it.
+ */
+export function isAlreadyPayingAnswer(error: string): boolean {
+  return /already (been )?paid|in transition|already in flight|payment (is )?in flight|AlreadyPaid|PaymentInTransition|PaymentInFlight/i.test(
+    error,
+  );
+}
 
 /** Pays refunds. LND implements it with a macaroon that has only offchain:read and offchain:write. */
 export interface RefundPayer {
   /** The paying node's public key (an invoice to it would pay the gateway itself). */
   nodeKey(): Promise<string | undefined>;
+  /** Asks LND to pay; resolves when LND answers (for a held HTLC, when the payee settles or cancels it). */
   pay(args: {
     readonly invoice: string;
     /** Set for an amountless invoice. */
     readonly amountMsat?: number;
     readonly maxFeeMsat: number;
     readonly timeoutSeconds: number;
-  }): Promise<PaymentResult>;
+  }): Promise<PayAnswer>;
+  /** LND's payment tracking of a hash; throws when LND cannot be asked. */
   lookup(paymentHash: string): Promise<PaymentState>;
 }
 
@@ -63,7 +81,7 @@ export class LndRefundPayer implements RefundPayer {
     amountMsat?: number;
     maxFeeMsat: number;
     timeoutSeconds: number;
-  }): Promise<PaymentResult> {
+  }): Promise<PayAnswer> {
     try {
       const paid = await payViaPaymentRequest({
         lnd: this.lnd,
@@ -74,7 +92,10 @@ export class LndRefundPayer implements RefundPayer {
       });
       return { status: "succeeded", feeMsat: Number(paid.fee_mtokens) };
     } catch (error) {
-      return { status: "failed", error: describeLndError(error) };
+      const described = describeLndError(error);
+      return isAlreadyPayingAnswer(described)
+        ? { status: "in_flight", detail: described }
+        : { status: "failed", error: described };
     }
   }
 

@@ -1,8 +1,9 @@
+import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/schema.js";
 import { RateLimiter } from "../limits/rate-limiter.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
-import type { RefundRecord } from "../store/ledger.js";
+import type { RefundAttemptEnd, RefundRecord } from "../store/ledger.js";
 import type { TokenRecord, TokenStore } from "../store/store.js";
 import {
   decodeRefundInvoice,
@@ -11,7 +12,13 @@ import {
   type RefundInvoice,
   RefundInvoiceError,
 } from "./invoice.js";
-import type { PaymentState, RefundPayer } from "./payer.js";
+import type { PayAnswer, PaymentState, RefundPayer } from "./payer.js";
+
+/** What an attempt ends with: LND's outcome, or `pending` (in flight, or LND could not say) with the reason. */
+type AttemptEnd =
+  | { readonly status: "succeeded"; readonly feeMsat: number }
+  | { readonly status: "failed"; readonly error: string }
+  | { readonly status: "pending"; readonly why: string };
 
 /** What a close answers: the stored refund, or why the account was not closed (HTTP status and code). */
 export type CloseReply =
@@ -42,10 +49,11 @@ const refuse = (status: number, code: string, message: string, retryAfterSeconds
 });
 
 /**
- * Closes prepaid accounts (L402 metered tokens and Payment sessions alike) and pays their unspent balance back. The
- * close is one store transaction that moves the balance to `refunded` and records a pending refund; only then is the
- * payment made, keyed by the invoice's payment hash, so a repeated close, a retry or a restart pays at most once:
- * LND refuses a second payment of one invoice, and a pending refund is first looked up on LND.
+ * Closes prepaid accounts (L402 metered tokens and Payment sessions alike) and pays their unspent balance back,
+ * exactly once. The close is one store transaction that moves the balance to `refunded` and records a pending refund;
+ * the payment is then made by the one caller that claims the refund's attempt in the store (see settle). A refund
+ * moves to a new invoice only after LND's tracking reports the previous payment failed, so at most one payment of a
+ * refund can ever be live. Pending refunds are reconciled with LND at start and every `reconcileIntervalSeconds`.
  */
 export class Refunds {
   private readonly limiter: RateLimiter;
@@ -77,6 +85,9 @@ export class Refunds {
     } catch (error) {
       if (error instanceof RefundInvoiceError) return refuse(400, "invalid_refund_invoice", error.message);
       throw error;
+    }
+    if (invoice && (await this.paidElsewhere(tokenId, invoice.paymentHash))) {
+      return refuse(400, "invalid_refund_invoice", "this gateway's node has already paid that invoice");
     }
     // Each refund payment takes one from a bucket shared by all agents; an account is closed only when it may be paid.
     // (The cap is checked again, atomically, when the account closes.)
@@ -112,79 +123,181 @@ export class Refunds {
           "invalid_refund_invoice",
           `give an amountless invoice, or one of exactly ${outcome.balanceMsat} msat, for the refund`,
         );
+      case "invoice_used":
+        return refuse(400, "invalid_refund_invoice", "that invoice is already the refund invoice of another account");
       case "closed":
         this.deps.metrics.accountsClosed.inc({ service: outcome.token.service, scheme: outcome.token.scheme });
-        return { ok: true, refund: await this.settle(outcome.refund) };
+        return {
+          ok: true,
+          refund: outcome.refund.status === "pending" ? await this.settle(outcome.refund) : outcome.refund,
+        };
       case "already_closed":
         return { ok: true, refund: await this.retry(outcome.refund, invoice) };
     }
   }
 
-  /** The refund of a closed account, retried when it failed: what a repeated close answers. */
-  async retry(refund: RefundRecord, invoice?: RefundInvoice): Promise<RefundRecord> {
-    if (refund.status === "failed") {
-      const next =
-        invoice &&
-        invoice.paymentHash !== refund.paymentHash &&
-        (invoice.amountMsat ?? refund.amountMsat) === refund.amountMsat
-          ? { request: invoice.request, paymentHash: invoice.paymentHash }
-          : undefined;
-      const pending = await this.deps.store.updateRefund(refund.tokenId, {
-        status: "pending",
-        ...(next ? { invoice: next } : {}),
-        at: new Date(),
-      });
-      return pending ? this.settle(pending, true) : refund;
-    }
-    return refund.status === "pending" ? this.settle(refund) : refund;
+  /**
+   * Whether LND has paid (or is paying) `paymentHash` other than as this account's refund: such an invoice would be
+   * recorded paid without this refund paying it. Unknown when LND cannot be asked (the attempt checks again).
+   */
+  private async paidElsewhere(tokenId: string, paymentHash: string): Promise<boolean> {
+    const { payer, store } = this.deps;
+    if (payer === undefined || (await store.refundPaymentHashes(tokenId)).includes(paymentHash)) return false;
+    const known = await payer.lookup(paymentHash).catch(() => undefined);
+    return known?.status === "succeeded" || known?.status === "in_flight";
   }
 
   /**
-   * Pays a pending refund once: looked up on LND first, paid only when LND has never seen it or, on an agent's retry,
-   * when LND reports its earlier attempt failed (LND itself refuses to pay an invoice twice).
+   * The refund of a closed account as a repeated close answers it: a failed one is tried again (to `invoice` when
+   * one is given), a pending one is settled from LND (paid only if LND never saw it), any other answered as it is.
    */
-  private async settle(refund: RefundRecord, retrying = false): Promise<RefundRecord> {
-    const { payer, caps, store, metrics, log } = this.deps;
-    if (refund.status !== "pending" || payer === undefined) return refund;
-    let state: PaymentState = await payer.lookup(refund.paymentHash).catch(() => ({ status: "in_flight" }) as const);
-    if (state.status === "unknown" || (retrying && state.status === "failed")) {
-      await store.updateRefund(refund.tokenId, { status: "pending", attempted: true, at: new Date() });
-      const feeCap = Math.max(1_000, Math.min(caps.maxFeeSats * 1000, (refund.amountMsat * caps.maxFeePercent) / 100));
-      state = await payer.pay({
-        invoice: refund.invoice,
-        ...(invoiceAmountMsat(refund.invoice) === undefined ? { amountMsat: refund.amountMsat } : {}),
-        maxFeeMsat: Math.floor(feeCap),
-        timeoutSeconds: caps.timeoutSeconds,
-      });
-    }
-    if (state.status !== "succeeded" && state.status !== "failed") return refund;
-    const updated = await store.updateRefund(refund.tokenId, {
-      status: state.status,
-      ...(state.status === "succeeded" ? { feeMsat: state.feeMsat } : { error: state.error.slice(0, 300) }),
+  async retry(refund: RefundRecord, invoice?: RefundInvoice): Promise<RefundRecord> {
+    if (refund.status !== "failed" && refund.status !== "pending") return refund;
+    return this.settle(refund, { retry: refund.status === "failed", ...(invoice ? { invoice } : {}) });
+  }
+
+  /**
+   * One payment attempt of a refund, by whoever claims it in the store (one caller across processes and replicas);
+   * every other caller answers the refund as it stands. The holder reads LND's payment tracking of the refund's hash:
+   * a payment LND has (in flight, succeeded, failed) is recorded as LND reports it, never paid again; only one LND
+   * never registered is paid, or, on the agent's retry, one LND reports failed. After paying, the outcome is read from
+   * LND's tracking again, so an answer such as "already paid" or "in transition" never makes a refund `failed`.
+   */
+  private async settle(
+    refund: RefundRecord,
+    ask: { readonly retry: boolean; readonly invoice?: RefundInvoice } = { retry: false },
+  ): Promise<RefundRecord> {
+    const { payer, caps, store } = this.deps;
+    if (payer === undefined) return refund;
+    const claimId = `${store.owner}/${randomUUID()}`;
+    const claim = await store.claimRefund({
+      tokenId: refund.tokenId,
+      claimId,
+      retry: ask.retry,
+      ...(ask.invoice ? { invoice: ask.invoice } : {}),
+      leaseMs: caps.attemptLeaseSeconds * 1000,
       at: new Date(),
     });
-    if (updated?.status === "succeeded" && state.status === "succeeded") {
-      metrics.refundedMsat.inc({ service: refund.service }, refund.amountMsat);
-    } else if (state.status === "failed") {
-      metrics.refundFailures.inc({ service: refund.service });
-      log.warn({ tokenId: refund.tokenId.slice(0, 8), error: state.error }, "refund payment failed");
+    if (claim.kind === "not_found") return refund;
+    if (claim.kind !== "claimed") return claim.refund;
+    const held = claim.refund;
+    const end = (state: AttemptEnd, attempts = held.attempts) =>
+      this.finish({
+        tokenId: held.tokenId,
+        claimId,
+        paymentHash: held.paymentHash,
+        attempts,
+        at: new Date(),
+        ...state,
+      });
+    let known: PaymentState;
+    try {
+      known = await payer.lookup(held.paymentHash);
+    } catch (error) {
+      return end({ status: "pending", why: `LND could not be asked: ${String(error)}` });
     }
-    return updated ?? refund;
+    if (claim.untried && (known.status === "succeeded" || known.status === "in_flight")) {
+      // No refund attempt ever paid this invoice, yet LND has a payment of its hash: not this refund's money.
+      return end({ status: "failed", error: "this node has already paid or is paying that invoice; give a new one" });
+    }
+    if (known.status === "succeeded") return end(known);
+    if (known.status === "in_flight") return end({ status: "pending", why: "in flight" });
+    if (known.status === "failed" && held.attempts > 0 && claim.previous !== "failed") {
+      // The last attempt failed for good and its outcome was never recorded (the gateway stopped): record it.
+      return end(known);
+    }
+    const started = await store.startRefundPayment(held.tokenId, claimId, held.paymentHash, new Date());
+    if (!started) return (await store.getRefund(held.tokenId)) ?? held;
+    const feeCap = Math.max(1_000, Math.min(caps.maxFeeSats * 1000, (held.amountMsat * caps.maxFeePercent) / 100));
+    const answer = await payer
+      .pay({
+        invoice: held.invoice,
+        ...(invoiceAmountMsat(held.invoice) === undefined ? { amountMsat: held.amountMsat } : {}),
+        maxFeeMsat: Math.floor(feeCap),
+        timeoutSeconds: caps.timeoutSeconds,
+      })
+      .catch((error: unknown) => ({ status: "in_flight", detail: String(error) }) as const);
+    if (answer.status === "succeeded") return end(answer, started.attempts);
+    return end(await tracked(payer, held.paymentHash, answer), started.attempts);
+  }
+
+  private async finish(end: RefundAttemptEnd & { readonly why?: string }): Promise<RefundRecord> {
+    const { store, metrics, log } = this.deps;
+    const { why, ...recorded } = end;
+    const before = await store.getRefund(end.tokenId);
+    const after = await store.finishRefundAttempt({
+      ...recorded,
+      ...(end.error === undefined ? {} : { error: end.error.slice(0, 300) }),
+    });
+    if (!after) throw new Error(`the refund of ${end.tokenId.slice(0, 8)} is gone`);
+    if (before?.status === "pending" && after.status === "succeeded") {
+      metrics.refundedMsat.inc({ service: after.service }, after.amountMsat);
+    } else if (before?.status === "pending" && after.status === "failed") {
+      metrics.refundFailures.inc({ service: after.service });
+      log.warn({ tokenId: after.tokenId.slice(0, 8), error: after.error }, "refund payment failed");
+    } else if (end.status === "pending" && why !== undefined) {
+      log.info({ tokenId: end.tokenId.slice(0, 8), why }, "refund payment pending");
+    }
+    return after;
   }
 
   /**
-   * After a restart: every refund left pending (the gateway stopped while paying, or before) is looked up on LND by
-   * its payment hash and recorded as LND says; one LND never saw is paid now. Returns how many were pending.
+   * Every refund left pending (the gateway stopped while paying, LND was unreachable, or a payment is in flight) is
+   * settled from LND's record of its payment hash, by whoever claims it (see settle): recorded as LND says, paid only
+   * when LND never saw it. Returns how many were pending.
    */
   async reconcile(): Promise<number> {
     const pending = await this.deps.store.listRefunds({ status: "pending", limit: 1000 });
-    for (const refund of pending) {
-      try {
-        await this.settle(refund);
-      } catch (error) {
-        this.deps.log.warn({ tokenId: refund.tokenId.slice(0, 8), err: String(error) }, "refund reconciliation failed");
+    // A few at a time: one payment LND holds in flight (a held HTLC) must not hold up the others.
+    const queue = [...pending];
+    const next = async (): Promise<void> => {
+      for (let refund = queue.shift(); refund; refund = queue.shift()) {
+        try {
+          await this.settle(refund);
+        } catch (error) {
+          this.deps.log.warn(
+            { tokenId: refund.tokenId.slice(0, 8), err: String(error) },
+            "refund reconciliation failed",
+          );
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: 4 }, next));
     return pending.length;
   }
+
+  /**
+   * Reconciles every `intervalMs` (a run that is still going skips the next tick) until stopped. At start the gateway
+   * reconciles once itself.
+   */
+  reconcileEvery(intervalMs: number): { stop(): void } {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      this.reconcile()
+        .catch((error: unknown) => this.deps.log.warn({ err: String(error) }, "could not reconcile pending refunds"))
+        .finally(() => {
+          running = false;
+        });
+    }, intervalMs);
+    timer.unref();
+    return { stop: () => clearInterval(timer) };
+  }
+}
+
+/**
+ * The outcome of a payment LND has answered, from its tracking: failed only when LND reports the payment failed, or
+ * when LND refused the call and never registered a payment (nothing was sent, and the claim stops any other sender).
+ */
+async function tracked(payer: RefundPayer, paymentHash: string, answer: PayAnswer): Promise<AttemptEnd> {
+  let state: PaymentState;
+  try {
+    state = await payer.lookup(paymentHash);
+  } catch (error) {
+    return { status: "pending", why: `LND could not be asked after paying: ${String(error)}` };
+  }
+  if (state.status === "succeeded" || state.status === "failed") return state;
+  if (state.status === "unknown" && answer.status === "failed") return answer;
+  return { status: "pending", why: answer.status === "in_flight" ? answer.detail : "in flight" };
 }

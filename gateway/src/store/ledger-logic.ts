@@ -3,6 +3,10 @@ import type {
   CloseRequest,
   NewClaim,
   NewSession,
+  RefundAttemptEnd,
+  RefundClaim,
+  RefundClaimRequest,
+  RefundRecord,
   RefundRow,
   SessionOpen,
   TopUpCredit,
@@ -26,6 +30,11 @@ export type LedgerStatement =
   | "tokenById"
   | "tokenByIdForUpdate"
   | "refundById"
+  | "refundByIdForUpdate"
+  | "setRefund"
+  | "refundInvoiceOwner"
+  | "insertRefundInvoice"
+  | "refundInvoiceAttempted"
   | "close"
   | "insertRefund"
   | "insertToken";
@@ -91,6 +100,10 @@ export function* closeProgram(request: CloseRequest): LedgerProgram<CloseOutcome
     return { kind: "invoice_required", token, balanceMsat: amount };
   }
   const at = request.at.getTime();
+  if (amount > 0 && request.invoice) {
+    const [owner] = yield* rows<{ token_id: string }>("refundInvoiceOwner", request.invoice.paymentHash);
+    if (owner && owner.token_id !== request.tokenId) return { kind: "invoice_used", token };
+  }
   const [closed] = yield* rows<TokenRow>("close", request.tokenId, at, amount);
   if (!closed) throw new Error("a checked account could not be closed");
   const invoice = amount > 0 ? request.invoice : undefined;
@@ -105,7 +118,112 @@ export function* closeProgram(request: CloseRequest): LedgerProgram<CloseOutcome
     at,
   );
   if (!inserted) throw new Error("the refund row was not written");
+  if (invoice) yield* rows("insertRefundInvoice", invoice.paymentHash, request.tokenId, invoice.request, at);
   return { kind: "closed", refund: toRefund(inserted), token: toRecord(closed) };
+}
+
+function* writeRefund(row: RefundRow): LedgerProgram<RefundRecord> {
+  const [written] = yield* rows<RefundRow>(
+    "setRefund",
+    row.token_id,
+    row.status,
+    row.fee_msat,
+    row.error,
+    row.claimed_by,
+    row.claimed_until,
+    row.invoice,
+    row.payment_hash,
+    row.attempts,
+    row.updated_at,
+  );
+  if (!written) throw new Error("a locked refund row was not written");
+  return toRefund(written);
+}
+
+/** See RefundClaimRequest: one holder of a refund's payment attempt at a time. */
+export function* claimRefundProgram(request: RefundClaimRequest): LedgerProgram<RefundClaim> {
+  const [row] = yield* rows<RefundRow>("refundByIdForUpdate", request.tokenId);
+  if (!row) return { kind: "not_found" };
+  const refund = toRefund(row);
+  const at = request.at.getTime();
+  if (row.status === "succeeded" || row.status === "skipped") return { kind: "idle", refund };
+  if (row.claimed_until !== null && row.claimed_until > at) return { kind: "busy", refund };
+  if (row.status === "failed" && !request.retry) return { kind: "idle", refund };
+  let { invoice, payment_hash } = row;
+  const next = request.invoice;
+  // Only a failed refund moves to a new invoice: LND reported its attempt failed for good, so it cannot pay later.
+  if (
+    row.status === "failed" &&
+    next !== undefined &&
+    next.paymentHash !== row.payment_hash &&
+    (next.amountMsat ?? row.amount_msat) === row.amount_msat
+  ) {
+    const [owner] = yield* rows<{ token_id: string }>("refundInvoiceOwner", next.paymentHash);
+    if (owner && owner.token_id !== request.tokenId) return { kind: "invoice_used", refund };
+    yield* rows("insertRefundInvoice", next.paymentHash, request.tokenId, next.request, at);
+    invoice = next.request;
+    payment_hash = next.paymentHash;
+  }
+  const [invoiceRow] = yield* rows<{ token_id: string; attempted_at: number | null }>(
+    "refundInvoiceOwner",
+    payment_hash,
+  );
+  const untried = invoiceRow ? invoiceRow.attempted_at === null : row.attempts === 0;
+  const claimed = yield* writeRefund({
+    ...row,
+    status: "pending",
+    invoice,
+    payment_hash,
+    claimed_by: request.claimId,
+    claimed_until: at + request.leaseMs,
+    updated_at: at,
+  });
+  return { kind: "claimed", refund: claimed, previous: row.status, untried };
+}
+
+/** Counts a payment attempt, only while `claimId` holds a live claim on the refund at `paymentHash`. */
+export function* startRefundPaymentProgram(
+  tokenId: string,
+  claimId: string,
+  paymentHash: string,
+  at: Date,
+): LedgerProgram<RefundRecord | undefined> {
+  const [row] = yield* rows<RefundRow>("refundByIdForUpdate", tokenId);
+  if (
+    row?.status !== "pending" ||
+    row.claimed_by !== claimId ||
+    (row.claimed_until ?? 0) <= at.getTime() ||
+    row.payment_hash !== paymentHash
+  ) {
+    return undefined;
+  }
+  yield* rows("refundInvoiceAttempted", paymentHash, at.getTime());
+  return yield* writeRefund({ ...row, attempts: row.attempts + 1, updated_at: at.getTime() });
+}
+
+/**
+ * Records what LND reported of an attempt, if the refund is still pending at that attempt (same payment hash, same
+ * count: a later attempt's state is not overwritten by an earlier one's), and releases the caller's claim.
+ */
+export function* finishRefundAttemptProgram(end: RefundAttemptEnd): LedgerProgram<RefundRecord | undefined> {
+  const [row] = yield* rows<RefundRow>("refundByIdForUpdate", end.tokenId);
+  if (!row) return undefined;
+  const current = row.status === "pending" && row.payment_hash === end.paymentHash && row.attempts === end.attempts;
+  const record = current && end.status !== "pending";
+  const release = row.claimed_by === end.claimId;
+  if (!record && !release) return toRefund(row);
+  return yield* writeRefund({
+    ...row,
+    ...(record
+      ? {
+          status: end.status,
+          fee_msat: end.feeMsat ?? row.fee_msat,
+          error: end.status === "failed" ? (end.error ?? "failed") : null,
+        }
+      : {}),
+    ...(release ? { claimed_by: null, claimed_until: null } : {}),
+    updated_at: end.at.getTime(),
+  });
 }
 
 export function* claimChargeProgram(claim: NewClaim): LedgerProgram<boolean> {

@@ -27,6 +27,16 @@ export const LEDGER_SQL = {
                    attempts = attempts + $5, invoice = COALESCE($6, invoice), payment_hash = COALESCE($7, payment_hash),
                    updated_at = $8
                  WHERE token_id = $1 AND status <> 'succeeded' RETURNING *`,
+  // Written by the refund programs, which decide every column from the row they locked (see ledger-logic.ts).
+  setRefund: `UPDATE refunds SET status = $2, fee_msat = $3, error = $4, claimed_by = $5, claimed_until = $6, invoice = $7,
+                payment_hash = $8, attempts = $9, updated_at = $10
+              WHERE token_id = $1 RETURNING *`,
+  refundInvoiceOwner: "SELECT token_id, attempted_at FROM refund_invoices WHERE payment_hash = $1",
+  refundInvoiceAttempted:
+    "UPDATE refund_invoices SET attempted_at = COALESCE(attempted_at, $2) WHERE payment_hash = $1 RETURNING payment_hash",
+  insertRefundInvoice: `INSERT INTO refund_invoices (payment_hash, token_id, invoice, created_at) VALUES ($1, $2, $3, $4)
+                        ON CONFLICT (payment_hash) DO NOTHING RETURNING payment_hash`,
+  refundPaymentHashes: "SELECT payment_hash FROM refund_invoices WHERE token_id = $1 ORDER BY created_at, payment_hash",
   listRefunds: `SELECT * FROM refunds WHERE ($1::text IS NULL OR status = $1::text) ORDER BY updated_at DESC LIMIT $2`,
   insertSecret: "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
   secret: "SELECT value FROM secrets WHERE name = $1",

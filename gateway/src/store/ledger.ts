@@ -23,6 +23,8 @@ export interface RefundRecord {
   readonly error?: string;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+  /** Until when a process holds the refund's payment attempt (see claimRefund); undefined when none does. */
+  readonly claimedUntil?: Date;
 }
 
 export interface NewSession {
@@ -63,6 +65,8 @@ export type CloseOutcome =
   | { readonly kind: "closed"; readonly refund: RefundRecord; readonly token: TokenRecord }
   | { readonly kind: "already_closed"; readonly refund: RefundRecord; readonly token: TokenRecord }
   | { readonly kind: "not_found" }
+  /** The invoice's payment hash is already the refund invoice of another account. */
+  | { readonly kind: "invoice_used"; readonly token: TokenRecord }
   /** Not a paid metered token (fixed-price, unpaid, or revoked by the operator). */
   | { readonly kind: "not_refundable"; readonly token: TokenRecord }
   /** A request is in flight: its reservation must settle first. */
@@ -79,6 +83,56 @@ export interface RefundUpdate {
   readonly invoice?: { readonly request: string; readonly paymentHash: string };
   /** Counts one more payment attempt. */
   readonly attempted?: boolean;
+  readonly at: Date;
+}
+
+/**
+ * Asks for the one payment attempt of a refund: granted (`claimed`) to one caller at a time, across processes and
+ * replicas, until it finishes the attempt or `leaseMs` passes (a holder that died). A failed refund is claimed only by
+ * a retry (which may switch it to `invoice`); a pending one by anyone (a close, a retry, reconciliation), and whoever
+ * holds it reads LND before paying.
+ */
+export interface RefundClaimRequest {
+  readonly tokenId: string;
+  /** Unique per claim: only its holder starts a payment or releases it. */
+  readonly claimId: string;
+  /** A retry asked by the agent: may reopen a failed refund, to `invoice` when one is given. */
+  readonly retry: boolean;
+  readonly invoice?: { readonly request: string; readonly paymentHash: string; readonly amountMsat?: number };
+  readonly leaseMs: number;
+  readonly at: Date;
+}
+
+export type RefundClaim =
+  /**
+   * `previous`: the status before the claim (a retry reopens `failed` as `pending`); `untried`: no attempt has yet
+   * been started to pay the refund's current invoice (a new refund, or one a retry moved to a new invoice).
+   */
+  | {
+      readonly kind: "claimed";
+      readonly refund: RefundRecord;
+      readonly previous: RefundStatus;
+      readonly untried: boolean;
+    }
+  /** Another caller holds the attempt: answer the refund as it stands. */
+  | { readonly kind: "busy"; readonly refund: RefundRecord }
+  /** Nothing to pay: succeeded, skipped, or failed and not retried. */
+  | { readonly kind: "idle"; readonly refund: RefundRecord }
+  /** The retry's new invoice is already another account's refund invoice. */
+  | { readonly kind: "invoice_used"; readonly refund: RefundRecord }
+  | { readonly kind: "not_found" };
+
+/** The end of a claimed attempt: what LND reported, recorded only while the refund is still at that attempt. */
+export interface RefundAttemptEnd {
+  readonly tokenId: string;
+  readonly claimId: string;
+  /** The attempt this outcome is about: its payment hash and the `attempts` count it was read at. */
+  readonly paymentHash: string;
+  readonly attempts: number;
+  /** `pending` releases the claim and records nothing (LND has the payment in flight, or could not be asked). */
+  readonly status: "pending" | "succeeded" | "failed";
+  readonly feeMsat?: number;
+  readonly error?: string;
   readonly at: Date;
 }
 
@@ -102,7 +156,23 @@ export interface PaymentLedger {
    * A token closed before answers `already_closed` with its stored refund: a repeated close never pays twice.
    */
   closeAccount(request: CloseRequest): Promise<CloseOutcome>;
-  /** Records a refund payment's progress; undefined if the token has no refund. */
+  /** Claims a refund's payment attempt (see RefundClaimRequest), atomically for every process and replica. */
+  claimRefund(request: RefundClaimRequest): Promise<RefundClaim>;
+  /**
+   * Counts one more payment attempt if `claimId` still holds the refund's claim on `paymentHash`, and returns the
+   * refund then: only after this may the holder ask LND to pay. Undefined when the claim was lost.
+   */
+  startRefundPayment(
+    tokenId: string,
+    claimId: string,
+    paymentHash: string,
+    at: Date,
+  ): Promise<RefundRecord | undefined>;
+  /** Records the end of an attempt and releases the claim when `claimId` holds it; returns the refund as it is then. */
+  finishRefundAttempt(end: RefundAttemptEnd): Promise<RefundRecord | undefined>;
+  /** Every invoice's payment hash a refund of `tokenId` was ever to be paid to (the first, then each switch). */
+  refundPaymentHashes(tokenId: string): Promise<string[]>;
+  /** Records a refund payment's progress (the operator's tools); undefined if the token has no refund. */
   updateRefund(tokenId: string, update: RefundUpdate): Promise<RefundRecord | undefined>;
   getRefund(tokenId: string): Promise<RefundRecord | undefined>;
   /** Refunds, newest first; `status` filters (e.g. `pending` for reconciliation after a restart). */
@@ -127,6 +197,8 @@ export interface RefundRow {
   error: string | null;
   created_at: number;
   updated_at: number;
+  claimed_by: string | null;
+  claimed_until: number | null;
 }
 
 export function toRefund(row: RefundRow): RefundRecord {
@@ -142,6 +214,9 @@ export function toRefund(row: RefundRow): RefundRecord {
     ...(row.error === null ? {} : { error: row.error }),
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
+    ...(row.claimed_until === null || row.claimed_until === undefined
+      ? {}
+      : { claimedUntil: new Date(row.claimed_until) }),
   };
 }
 
@@ -176,5 +251,29 @@ export function ledgerMigration(int: "INTEGER" | "BIGINT", blob: "BLOB" | "BYTEA
     );
     CREATE INDEX refunds_status ON refunds (status, updated_at);
     CREATE TABLE secrets (name TEXT PRIMARY KEY, value ${blob} NOT NULL);
+  `;
+}
+
+/**
+ * Exactly-once refunds (SQLite migration 4, PostgreSQL migration 5): the claim on a refund's payment attempt, and every
+ * invoice a refund was ever to be paid to (each payment hash belonging to one account only) with when an attempt to
+ * pay it first started.
+ */
+export function refundClaimMigration(int: "INTEGER" | "BIGINT"): string {
+  return `
+    ALTER TABLE refunds ADD COLUMN claimed_by TEXT;
+    ALTER TABLE refunds ADD COLUMN claimed_until ${int};
+    CREATE TABLE refund_invoices (
+      payment_hash TEXT PRIMARY KEY,
+      token_id TEXT NOT NULL REFERENCES tokens (token_id),
+      invoice TEXT NOT NULL,
+      created_at ${int} NOT NULL,
+      attempted_at ${int}
+    );
+    CREATE INDEX refund_invoices_token ON refund_invoices (token_id);
+    INSERT INTO refund_invoices (payment_hash, token_id, invoice, created_at, attempted_at)
+      SELECT payment_hash, token_id, invoice, created_at, CASE WHEN attempts > 0 THEN updated_at END FROM refunds
+      WHERE payment_hash <> ''
+      ON CONFLICT (payment_hash) DO NOTHING;
   `;
 }

@@ -1,4 +1,4 @@
-import { ledgerMigration } from "./ledger.js";
+import { ledgerMigration, refundClaimMigration } from "./ledger.js";
 
 /**
  * The PostgreSQL schema: the same versioned migrations as SQLite's (v1 tokens and cursors, v2 metering), with
@@ -83,6 +83,8 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; sql: string }[] = 
   },
   // SQLite's migration 3: the Payment scheme and refunds.
   { version: 4, sql: ledgerMigration("BIGINT", "BYTEA") },
+  // SQLite's migration 4: exactly-once refunds.
+  { version: 5, sql: refundClaimMigration("BIGINT") },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;

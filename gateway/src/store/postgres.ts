@@ -110,6 +110,14 @@ const SQL = {
              LEFT JOIN replica_heartbeats h ON h.owner = r.owner
              WHERE r.owner <> $1 AND COALESCE(h.heartbeat_at, r.created_at) < $2`,
   reservationsOf: `SELECT r.id, t.service FROM reservations r JOIN tokens t USING (token_id) WHERE r.owner = $1`,
+  // A refund claim's id starts with its owner and '/' (see Refunds): the claims of a replica whose heartbeat is older
+  // than the lease are released, and whoever claims next reads LND before paying.
+  orphanedRefundClaims: `UPDATE refunds SET claimed_by = NULL, claimed_until = NULL
+                         WHERE claimed_by IS NOT NULL AND split_part(claimed_by, '/', 1) <> $1
+                           AND COALESCE((SELECT h.heartbeat_at FROM replica_heartbeats h
+                                         WHERE h.owner = split_part(refunds.claimed_by, '/', 1)), updated_at) < $2`,
+  refundClaimsOf: `UPDATE refunds SET claimed_by = NULL, claimed_until = NULL
+                   WHERE split_part(claimed_by, '/', 1) = $1`,
   forgetStopped: `DELETE FROM replica_heartbeats h WHERE h.heartbeat_at < $1
                   AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.owner = h.owner)`,
   outstanding: `SELECT COALESCE(SUM(balance_msat + reserved_msat), 0)::bigint AS msat FROM tokens
@@ -328,11 +336,13 @@ export class PostgresTokenStore implements TokenStore {
     const expired = now.getTime() - this.leaseMs;
     const orphaned = await this.query<{ id: number; service: string }>(SQL.orphaned, [this.owner, expired]);
     const released = await this.release(orphaned, now);
+    await this.query(SQL.orphanedRefundClaims, [this.owner, expired]);
     await this.query(SQL.forgetStopped, [expired]);
     return released;
   }
 
   async releaseReservationsOf(owner: string, at: Date): Promise<number> {
+    await this.query(SQL.refundClaimsOf, [owner]);
     return this.release(await this.query<{ id: number; service: string }>(SQL.reservationsOf, [owner]), at);
   }
 
@@ -443,6 +453,28 @@ export class PostgresTokenStore implements TokenStore {
     return outcome;
   }
 
+  async claimRefund(request: ledger.RefundClaimRequest): Promise<ledger.RefundClaim> {
+    return this.runLedger(() => programs.claimRefundProgram(request));
+  }
+
+  async startRefundPayment(
+    tokenId: string,
+    claimId: string,
+    paymentHash: string,
+    at: Date,
+  ): Promise<ledger.RefundRecord | undefined> {
+    return this.runLedger(() => programs.startRefundPaymentProgram(tokenId, claimId, paymentHash, at));
+  }
+
+  async finishRefundAttempt(end: ledger.RefundAttemptEnd): Promise<ledger.RefundRecord | undefined> {
+    return this.runLedger(() => programs.finishRefundAttemptProgram(end));
+  }
+
+  async refundPaymentHashes(tokenId: string): Promise<string[]> {
+    const rows = await this.query<{ payment_hash: string }>(LEDGER_SQL.refundPaymentHashes, [tokenId]);
+    return rows.map((row) => row.payment_hash);
+  }
+
   async updateRefund(tokenId: string, update: ledger.RefundUpdate): Promise<ledger.RefundRecord | undefined> {
     const [row] = await this.query<ledger.RefundRow>(LEDGER_SQL.updateRefund, refundUpdateValues(tokenId, update));
     return row ? toRefund(row) : this.getRefund(tokenId);
@@ -477,5 +509,6 @@ export class PostgresTokenStore implements TokenStore {
 function ledgerSql(statement: programs.LedgerStatement): string {
   if (statement === "insertToken") return SQL.insert;
   if (statement === "tokenByIdForUpdate") return `${LEDGER_SQL.tokenById} FOR UPDATE`;
+  if (statement === "refundByIdForUpdate") return `${LEDGER_SQL.refundById} FOR UPDATE`;
   return LEDGER_SQL[statement];
 }

@@ -11,7 +11,7 @@ const newPath = () => join(mkdtempSync(join(tmpdir(), "gw-store-")), "db", "gate
 
 describeTokenStore({
   name: "SQLite",
-  latestSchemaVersion: 3,
+  latestSchemaVersion: 4,
   async createDatabase() {
     const path = newPath();
     return {

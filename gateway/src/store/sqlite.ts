@@ -7,6 +7,9 @@ import type {
   CloseRequest,
   NewClaim,
   NewSession,
+  RefundAttemptEnd,
+  RefundClaim,
+  RefundClaimRequest,
   RefundRecord,
   RefundRow,
   RefundStatus,
@@ -14,7 +17,7 @@ import type {
   SessionOpen,
   TopUpCredit,
 } from "./ledger.js";
-import { ledgerMigration, toRefund } from "./ledger.js";
+import { ledgerMigration, refundClaimMigration, toRefund } from "./ledger.js";
 import * as programs from "./ledger-logic.js";
 import { LEDGER_SQL, PAYMENT_SECRET_NAME, sqliteBindings, sqliteParams } from "./ledger-sql.js";
 import { RootKeyCache } from "./root-key-cache.js";
@@ -121,6 +124,8 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
   },
   // The Payment scheme and refunds: sessions are metered tokens, claims of Payment invoices, refunds, the HMAC secret.
   { version: 3, sql: ledgerMigration("INTEGER", "BLOB") },
+  // Exactly-once refunds: the claim on a refund's payment attempt, and the invoices each refund was to be paid to.
+  { version: 4, sql: refundClaimMigration("INTEGER") },
 ];
 
 const STATEMENTS = {
@@ -157,6 +162,13 @@ const STATEMENTS = {
   staleReservations:
     "SELECT r.id, t.service FROM reservations r JOIN tokens t USING (token_id) WHERE r.owner != ? AND r.created_at < ?",
   reservationsOf: "SELECT r.id, t.service FROM reservations r JOIN tokens t USING (token_id) WHERE r.owner = ?",
+  // A refund claim's id starts with its owner and '/' (see Refunds): a stopped owner's claims are released, and
+  // whoever claims next reads LND before paying.
+  staleRefundClaims: `UPDATE refunds SET claimed_by = NULL, claimed_until = NULL
+                      WHERE claimed_by IS NOT NULL AND substr(claimed_by, 1, length(@owner) + 1) <> @owner || '/'
+                        AND updated_at < @before`,
+  refundClaimsOf: `UPDATE refunds SET claimed_by = NULL, claimed_until = NULL
+                   WHERE substr(claimed_by, 1, length(@owner) + 1) = @owner || '/'`,
   outstanding:
     "SELECT COALESCE(SUM(balance_msat + reserved_msat), 0) AS msat FROM tokens WHERE status = 'paid' AND metered = 1",
   revenueByModel: `SELECT service, model, SUM(amount_msat) AS charged_msat, COUNT(*) AS requests FROM charges
@@ -263,7 +275,12 @@ export class SqliteTokenStore implements TokenStore {
       this.statements.insert.run(...params);
       return [];
     }
-    const statement = sql === "tokenByIdForUpdate" ? this.ledger.tokenById : this.ledger[sql];
+    const statement =
+      sql === "tokenByIdForUpdate"
+        ? this.ledger.tokenById
+        : sql === "refundByIdForUpdate"
+          ? this.ledger.refundById
+          : this.ledger[sql];
     const bindings = sqliteBindings(params);
     if (statement.reader) return statement.all(bindings);
     statement.run(bindings);
@@ -374,10 +391,12 @@ export class SqliteTokenStore implements TokenStore {
 
   async releaseStaleReservations(): Promise<number> {
     const stale = this.statements.staleReservations.all(this.owner, this.openedAt.getTime()) as Held[];
+    this.statements.staleRefundClaims.run({ owner: this.owner, before: this.openedAt.getTime() });
     return this.release(stale, this.openedAt);
   }
 
   async releaseReservationsOf(owner: string, at: Date): Promise<number> {
+    this.statements.refundClaimsOf.run({ owner });
     return this.release(this.statements.reservationsOf.all(owner) as Held[], at);
   }
 
@@ -469,6 +488,28 @@ export class SqliteTokenStore implements TokenStore {
 
   async closeAccount(request: CloseRequest): Promise<CloseOutcome> {
     return this.runLedger(() => programs.closeProgram(request));
+  }
+
+  async claimRefund(request: RefundClaimRequest): Promise<RefundClaim> {
+    return this.runLedger(() => programs.claimRefundProgram(request));
+  }
+
+  async startRefundPayment(
+    tokenId: string,
+    claimId: string,
+    paymentHash: string,
+    at: Date,
+  ): Promise<RefundRecord | undefined> {
+    return this.runLedger(() => programs.startRefundPaymentProgram(tokenId, claimId, paymentHash, at));
+  }
+
+  async finishRefundAttempt(end: RefundAttemptEnd): Promise<RefundRecord | undefined> {
+    return this.runLedger(() => programs.finishRefundAttemptProgram(end));
+  }
+
+  async refundPaymentHashes(tokenId: string): Promise<string[]> {
+    const rows = this.ledger.refundPaymentHashes.all(sqliteBindings([tokenId])) as { payment_hash: string }[];
+    return rows.map((row) => row.payment_hash);
   }
 
   async updateRefund(tokenId: string, update: RefundUpdate): Promise<RefundRecord | undefined> {

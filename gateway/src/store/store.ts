@@ -155,10 +155,14 @@ export interface TokenStore extends PaymentLedger {
   /**
    * Releases (charges nothing for) reservations that no running gateway will close; returns how many. SQLite (one
    * gateway per file): those other owners made before this store was opened. PostgreSQL (several replicas): records
-   * this replica's heartbeat, then releases those of owners whose heartbeat is older than the lease.
+   * this replica's heartbeat, then releases those of owners whose heartbeat is older than the lease. The same owners'
+   * claims on refund payment attempts are released too (the next holder reads LND before paying).
    */
   releaseStaleReservations(now?: Date): Promise<number>;
-  /** Releases every reservation of `owner`, a process known to have stopped (a worker that died); returns how many. */
+  /**
+   * Releases every reservation (and refund claim) of `owner`, a process known to have stopped (a worker that died);
+   * returns how many reservations.
+   */
   releaseReservationsOf(owner: string, at: Date): Promise<number>;
   /** How often `releaseStaleReservations` must run to keep this replica's lease; undefined when once at start is enough. */
   readonly heartbeatIntervalMs: number | undefined;

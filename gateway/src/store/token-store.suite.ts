@@ -470,6 +470,126 @@ export function describeTokenStore(backend: StoreBackend): void {
       expect((await store.closeAccount({ tokenId: hex(32), maxMsat: 1, at: new Date() })).kind).toBe("not_found");
     });
 
+    const closedWithRefund = async (store: TokenStore, sats = 10) => {
+      const { token } = await paidMetered(store, sats);
+      const invoice = { request: `lnbcrt1refund${hex(4)}`, paymentHash: hex(32) };
+      await store.closeAccount({ tokenId: token.tokenId, invoice, maxMsat: 1e9, at: new Date() });
+      return { token, invoice };
+    };
+
+    it("grants a refund's payment attempt to one claimant at a time, also when connections race", async () => {
+      const { store, open } = await fresh();
+      const other = await open();
+      const { token, invoice } = await closedWithRefund(store);
+      const ask = (claimId: string, at = new Date()) => ({
+        tokenId: token.tokenId,
+        claimId,
+        retry: false,
+        leaseMs: 60_000,
+        at,
+      });
+      const [a, b] = await Promise.all([store.claimRefund(ask("a/1")), other.claimRefund(ask("b/1"))]);
+      expect([a.kind, b.kind].sort()).toEqual(["busy", "claimed"]);
+      const [holder, loser] = a.kind === "claimed" ? ["a/1", "b/1"] : ["b/1", "a/1"];
+      const hash = invoice.paymentHash;
+      expect(await store.startRefundPayment(token.tokenId, loser, hash, new Date())).toBeUndefined();
+      expect(await store.startRefundPayment(token.tokenId, holder, hex(32), new Date())).toBeUndefined();
+      const started = await other.startRefundPayment(token.tokenId, holder, hash, new Date());
+      expect(started).toMatchObject({ attempts: 1, status: "pending" });
+      expect(started?.claimedUntil).toBeInstanceOf(Date);
+      // A lease that ran out lets another claim; the first holder can then no longer start a payment.
+      expect((await store.claimRefund(ask("c/1", new Date(Date.now() + 61_000)))).kind).toBe("claimed");
+      expect(await store.startRefundPayment(token.tokenId, holder, hash, new Date())).toBeUndefined();
+      // An outcome about an earlier attempt is not recorded over a later one.
+      const end = { tokenId: token.tokenId, claimId: holder, paymentHash: hash, at: new Date() };
+      expect(await store.finishRefundAttempt({ ...end, attempts: 0, status: "failed", error: "x" })).toMatchObject({
+        status: "pending",
+      });
+      expect(
+        await store.finishRefundAttempt({ ...end, attempts: 1, status: "failed", error: "no route" }),
+      ).toMatchObject({ status: "failed", error: "no route", claimedUntil: expect.any(Date) });
+      expect(
+        await store.finishRefundAttempt({ ...end, claimId: "c/1", attempts: 1, status: "pending" }),
+      ).not.toHaveProperty("claimedUntil");
+      expect((await store.claimRefund(ask("d/1"))).kind).toBe("idle");
+    });
+
+    it("moves a failed refund to a new invoice on a retry only, never to another account's invoice", async () => {
+      const { store } = await fresh();
+      const { token, invoice } = await closedWithRefund(store);
+      const other = await closedWithRefund(store);
+      const ask = { tokenId: token.tokenId, leaseMs: 60_000, at: new Date() };
+      const next = { request: "lnbcrt1next", paymentHash: hex(32) };
+      const first = await store.claimRefund({ ...ask, claimId: "a/1", retry: true, invoice: next });
+      expect(first).toMatchObject({
+        kind: "claimed",
+        previous: "pending",
+        untried: true,
+        refund: { paymentHash: invoice.paymentHash },
+      });
+      await store.startRefundPayment(token.tokenId, "a/1", invoice.paymentHash, new Date());
+      await store.finishRefundAttempt({
+        tokenId: token.tokenId,
+        claimId: "a/1",
+        paymentHash: invoice.paymentHash,
+        attempts: 1,
+        status: "failed",
+        error: "no route",
+        at: new Date(),
+      });
+      const stolen = { request: other.invoice.request, paymentHash: other.invoice.paymentHash };
+      expect(await store.claimRefund({ ...ask, claimId: "b/1", retry: true, invoice: stolen })).toMatchObject({
+        kind: "invoice_used",
+      });
+      expect(await store.claimRefund({ ...ask, claimId: "c/1", retry: true })).toMatchObject({
+        kind: "claimed",
+        previous: "failed",
+        untried: false,
+      });
+      await store.finishRefundAttempt({
+        tokenId: token.tokenId,
+        claimId: "c/1",
+        paymentHash: invoice.paymentHash,
+        attempts: 1,
+        status: "failed",
+        error: "no route again",
+        at: new Date(),
+      });
+      expect(await store.claimRefund({ ...ask, claimId: "d/1", retry: true, invoice: next })).toMatchObject({
+        kind: "claimed",
+        previous: "failed",
+        untried: true,
+        refund: { status: "pending", paymentHash: next.paymentHash, invoice: next.request },
+      });
+      expect(await store.refundPaymentHashes(token.tokenId)).toEqual(
+        expect.arrayContaining([invoice.paymentHash, next.paymentHash]),
+      );
+      const reused = await paidMetered(store, 5);
+      expect(
+        (
+          await store.closeAccount({
+            tokenId: reused.token.tokenId,
+            invoice: next,
+            maxMsat: 1e9,
+            at: new Date(),
+          })
+        ).kind,
+      ).toBe("invoice_used");
+      expect((await store.getToken(reused.token.tokenId))?.status).toBe("paid");
+    });
+
+    it("releases the refund claims of a stopped owner, and none of a live one", async () => {
+      const { store, open } = await fresh("live");
+      const { token } = await closedWithRefund(store);
+      const dead = await closedWithRefund(store);
+      const ask = { retry: false, leaseMs: 600_000, at: new Date() };
+      await store.claimRefund({ ...ask, tokenId: token.tokenId, claimId: "live/1" });
+      await store.claimRefund({ ...ask, tokenId: dead.token.tokenId, claimId: "dead/1" });
+      await (await open("other")).releaseReservationsOf("dead", new Date());
+      expect((await store.claimRefund({ ...ask, tokenId: dead.token.tokenId, claimId: "x/1" })).kind).toBe("claimed");
+      expect((await store.claimRefund({ ...ask, tokenId: token.tokenId, claimId: "x/2" })).kind).toBe("busy");
+    });
+
     it("keeps one payment secret for every connection", async () => {
       const { database, store } = await fresh();
       const first = await store.paymentSecret(randomBytes(32));
