@@ -75,3 +75,15 @@ export function invoicePaymentHash(invoice: string): string {
   return z.object({ id: z.string().regex(/^[0-9a-f]{64}$/) }).parse(invoices.parsePaymentRequest({ request: invoice }))
     .id;
 }
+
+/** When any BOLT11 invoice expires; undefined if it cannot be read. */
+export function invoiceExpiresAt(invoice: string): Date | undefined {
+  let parsed: unknown;
+  try {
+    parsed = invoices.parsePaymentRequest({ request: invoice });
+  } catch {
+    return undefined;
+  }
+  const read = z.object({ expires_at: z.iso.datetime() }).safeParse(parsed);
+  return read.success ? new Date(read.data.expires_at) : undefined;
+}

@@ -5,6 +5,7 @@ import { assertWithinBudget, isPriceQuote, type PaymentCost } from "./budget.js"
 import type { ValidatedChallenge } from "./challenge.js";
 import { L402ClientError, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
+import { invoiceExpiresAt } from "./invoice.js";
 import { readMacaroonInfo } from "./macaroon-info.js";
 import { assertMayPay, type PayPolicy } from "./pay-policy.js";
 import type { ValidatedPaymentOffer } from "./payment-offers.js";
@@ -14,13 +15,25 @@ import { findReceipt } from "./receipts.js";
 import type { ClientState, PendingSession, Receipt, StoredToken } from "./store/state.js";
 import type { ClientStore } from "./store/store.js";
 import { putToken } from "./tokens.js";
-import type { PaymentResult, Wallet } from "./wallet/wallet.js";
+import type { PaymentLookup, PaymentResult, Wallet } from "./wallet/wallet.js";
 
 /**
  * Payment hashes being paid by this process right now, by any client instance: never resolved from outside, since
  * "unknown to the wallet" may only mean "not sent yet".
  */
 const IN_FLIGHT = new Set<string>();
+
+/** Beyond twice the payment timeout, the client stops waiting on a wallet's `pay` (and keeps the payment pending). */
+const WALLET_GRACE_MS = 5_000;
+
+/**
+ * A non-authoritative wallet's `failed` is believed this long after its pay request expired: the wallet service
+ * judges the expiration by its own clock, which may lag ours.
+ */
+const REQUEST_EXPIRY_GRACE_MS = 60_000;
+
+/** An expired invoice a non-authoritative wallet has no record of is given up this long after its expiry. */
+const EXPIRED_INVOICE_GRACE_MS = 10 * 60_000;
 
 /** A pending payment LND has never heard of, from a process we cannot check (another host), is given up after this. */
 const FOREIGN_PENDING_GRACE_MS = 60 * 60_000;
@@ -136,6 +149,7 @@ export class Payer {
     this.#assertUnderCap(quote, capSats);
     const { paymentHash } = quote;
     IN_FLIGHT.add(paymentHash);
+    let walletCall: Promise<PaymentResult> | undefined;
     try {
       await store.update((state) => {
         const existing = findReceipt(state, paymentHash);
@@ -149,21 +163,37 @@ export class Payer {
         state.receipts.push(pending);
       });
       onEvent({ type: "paying", quote });
-      let result: PaymentResult;
-      try {
-        result = await wallet.pay({
+      const paying = Promise.resolve().then(() =>
+        wallet.pay({
           invoice: quote.invoice,
           paymentHash,
           amountSats: quote.amountSats,
           maxFeeSats: quote.maxFeeSats,
           timeoutMs: this.options.paymentTimeoutMs,
-        });
+        }),
+      );
+      walletCall = paying;
+      let result: PaymentResult;
+      try {
+        result = await within(paying, 2 * this.options.paymentTimeoutMs + WALLET_GRACE_MS, "the wallet did not answer");
       } catch (error) {
-        if (error instanceof L402ClientError && error.code === "payment_failed") {
+        if (!(error instanceof L402ClientError && error.code === "payment_failed"))
+          throw unknownOutcome(paymentHash, error);
+        // The wallet says it failed: believed only once a lookup of the payment hash proves it.
+        const proven = await this.#lookup(paymentHash);
+        if (proven.status === "succeeded" && preimageMatches(proven.preimage, paymentHash)) {
+          result = proven;
+        } else if (this.#provesNotPaid(proven, pending)) {
           await store.update((state) => settleFailed(state, paymentHash, error.message, now()));
           throw error;
+        } else {
+          throw unknownOutcome(
+            paymentHash,
+            new Error(
+              `the wallet reported "${error.message}", but its record does not prove the payment cannot happen`,
+            ),
+          );
         }
-        throw unknownOutcome(paymentHash, error);
       }
       if (!preimageMatches(result.preimage, paymentHash)) {
         throw unknownOutcome(paymentHash, new Error("the wallet returned a preimage that does not match the hash"));
@@ -172,8 +202,43 @@ export class Payer {
       onEvent({ type: "paid", quote, feeSats: result.feeSats });
       return settled;
     } finally {
-      IN_FLIGHT.delete(paymentHash);
+      // A wallet call given up on may still be paying: the hash stays in flight until it returns.
+      const release = () => IN_FLIGHT.delete(paymentHash);
+      if (walletCall) walletCall.then(release, release);
+      else release();
     }
+  }
+
+  /** The wallet's record of a payment, within the payment timeout; a lookup that fails or hangs proves nothing. */
+  async #lookup(paymentHash: string): Promise<PaymentLookup | { readonly status: "unreachable" }> {
+    try {
+      return await within(
+        Promise.resolve().then(() => this.options.wallet.lookupPayment(paymentHash)),
+        this.options.paymentTimeoutMs,
+        "the wallet's lookup did not answer",
+      );
+    } catch {
+      return { status: "unreachable" };
+    }
+  }
+
+  /**
+   * Whether the wallet's record proves that a payment did not and will not happen. An authoritative wallet (LND):
+   * `failed`, or `unknown` once the paying process is gone. Otherwise (NWC) a pay request may still be delivered,
+   * or delivered again by a relay that replays it, and be paid: `failed` proves it only once the request has
+   * expired (it carries an expiration of the payment timeout; a minute more for clocks), and `unknown` only once the
+   * invoice has been expired for a while (no wallet pays an expired invoice).
+   */
+  #provesNotPaid(lookup: PaymentLookup | { readonly status: "unreachable" }, receipt: Receipt): boolean {
+    const now = this.options.now().getTime();
+    if (this.options.wallet.lookupIsAuthoritative === true) {
+      return lookup.status === "failed" || (lookup.status === "unknown" && isAbandoned(receipt, new Date(now)));
+    }
+    if (lookup.status === "failed") {
+      return now - Date.parse(receipt.createdAt) > this.options.paymentTimeoutMs + REQUEST_EXPIRY_GRACE_MS;
+    }
+    const expiresAt = lookup.status === "unknown" ? invoiceExpiresAt(receipt.invoice) : undefined;
+    return expiresAt !== undefined && now - expiresAt.getTime() > EXPIRED_INVOICE_GRACE_MS;
   }
 
   /**
@@ -182,7 +247,7 @@ export class Payer {
    * Returns the receipts still pending afterwards.
    */
   async resolvePending(origin?: string): Promise<Receipt[]> {
-    const { wallet, store, now, onEvent } = this.options;
+    const { store, now, onEvent } = this.options;
     const pending = (await store.read()).receipts.filter(
       (receipt) =>
         receipt.status === "pending" &&
@@ -190,25 +255,21 @@ export class Payer {
         !IN_FLIGHT.has(receipt.paymentHash),
     );
     const stillPending: Receipt[] = [];
-    for (const receipt of pending) {
-      let lookup: Awaited<ReturnType<Wallet["lookupPayment"]>>;
-      try {
-        lookup = await wallet.lookupPayment(receipt.paymentHash);
-      } catch {
-        stillPending.push(receipt);
-        continue;
-      }
-      if (lookup.status === "succeeded" && preimageMatches(lookup.preimage, receipt.paymentHash)) {
-        await store.update((state) => settleSucceeded(state, receipt.paymentHash, lookup, now()));
-        onEvent({ type: "pending_resolved", paymentHash: receipt.paymentHash, status: "succeeded" });
-      } else if (lookup.status === "failed" || (lookup.status === "unknown" && isAbandoned(receipt, now()))) {
-        const reason = lookup.status === "failed" ? lookup.reason : "never sent (the paying process stopped first)";
-        await store.update((state) => settleFailed(state, receipt.paymentHash, reason, now()));
-        onEvent({ type: "pending_resolved", paymentHash: receipt.paymentHash, status: "failed" });
-      } else {
-        stillPending.push(receipt);
-      }
-    }
+    await Promise.all(
+      pending.map(async (receipt) => {
+        const lookup = await this.#lookup(receipt.paymentHash);
+        if (lookup.status === "succeeded" && preimageMatches(lookup.preimage, receipt.paymentHash)) {
+          await store.update((state) => settleSucceeded(state, receipt.paymentHash, lookup, now()));
+          onEvent({ type: "pending_resolved", paymentHash: receipt.paymentHash, status: "succeeded" });
+        } else if (this.#provesNotPaid(lookup, receipt)) {
+          const reason = lookup.status === "failed" ? lookup.reason : "never sent (the paying process stopped first)";
+          await store.update((state) => settleFailed(state, receipt.paymentHash, reason, now()));
+          onEvent({ type: "pending_resolved", paymentHash: receipt.paymentHash, status: "failed" });
+        } else {
+          stillPending.push(receipt);
+        }
+      }),
+    );
     return stillPending;
   }
 
@@ -327,6 +388,20 @@ function preimageMatches(preimage: string, paymentHash: string): boolean {
     /^[0-9a-f]{64}$/.test(preimage) &&
     createHash("sha256").update(Buffer.from(preimage, "hex")).digest("hex") === paymentHash
   );
+}
+
+/** `work`, or a rejection after `ms` (the work itself runs on, and its late failure is ignored). */
+async function within<T>(work: Promise<T>, ms: number, why: string): Promise<T> {
+  work.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${why} within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function unknownOutcome(paymentHash: string, error: unknown): L402ClientError {

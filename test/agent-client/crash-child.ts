@@ -19,5 +19,6 @@ const dying: Wallet = {
     throw new Error("unreachable");
   },
   lookupPayment: (hash) => real.lookupPayment(hash),
+  lookupIsAuthoritative: real.lookupIsAuthoritative,
 };
 await createL402Client({ wallet: dying, store: new FileStore(storePath ?? "") }).fetch(url ?? "");

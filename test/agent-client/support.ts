@@ -187,6 +187,7 @@ export function crashingAfterSend(real: Wallet): Wallet {
       throw new Error("simulated crash after the payment left");
     },
     lookupPayment: (hash) => real.lookupPayment(hash),
+    ...(real.lookupIsAuthoritative === undefined ? {} : { lookupIsAuthoritative: real.lookupIsAuthoritative }),
   };
 }
 

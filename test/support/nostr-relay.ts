@@ -7,9 +7,10 @@ import {
   EventUtils,
   type Filter,
   type IncomingMessage,
+  LogLevel,
 } from "@nostr-relay/common";
 import { NostrRelay } from "@nostr-relay/core";
-import { WebSocketServer } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 
 /** Stored events in memory: the relay lives as long as one test file. Ephemeral events never reach it. */
 class MemoryEventRepository extends EventRepository {
@@ -56,12 +57,38 @@ export interface LocalRelay {
   close(): Promise<void>;
 }
 
+/**
+ * Decides what becomes of an event a connection published, in place of the relay's honest handling: `deliver`
+ * hands it on (callable again, later, or never), `acknowledge` tells the publisher it was accepted (as a relay that
+ * swallows it would). An ephemeral event (NIP-47's requests and responses) is delivered straight to the
+ * subscriptions it matches, with none of the relay's checks: a hostile relay delivers an expired request too.
+ */
+export type EventGate = (event: Event, deliver: () => void, acknowledge: () => void) => void;
+
+export interface NostrRelayOptions {
+  /** Every published event goes through this instead of straight to the relay (see HostileRelay). */
+  readonly gate?: EventGate;
+}
+
 /** A Nostr relay on loopback: `@nostr-relay/core` (NIP-01 messages, event checks, subscriptions) over `ws`. */
-export async function startNostrRelay(): Promise<LocalRelay> {
-  const relay = new NostrRelay(new MemoryEventRepository());
+export async function startNostrRelay(options: NostrRelayOptions = {}): Promise<LocalRelay> {
+  const relay = new NostrRelay(new MemoryEventRepository(), options.gate ? { logLevel: LogLevel.ERROR } : {});
   const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  // The gate's own view of subscriptions, to deliver ephemeral events past the relay's checks.
+  const subscriptions = new Map<WebSocket, Map<string, Filter[]>>();
+  const broadcast = (event: Event) => {
+    for (const [socket, bySocket] of subscriptions) {
+      for (const [id, filters] of bySocket) {
+        if (socket.readyState !== socket.OPEN) continue;
+        if (filters.some((filter) => EventUtils.isMatchingFilter(event, filter))) {
+          socket.send(JSON.stringify(["EVENT", id, event]));
+        }
+      }
+    }
+  };
   server.on("connection", (socket, request) => {
     relay.handleConnection(socket, request.socket.remoteAddress);
+    subscriptions.set(socket, new Map());
     socket.on("message", (data) => {
       let message: unknown;
       try {
@@ -70,9 +97,25 @@ export async function startNostrRelay(): Promise<LocalRelay> {
         return;
       }
       if (!Array.isArray(message) || typeof message[0] !== "string") return;
-      relay.handleMessage(socket, message as IncomingMessage).catch(() => undefined);
+      const handle = () => relay.handleMessage(socket, message as IncomingMessage).catch(() => undefined);
+      if (message[0] === "REQ" && typeof message[1] === "string") {
+        subscriptions.get(socket)?.set(message[1], message.slice(2) as Filter[]);
+      }
+      if (message[0] === "CLOSE" && typeof message[1] === "string") subscriptions.get(socket)?.delete(message[1]);
+      const event = message[0] === "EVENT" ? (message[1] as Event | undefined) : undefined;
+      if (!options.gate || !event || typeof event.id !== "string") {
+        handle();
+        return;
+      }
+      const ephemeral = EventUtils.getType(event.kind) === EventType.EPHEMERAL;
+      options.gate(event, ephemeral ? () => broadcast(event) : handle, () => {
+        if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(["OK", event.id, true, ""]));
+      });
     });
-    socket.on("close", () => relay.handleDisconnect(socket));
+    socket.on("close", () => {
+      subscriptions.delete(socket);
+      relay.handleDisconnect(socket);
+    });
     socket.on("error", () => socket.terminate());
   });
   await new Promise<void>((resolve) => server.once("listening", resolve));

@@ -14,8 +14,15 @@ export interface NwcService {
   readonly uri: string;
   /** NIP-47 requests the service answered, by method. */
   readonly requests: Record<string, number>;
+  /** What a NIP-47 request or response event says, read with the service's key (what a test's relay cannot). */
+  inspect(event: { kind: number; content: string; tags: string[][] }): Promise<Nip47Content | undefined>;
   close(): void;
 }
+
+/** A request's method, or a response's result type and error code. */
+export type Nip47Content =
+  | { readonly kind: "request"; readonly method: string }
+  | { readonly kind: "response"; readonly resultType: string; readonly errorCode: string | undefined };
 
 const MAX_FEE_SATS = 10;
 
@@ -131,6 +138,22 @@ export async function startNwcWalletService(relayUrl: string, lnd: Authenticated
   return {
     uri: `nostr+walletconnect://${keypair.walletPubkey}?relay=${encodeURIComponent(relayUrl)}&secret=${clientSecret}`,
     requests,
+    async inspect(event) {
+      if (event.kind !== 23194 && event.kind !== 23195) return undefined;
+      // A response is encrypted like the request it answers; try both encryptions.
+      for (const encryption of ["nip44_v2", "nip04"] as const) {
+        try {
+          const content = JSON.parse(await service.decrypt(keypair, event.content, encryption)) as {
+            method?: string;
+            result_type?: string;
+            error?: { code?: string } | null;
+          };
+          if (event.kind === 23194) return { kind: "request", method: content.method ?? "" };
+          return { kind: "response", resultType: content.result_type ?? "", errorCode: content.error?.code };
+        } catch {}
+      }
+      return undefined;
+    },
     close() {
       unsubscribe();
       service.close();

@@ -44,6 +44,9 @@ const failedSchema = z.object({
 
 /** Pays from an LND node through the `lightning` package (SendPaymentV2 / TrackPaymentV2). */
 export class LndWallet implements Wallet {
+  /** LND records a payment (TrackPaymentV2 / ListPayments) before it sends an HTLC: unknown means never sent. */
+  readonly lookupIsAuthoritative = true;
+
   constructor(private readonly lnd: AuthenticatedLnd) {}
 
   static connect(connection: LndConnection): LndWallet {

@@ -1,23 +1,27 @@
-import { type Nip47Transaction, Nip47WalletError, NWCClient } from "@getalby/sdk/nwc";
-import { WebSocket } from "ws";
+import { createHash } from "node:crypto";
 import { z } from "zod";
-import { L402ClientError } from "../errors.js";
+import { Nip47Connection, type Nip47Reply } from "./nip47.js";
 import { outcomeFromLookup } from "./outcome.js";
 import type { PaymentLookup, PaymentOrder, PaymentResult, Wallet } from "./wallet.js";
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 
-/** NIP-47 error codes after which the wallet service certainly did not pay (and will not). */
-const NOT_PAID = new Set([
-  "PAYMENT_FAILED",
-  "INSUFFICIENT_BALANCE",
-  "QUOTA_EXCEEDED",
-  "RATE_LIMITED",
-  "RESTRICTED",
-  "UNAUTHORIZED",
-  "NOT_IMPLEMENTED",
-  "UNSUPPORTED_ENCRYPTION",
-]);
+/** How long a lookup_invoice may take by default. */
+const DEFAULT_LOOKUP_TIMEOUT_MS = 10_000;
+
+const payResultSchema = z.object({ preimage: z.string(), fees_paid: z.number().nonnegative().optional() });
+
+const transactionSchema = z.object({
+  payment_hash: z.string(),
+  state: z.string().optional(),
+  preimage: z.string().nullish(),
+  fees_paid: z.number().nonnegative().nullish(),
+});
+
+export interface NwcWalletOptions {
+  /** The most a lookup_invoice or get_balance request may take; default 10 s. */
+  readonly requestTimeoutMs?: number;
+}
 
 export class NwcUriError extends Error {
   override readonly name = "NwcUriError";
@@ -43,92 +47,109 @@ export function parseNwcUri(uri: string): { walletPubkey: string; relayUrls: str
 }
 
 /**
- * Pays through a Nostr Wallet Connect (NIP-47) wallet service with `@getalby/sdk`: `pay_invoice` to pay,
- * `lookup_invoice` by payment hash to learn the outcome of a payment left pending, `get_balance` where the service
- * offers it. Caps and budgets are the client's, enforced before the request is sent; NIP-47 has no routing-fee limit,
+ * Pays through a Nostr Wallet Connect (NIP-47) wallet service: `pay_invoice` to pay, `lookup_invoice` by payment hash
+ * to learn a payment's outcome, `get_balance` where the service offers it. Requests go over nostr-tools (see
+ * Nip47Connection): every one within a deadline this client sets, replies matched to their request.
+ *
+ * A relay can hold back, delay, replay and reorder events, so the reply to `pay_invoice` proves a success only by
+ * its preimage; an error reply is checked with `lookup_invoice` before the payment is called failed (a replayed
+ * request answers "already paid" with PAYMENT_FAILED). A wallet service that never heard of a payment hash does not
+ * prove it unpaid: the request may still be on its way, so `lookupIsAuthoritative` is false and such a payment stays
+ * pending. Caps and budgets are the client's, enforced before the request is sent; NIP-47 has no routing-fee limit,
  * so the fee is the wallet service's own (the receipt records what it reports).
  */
 export class NwcWallet implements Wallet {
-  readonly #client: NWCClient;
+  readonly lookupIsAuthoritative = false;
+  readonly #connection: Nip47Connection;
+  readonly #requestTimeoutMs: number;
 
-  private constructor(client: NWCClient) {
-    this.#client = client;
+  private constructor(connection: Nip47Connection, options: NwcWalletOptions) {
+    this.#connection = connection;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS;
   }
 
   /** From a `nostr+walletconnect://` URI (read it from a file or the environment; never log it). */
-  static fromUri(uri: string): NwcWallet {
-    const { walletPubkey, relayUrls, secret } = parseNwcUri(uri);
-    // Node 20 has no global WebSocket, which the SDK's relay connections use; Node 22 has one.
-    const scope = globalThis as { WebSocket?: unknown };
-    scope.WebSocket ??= WebSocket;
-    return new NwcWallet(new NWCClient({ walletPubkey, relayUrls, secret }));
+  static fromUri(uri: string, options: NwcWalletOptions = {}): NwcWallet {
+    return new NwcWallet(new Nip47Connection(parseNwcUri(uri)), options);
   }
 
+  /**
+   * Settles within `order.timeoutMs` for the pay_invoice reply plus one lookup_invoice of at most the request
+   * timeout (and no longer than `order.timeoutMs`).
+   */
   async pay(order: PaymentOrder): Promise<PaymentResult> {
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(resolve, order.timeoutMs, "timeout");
-    });
+    const { paymentHash } = order;
+    const lookupMs = Math.min(order.timeoutMs, this.#requestTimeoutMs);
+    const lookup = { lookupPayment: (hash: string) => this.#lookup(hash, lookupMs) };
+    let reply: Nip47Reply;
     try {
-      const answer = await Promise.race([this.#client.payInvoice({ invoice: order.invoice }), timedOut]);
-      if (answer === "timeout")
-        return await outcomeFromLookup(this, order.paymentHash, `no answer after ${order.timeoutMs} ms`, false);
-      const preimage = hex64.safeParse(answer.preimage);
-      if (!preimage.success)
-        return await outcomeFromLookup(this, order.paymentHash, "the wallet returned no valid preimage", false);
-      return { paymentHash: order.paymentHash, preimage: preimage.data, feeSats: msatToSats(answer.fees_paid) };
+      reply = await this.#connection.request("pay_invoice", { invoice: order.invoice }, order.timeoutMs);
     } catch (error) {
-      if (error instanceof Nip47WalletError && NOT_PAID.has(error.code)) {
-        throw new L402ClientError("payment_failed", `the NWC wallet refused to pay: ${error.code}: ${error.message}`, {
-          paymentHash: order.paymentHash,
-        });
-      }
-      // A timeout, a lost relay or an internal error: the wallet may have paid; ask it. A payment it has not heard
-      // of may still be on its way to it, so that is kept pending too.
-      return await outcomeFromLookup(this, order.paymentHash, describe(error), false);
-    } finally {
-      clearTimeout(timer);
+      // No reply in time, or no relay took the request: the wallet service may have paid or may still pay.
+      return await outcomeFromLookup(lookup, paymentHash, describe(error), false);
     }
+    if (!reply.ok) {
+      return await outcomeFromLookup(
+        lookup,
+        paymentHash,
+        `the NWC wallet answered ${reply.code}${reply.message ? `: ${reply.message}` : ""}`,
+        false,
+      );
+    }
+    const paid = payResultSchema.safeParse(reply.result);
+    if (paid.success && proves(paid.data.preimage, paymentHash)) {
+      return { paymentHash, preimage: paid.data.preimage, feeSats: msatToSats(paid.data.fees_paid) };
+    }
+    return await outcomeFromLookup(lookup, paymentHash, "the NWC wallet returned no valid preimage", false);
   }
 
-  async lookupPayment(paymentHash: string): Promise<PaymentLookup> {
-    let transaction: Nip47Transaction;
+  lookupPayment(paymentHash: string): Promise<PaymentLookup> {
+    return this.#lookup(paymentHash, this.#requestTimeoutMs);
+  }
+
+  async #lookup(paymentHash: string, timeoutMs: number): Promise<PaymentLookup> {
+    let reply: Nip47Reply;
     try {
-      transaction = await this.#client.lookupInvoice({ payment_hash: paymentHash });
+      reply = await this.#connection.request("lookup_invoice", { payment_hash: paymentHash }, timeoutMs);
     } catch (error) {
-      if (error instanceof Nip47WalletError && error.code === "NOT_FOUND") return { status: "unknown" };
       throw new Error(`the NWC wallet could not look up payment ${paymentHash}: ${describe(error)}`, { cause: error });
     }
-    if (transaction.payment_hash !== paymentHash) {
+    if (!reply.ok) {
+      if (reply.code === "NOT_FOUND") return { status: "unknown" };
+      throw new Error(`the NWC wallet could not look up payment ${paymentHash}: ${reply.code} ${reply.message}`);
+    }
+    const transaction = transactionSchema.safeParse(reply.result);
+    if (!transaction.success) throw new Error(`the NWC wallet answered a lookup of ${paymentHash} with no transaction`);
+    if (transaction.data.payment_hash !== paymentHash) {
       throw new Error(`the NWC wallet answered a lookup of ${paymentHash} with another payment`);
     }
-    switch (transaction.state) {
-      case "settled": {
-        const preimage = hex64.safeParse(transaction.preimage);
-        if (!preimage.success) return { status: "pending" };
-        return {
-          status: "succeeded",
-          paymentHash,
-          preimage: preimage.data,
-          feeSats: msatToSats(transaction.fees_paid),
-        };
-      }
-      case "failed":
-        return { status: "failed", reason: "the NWC wallet reports the payment failed" };
-      default:
-        return { status: "pending" };
+    const { state, preimage, fees_paid } = transaction.data;
+    if (typeof preimage === "string" && proves(preimage, paymentHash)) {
+      return { status: "succeeded", paymentHash, preimage, feeSats: msatToSats(fees_paid ?? 0) };
     }
+    if (state === "failed") return { status: "failed", reason: "the NWC wallet reports the payment failed" };
+    return { status: "pending" };
   }
 
   /** The wallet's spendable balance in msat (NIP-47 get_balance), where the service offers it. */
   async balanceMsat(): Promise<number> {
-    return (await this.#client.getBalance()).balance;
+    const reply = await this.#connection.request("get_balance", {}, this.#requestTimeoutMs);
+    if (!reply.ok) throw new Error(`the NWC wallet did not give its balance: ${reply.code} ${reply.message}`);
+    return z.object({ balance: z.number() }).parse(reply.result).balance;
   }
 
   /** Closes the relay connections. */
   close(): void {
-    this.#client.close();
+    this.#connection.close();
   }
+}
+
+/** A preimage proves a payment only if its SHA-256 is the payment hash. */
+function proves(preimage: string, paymentHash: string): boolean {
+  return (
+    hex64.safeParse(preimage).success &&
+    createHash("sha256").update(Buffer.from(preimage, "hex")).digest("hex") === paymentHash
+  );
 }
 
 function msatToSats(msat: number | undefined): number {
