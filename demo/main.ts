@@ -84,10 +84,15 @@ async function main(): Promise<void> {
   process.once("SIGTERM", () => void stop(0));
 
   try {
+    // The admin bearer secret goes to a file only the user can read, never to the terminal (or its scrollback, logs).
+    const adminSecretFile = join(mkdtempSync(join(tmpdir(), "l402-demo-admin-")), "admin-secret");
+    writeFileSync(adminSecretFile, stack.adminSecret, { mode: 0o600 });
     let wallet: Wallet = LndWallet.connect(stack.agentLnd);
     let nwcUriFile: string | undefined;
     if (values.wallet === "nwc") {
-      // A Nostr relay on loopback and a NIP-47 wallet service on it that pays from the agent's node.
+      // A Nostr relay on loopback and a NIP-47 wallet service on it that pays from the agent's node. The Alby SDK's
+      // wallet service narrates its relay connection with console.info; the demo prints with log and error only.
+      console.info = () => undefined;
       const relay = await startNostrRelay();
       cleanups.push(() => relay.close());
       const service = await startNwcWalletService(relay.url, authenticatedLndGrpc(stack.agentLnd).lnd);
@@ -120,13 +125,15 @@ async function main(): Promise<void> {
     const models = await openai.models.list();
     const modelId = models.data[0]?.id ?? stack.modelId;
 
-    process.stdout.write(`\nQ: ${question}\nA: `);
+    process.stdout.write(`\nQ: ${question}\n`);
     const stream = await openai.chat.completions.create({
       model: modelId,
       messages: [{ role: "user", content: question }],
       max_tokens: 96,
       stream: true,
     });
+    // The answer line starts once the payment's progress lines (stderr) are done, so that they do not land on it.
+    process.stdout.write("A: ");
     for await (const chunk of stream) process.stdout.write(chunk.choices[0]?.delta?.content ?? "");
     process.stdout.write("\n\n");
 
@@ -139,7 +146,7 @@ async function main(): Promise<void> {
       cost ? `this call:   ${cost.costMsat} msat` : "this call:   (no cost reported)",
       cost ? `balance:     ${cost.balanceMsat} msat left on the token for the next calls` : "",
       `metrics:     ${stack.gateway.operatorUrl}/metrics`,
-      `admin API:   ${stack.gateway.adminUrl}/admin/openapi.json  (Authorization: Bearer ${stack.adminSecret})`,
+      `admin API:   ${stack.gateway.adminUrl}/admin/openapi.json  (Authorization: Bearer <the secret in ${adminSecretFile}>)`,
     ].filter(Boolean);
     console.log(lines.join("\n"));
 
@@ -162,7 +169,7 @@ ${walletEnv}
     -H 'content-type: application/json' -H 'X-L402-Deposit-Msat: 20000' \\
     -d '{"model":"${modelId}","messages":[{"role":"user","content":"Hello!"}]}'
   npx l402 receipts
-  curl -s -H 'Authorization: Bearer ${stack.adminSecret}' ${stack.gateway.adminUrl}/admin/revenue`);
+  curl -s -H "Authorization: Bearer $(cat '${adminSecretFile}')" ${stack.gateway.adminUrl}/admin/revenue`);
   } catch (error) {
     console.error(`[demo] failed: ${error instanceof Error ? error.message : String(error)}`);
     await stop(1);

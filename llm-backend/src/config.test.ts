@@ -1,11 +1,14 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseCli } from "./config.js";
 import { startServer } from "./http/server.js";
 import { defaultModelPath } from "./inference/default-model.js";
 import { ModelNotFoundError, resolveModelPath } from "./inference/model.js";
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 describe("CLI configuration", () => {
   it("parses every flag into one typed config", () => {
@@ -39,11 +42,17 @@ describe("CLI configuration", () => {
     });
   });
 
-  it("defaults to the cached model, available cores and loopback", () => {
+  it("defaults to the cached model, available cores and loopback on 8081, where the sample gateway config expects it", async () => {
     const parsed = parseCli([], {});
     if (parsed.kind !== "config") throw new Error("expected a config");
     expect(parsed.config.model).toBe(defaultModelPath());
     expect(parsed.config.host).toBe("127.0.0.1");
+    expect(parsed.config.port).toBe(8081);
+    const sample = await readFile(join(repoRoot, "gateway", "config", "gateway.sample.yaml"), "utf8");
+    expect(sample).toContain(`upstream: http://127.0.0.1:${parsed.config.port}`);
+    const gatewayPort = /^listen:\n(?:\s+#.*\n|\s+\w+:.*\n)*?\s+port: (\d+)/m.exec(sample)?.[1];
+    expect(gatewayPort).toBe("8080");
+    expect(Number(gatewayPort)).not.toBe(parsed.config.port);
     expect(parsed.config.threads).toBeGreaterThan(0);
   });
 

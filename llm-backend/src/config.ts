@@ -22,7 +22,7 @@ export const configSchema = z.object({
   contextSize: positiveInt.max(1 << 20).default(4096),
   /** node-llama-cpp's own default (at least 4) oversubscribes small machines, so default to the cores we really have. */
   threads: positiveInt.max(1024).default(availableParallelism()),
-  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  port: z.coerce.number().int().min(0).max(65535).default(8081),
   host: z.string().min(1).default("127.0.0.1"),
   /** Requests allowed to wait for a sequence; beyond that the answer is 503 with Retry-After. */
   maxQueue: z.coerce.number().int().min(0).max(10_000).default(16),
@@ -53,7 +53,7 @@ export const USAGE = `Usage: l402-llm-backend [options]
   --parallel <n>            sequences decoded in parallel (default: 4)
   --context-size <n>        tokens per sequence (default: 4096)
   --threads <n>             CPU threads (default: available cores)
-  --port <n>                listen port, 0 for any free one (default: 8080)
+  --port <n>                listen port, 0 for any free one (default: 8081, beside the gateway on 8080)
   --host <addr>             listen address (default: 127.0.0.1)
   --max-queue <n>           waiting requests before 503 (default: 16)
   --retry-after <s>         Retry-After seconds on 503 (default: 1)

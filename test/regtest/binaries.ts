@@ -1,5 +1,6 @@
 import { access, chmod, constants, cp, mkdir, rename, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { buildOnce } from "./build-lock.js";
 import { runCommand, tail } from "./command.js";
 import { cacheRoot } from "./paths.js";
 import { GO_BINARIES, type GoBinaryName, type GoBinarySpec } from "./versions.js";
@@ -128,9 +129,19 @@ export function ensureBinary(name: GoBinaryName, log: Log = defaultLog): Promise
 export async function ensureGoBinary(spec: GoBinarySpec, log: Log = defaultLog): Promise<string> {
   const target = binaryPath(spec);
   if (await isExecutable(target)) return target;
-  const goVersion = await assertGoAvailable(spec.name);
-  log(`${spec.name} ${spec.version} is not cached; building it with ${goVersion}`);
-  await buildBinary(spec, target, log);
+  await mkdir(dirname(target), { recursive: true });
+  // Several first runs at once (checkouts sharing the cache) build each binary once: the others wait for it.
+  await buildOnce({
+    lockPath: `${target}.lock`,
+    what: `${spec.name} ${spec.version}`,
+    isBuilt: () => isExecutable(target),
+    build: async () => {
+      const goVersion = await assertGoAvailable(spec.name);
+      log(`${spec.name} ${spec.version} is not cached; building it with ${goVersion}`);
+      await buildBinary(spec, target, log);
+    },
+    log,
+  });
   return target;
 }
 

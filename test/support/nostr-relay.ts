@@ -72,7 +72,7 @@ export interface NostrRelayOptions {
 
 /** A Nostr relay on loopback: `@nostr-relay/core` (NIP-01 messages, event checks, subscriptions) over `ws`. */
 export async function startNostrRelay(options: NostrRelayOptions = {}): Promise<LocalRelay> {
-  const relay = new NostrRelay(new MemoryEventRepository(), options.gate ? { logLevel: LogLevel.ERROR } : {});
+  const relay = new NostrRelay(new MemoryEventRepository(), { logLevel: LogLevel.ERROR });
   const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
   // The gate's own view of subscriptions, to deliver ephemeral events past the relay's checks.
   const subscriptions = new Map<WebSocket, Map<string, Filter[]>>();

@@ -9,7 +9,7 @@ usage:
                                           stdout); exit 3 when the cap or a budget would refuse it
   l402 mcp [--max-cost <sats>] [--confirm-above <sats>]
                                           Model Context Protocol server on stdio (tools: fetch, quote,
-                                          balance, receipts, budget)
+                                          balance, receipts, budget, close)
   l402 tokens list                        cached tokens and Payment sessions as JSON (no preimages)
   l402 tokens rm <origin|payment-hash>    forget tokens; 'l402 tokens rm --all' forgets every one
   l402 close <origin> | --all             close Payment sessions and L402 prepaid tokens, collecting the

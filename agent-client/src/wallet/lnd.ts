@@ -9,6 +9,7 @@ import {
 } from "lightning";
 import { z } from "zod";
 import { L402ClientError } from "../errors.js";
+import { quietIpServernameWarning } from "./ip-servername.js";
 import { outcomeFromLookup } from "./outcome.js";
 import type {
   PaymentLookup,
@@ -50,6 +51,7 @@ export class LndWallet implements Wallet {
   constructor(private readonly lnd: AuthenticatedLnd) {}
 
   static connect(connection: LndConnection): LndWallet {
+    quietIpServernameWarning(connection.socket);
     const { lnd } = authenticatedLndGrpc({
       socket: connection.socket,
       macaroon: connection.macaroon,

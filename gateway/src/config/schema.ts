@@ -86,6 +86,11 @@ export const serviceSchema = z
      * Payment session; metered services). See docs/payment-schemes.md.
      */
     schemes: z.array(z.enum(PAYMENT_SCHEMES)).min(1).default(["l402"]),
+    /**
+     * Send the LSAT line before the L402 line (old clients read only the first challenge); false leaves it out,
+     * halving the header. It is left out anyway when both lines would pass 8 KiB (a large macaroon).
+     */
+    lsatChallenge: z.boolean().default(true),
     /** Left out of the public price manifest (/.well-known/l402.json); the service itself still answers. */
     private: z.boolean().default(false),
   })

@@ -10,8 +10,8 @@ import { carriedCaveats, tokenCaveats } from "./caveats.js";
 import type { MacaroonKeys } from "./macaroon-keys.js";
 
 export interface Challenge {
-  /** Two WWW-Authenticate values: LSAT first for old clients, then L402. */
-  readonly wwwAuthenticate: readonly [string, string];
+  /** WWW-Authenticate values: LSAT first for old clients (unless left out, see l402ChallengeLines), then L402. */
+  readonly wwwAuthenticate: readonly string[];
   readonly body: {
     readonly code: string;
     readonly message: string;
@@ -22,6 +22,23 @@ export interface Challenge {
     readonly expires_at: string;
     readonly [detail: string]: unknown;
   };
+}
+
+/**
+ * The most the L402 challenge lines (LSAT and L402 together) may take of the WWW-Authenticate header. Each line
+ * carries the macaroon twice (`macaroon=` and `token=`), so a large macaroon with both lines would pass common
+ * clients' 16 KiB header limit once Payment offers are added; beyond this the LSAT line is left out.
+ */
+export const MAX_L402_CHALLENGE_BYTES = 8 * 1024;
+
+/**
+ * The L402 lines of a 402: LSAT then L402 (Aperture's order, for clients that read only the first), or the L402 line
+ * alone when the service sets `lsatChallenge: false` or both lines together would pass MAX_L402_CHALLENGE_BYTES.
+ */
+export function l402ChallengeLines(service: ServiceConfig, macaroonBase64: string, invoice: string): readonly string[] {
+  const [lsat, l402] = formatChallenge({ macaroonBase64, invoice });
+  const both = Buffer.byteLength(lsat) + Buffer.byteLength(l402);
+  return service.lsatChallenge && both <= MAX_L402_CHALLENGE_BYTES ? [lsat, l402] : [l402];
 }
 
 const accessMemo = (service: ServiceConfig) => `L402 access to ${service.name}`;
@@ -88,6 +105,7 @@ export class Challenger {
   }
 
   private answer(
+    service: ServiceConfig,
     reason: Reason,
     sats: number,
     invoice: CreatedInvoice,
@@ -95,7 +113,7 @@ export class Challenger {
     details: object,
   ): Challenge {
     return {
-      wwwAuthenticate: formatChallenge({ macaroonBase64: token.macaroonBase64, invoice: invoice.request }),
+      wwwAuthenticate: l402ChallengeLines(service, token.macaroonBase64, invoice.request),
       body: {
         code: reason.code,
         message: reason.message,
@@ -142,7 +160,7 @@ export class Challenger {
   ): Promise<Challenge> {
     const sats = msatToInvoiceSats((await this.pricer.quote(service, request)).worstCaseMsat);
     const { invoice, token } = await this.newToken(service, sats, false);
-    return this.answer(reason, sats, invoice, token, {});
+    return this.answer(service, reason, sats, invoice, token, {});
   }
 
   /** A metered token whose invoice prepays `depositMsat` (rounded up to whole sats, all of it credited). */
@@ -154,7 +172,7 @@ export class Challenger {
   ): Promise<Challenge> {
     const sats = Math.ceil(depositMsat / 1000);
     const { invoice, token } = await this.newToken(service, sats, true);
-    return this.answer(reason, sats, invoice, token, {
+    return this.answer(service, reason, sats, invoice, token, {
       token_id: token.identifier.tokenId.toString("hex"),
       price_msat: quote.worstCaseMsat,
       deposit_msat: sats * 1000,
@@ -196,6 +214,7 @@ export class Challenger {
       invoiceExpiresAt: invoice.expiresAt,
     });
     return this.answer(
+      service,
       {
         code: "insufficient_balance",
         message: `this request may cost up to ${quote.worstCaseMsat} msat and the token's balance is ${balanceMsat} msat; pay the invoice to top it up`,

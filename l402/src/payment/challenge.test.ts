@@ -70,6 +70,15 @@ describe("buildPaymentChallenge / formatPaymentChallenge", () => {
     expect(parsePaymentChallenges(formatPaymentChallenge(challenge))).toEqual([challenge]);
   });
 
+  it("writes a horizontal tab in a quoted-string (RFC 9110 qdtext), and reads it back", () => {
+    const challenge = { ...worked, id: WORKED_ID, description: "col 1\tcol 2" };
+    const header = formatPaymentChallenge(challenge);
+    expect(header).toContain('description="col 1\tcol 2"');
+    expect(parsePaymentChallenges(header)).toEqual([challenge]);
+    expect(() => formatPaymentChallenge({ ...worked, id: WORKED_ID, description: "a\u007fb" })).toThrow(RangeError);
+    expect(() => formatPaymentChallenge({ ...worked, id: WORKED_ID, description: "a\u0000b" })).toThrow(RangeError);
+  });
+
   it("refuses control characters and a method outside the grammar", () => {
     expect(() => formatPaymentChallenge({ ...worked, id: WORKED_ID, description: "a\r\nX: y" })).toThrow(RangeError);
     expect(() =>

@@ -92,14 +92,15 @@ export function parseExpires(text: string): Date | undefined {
 
 /**
  * `Payment id="…", realm="…", …` with every value quoted (`\` and `"` escaped) in Aperture's order. Throws
- * RangeError for a value holding control characters or an empty required value.
+ * RangeError for a value holding control characters (HTAB excepted) or an empty required value.
  */
 export function formatPaymentChallenge(challenge: PaymentChallenge): string {
   const params: string[] = [];
   for (const name of PARAM_ORDER) {
     const value = challenge[name];
     if (value === undefined) continue;
-    if (hasControlCharacter(value)) throw new RangeError(`${name} holds control characters`);
+    // RFC 9110 qdtext and quoted-pair both allow HTAB; other controls cannot stand in a quoted-string.
+    if (hasControlCharacter(value, true)) throw new RangeError(`${name} holds control characters`);
     params.push(`${name}="${value.replace(/[\\"]/g, "\\$&")}"`);
   }
   for (const name of ["id", "realm", "method", "intent", "request"] as const) {

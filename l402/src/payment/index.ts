@@ -20,6 +20,7 @@ export {
   parsePaymentAuthorization,
 } from "./credential.js";
 export { asPaymentError, PaymentError, type PaymentProblemType, PROBLEM_TYPE_BASE } from "./errors.js";
+export { canonicalExactJson, parseExactJson } from "./exact-json.js";
 export { canonicalJson } from "./jcs.js";
 export {
   decodePaymentRequest,
@@ -40,9 +41,19 @@ export {
 } from "./lightning.js";
 export { type PaymentProblem, PROBLEM_CONTENT_TYPE, paymentProblem, problemStatus } from "./problem.js";
 export {
+  type ExactPaymentReceipt,
   formatPaymentReceipt,
+  INT64_MAX,
   PAYMENT_RECEIPT_HEADER,
   type PaymentReceipt,
+  parseExactPaymentReceipt,
   parsePaymentReceipt,
   type RefundStatus,
 } from "./receipt.js";
+export {
+  formatSessionNeedTopUp,
+  PAYMENT_NEED_TOPUP_EVENT,
+  parseSessionNeedTopUp,
+  SESSION_TIMEOUT_EVENT,
+  type SessionNeedTopUp,
+} from "./session-events.js";

@@ -79,6 +79,14 @@ describe("the official openai client, unmodified", () => {
     expect(completion.usage?.completion_tokens).toBeLessThanOrEqual(1);
   });
 
+  it("serves the default model by its short name and as default, answering with its full id", async () => {
+    for (const model of ["SmolLM2-135M-Instruct", "default"]) {
+      const completion = await client.completions.create({ model, prompt: "One, two,", max_tokens: 1 });
+      expect(completion.model).toBe(MODEL_ID);
+      expect(completion.usage?.completion_tokens).toBe(1);
+    }
+  });
+
   it("surfaces a 400 as BadRequestError", async () => {
     await expect(
       client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] }),

@@ -12,7 +12,7 @@ export interface StartOptions {
 }
 
 export interface RunningServer {
-  /** Base URL, e.g. http://127.0.0.1:8080 (OpenAI clients use `${url}/v1`). */
+  /** Base URL, e.g. http://127.0.0.1:8081 (OpenAI clients use `${url}/v1`). */
   readonly url: string;
   readonly port: number;
   /** Settles when the model is loaded, or rejects with the load error. */

@@ -21,6 +21,7 @@ import {
   slotPreference,
 } from "../inference/inference.js";
 import type { LoadedModel } from "../inference/model.js";
+import { DEFAULT_MODEL_NAME, namesServedModel, shortModelName } from "../inference/model-names.js";
 import { BackendMetrics, ThroughputMeter } from "../metrics.js";
 import { AbortedWhileQueuedError, QueueFullError, SlotPool } from "./slot-pool.js";
 
@@ -137,9 +138,9 @@ export class LlmService {
   }
 
   #checkModel(model: string | undefined): void {
-    if (model !== undefined && model !== this.modelId) {
+    if (model !== undefined && !namesServedModel(model, this.modelId)) {
       throw invalidRequest(
-        `The model '${model}' does not exist; this server serves '${this.modelId}'.`,
+        `The model '${model}' does not exist; this server serves '${this.modelId}' (also called '${shortModelName(this.modelId)}' or '${DEFAULT_MODEL_NAME}').`,
         "model",
         "model_not_found",
       );
