@@ -89,8 +89,8 @@ export class Payer {
     return cost;
   }
 
-  /** @param capSats a lower cap than the client's for this payment (a caller's max_cost); never a higher one. */
-  async pay(challenge: ValidatedChallenge, origin: string, capSats?: number): Promise<StoredToken> {
+  /** Pays an L402 challenge; its token is stored and returned. */
+  async pay({ challenge, origin, capSats }: ChallengePayment): Promise<StoredToken> {
     const quote = this.quote(challenge, origin);
     const pending = pendingReceipt(quote, challenge.challenge, this.options.now());
     const token = await this.#payRecorded(quote, pending, capSats, (state, result) =>
@@ -118,14 +118,14 @@ export class Payer {
    * Pays a Payment-scheme offer under the same caps, budgets and pending-payment rules as an L402 challenge.
    * `onPaid` runs in the store update that settles the receipt (a session is stored with its deposit there).
    */
-  async payOffer(
-    validated: ValidatedPaymentOffer,
-    origin: string,
-    scheme: PaymentScheme,
-    onPaid: (state: ClientState, result: PaymentResult) => void = () => {},
-    session?: PendingSession,
-    capSats?: number,
-  ): Promise<PaymentResult> {
+  async payOffer({
+    validated,
+    origin,
+    scheme,
+    onPaid = () => {},
+    session,
+    capSats,
+  }: OfferPayment): Promise<PaymentResult> {
     const quote = this.quoteOffer(validated, origin, scheme);
     const pending: Receipt = {
       ...pendingReceipt(quote, undefined, this.options.now()),
@@ -287,6 +287,27 @@ export class Payer {
 }
 
 export type PaymentScheme = "charge" | "session" | "topUp";
+
+/** An L402 challenge to pay for `origin`. */
+export interface ChallengePayment {
+  readonly challenge: ValidatedChallenge;
+  readonly origin: string;
+  /** A lower cap than the client's for this payment (a caller's max_cost); never a higher one. */
+  readonly capSats?: number;
+}
+
+/** A Payment-scheme offer to pay for `origin`, for what `scheme` buys. */
+export interface OfferPayment {
+  readonly validated: ValidatedPaymentOffer;
+  readonly origin: string;
+  readonly scheme: PaymentScheme;
+  /** Runs in the store update that settles the receipt (a top-up adds to its session there). */
+  readonly onPaid?: (state: ClientState, result: PaymentResult) => void;
+  /** The session a deposit opens, stored with the receipt and made a session when it is paid. */
+  readonly session?: PendingSession;
+  /** A lower cap than the client's for this payment; never a higher one. */
+  readonly capSats?: number;
+}
 
 function pendingReceipt(quote: PriceQuote, challenge: L402Challenge | undefined, now: Date): Receipt {
   return {
