@@ -1,6 +1,5 @@
-import { createHash } from "node:crypto";
 import { hostname } from "node:os";
-import type { L402Challenge } from "@l402-gateway/l402";
+import { type L402Challenge, preimageHexProves } from "@l402-gateway/l402";
 import { assertWithinBudget, isPriceQuote, type PaymentCost } from "./budget.js";
 import type { ValidatedChallenge } from "./challenge.js";
 import { L402ClientError, type PriceQuote } from "./errors.js";
@@ -404,11 +403,9 @@ function isAbandoned(receipt: Receipt, now: Date): boolean {
   return now.getTime() - Date.parse(receipt.createdAt) > FOREIGN_PENDING_GRACE_MS;
 }
 
+/** A wallet's preimage proves the payment: 64 lowercase hex digits whose sha256 is the payment hash. */
 function preimageMatches(preimage: string, paymentHash: string): boolean {
-  return (
-    /^[0-9a-f]{64}$/.test(preimage) &&
-    createHash("sha256").update(Buffer.from(preimage, "hex")).digest("hex") === paymentHash
-  );
+  return /^[0-9a-f]{64}$/.test(preimage) && preimageHexProves(preimage, paymentHash);
 }
 
 /** `work`, or a rejection after `ms` (the work itself runs on, and its late failure is ignored). */

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import { CLOSE_PATH, closeReplySchema } from "@l402-gateway/l402";
 import { L402ClientError } from "../errors.js";
 import { authorizationOf } from "../presented.js";
 import { RETURN_INVOICE_MIN_SECONDS } from "../purchase/session.js";
@@ -38,12 +38,6 @@ export interface AccountCloserOptions {
   readonly refunds: RefundCollector;
 }
 
-/** The gateway's `POST /l402/close` reply (gateway/src/refunds/close-route.ts). */
-const tokenCloseReplySchema = z.object({
-  token_id: z.string(),
-  refund: z.object({ amount_msat: z.number().int().nonnegative(), status: z.string() }),
-});
-
 /** Closes accounts that hold money at a server (Payment sessions, L402 prepaid tokens) and collects their refunds. */
 export class AccountCloser {
   constructor(private readonly options: AccountCloserOptions) {}
@@ -81,13 +75,13 @@ export class AccountCloser {
       description: `refund of token ${token.paymentHash}`,
       expirySeconds: RETURN_INVOICE_MIN_SECONDS,
     });
-    const request = await ReplayableRequest.from(`${token.origin}/l402/close`, {
+    const request = await ReplayableRequest.from(new URL(CLOSE_PATH, token.origin), {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ invoice }),
     });
     const response = await sendFollowing(request, authorizationOf({ kind: "token", token }), this.options.send);
-    const reply = tokenCloseReplySchema.safeParse(await response.json().catch(() => undefined));
+    const reply = closeReplySchema.safeParse(await response.json().catch(() => undefined));
     if (!response.ok || !reply.success) return undefined;
     const refund = await this.options.refunds.collect({
       origin: token.origin,
