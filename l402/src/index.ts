@@ -2,7 +2,8 @@
  * @l402-gateway/l402 — the L402 protocol core, byte-compatible with Aperture and lnget.
  *
  * Errors
- *   class L402Error extends Error { readonly code: L402ErrorCode }
+ *   class CodedError<Code> extends Error { readonly code: Code }: the one error shape here and in the agent client
+ *   class L402Error extends CodedError<L402ErrorCode>
  *   type L402ErrorCode = "missing" | "malformed" | "bad_signature" | "wrong_preimage" | "expired" | "revoked"
  *     | "wrong_service" | "missing_capability" | "unknown_caveat" | "widened_caveat" | "unsupported_version"
  *   Functions that read untrusted input (decode*, parse*, verifyToken) throw only L402Error. Builders (encode*,
@@ -104,7 +105,7 @@ export {
   parseChallenge,
 } from "./challenge.js";
 export { type CredentialHeaders, MACAROON_HEADERS, type MacaroonHeader, parseCredential } from "./credential.js";
-export { L402Error, type L402ErrorCode } from "./errors.js";
+export { CodedError, L402Error, type L402ErrorCode } from "./errors.js";
 export {
   BALANCE_HEADER,
   BALANCE_PATH,
