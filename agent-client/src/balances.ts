@@ -1,18 +1,7 @@
-import { z } from "zod";
-import { BALANCE_PATH } from "./gateway-quote.js";
+import { BALANCE_PATH, type BalanceReply, balanceReplySchema } from "@l402-gateway/l402";
 import { type SendOptions, sendFollowing } from "./redirects.js";
 import { ReplayableRequest } from "./request-body.js";
 import type { StoredToken } from "./store/state.js";
-
-const balanceSchema = z.object({
-  metered: z.boolean(),
-  balance_msat: z.number().int(),
-  reserved_msat: z.number().int(),
-  credited_msat: z.number().int(),
-  charged_msat: z.number().int(),
-  requests: z.number().int(),
-  valid_until: z.string(),
-});
 
 /** A held credential and what its gateway says is left on it. */
 export interface TokenBalance {
@@ -20,7 +9,7 @@ export interface TokenBalance {
   readonly service: string;
   readonly paymentHash: string;
   /** The gateway's answer; null when it gave none (`error` says why). */
-  readonly account: z.infer<typeof balanceSchema> | null;
+  readonly account: BalanceReply | null;
   readonly error: string | null;
 }
 
@@ -35,7 +24,7 @@ export async function balanceOf(
   try {
     const response = await sendFollowing(request, authorization, options);
     const json: unknown = await response.json().catch(() => undefined);
-    const parsed = balanceSchema.safeParse(json);
+    const parsed = balanceReplySchema.safeParse(json);
     if (response.status === 200 && parsed.success) return { ...held, account: parsed.data, error: null };
     return { ...held, account: null, error: `HTTP ${response.status} from ${BALANCE_PATH}` };
   } catch (error) {

@@ -1,3 +1,5 @@
+import { CodedError } from "@l402-gateway/l402";
+
 /**
  * Why the client refused to pay, or why paying did not give access. Every code means no money was lost by the
  * refusal itself; `payment_timeout` and `payment_pending` mean a payment may still be in flight: it stays recorded
@@ -82,16 +84,17 @@ export interface PriceQuote {
   readonly expiresAt: string;
 }
 
-export class L402ClientError extends Error {
+/** The client's errors, in the shape of the l402 core's (`CodedError`), with the payment they are about. */
+export class L402ClientError extends CodedError<L402ClientErrorCode> {
   override readonly name = "L402ClientError";
 
   constructor(
-    readonly code: L402ClientErrorCode,
+    code: L402ClientErrorCode,
     message: string,
     readonly details: { readonly quote?: PriceQuote; readonly paymentHash?: string } = {},
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    super(code, message, options);
   }
 
   /** The price this error is about, when it was read from a valid challenge. */

@@ -1,23 +1,10 @@
-import { z } from "zod";
+import { errorReplySchema, QUOTE_PATH, quoteReplySchema } from "@l402-gateway/l402";
 import { L402ClientError } from "./errors.js";
 import { type SendOptions, sendFollowing } from "./redirects.js";
 import type { ReplayableRequest } from "./request-body.js";
 
-/** The gateway's price discovery endpoints (gateway/src/discovery). */
-export const QUOTE_PATH = "/l402/quote";
-export const MANIFEST_PATH = "/.well-known/l402.json";
-export const BALANCE_PATH = "/l402/balance";
-
-const answerSchema = z.object({
-  service: z.string().nullable(),
-  kind: z.enum(["free", "fixed", "metered"]),
-  invoice_sats: z.number().int().nonnegative(),
-  price_sats: z.number().int().positive().optional(),
-  reserve_msat: z.number().int().positive().optional(),
-  quote: z.record(z.string(), z.unknown()).optional(),
-});
-
-const errorSchema = z.object({ code: z.string(), message: z.string() });
+/** The gateway's price discovery endpoints (the wire contract in l402/). */
+export { BALANCE_PATH, MANIFEST_PATH, QUOTE_PATH } from "@l402-gateway/l402";
 
 /** What the gateway says one request costs, before any invoice exists. */
 export interface GatewayQuote {
@@ -52,11 +39,11 @@ export async function fetchGatewayQuote(request: ReplayableRequest, options: Sen
     json = undefined;
   }
   if (response.status !== 200) {
-    const error = errorSchema.safeParse(json);
+    const error = errorReplySchema.safeParse(json);
     const why = error.success ? `${error.data.code}: ${error.data.message}` : `HTTP ${response.status}`;
     throw new L402ClientError("quote_failed", `${origin} gave no quote for ${request.method} ${pathname} (${why})`);
   }
-  const answer = answerSchema.safeParse(json);
+  const answer = quoteReplySchema.safeParse(json);
   if (!answer.success) {
     throw new L402ClientError("quote_failed", `${origin} answered the quote with something that is not a quote`);
   }

@@ -1,4 +1,5 @@
 /// <reference path="./types/invoices.d.ts" />
+import { type DecodedBolt11, decodedBolt11Schema } from "@l402-gateway/l402";
 import invoices from "invoices";
 import { z } from "zod";
 import { L402ClientError } from "./errors.js";
@@ -18,18 +19,6 @@ export interface DecodedInvoice {
   readonly lockBlocks: number;
 }
 
-const parsedSchema = z.object({
-  id: z.string().regex(/^[0-9a-f]{64}$/),
-  expires_at: z.iso.datetime({ offset: true }),
-  mtokens: z
-    .string()
-    .regex(/^[0-9]+$/)
-    .optional(),
-  network: z.string(),
-  cltv_delta: z.number().int().nonnegative().optional(),
-  routes: z.array(z.array(z.object({ cltv_delta: z.number().int().nonnegative().optional() }))).optional(),
-});
-
 /** BOLT 11: an invoice without a final CLTV delta means 18 blocks. */
 const DEFAULT_FINAL_CLTV_DELTA = 18;
 
@@ -38,9 +27,9 @@ const DEFAULT_FINAL_CLTV_DELTA = 18;
  * agent should pay: undecodable, without an amount, or already expired at `now`.
  */
 export function decodeInvoice(invoice: string, now: Date): DecodedInvoice {
-  let parsed: z.infer<typeof parsedSchema>;
+  let parsed: DecodedBolt11;
   try {
-    parsed = parsedSchema.parse(invoices.parsePaymentRequest({ request: invoice }));
+    parsed = decodedBolt11Schema.parse(invoices.parsePaymentRequest({ request: invoice }));
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new L402ClientError(

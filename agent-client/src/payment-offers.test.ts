@@ -226,7 +226,9 @@ describe("a session deposit whose outcome was lost", () => {
     const pending = { returnInvoice: "lnbcrt1return", challenge, url: "https://api.test/v1/echo", unitSats: 3 };
 
     wallet.mode = "crash-after-paying";
-    await expect(payer.payOffer(validated, "https://api.test", "session", undefined, pending)).rejects.toMatchObject({
+    await expect(
+      payer.payOffer({ validated, origin: "https://api.test", scheme: "session", session: pending }),
+    ).rejects.toMatchObject({
       code: "payment_timeout",
     });
     expect((await store.read()).sessions).toEqual([]);

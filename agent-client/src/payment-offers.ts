@@ -1,5 +1,6 @@
 import {
   formatPaymentAuthorization,
+  invoiceNetwork,
   type LightningSessionPayload,
   type PaymentChallenge,
   parseExpires,
@@ -13,9 +14,6 @@ export interface ValidatedPaymentOffer {
   readonly offer: ChargeOffer | SessionOffer;
   readonly invoice: DecodedInvoice;
 }
-
-/** The invoices package names mainnet "bitcoin"; the Payment drafts say "mainnet", the default when absent. */
-const INVOICE_NETWORK_NAMES: Readonly<Record<string, string>> = { bitcoin: "mainnet" };
 
 /**
  * Checks, before paying, that the offer's invoice is what the challenge describes: a `charge` invoice's amount
@@ -46,11 +44,12 @@ export function validatePaymentOffer(offer: ChargeOffer | SessionOffer, now: Dat
       { paymentHash: invoice.paymentHash },
     );
   }
-  const invoiceNetwork = INVOICE_NETWORK_NAMES[invoice.network] ?? invoice.network;
-  if (offer.kind === "charge" && (network ?? "mainnet") !== invoiceNetwork) {
+  // The Payment drafts name networks as the gateway does (l402 invoiceNetwork); "mainnet" is the default when absent.
+  const invoiceOn = invoiceNetwork(invoice.invoice);
+  if (offer.kind === "charge" && (network ?? "mainnet") !== invoiceOn) {
     throw new L402ClientError(
       "network_mismatch",
-      `the challenge says network ${network ?? "mainnet (by default)"} but its invoice is for ${invoiceNetwork}`,
+      `the challenge says network ${network ?? "mainnet (by default)"} but its invoice is for ${invoiceOn}`,
       { paymentHash: invoice.paymentHash },
     );
   }

@@ -1,6 +1,5 @@
-import { createHash } from "node:crypto";
 import { hostname } from "node:os";
-import type { L402Challenge } from "@l402-gateway/l402";
+import { type L402Challenge, preimageHexProves } from "@l402-gateway/l402";
 import { assertWithinBudget, isPriceQuote, type PaymentCost } from "./budget.js";
 import type { ValidatedChallenge } from "./challenge.js";
 import { L402ClientError, type PriceQuote } from "./errors.js";
@@ -89,8 +88,8 @@ export class Payer {
     return cost;
   }
 
-  /** @param capSats a lower cap than the client's for this payment (a caller's max_cost); never a higher one. */
-  async pay(challenge: ValidatedChallenge, origin: string, capSats?: number): Promise<StoredToken> {
+  /** Pays an L402 challenge; its token is stored and returned. */
+  async pay({ challenge, origin, capSats }: ChallengePayment): Promise<StoredToken> {
     const quote = this.quote(challenge, origin);
     const pending = pendingReceipt(quote, challenge.challenge, this.options.now());
     const token = await this.#payRecorded(quote, pending, capSats, (state, result) =>
@@ -118,14 +117,14 @@ export class Payer {
    * Pays a Payment-scheme offer under the same caps, budgets and pending-payment rules as an L402 challenge.
    * `onPaid` runs in the store update that settles the receipt (a session is stored with its deposit there).
    */
-  async payOffer(
-    validated: ValidatedPaymentOffer,
-    origin: string,
-    scheme: PaymentScheme,
-    onPaid: (state: ClientState, result: PaymentResult) => void = () => {},
-    session?: PendingSession,
-    capSats?: number,
-  ): Promise<PaymentResult> {
+  async payOffer({
+    validated,
+    origin,
+    scheme,
+    onPaid = () => {},
+    session,
+    capSats,
+  }: OfferPayment): Promise<PaymentResult> {
     const quote = this.quoteOffer(validated, origin, scheme);
     const pending: Receipt = {
       ...pendingReceipt(quote, undefined, this.options.now()),
@@ -288,6 +287,27 @@ export class Payer {
 
 export type PaymentScheme = "charge" | "session" | "topUp";
 
+/** An L402 challenge to pay for `origin`. */
+export interface ChallengePayment {
+  readonly challenge: ValidatedChallenge;
+  readonly origin: string;
+  /** A lower cap than the client's for this payment (a caller's max_cost); never a higher one. */
+  readonly capSats?: number;
+}
+
+/** A Payment-scheme offer to pay for `origin`, for what `scheme` buys. */
+export interface OfferPayment {
+  readonly validated: ValidatedPaymentOffer;
+  readonly origin: string;
+  readonly scheme: PaymentScheme;
+  /** Runs in the store update that settles the receipt (a top-up adds to its session there). */
+  readonly onPaid?: (state: ClientState, result: PaymentResult) => void;
+  /** The session a deposit opens, stored with the receipt and made a session when it is paid. */
+  readonly session?: PendingSession;
+  /** A lower cap than the client's for this payment; never a higher one. */
+  readonly capSats?: number;
+}
+
 function pendingReceipt(quote: PriceQuote, challenge: L402Challenge | undefined, now: Date): Receipt {
   return {
     paymentHash: quote.paymentHash,
@@ -383,11 +403,9 @@ function isAbandoned(receipt: Receipt, now: Date): boolean {
   return now.getTime() - Date.parse(receipt.createdAt) > FOREIGN_PENDING_GRACE_MS;
 }
 
+/** A wallet's preimage proves the payment: 64 lowercase hex digits whose sha256 is the payment hash. */
 function preimageMatches(preimage: string, paymentHash: string): boolean {
-  return (
-    /^[0-9a-f]{64}$/.test(preimage) &&
-    createHash("sha256").update(Buffer.from(preimage, "hex")).digest("hex") === paymentHash
-  );
+  return /^[0-9a-f]{64}$/.test(preimage) && preimageHexProves(preimage, paymentHash);
 }
 
 /** `work`, or a rejection after `ms` (the work itself runs on, and its late failure is ignored). */

@@ -10,11 +10,21 @@ const source = (path: string) => readFileSync(join(import.meta.dirname, path), "
 
 describe("constant-time comparisons", () => {
   it("compares sha256(preimage) with the payment hash through crypto.timingSafeEqual only", () => {
-    const verify = source("verify.ts");
-    expect(verify).toMatch(/import \{[^}]*timingSafeEqual[^}]*\} from "node:crypto"/);
-    expect(verify).toMatch(/timingSafeEqual\(hash, paymentHash\)/);
-    // No other way of comparing those bytes in the file.
-    expect(verify).not.toMatch(/\.equals\(|Buffer\.compare|hash\s*===|toString\("hex"\)\s*===/);
+    const preimage = source("preimage.ts");
+    expect(preimage).toMatch(/import \{[^}]*timingSafeEqual[^}]*\} from "node:crypto"/);
+    expect(preimage).toMatch(/timingSafeEqual\(hash, paymentHash\)/);
+    expect(source("verify.ts")).toMatch(/preimageProves\(preimage, paymentHash\)/);
+    // The gateway's checks of L402 preimages (close) and Payment preimages (charge, session) are the same one.
+    const gateway = (path: string) =>
+      readFileSync(join(import.meta.dirname, "..", "..", "gateway", "src", path), "utf8");
+    expect(gateway("pipeline/close.ts")).toMatch(/preimageProves\(credential\.preimage, identifier\.paymentHash\)/);
+    expect(gateway("payment/gate.ts")).toMatch(/preimageHexProves\(preimage, /);
+    // No other way of comparing those bytes in these files.
+    for (const text of [preimage, source("verify.ts"), gateway("pipeline/close.ts"), gateway("payment/gate.ts")]) {
+      expect(text).not.toMatch(
+        /\.equals\(|Buffer\.compare|hash\s*===(?!\s*undefined)|toString\("hex"\)\s*===|digest\("hex"\)\s*===/,
+      );
+    }
   });
 
   it("compares a preimage caveat with the presented preimage through crypto.timingSafeEqual only", () => {

@@ -15,16 +15,22 @@ export type L402ErrorCode =
   | "widened_caveat"
   | "unsupported_version";
 
-export class L402Error extends Error {
-  override readonly name = "L402Error";
-
+/**
+ * The one error shape of the L402 packages (this core and the agent client): a code from a closed union, a message
+ * for people, and the cause when there is one. Callers switch on `code`, never on the message.
+ */
+export class CodedError<Code extends string> extends Error {
   constructor(
-    readonly code: L402ErrorCode,
+    readonly code: Code,
     message: string,
     options?: ErrorOptions,
   ) {
     super(message, options);
   }
+}
+
+export class L402Error extends CodedError<L402ErrorCode> {
+  override readonly name = "L402Error";
 }
 
 /**

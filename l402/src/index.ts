@@ -2,7 +2,8 @@
  * @l402-gateway/l402 — the L402 protocol core, byte-compatible with Aperture and lnget.
  *
  * Errors
- *   class L402Error extends Error { readonly code: L402ErrorCode }
+ *   class CodedError<Code> extends Error { readonly code: Code }: the one error shape here and in the agent client
+ *   class L402Error extends CodedError<L402ErrorCode>
  *   type L402ErrorCode = "missing" | "malformed" | "bad_signature" | "wrong_preimage" | "expired" | "revoked"
  *     | "wrong_service" | "missing_capability" | "unknown_caveat" | "widened_caveat" | "unsupported_version"
  *   Functions that read untrusted input (decode*, parse*, verifyToken) throw only L402Error. Builders (encode*,
@@ -60,6 +61,13 @@
  *     macaroon headers (MACAROON_HEADERS: Grpc-Metadata-Token, Token, Grpc-Metadata-Macaroon, Macaroon) whose
  *     preimage is a `preimage=` caveat
  *   MAX_AUTHORIZATION_HEADER_LENGTH (8 KiB), MAX_CHALLENGE_HEADER_LENGTH (16 KiB)
+ *
+ * Shared by the gateway and the agent client
+ *   preimageProves(preimage, paymentHash) / preimageHexProves(hex, hex): sha256(preimage) = hash, in constant time
+ *   invoiceNetwork(bolt11): the network its prefix names (mainnet, regtest, signet, testnet, simnet)
+ *   decodedBolt11Schema: the fields of a decoded BOLT11 invoice both sides read
+ *   gateway-contract.ts: this gateway's paths (MANIFEST_PATH, QUOTE_PATH, BALANCE_PATH, CLOSE_PATH), its x-l402-*
+ *     headers, and the zod schemas of its quote, balance, close and error replies
  */
 export { type AuthChallenge, parseAuthChallenges } from "./auth-params.js";
 export {
@@ -68,6 +76,7 @@ export {
   MAX_AUTHORIZATION_HEADER_LENGTH,
   parseAuthorization,
 } from "./authorization.js";
+export { type DecodedBolt11, decodedBolt11Schema } from "./bolt11.js";
 export {
   CAPABILITIES_SUFFIX,
   type Caveat,
@@ -96,7 +105,24 @@ export {
   parseChallenge,
 } from "./challenge.js";
 export { type CredentialHeaders, MACAROON_HEADERS, type MacaroonHeader, parseCredential } from "./credential.js";
-export { L402Error, type L402ErrorCode } from "./errors.js";
+export { CodedError, L402Error, type L402ErrorCode } from "./errors.js";
+export {
+  BALANCE_HEADER,
+  BALANCE_PATH,
+  type BalanceReply,
+  balanceReplySchema,
+  CLOSE_PATH,
+  type CloseReply,
+  COST_HEADER,
+  closeReplySchema,
+  DEPOSIT_HEADER,
+  errorReplySchema,
+  MANIFEST_PATH,
+  QUOTE_PATH,
+  type QuoteReply,
+  quoteReplySchema,
+  RESERVED_HEADER,
+} from "./gateway-contract.js";
 export {
   decodeIdentifier,
   encodeIdentifier,
@@ -109,6 +135,7 @@ export {
   TOKEN_ID_LENGTH,
   type TokenIdentifier,
 } from "./identifier.js";
+export { invoiceNetwork } from "./invoice-network.js";
 export {
   addFirstPartyCaveats,
   DecodedMacaroon,
@@ -123,6 +150,7 @@ export { DEFAULT_LOCATION, type MintedToken, type MintTokenOptions, mintToken, R
  * HMAC `id`, credentials, receipts, RFC 9457 problems and zod schemas of the lightning requests and payloads.
  */
 export * from "./payment/index.js";
+export { preimageHexProves, preimageProves } from "./preimage.js";
 export {
   BUILT_IN_SATISFIERS,
   type CaveatSatisfier,

@@ -1,4 +1,3 @@
-import { timingSafeEqual } from "node:crypto";
 import {
   capabilitiesCondition,
   parseCapabilities,
@@ -12,8 +11,8 @@ import {
 import { L402Error, toL402Error } from "./errors.js";
 import { PREIMAGE_LENGTH, type TokenIdentifier } from "./identifier.js";
 import { DecodedMacaroon } from "./macaroon.js";
+import { preimageProves } from "./preimage.js";
 import { BUILT_IN_SATISFIERS, type CaveatSatisfier, type VerificationContext } from "./satisfiers.js";
-import { sha256 } from "./sha256.js";
 import type { MacaroonKey } from "./signature.js";
 
 export interface VerifyTokenOptions {
@@ -94,8 +93,7 @@ function checkPreimage(preimage: Uint8Array, paymentHash: Buffer): void {
   if (!(preimage instanceof Uint8Array) || preimage.length !== PREIMAGE_LENGTH) {
     throw new L402Error("malformed", `the preimage must be ${PREIMAGE_LENGTH} bytes`);
   }
-  const hash = sha256(preimage);
-  if (!timingSafeEqual(hash, paymentHash)) {
+  if (!preimageProves(preimage, paymentHash)) {
     throw new L402Error("wrong_preimage", "the preimage does not match the token's payment hash");
   }
 }

@@ -1,3 +1,4 @@
+import { BALANCE_HEADER, COST_HEADER, RESERVED_HEADER } from "@l402-gateway/l402";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
@@ -18,14 +19,7 @@ export interface McpPolicy {
 }
 
 /** Response headers a model needs to read a paid answer; the rest are left out. */
-const SHOWN_HEADERS = [
-  "content-type",
-  "x-l402-cost-msat",
-  "x-l402-balance-msat",
-  "x-l402-reserved-msat",
-  "retry-after",
-  "location",
-];
+const SHOWN_HEADERS = ["content-type", COST_HEADER, BALANCE_HEADER, RESERVED_HEADER, "retry-after", "location"];
 
 const request = {
   url: z.url({ protocol: /^https?$/ }).describe("The http(s) URL to call."),
@@ -179,7 +173,7 @@ export function createMcpServer(client: L402Client, policy: McpPolicy, version: 
           ),
           body: text.length > policy.maxBodyChars ? text.slice(0, policy.maxBodyChars) : text,
           body_truncated: text.length > policy.maxBodyChars,
-          cost_msat: Number(response.headers.get("x-l402-cost-msat") ?? 0) || null,
+          cost_msat: Number(response.headers.get(COST_HEADER) ?? 0) || null,
           payment: receipt
             ? {
                 amount_sats: receipt.amountSats,

@@ -1,16 +1,13 @@
 import { createHash } from "node:crypto";
+import { BALANCE_PATH, CLOSE_PATH, MANIFEST_PATH, QUOTE_PATH } from "@l402-gateway/l402";
 import type { PriceRule, PricingConfig } from "../config/pricing-schema.js";
 import type { ServiceConfig } from "../config/schema.js";
 import { DEPOSIT_HEADER } from "../metering/deposit.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import { MULTIPLIER_SCALE } from "../pricing/quote.js";
 
-/** Where agents find the manifest and the quote endpoint. */
-export const MANIFEST_PATH = "/.well-known/l402.json";
-export const QUOTE_PATH = "/l402/quote";
-export const BALANCE_PATH = "/l402/balance";
-/** Closes a prepaid token and refunds its balance (pipeline/close.ts). */
-export const CLOSE_PATH = "/l402/close";
+/** Where agents find the manifest, the quote, balance and close endpoints: the wire contract in l402/. */
+export { BALANCE_PATH, CLOSE_PATH, MANIFEST_PATH, QUOTE_PATH };
 
 /** How long an agent or a cache may reuse the manifest without asking again: prices can change (surge, admin). */
 export const MANIFEST_MAX_AGE_SECONDS = 30;

@@ -1,8 +1,9 @@
 import type { IncomingHttpHeaders } from "node:http";
+import { DEPOSIT_HEADER } from "@l402-gateway/l402";
 import type { PricingConfig } from "../config/pricing-schema.js";
 
 /** The header an agent sends to prepay more than one call: the balance it wants, in msat. */
-export const DEPOSIT_HEADER = "x-l402-deposit-msat";
+export { DEPOSIT_HEADER };
 
 export class DepositError extends Error {
   override readonly name = "DepositError";

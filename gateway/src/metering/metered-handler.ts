@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage as Request, ServerResponse as Response } from "node:http";
+import { BALANCE_HEADER, COST_HEADER, RESERVED_HEADER } from "@l402-gateway/l402";
 import type { Logger } from "pino";
 import type { ServiceConfig } from "../config/schema.js";
 import type { CanonicalTarget } from "../http/canonical-target.js";
@@ -17,9 +18,7 @@ import { BoundedLabel } from "./bounded-label.js";
 import { requestedDeposit } from "./deposit.js";
 import { SseUsageTap, type Usage, usageFromJson } from "./usage-tap.js";
 
-export const COST_HEADER = "x-l402-cost-msat";
-export const BALANCE_HEADER = "x-l402-balance-msat";
-export const RESERVED_HEADER = "x-l402-reserved-msat";
+export { BALANCE_HEADER, COST_HEADER, RESERVED_HEADER };
 
 export interface MeteredOutcome {
   readonly status: number;

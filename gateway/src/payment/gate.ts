@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import {
   decodePaymentRequest,
   formatPaymentReceipt,
@@ -18,6 +17,7 @@ import {
   parseExpires,
   parsePaymentAuthorization,
   parsePaymentPayload,
+  preimageHexProves,
 } from "@l402-gateway/l402";
 import type { GatewayConfig, ServiceConfig } from "../config/schema.js";
 import type { InvoiceBackend } from "../lightning/invoices.js";
@@ -70,17 +70,6 @@ class Refused extends Error {
 const refused = (type: PaymentProblemType, detail: string, challengeId?: string): never => {
   throw new Refused({ type, detail, ...(challengeId === undefined ? {} : { challengeId }) });
 };
-
-function sha256Hex(preimageHex: string): Buffer {
-  return createHash("sha256").update(Buffer.from(preimageHex, "hex")).digest();
-}
-
-/** Whether sha256(preimage) is `hashHex`, compared in constant time. */
-function provesPayment(preimageHex: string, hashHex: string): boolean {
-  const expected = Buffer.from(hashHex, "hex");
-  const actual = sha256Hex(preimageHex);
-  return expected.length === actual.length && timingSafeEqual(expected, actual);
-}
 
 /**
  * Verifies `Authorization: Payment` credentials (method lightning) for a service, in Aperture's order: parse, method
@@ -168,7 +157,7 @@ export class PaymentGate {
     const request = decodePaymentRequest(credential.challenge.request, lightningChargeRequestSchema);
     const { preimage } = parsePaymentPayload(credential.payload, lightningChargePayloadSchema);
     const hash = request.methodDetails.paymentHash;
-    if (hash === undefined || !provesPayment(preimage, hash)) {
+    if (hash === undefined || !preimageHexProves(preimage, hash)) {
       refused("verification-failed", "the preimage does not match the invoice's payment hash");
     }
     const paymentHash = hash as string;
@@ -227,7 +216,7 @@ export class PaymentGate {
     service: ServiceConfig,
   ): Promise<TokenRecord> {
     this.requireUnexpired(credential);
-    if (!provesPayment(preimage, request.paymentHash)) {
+    if (!preimageHexProves(preimage, request.paymentHash)) {
       refused("verification-failed", "the preimage does not match the deposit's payment hash");
     }
     const deposit = Number(request.depositAmount ?? 0);
@@ -286,7 +275,7 @@ export class PaymentGate {
   ): Promise<TokenRecord> {
     const token = await this.deps.store.getToken(sessionId);
     if (token?.scheme !== "payment") return refused("lightning/session-not-found", "no such session");
-    if (preimage !== undefined && !provesPayment(preimage, sessionId)) {
+    if (preimage !== undefined && !preimageHexProves(preimage, sessionId)) {
       refused("verification-failed", "the preimage is not the session's deposit preimage");
     }
     if (token.service !== service.name) refused("invalid-challenge", "this session belongs to another service");
@@ -304,7 +293,7 @@ export class PaymentGate {
   ): Promise<PaymentReply> {
     this.requireUnexpired(credential);
     await this.openSession(sessionId, undefined, service);
-    if (!provesPayment(preimage, request.paymentHash)) {
+    if (!preimageHexProves(preimage, request.paymentHash)) {
       refused("verification-failed", "the top-up preimage does not match the invoice's payment hash");
     }
     const sats = Number(request.depositAmount ?? 0);
@@ -336,7 +325,7 @@ export class PaymentGate {
   private async close(sessionId: string, preimage: string, service: ServiceConfig): Promise<PaymentReply> {
     const token = await this.deps.store.getToken(sessionId);
     if (token?.scheme !== "payment") return refused("lightning/session-not-found", "no such session");
-    if (!provesPayment(preimage, sessionId))
+    if (!preimageHexProves(preimage, sessionId))
       refused("verification-failed", "the preimage is not the session's deposit preimage");
     if (token.service !== service.name) refused("invalid-challenge", "this session belongs to another service");
     const closed = await this.deps.refunds.close(token, token.returnInvoice);

@@ -1,6 +1,5 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { decodeMacaroon, L402Error, parseCredential } from "@l402-gateway/l402";
+import { decodeMacaroon, L402Error, parseCredential, preimageProves } from "@l402-gateway/l402";
 import { z } from "zod";
 import { sendJsonError } from "../http/errors.js";
 import { sendJson } from "../http/json.js";
@@ -118,9 +117,7 @@ async function revokedHolding(
     const credential = parseCredential(headers);
     const macaroon = decodeMacaroon(credential.macaroons[0] ?? "");
     const { identifier } = macaroon;
-    const hash = createHash("sha256").update(credential.preimage).digest();
-    if (hash.length !== identifier.paymentHash.length || !timingSafeEqual(hash, identifier.paymentHash))
-      return undefined;
+    if (!preimageProves(credential.preimage, identifier.paymentHash)) return undefined;
     const token = await store.getToken(identifier.tokenId.toString("hex"));
     return token && { token, caveats: macaroon.caveats, signatureSha256: signatureSha256(macaroon.signature) };
   } catch (error) {

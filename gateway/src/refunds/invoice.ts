@@ -1,6 +1,6 @@
 /// <reference path="../types/invoices.d.ts" />
+import { type DecodedBolt11, decodedBolt11Schema } from "@l402-gateway/l402";
 import invoices from "invoices";
-import { z } from "zod";
 
 /** A refund invoice as the gateway checks it before closing an account. */
 export interface RefundInvoice {
@@ -17,17 +17,6 @@ export class RefundInvoiceError extends Error {
   override readonly name = "RefundInvoiceError";
 }
 
-const parsedSchema = z.object({
-  id: z.string().regex(/^[0-9a-f]{64}$/),
-  destination: z.string().regex(/^[0-9a-f]{66}$/),
-  expires_at: z.iso.datetime({ offset: true }),
-  mtokens: z
-    .string()
-    .regex(/^[0-9]+$/)
-    .optional(),
-  network: z.string(),
-});
-
 /** An invoice this close to expiry is refused: the payment may take `refunds.timeoutSeconds` to route. */
 const MIN_REMAINING_MS = 120_000;
 
@@ -40,9 +29,9 @@ export function decodeRefundInvoice(
   request: string,
   expected: { network: string; ownNode?: string | undefined; now: Date },
 ): RefundInvoice {
-  let parsed: z.infer<typeof parsedSchema>;
+  let parsed: DecodedBolt11;
   try {
-    parsed = parsedSchema.parse(invoices.parsePaymentRequest({ request: request.trim() }));
+    parsed = decodedBolt11Schema.parse(invoices.parsePaymentRequest({ request: request.trim() }));
   } catch (error) {
     throw new RefundInvoiceError(
       `not a valid BOLT11 invoice: ${error instanceof Error ? error.message : String(error)}`,
@@ -70,18 +59,11 @@ export function decodeRefundInvoice(
 }
 
 /** The network an invoice's human-readable prefix names (for our own invoices, which we know are valid). */
-export function networkOfInvoice(request: string): string {
-  const prefix = /^ln([a-z]+?)(?:\d|$)/.exec(request.toLowerCase())?.[1] ?? "";
-  if (prefix.startsWith("bcrt")) return "regtest";
-  if (prefix.startsWith("tbs")) return "signet";
-  if (prefix.startsWith("tb")) return "testnet";
-  if (prefix.startsWith("sb")) return "simnet";
-  return "mainnet";
-}
+export { invoiceNetwork as networkOfInvoice } from "@l402-gateway/l402";
 
 /** The amount a (valid) invoice names, undefined when it is amountless or of 0. */
 export function invoiceAmountMsat(request: string): number | undefined {
-  const mtokens = parsedSchema.shape.mtokens.safeParse(invoices.parsePaymentRequest({ request }).mtokens);
+  const mtokens = decodedBolt11Schema.shape.mtokens.safeParse(invoices.parsePaymentRequest({ request }).mtokens);
   const msat = mtokens.success && mtokens.data !== undefined ? Number(mtokens.data) : 0;
   return msat > 0 ? msat : undefined;
 }
