@@ -7,7 +7,7 @@ import { discovery } from "./discovery/routes.js";
 import type { HealthHandlers } from "./health/routes.js";
 import { type CanonicalTarget, canonicalTarget } from "./http/canonical-target.js";
 import type { ClientAddresses } from "./http/client-address.js";
-import { sendJsonError } from "./http/errors.js";
+import { notRouted, sendRefusal } from "./http/refusal.js";
 import { requestIdFrom } from "./http/request-id.js";
 import { type RouteMatch, ServiceRouter } from "./http/routing.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
@@ -21,13 +21,13 @@ import { paymentStage } from "./payment/stage.js";
 import { ChallengeAdmission } from "./pipeline/admit.js";
 import { answerBalance } from "./pipeline/balance.js";
 import { answerClose } from "./pipeline/close.js";
-import { answerFor, INTERNAL_ERROR } from "./pipeline/errors.js";
 import { type Outcome, outcomeOf } from "./pipeline/outcome.js";
 import type { PriceBook } from "./pricing/price-book.js";
 import type { Pricer } from "./pricing/pricer.js";
 import { UpstreamForwarder } from "./proxy/forwarder.js";
 import type { UpstreamProxy } from "./proxy/proxy.js";
 import { Refunds } from "./refunds/refunds.js";
+import { answerFor, INTERNAL_ERROR } from "./refusals/answers.js";
 import type { TokenStore } from "./store/store.js";
 import { Authenticator } from "./tokens/authenticator.js";
 import { Challenger } from "./tokens/challenger.js";
@@ -65,7 +65,7 @@ const isRead = (method: string | undefined) => method === "GET" || method === "H
  * The public listener's request path, one stage per module: route (canonical target, service match) → authenticate
  * (tokens/authenticator) → price and admit (fixed price: pipeline/admit; metered: metering/metered-handler, which
  * reserves) → forward (proxy/forwarder) → account (the metered handler's charge and refund). Stages throw typed
- * errors; pipeline/errors maps them to answers in one place. Plain node:http: the hot path pays for no framework.
+ * errors; refusals/answers maps them to answers in one place. Plain node:http: the hot path pays for no framework.
  */
 export function createApp(parts: GatewayParts): RequestListener {
   const { config, store, backend, pricer, counters, book, proxy, pools, metrics, health, clients, log } = parts;
@@ -162,8 +162,7 @@ export function createApp(parts: GatewayParts): RequestListener {
     const match = router.match({ method: req.method ?? "GET", path: target.key, host: clients.of(req).hostname });
     if (!match) {
       req.resume();
-      sendJsonError(res, 404, "not_found", `no service is configured for ${req.method} ${target.path}`);
-      return { status: 404, code: "not_found" };
+      return sendRefusal(res, notRouted(req.method, target.path));
     }
     exchange.service = match.service.name;
     if (match.free) return outcomeOf(await forwarder.forward(req, res, match.service, exchange.requestId));
@@ -182,8 +181,7 @@ export function createApp(parts: GatewayParts): RequestListener {
         const detail = { err: error instanceof Error ? error.message : String(error), path: req.url };
         if (answer === INTERNAL_ERROR) log.error(detail, "request failed");
         else if (answer.degraded) log.warn(detail, answer.message);
-        sendJsonError(res, answer.status, answer.code, answer.message, answer.headers);
-        return { status: answer.status, code: answer.code };
+        return sendRefusal(res, answer);
       })
       .then((outcome) => {
         const seconds = (performance.now() - started) / 1000;

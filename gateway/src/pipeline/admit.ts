@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ServiceConfig } from "../config/schema.js";
 import type { ClientAddresses } from "../http/client-address.js";
-import { sendJsonError } from "../http/errors.js";
 import { sendJson } from "../http/json.js";
+import { retryAfter, sendRefusal } from "../http/refusal.js";
 import type { RateLimiter } from "../limits/rate-limiter.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { ChallengeAnswer } from "../payment/respond.js";
@@ -33,10 +33,12 @@ export class ChallengeAdmission {
     if (waitSeconds <= 0) return undefined;
     req.resume();
     this.metrics.rateLimited.inc({ service: service.name });
-    sendJsonError(res, 429, "rate_limited", "too many payment challenges from this address", {
-      "retry-after": String(waitSeconds),
+    return sendRefusal(res, {
+      status: 429,
+      code: "rate_limited",
+      message: "too many payment challenges from this address",
+      headers: retryAfter(waitSeconds),
     });
-    return { status: 429, code: "rate_limited" };
   }
 
   /** Answers 402 with the challenge `issue` builds; the caller has passed `admit`. */

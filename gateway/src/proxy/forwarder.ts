@@ -2,8 +2,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { ServiceConfig } from "../config/schema.js";
 import type { ClientAddresses } from "../http/client-address.js";
-import { sendJsonError } from "../http/errors.js";
 import { BodyTooLargeError, readBody } from "../http/read-body.js";
+import { bodyTooLarge, sendRefusal } from "../http/refusal.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { UpstreamPools } from "../upstream/pool.js";
 import { ejectsUpstream, mayRetryAttempt, upstreamErrorClass } from "../upstream/retry.js";
@@ -42,8 +42,7 @@ export class UpstreamForwarder {
         options = { ...options, body: await readBody(req, this.deps.maxBodyBytes) };
       } catch (error) {
         if (!(error instanceof BodyTooLargeError)) throw error;
-        sendJsonError(res, 413, "body_too_large", error.message);
-        return { ok: false, status: 413, code: "body_too_large" };
+        return { ok: false, ...sendRefusal(res, bodyTooLarge(error.message)) };
       }
     }
     const replayable = options.body !== undefined || !hasRequestBody(req);
@@ -74,7 +73,7 @@ export class UpstreamForwarder {
       }
       if (outcome.ok || !outcome.retryable) return outcome;
       if (pool.pick(tried) === undefined) {
-        sendJsonError(res, outcome.status, outcome.code, outcome.retryable.message);
+        sendRefusal(res, { status: outcome.status, code: outcome.code, message: outcome.retryable.message });
         return outcome;
       }
       log.warn(
