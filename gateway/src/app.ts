@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Logger } from "pino";
-import type { GatewayConfig } from "./config/schema.js";
+import type { GatewayConfig, ServiceConfig } from "./config/schema.js";
 import { BALANCE_PATH, CLOSE_PATH, MANIFEST_PATH, QUOTE_PATH } from "./discovery/manifest.js";
 import { discovery } from "./discovery/routes.js";
 import type { HealthHandlers } from "./health/routes.js";
@@ -29,7 +29,7 @@ import type { UpstreamProxy } from "./proxy/proxy.js";
 import { Refunds } from "./refunds/refunds.js";
 import { answerFor, INTERNAL_ERROR } from "./refusals/answers.js";
 import type { TokenStore } from "./store/store.js";
-import { Authenticator } from "./tokens/authenticator.js";
+import { Authenticator, type AuthResult } from "./tokens/authenticator.js";
 import { Challenger } from "./tokens/challenger.js";
 import { credentialHeaders } from "./tokens/credential-headers.js";
 import type { UpstreamPools } from "./upstream/pool.js";
@@ -63,8 +63,9 @@ const isRead = (method: string | undefined) => method === "GET" || method === "H
 
 /**
  * The public listener's request path, one stage per module: route (canonical target, service match) → authenticate
- * (tokens/authenticator) → price and admit (fixed price: pipeline/admit; metered: metering/metered-handler, which
- * reserves) → forward (proxy/forwarder) → account (the metered handler's charge and refund). Stages throw typed
+ * (tokens/authenticator) → price and admit (fixed price: pipeline/admit; metered: MeteredHandler.admit, which returns a
+ * challenge, a top-up, a rate limit or a reservation) → forward (proxy/forwarder, called here) → account (the plan of
+ * MeteredHandler.account charges and refunds). Stages return values or throw typed
  * errors; refusals/answers maps them to answers in one place. Plain node:http: the hot path pays for no framework.
  */
 export function createApp(parts: GatewayParts): RequestListener {
@@ -97,15 +98,47 @@ export function createApp(parts: GatewayParts): RequestListener {
     book,
     pricer,
     counters,
-    challenger,
     metrics,
     log,
     maxBodyBytes: config.limits.maxBodyBytes,
-    admitChallenge: (req, res, service) => admission.admit(req, res, service),
-    sendChallenge: (req, res, service, code, issue) => admission.challenge(req, res, service, code, issue),
-    forward: (req, res, service, options) =>
-      forwarder.forward(req, res, service, String(res.getHeader("x-request-id")), withReceipt(res, options)),
+    limit: admission,
   });
+
+  /** Metered: admit (challenge, top-up, 429 or a reservation), then forward with the account stage's plan. */
+  async function meteredPath(
+    req: IncomingMessage,
+    res: ServerResponse,
+    service: ServiceConfig,
+    target: CanonicalTarget,
+    auth: AuthResult,
+    requestId: string,
+  ): Promise<Outcome> {
+    const admitted = await metered.admit(req, service, target, auth);
+    switch (admitted.kind) {
+      case "rateLimited":
+        return admission.rateLimited(req, res, service, admitted.waitSeconds);
+      case "challenge": {
+        const { quote, amountMsat, reason } = admitted;
+        const issued = await challenger.meteredChallenge(service, quote, amountMsat, reason);
+        return admission.challenge(req, res, service, reason.code, issued);
+      }
+      case "topUp": {
+        const { presented, quote, amountMsat, balanceMsat } = admitted;
+        const issued = await challenger.topUp(service, presented, quote, amountMsat, balanceMsat);
+        const outcome = await admission.challenge(req, res, service, "insufficient_balance", issued);
+        metrics.topUpsIssued.inc({ service: service.name });
+        return outcome;
+      }
+      case "reserved": {
+        const account = metered.account(admitted.reservation);
+        try {
+          return outcomeOf(await forwarder.forward(req, res, service, requestId, withReceipt(res, account.options)));
+        } finally {
+          await metered.finish(account);
+        }
+      }
+    }
+  }
 
   /** Authenticate, then admit (challenge or reserve) and forward. */
   async function paid(
@@ -128,17 +161,16 @@ export function createApp(parts: GatewayParts): RequestListener {
     metrics.requestDuration.observe({ service: service.name, phase: "auth" }, (performance.now() - authStarted) / 1000);
     // A request without any credential is the normal first step, not an authentication failure.
     if (!auth.ok && auth.code !== "missing") metrics.authFailures.inc({ service: service.name, reason: auth.code });
-    if (service.pricing) return metered.handle(req, res, service, target, auth);
+    if (service.pricing) return meteredPath(req, res, service, target, auth, requestId);
     if (auth.ok || payment.charged) {
       metrics.paidRequests.inc({ service: service.name, scheme: payment.charged ? "payment" : "l402" });
       return outcomeOf(await forwarder.forward(req, res, service, requestId, withReceipt(res, {})));
     }
-    return (
-      admission.admit(req, res, service) ??
-      admission.challenge(req, res, service, auth.code, () =>
-        challenger.challenge(service, { method: req.method ?? "GET", path: target.key }, auth),
-      )
-    );
+    const limited = admission.admit(req, res, service);
+    if (limited) return limited;
+    req.resume();
+    const issued = await challenger.challenge(service, { method: req.method ?? "GET", path: target.key }, auth);
+    return admission.challenge(req, res, service, auth.code, issued);
   }
 
   /** Route: the canonical target is the request's only path from here on, routed, priced and forwarded as is. */

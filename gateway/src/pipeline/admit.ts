@@ -27,10 +27,13 @@ export class ChallengeAdmission {
     ) => Promise<ChallengeAnswer> = async (_res, _service, issued) => issued,
   ) {}
 
-  /** Takes one challenge from the client's rate limit; answers 429 and returns its outcome when none is left. */
-  admit(req: IncomingMessage, res: ServerResponse, service: ServiceConfig): Outcome | undefined {
-    const waitSeconds = this.limiter.take(this.clients.of(req).ip);
-    if (waitSeconds <= 0) return undefined;
+  /** Seconds until the client of `req` may have another challenge; 0 when one was taken from its rate limit now. */
+  waitFor(req: IncomingMessage): number {
+    return this.limiter.take(this.clients.of(req).ip);
+  }
+
+  /** Answers 429 to a client out of challenges for `waitSeconds`. */
+  rateLimited(req: IncomingMessage, res: ServerResponse, service: ServiceConfig, waitSeconds: number): Outcome {
     req.resume();
     this.metrics.rateLimited.inc({ service: service.name });
     return sendRefusal(res, {
@@ -41,21 +44,27 @@ export class ChallengeAdmission {
     });
   }
 
-  /** Answers 402 with the challenge `issue` builds; the caller has passed `admit`. */
+  /** Takes one challenge from the client's rate limit; answers 429 and returns its outcome when none is left. */
+  admit(req: IncomingMessage, res: ServerResponse, service: ServiceConfig): Outcome | undefined {
+    const waitSeconds = this.waitFor(req);
+    return waitSeconds > 0 ? this.rateLimited(req, res, service, waitSeconds) : undefined;
+  }
+
+  /** Answers 402 with the `issued` challenge and the service's other offers; the caller has passed `admit`. */
   async challenge(
     req: IncomingMessage,
     res: ServerResponse,
     service: ServiceConfig,
     code: string,
-    issue: () => Promise<Challenge>,
+    issued: Challenge,
   ): Promise<Outcome> {
     req.resume();
-    const issued = await this.offer(res, service, await issue());
+    const answer = await this.offer(res, service, issued);
     this.metrics.challengesIssued.inc({ service: service.name });
-    sendJson(res, 402, issued.body, {
+    sendJson(res, 402, answer.body, {
       "cache-control": "no-store",
-      "www-authenticate": issued.wwwAuthenticate,
-      ...(issued.contentType ? { "content-type": issued.contentType } : {}),
+      "www-authenticate": answer.wwwAuthenticate,
+      ...(answer.contentType ? { "content-type": answer.contentType } : {}),
     });
     return { status: 402, code };
   }

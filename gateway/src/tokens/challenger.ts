@@ -53,7 +53,7 @@ export function depositInvoices(services: readonly ServiceConfig[], depositsMsat
   );
 }
 
-interface Reason {
+export interface Reason {
   readonly code: string;
   readonly message: string;
 }
