@@ -53,10 +53,11 @@ describe("the challenge admission stage", () => {
       new RateLimiter(60, 10),
       clients,
       new GatewayMetrics(["llm"]),
-      async (_res, _service, challenge) => ({ ...challenge, body: { ...challenge.body, offered: true } }),
+      async (_service, challenge) => ({ ...challenge, body: { ...challenge.body, offered: true } }),
     );
     const { res, sent } = recorder();
-    expect(await admission.challenge(req, res, service, "missing", issued)).toEqual({ status: 402, code: "missing" });
+    const code = "missing";
+    expect(await admission.challenge(req, res, { service, code, issued })).toEqual({ status: 402, code });
     expect(sent.status).toBe(402);
     expect(sent.headers?.["www-authenticate"]).toEqual(issued.wwwAuthenticate);
     expect(sent.body).toMatchObject({ code: "missing", offered: true });

@@ -5,6 +5,7 @@ import { sendJson } from "../http/json.js";
 import { retryAfter, sendRefusal } from "../http/refusal.js";
 import type { RateLimiter } from "../limits/rate-limiter.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
+import type { PaymentRefusal } from "../payment/gate.js";
 import type { ChallengeAnswer } from "../payment/respond.js";
 import type { Challenge } from "../tokens/challenger.js";
 import type { Outcome } from "./outcome.js";
@@ -19,12 +20,15 @@ export class ChallengeAdmission {
     private readonly limiter: RateLimiter,
     private readonly clients: ClientAddresses,
     private readonly metrics: GatewayMetrics,
-    /** Adds the service's other offers (the Payment scheme) to a challenge; see payment/respond.ts. */
+    /**
+     * Adds the service's other offers (the Payment scheme) to a challenge, with the problem of a refused Payment
+     * credential; see payment/respond.ts.
+     */
     private readonly offer: (
-      res: ServerResponse,
       service: ServiceConfig,
       issued: Challenge,
-    ) => Promise<ChallengeAnswer> = async (_res, _service, issued) => issued,
+      refusal: PaymentRefusal | undefined,
+    ) => Promise<ChallengeAnswer> = async (_service, issued) => issued,
   ) {}
 
   /** Seconds until the client of `req` may have another challenge; 0 when one was taken from its rate limit now. */
@@ -50,16 +54,18 @@ export class ChallengeAdmission {
     return waitSeconds > 0 ? this.rateLimited(req, res, service, waitSeconds) : undefined;
   }
 
-  /** Answers 402 with the `issued` challenge and the service's other offers; the caller has passed `admit`. */
+  /**
+   * Answers 402 with the `issued` challenge and the service's other offers (`refusal`: why a Payment credential was
+   * refused); the caller has passed `admit`. The outcome carries `code`.
+   */
   async challenge(
     req: IncomingMessage,
     res: ServerResponse,
-    service: ServiceConfig,
-    code: string,
-    issued: Challenge,
+    ask: { service: ServiceConfig; code: string; issued: Challenge; refusal?: PaymentRefusal | undefined },
   ): Promise<Outcome> {
+    const { service, code, issued, refusal } = ask;
     req.resume();
-    const answer = await this.offer(res, service, issued);
+    const answer = await this.offer(service, issued, refusal);
     this.metrics.challengesIssued.inc({ service: service.name });
     sendJson(res, 402, answer.body, {
       "cache-control": "no-store",

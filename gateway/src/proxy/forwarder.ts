@@ -9,6 +9,13 @@ import type { UpstreamPools } from "../upstream/pool.js";
 import { ejectsUpstream, mayRetryAttempt, upstreamErrorClass } from "../upstream/retry.js";
 import { type ForwardOptions, type ForwardOutcome, hasRequestBody, type UpstreamProxy } from "./proxy.js";
 
+/** What the forward stage needs to know of the request beyond its headers and body. */
+export interface ForwardedRequest {
+  readonly requestId: string;
+  /** The canonical path and query: what the request was routed and priced as, and so what is sent. */
+  readonly upstreamPath: string;
+}
+
 export interface ForwarderDeps {
   readonly proxy: UpstreamProxy;
   readonly pools: UpstreamPools;
@@ -30,9 +37,10 @@ export class UpstreamForwarder {
     req: IncomingMessage,
     res: ServerResponse,
     service: ServiceConfig,
-    requestId: string,
+    request: ForwardedRequest,
     options: ForwardOptions = {},
   ): Promise<ForwardOutcome> {
+    const { requestId, upstreamPath } = request;
     const { proxy, pools, metrics, log } = this.deps;
     const pool = pools.of(service.name);
     const labels = { service: service.name };
@@ -60,6 +68,7 @@ export class UpstreamForwarder {
         outcome = await proxy.forward(req, res, upstream, forwarded, {
           ...options,
           mayRetry,
+          path: upstreamPath,
           extraHeaders: { "x-request-id": requestId },
         });
       } finally {

@@ -42,6 +42,8 @@ export interface ForwardOptions {
    */
   readonly bodyContentType?: string;
   readonly extraHeaders?: Record<string, string>;
+  /** The request target sent upstream (the canonical path and query); the request's own `url` when absent. */
+  readonly path?: string;
   readonly plan?: (status: number, headers: IncomingHttpHeaders) => ResponsePlan | Promise<ResponsePlan>;
   /**
    * When the upstream cannot be reached or times out before answering, return a retryable outcome without
@@ -348,12 +350,13 @@ export class UpstreamProxy {
     }
     if (options.extraHeaders) Object.assign(headers, options.extraHeaders);
     const { origin, basePath } = upstreamTarget(upstream);
+    const path = options.path ?? req.url ?? "/";
     return new Promise<ForwardOutcome>((resolve) => {
       const exchange = new Exchange(req, res, options, started, resolve);
       this.agent.dispatch(
         {
           origin,
-          path: basePath === "" ? (req.url ?? "/") : `${basePath}${req.url ?? "/"}`,
+          path: basePath === "" ? path : `${basePath}${path}`,
           method: (req.method ?? "GET") as Dispatcher.HttpMethod,
           headers,
           body,
