@@ -7,12 +7,12 @@ import { readBody } from "../http/read-body.js";
 import { notRouted, type Refusal, retryAfter, sendRefusal } from "../http/refusal.js";
 import { ServiceRouter } from "../http/routing.js";
 import { RateLimiter } from "../limits/rate-limiter.js";
+import { newTokenDepositMsat, priceMeteredRequest } from "../metering/metered-price.js";
 import type { Outcome } from "../pipeline/outcome.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import type { Pricer } from "../pricing/pricer.js";
 import { describeQuote, msatToInvoiceSats } from "../pricing/quote.js";
 import { buildManifest, MANIFEST_MAX_AGE_SECONDS, manifestBody } from "./manifest.js";
-import { newTokenInvoiceSats, priceMeteredRequest } from "./price-request.js";
 
 export interface DiscoveryDeps {
   readonly config: GatewayConfig;
@@ -117,7 +117,7 @@ export function discovery(deps: DiscoveryDeps): Discovery {
           kind: "metered",
           reserve_msat: priced.quote.worstCaseMsat,
           deposit_msat: priced.depositMsat ?? null,
-          invoice_sats: newTokenInvoiceSats(priced),
+          invoice_sats: msatToInvoiceSats(newTokenDepositMsat(priced.quote, priced.depositMsat)),
           quote: describeQuote(priced.quote),
         },
         noStore,

@@ -11,6 +11,7 @@ import { newToken } from "../store/token-store.suite.js";
 import { offlineGatewayConfig } from "../test-support/offline-config.js";
 import type { AuthResult } from "../tokens/authenticator.js";
 import { COST_HEADER, MeteredHandler } from "./metered-handler.js";
+import { newTokenDepositMsat, priceMeteredRequest } from "./metered-price.js";
 
 const PRICE_SATS = 3;
 const config = offlineGatewayConfig({
@@ -74,6 +75,21 @@ describe("the metered admit stage", () => {
       reason: { code: "missing" },
     });
     expect(asked).toEqual(["/meter"]);
+  });
+
+  it("asks a new token for what the quote endpoint's pricing steps say, a larger deposit included", async () => {
+    const { handler, request } = setup();
+    const withDeposit = { ...request, headers: { "x-l402-deposit-msat": "5000" } } as unknown as IncomingMessage;
+    const missing: AuthResult = { ok: false, code: "missing", message: "no credential" };
+    const admitted = await handler.admit(withDeposit, service, target, missing);
+    const pricer: Pricer = { quote: async () => fixedQuote(PRICE_SATS) };
+    const pricing = service.pricing ?? (undefined as never);
+    const line = { method: "GET", path: target.key };
+    const priced = await priceMeteredRequest(pricer, service, pricing, line, withDeposit.headers, async () =>
+      Buffer.alloc(0),
+    );
+    expect(admitted).toMatchObject({ kind: "challenge", amountMsat: 5_000 });
+    expect(newTokenDepositMsat(priced.quote, priced.depositMsat)).toBe(5_000);
   });
 
   it("asks a token whose balance cannot cover the quote for a top-up, rate limited like a challenge", async () => {

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { ServiceConfig } from "../config/schema.js";
 import type { CanonicalTarget } from "../http/canonical-target.js";
 import { readBody } from "../http/read-body.js";
-import { type LlmRequest, llmKindOf, parseLlmRequest, upstreamBody } from "../llm/llm-request.js";
+import { type LlmRequest, upstreamBody } from "../llm/llm-request.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import type { Pricer } from "../pricing/pricer.js";
@@ -14,7 +14,7 @@ import type { Authenticated, AuthResult } from "../tokens/authenticator.js";
 import type { Reason } from "../tokens/challenger.js";
 import type { TokenCounters } from "../upstream/token-counter.js";
 import { BoundedLabel } from "./bounded-label.js";
-import { requestedDeposit } from "./deposit.js";
+import { newTokenDepositMsat, priceMeteredRequest, readMeteredRequest } from "./metered-price.js";
 import { SseUsageTap, type Usage, usageFromJson } from "./usage-tap.js";
 
 export const COST_HEADER = "x-l402-cost-msat";
@@ -120,27 +120,30 @@ export class MeteredHandler {
   ): Promise<MeteredAdmission> {
     const pricing = this.deps.book.pricing(service.name);
     if (!pricing) throw new Error(`service ${service.name} has no pricing`);
-    const deposit = requestedDeposit(req.headers, pricing);
-    const kind = llmKindOf(req.method ?? "GET", target.key);
-    const llm = kind
-      ? parseLlmRequest(kind, req.headers, await readBody(req, this.deps.maxBodyBytes), pricing)
-      : undefined;
+    const line = { method: req.method ?? "GET", path: target.key };
+    const body = () => readBody(req, this.deps.maxBodyBytes);
     if (!auth.ok || !auth.token.metered) {
+      const { depositMsat, llm } = await readMeteredRequest(pricing, line, req.headers, body);
       const waitSeconds = this.deps.limit.waitFor(req);
       if (waitSeconds > 0) return { kind: "rateLimited", waitSeconds };
-      const quote = await this.deps.pricer.quote(service, { method: req.method ?? "GET", path: target.key }, llm);
+      const quote = await this.deps.pricer.quote(service, line, llm);
       const reason = auth.ok
         ? { code: "token_not_metered", message: "this token was bought before the service was metered; buy a new one" }
         : { code: auth.code, message: auth.message };
-      return { kind: "challenge", quote, amountMsat: Math.max(quote.worstCaseMsat, deposit ?? 0), reason };
+      return { kind: "challenge", quote, amountMsat: newTokenDepositMsat(quote, depositMsat), reason };
     }
-    const quote = await this.deps.pricer.quote(service, { method: req.method ?? "GET", path: target.key }, llm);
+    const priced = await priceMeteredRequest(this.deps.pricer, service, pricing, line, req.headers, body);
+    const { quote, depositMsat, llm } = priced;
     const token = auth.token;
     const reservation = await this.deps.store.reserve(token.tokenId, quote.worstCaseMsat, new Date());
     if (!reservation.ok) {
       const waitSeconds = this.deps.limit.waitFor(req);
       if (waitSeconds > 0) return { kind: "rateLimited", waitSeconds };
-      const amountMsat = Math.max(quote.worstCaseMsat - reservation.balanceMsat, deposit ?? 0, pricing.deposit.minMsat);
+      const amountMsat = Math.max(
+        quote.worstCaseMsat - reservation.balanceMsat,
+        depositMsat ?? 0,
+        pricing.deposit.minMsat,
+      );
       return { kind: "topUp", presented: auth, quote, amountMsat, balanceMsat: reservation.balanceMsat };
     }
     this.deps.metrics.paidRequests.inc({ service: service.name, scheme: token.scheme });

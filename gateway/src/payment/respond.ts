@@ -8,6 +8,7 @@ import {
 } from "@l402-gateway/l402";
 import type { ServiceConfig } from "../config/schema.js";
 import { sendJson } from "../http/json.js";
+import { msatToInvoiceSats } from "../pricing/quote.js";
 import type { ForwardOptions } from "../proxy/proxy.js";
 import type { Challenge } from "../tokens/challenger.js";
 import type { PaymentRefusal, PaymentReply } from "./gate.js";
@@ -69,7 +70,7 @@ export async function withPaymentOffer(
   const priceMsat = typeof body.price_msat === "number" ? body.price_msat : undefined;
   const payment: PaymentChallenge[] = await offers.challenges(service, {
     sats: body.price_sats,
-    ...(priceMsat === undefined ? {} : { unitSats: Math.ceil(priceMsat / 1000) }),
+    ...(priceMsat === undefined ? {} : { unitSats: msatToInvoiceSats(priceMsat) }),
   });
   const l402 = service.schemes.includes("l402");
   if (payment.length === 0) return { wwwAuthenticate: issued.wwwAuthenticate, body };
