@@ -18,7 +18,8 @@ export interface PaymentStep {
   readonly refusal?: PaymentRefusal;
 }
 
-const NO_PAYMENT: PaymentStep = {};
+/** No Payment credential: nothing to add. */
+export const NO_PAYMENT: PaymentStep = {};
 
 /** L402 codes a refused Payment credential shows in the 402 body's `code`, beside the problem type. */
 function l402Code(refusal: PaymentRefusal): "malformed" | "bad_signature" | "wrong_preimage" | "expired" | "revoked" {

@@ -1,6 +1,6 @@
 import type { CanonicalTarget } from "../http/canonical-target.js";
 import type { RouteMatch } from "../http/routing.js";
-import type { PaymentStep } from "../payment/stage.js";
+import { NO_PAYMENT, type PaymentStep } from "../payment/stage.js";
 import type { AuthResult } from "../tokens/authenticator.js";
 
 /**
@@ -23,5 +23,12 @@ export interface RequestContext {
 }
 
 export function newRequestContext(requestId: string): RequestContext {
-  return { requestId, target: undefined, upstreamPath: "/", match: undefined, credential: undefined, payment: {} };
+  return {
+    requestId,
+    target: undefined,
+    upstreamPath: "/",
+    match: undefined,
+    credential: undefined,
+    payment: NO_PAYMENT,
+  };
 }
