@@ -7,11 +7,14 @@
  * CPU time per request (its process and workers, from /proc), which other load on the machine skews far less.
  *
  *   npm run bench:gateway -- [--seconds 3] [--rounds 3] [--connections 16] [--workers 2] [--no-aperture] [--profile]
+ *                            [--baseline <checkout>]
  *
  * Aperture and the load tools are built from the Go module proxy on first use and cached; without Go the benchmark
  * says so and stops. `--no-aperture` skips the regtest network (our own paths only). `--workers N` (N > 1) adds the
  * paid path through `--workers N` (node:cluster); both setups then keep tokens in a SQLite file, as workers must.
- * `--profile` records a CPU profile of the one-process gateway and prints where its time goes.
+ * `--profile` records a CPU profile of the one-process gateway and prints where its time goes. `--baseline DIR`
+ * (another checkout, built, such as a worktree of the previous commit) adds its gateway's paid and free paths to the
+ * same rounds and prints this gateway's figures against it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -39,6 +42,7 @@ const { values } = parseArgs({
     workers: { type: "string", default: "2" },
     "no-aperture": { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
+    baseline: { type: "string" },
   },
 });
 const seconds = Number(values.seconds);
@@ -47,6 +51,8 @@ const connections = Number(values.connections);
 const workers = Number(values.workers);
 const here = import.meta.dirname;
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+const BASE_PAID = "baseline gateway, paid token";
+const BASE_FREE = "baseline gateway, free path";
 
 async function firstLine(child: ChildProcess): Promise<string> {
   const [chunk] = (await once(child.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
@@ -116,6 +122,21 @@ async function run(): Promise<void> {
     },
     { label: "this gateway, free path", url: `${ours.url}/v1/free`, pid: gatewayChild.child.pid },
   ];
+  const baseline = values.baseline;
+  if (baseline !== undefined) {
+    const baseChild = await startChild(join(baseline, "bench/gateway/gateway-server.ts"), [upstream]);
+    cleanups.push(() => stopChild(baseChild.child));
+    const base = JSON.parse(baseChild.line) as { url: string; authorization: string };
+    targets.push(
+      {
+        label: BASE_PAID,
+        url: `${base.url}/v1/completions`,
+        headers: { authorization: base.authorization },
+        pid: baseChild.child.pid,
+      },
+      { label: BASE_FREE, url: `${base.url}/v1/free`, pid: baseChild.child.pid },
+    );
+  }
   if (workers > 1) {
     const clusterChild = await startChild(join(here, "gateway-server.ts"), [upstream, String(workers)]);
     cleanups.push(() => stopChild(clusterChild.child));
@@ -251,6 +272,15 @@ async function run(): Promise<void> {
     `  paid, this gateway / upstream direct: ${(rps("this gateway, paid token") / rps("upstream direct")).toFixed(3)}x`,
   );
   console.log(`  added p50 at one connection, paid:   ${(oursAlone - direct).toFixed(2)} ms (target ≤ 1)`);
+  if (baseline !== undefined) {
+    const baseAlone = median(single.get(BASE_PAID) ?? []);
+    const ratio = (ours: string, base: string) => (rps(ours) / rps(base)).toFixed(3);
+    console.log(`  paid, this gateway / baseline:        ${ratio("this gateway, paid token", BASE_PAID)}x`);
+    console.log(`  free, this gateway / baseline:        ${ratio("this gateway, free path", BASE_FREE)}x`);
+    console.log(
+      `  added p50 at one connection, paid: this ${(oursAlone - direct).toFixed(2)} ms, baseline ${(baseAlone - direct).toFixed(2)} ms`,
+    );
+  }
 }
 
 try {

@@ -1,13 +1,13 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Logger } from "pino";
-import type { GatewayConfig } from "./config/schema.js";
+import type { GatewayConfig, ServiceConfig } from "./config/schema.js";
 import { BALANCE_PATH, CLOSE_PATH, MANIFEST_PATH, QUOTE_PATH } from "./discovery/manifest.js";
 import { discovery } from "./discovery/routes.js";
 import type { HealthHandlers } from "./health/routes.js";
 import { type CanonicalTarget, canonicalTarget } from "./http/canonical-target.js";
 import type { ClientAddresses } from "./http/client-address.js";
-import { sendJsonError } from "./http/errors.js";
+import { notRouted, sendRefusal } from "./http/refusal.js";
 import { requestIdFrom } from "./http/request-id.js";
 import { type RouteMatch, ServiceRouter } from "./http/routing.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
@@ -21,15 +21,16 @@ import { paymentStage } from "./payment/stage.js";
 import { ChallengeAdmission } from "./pipeline/admit.js";
 import { answerBalance } from "./pipeline/balance.js";
 import { answerClose } from "./pipeline/close.js";
-import { answerFor, INTERNAL_ERROR } from "./pipeline/errors.js";
+import { newRequestContext, type RequestContext } from "./pipeline/context.js";
 import { type Outcome, outcomeOf } from "./pipeline/outcome.js";
 import type { PriceBook } from "./pricing/price-book.js";
 import type { Pricer } from "./pricing/pricer.js";
 import { UpstreamForwarder } from "./proxy/forwarder.js";
-import type { UpstreamProxy } from "./proxy/proxy.js";
+import type { ForwardOptions, UpstreamProxy } from "./proxy/proxy.js";
 import { Refunds } from "./refunds/refunds.js";
+import { answerFor, INTERNAL_ERROR } from "./refusals/answers.js";
 import type { TokenStore } from "./store/store.js";
-import { Authenticator } from "./tokens/authenticator.js";
+import { Authenticator, type AuthResult } from "./tokens/authenticator.js";
 import { Challenger } from "./tokens/challenger.js";
 import { credentialHeaders } from "./tokens/credential-headers.js";
 import type { UpstreamPools } from "./upstream/pool.js";
@@ -53,19 +54,19 @@ export interface GatewayParts {
   readonly refunds?: Refunds;
 }
 
-/** What the request log needs to know about a request once it is answered. */
-interface Exchange {
-  readonly requestId: string;
-  service: string | undefined;
-}
-
 const isRead = (method: string | undefined) => method === "GET" || method === "HEAD";
+
+/** The path the request log shows: the canonical one, or as it came when it had none. */
+const pathOf = (req: IncomingMessage, ctx: RequestContext) => (ctx.target ? ctx.upstreamPath : req.url);
+
+const NO_OPTIONS: ForwardOptions = {};
 
 /**
  * The public listener's request path, one stage per module: route (canonical target, service match) → authenticate
- * (tokens/authenticator) → price and admit (fixed price: pipeline/admit; metered: metering/metered-handler, which
- * reserves) → forward (proxy/forwarder) → account (the metered handler's charge and refund). Stages throw typed
- * errors; pipeline/errors maps them to answers in one place. Plain node:http: the hot path pays for no framework.
+ * (tokens/authenticator) → price and admit (fixed price: pipeline/admit; metered: MeteredHandler.admit, which returns a
+ * challenge, a top-up, a rate limit or a reservation) → forward (proxy/forwarder, called here) → account (the plan of
+ * MeteredHandler.account charges and refunds). Stages return values or throw typed
+ * errors; refusals/answers maps them to answers in one place. Plain node:http: the hot path pays for no framework.
  */
 export function createApp(parts: GatewayParts): RequestListener {
   const { config, store, backend, pricer, counters, book, proxy, pools, metrics, health, clients, log } = parts;
@@ -81,7 +82,7 @@ export function createApp(parts: GatewayParts): RequestListener {
     new RateLimiter(config.limits.challengesPerMinute, config.limits.challengeBurst),
     clients,
     metrics,
-    (res, service, issued) => withPaymentOffer(res, offers, service, issued),
+    (service, issued, refusal) => withPaymentOffer(refusal, offers, service, issued),
   );
   const forwarder = new UpstreamForwarder({
     proxy,
@@ -97,54 +98,91 @@ export function createApp(parts: GatewayParts): RequestListener {
     book,
     pricer,
     counters,
-    challenger,
     metrics,
     log,
     maxBodyBytes: config.limits.maxBodyBytes,
-    admitChallenge: (req, res, service) => admission.admit(req, res, service),
-    sendChallenge: (req, res, service, code, issue) => admission.challenge(req, res, service, code, issue),
-    forward: (req, res, service, options) =>
-      forwarder.forward(req, res, service, String(res.getHeader("x-request-id")), withReceipt(res, options)),
+    limit: admission,
   });
+
+  /** Metered: admit (challenge, top-up, 429 or a reservation), then forward with the account stage's plan. */
+  async function meteredPath(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: RequestContext,
+    service: ServiceConfig,
+    target: CanonicalTarget,
+    auth: AuthResult,
+  ): Promise<Outcome> {
+    const admitted = await metered.admit(req, service, target, auth);
+    const refusal = ctx.payment.refusal;
+    switch (admitted.kind) {
+      case "rateLimited":
+        return admission.rateLimited(req, res, service, admitted.waitSeconds);
+      case "challenge": {
+        const { quote, amountMsat, reason } = admitted;
+        const issued = await challenger.meteredChallenge(service, quote, amountMsat, reason);
+        return admission.challenge(req, res, { service, code: reason.code, issued, refusal });
+      }
+      case "topUp": {
+        const { presented, quote, amountMsat, balanceMsat } = admitted;
+        const issued = await challenger.topUp(service, presented, quote, amountMsat, balanceMsat);
+        const outcome = await admission.challenge(req, res, { service, code: "insufficient_balance", issued, refusal });
+        metrics.topUpsIssued.inc({ service: service.name });
+        return outcome;
+      }
+      case "reserved": {
+        const account = metered.account(admitted.reservation);
+        try {
+          return outcomeOf(
+            await forwarder.forward(req, res, service, ctx, withReceipt(ctx.payment.receipt, account.options)),
+          );
+        } finally {
+          await metered.finish(account);
+        }
+      }
+    }
+  }
 
   /** Authenticate, then admit (challenge or reserve) and forward. */
   async function paid(
     req: IncomingMessage,
     res: ServerResponse,
+    ctx: RequestContext,
     match: RouteMatch,
     target: CanonicalTarget,
-    requestId: string,
   ): Promise<Outcome> {
     const service = match.service;
     const authStarted = performance.now();
     const headers = credentialHeaders(req);
     const payment = await paymentStage(payments, req, res, service, headers.authorization);
+    ctx.payment = payment;
     if (payment.answered) return payment.answered;
     const auth =
       payment.auth ??
       (service.schemes.includes("l402")
         ? await authenticator.authenticate(headers, service.name, match.requiredCapabilities)
         : { ok: false as const, code: "missing" as const, message: "this service takes the Payment scheme only" });
+    ctx.credential = auth;
     metrics.requestDuration.observe({ service: service.name, phase: "auth" }, (performance.now() - authStarted) / 1000);
     // A request without any credential is the normal first step, not an authentication failure.
     if (!auth.ok && auth.code !== "missing") metrics.authFailures.inc({ service: service.name, reason: auth.code });
-    if (service.pricing) return metered.handle(req, res, service, target, auth);
+    if (service.pricing) return meteredPath(req, res, ctx, service, target, auth);
     if (auth.ok || payment.charged) {
       metrics.paidRequests.inc({ service: service.name, scheme: payment.charged ? "payment" : "l402" });
-      return outcomeOf(await forwarder.forward(req, res, service, requestId, withReceipt(res, {})));
+      return outcomeOf(await forwarder.forward(req, res, service, ctx, withReceipt(payment.receipt, NO_OPTIONS)));
     }
-    return (
-      admission.admit(req, res, service) ??
-      admission.challenge(req, res, service, auth.code, () =>
-        challenger.challenge(service, { method: req.method ?? "GET", path: target.key }, auth),
-      )
-    );
+    const limited = admission.admit(req, res, service);
+    if (limited) return limited;
+    req.resume();
+    const issued = await challenger.challenge(service, { method: req.method ?? "GET", path: target.key }, auth);
+    return admission.challenge(req, res, { service, code: auth.code, issued, refusal: payment.refusal });
   }
 
   /** Route: the canonical target is the request's only path from here on, routed, priced and forwarded as is. */
-  async function handle(req: IncomingMessage, res: ServerResponse, exchange: Exchange): Promise<Outcome> {
+  async function handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<Outcome> {
     const target = canonicalTarget(req.url ?? "/");
-    req.url = target.path + target.query;
+    ctx.target = target;
+    ctx.upstreamPath = target.query === "" ? target.path : target.path + target.query;
     if (isRead(req.method) && target.key === "/healthz") {
       health.liveness(req, res);
       return { status: 200 };
@@ -162,38 +200,36 @@ export function createApp(parts: GatewayParts): RequestListener {
     const match = router.match({ method: req.method ?? "GET", path: target.key, host: clients.of(req).hostname });
     if (!match) {
       req.resume();
-      sendJsonError(res, 404, "not_found", `no service is configured for ${req.method} ${target.path}`);
-      return { status: 404, code: "not_found" };
+      return sendRefusal(res, notRouted(req.method, target.path));
     }
-    exchange.service = match.service.name;
-    if (match.free) return outcomeOf(await forwarder.forward(req, res, match.service, exchange.requestId));
-    return paid(req, res, match, target, exchange.requestId);
+    ctx.match = match;
+    if (match.free) return outcomeOf(await forwarder.forward(req, res, match.service, ctx));
+    return paid(req, res, ctx, match, target);
   }
 
   return (req, res) => {
     const started = performance.now();
     const requestId = requestIdFrom(req.headers["x-request-id"]);
     res.setHeader("x-request-id", requestId);
-    const exchange: Exchange = { requestId, service: undefined };
-    void handle(req, res, exchange)
+    const ctx = newRequestContext(requestId);
+    void handle(req, res, ctx)
       .catch((error: unknown): Outcome => {
         req.resume();
         const answer = answerFor(error) ?? INTERNAL_ERROR;
-        const detail = { err: error instanceof Error ? error.message : String(error), path: req.url };
+        const detail = { err: error instanceof Error ? error.message : String(error), path: pathOf(req, ctx) };
         if (answer === INTERNAL_ERROR) log.error(detail, "request failed");
         else if (answer.degraded) log.warn(detail, answer.message);
-        sendJsonError(res, answer.status, answer.code, answer.message, answer.headers);
-        return { status: answer.status, code: answer.code };
+        return sendRefusal(res, answer);
       })
       .then((outcome) => {
         const seconds = (performance.now() - started) / 1000;
-        const { service } = exchange;
+        const service = ctx.match?.service.name;
         if (service) metrics.requestDuration.observe({ service, phase: "total" }, seconds);
         log.info(
           {
             reqId: requestId,
             method: req.method,
-            path: req.url,
+            path: pathOf(req, ctx),
             service,
             status: outcome.status,
             code: outcome.code,

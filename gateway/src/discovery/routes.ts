@@ -2,17 +2,17 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { GatewayConfig } from "../config/schema.js";
 import { canonicalTarget } from "../http/canonical-target.js";
 import type { ClientAddresses } from "../http/client-address.js";
-import { sendJsonError } from "../http/errors.js";
 import { sendJson } from "../http/json.js";
 import { readBody } from "../http/read-body.js";
+import { notRouted, type Refusal, retryAfter, sendRefusal } from "../http/refusal.js";
 import { ServiceRouter } from "../http/routing.js";
 import { RateLimiter } from "../limits/rate-limiter.js";
+import { newTokenDepositMsat, priceMeteredRequest } from "../metering/metered-price.js";
 import type { Outcome } from "../pipeline/outcome.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import type { Pricer } from "../pricing/pricer.js";
 import { describeQuote, msatToInvoiceSats } from "../pricing/quote.js";
 import { buildManifest, MANIFEST_MAX_AGE_SECONDS, manifestBody } from "./manifest.js";
-import { newTokenInvoiceSats, priceMeteredRequest } from "./price-request.js";
 
 export interface DiscoveryDeps {
   readonly config: GatewayConfig;
@@ -39,17 +39,9 @@ export function discovery(deps: DiscoveryDeps): Discovery {
   const router = new ServiceRouter(config.services);
   // Quotes count prompt tokens on the upstream: limited per client like challenges, with the same settings.
   const limiter = new RateLimiter(config.limits.challengesPerMinute, config.limits.challengeBurst);
-  const refuse = (
-    req: IncomingMessage,
-    res: ServerResponse,
-    status: number,
-    code: string,
-    message: string,
-    headers: Record<string, string> = {},
-  ): Outcome => {
+  const refuse = (req: IncomingMessage, res: ServerResponse, refusal: Refusal): Outcome => {
     req.resume();
-    sendJsonError(res, status, code, message, headers);
-    return { status, code };
+    return sendRefusal(res, refusal);
   };
 
   return {
@@ -78,9 +70,8 @@ export function discovery(deps: DiscoveryDeps): Discovery {
     async quote(req, res, query) {
       const waitSeconds = limiter.take(clients.of(req).ip);
       if (waitSeconds > 0) {
-        return refuse(req, res, 429, "rate_limited", "too many quotes from this address", {
-          "retry-after": String(waitSeconds),
-        });
+        const message = "too many quotes from this address";
+        return refuse(req, res, { status: 429, code: "rate_limited", message, headers: retryAfter(waitSeconds) });
       }
       const params = new URLSearchParams(query);
       const methods = params.getAll("method");
@@ -88,17 +79,12 @@ export function discovery(deps: DiscoveryDeps): Discovery {
       const method = (methods[0] ?? "POST").toUpperCase();
       const rawTarget = targets[0];
       if (methods.length > 1 || targets.length !== 1 || rawTarget === undefined || !/^[A-Z]{1,20}$/.test(method)) {
-        return refuse(
-          req,
-          res,
-          400,
-          "invalid_quote_request",
-          "give the request as ?method=<METHOD>&target=</path?query>",
-        );
+        const message = "give the request as ?method=<METHOD>&target=</path?query>";
+        return refuse(req, res, { status: 400, code: "invalid_quote_request", message });
       }
       const target = canonicalTarget(rawTarget);
       const match = router.match({ method, path: target.key, host: clients.of(req).hostname });
-      if (!match) return refuse(req, res, 404, "not_found", `no service is configured for ${method} ${target.path}`);
+      if (!match) return refuse(req, res, notRouted(method, target.path));
       const service = match.service;
       const named = { service: service.private ? null : service.name, method, path: target.path };
       const noStore = { "cache-control": "no-store" };
@@ -131,7 +117,7 @@ export function discovery(deps: DiscoveryDeps): Discovery {
           kind: "metered",
           reserve_msat: priced.quote.worstCaseMsat,
           deposit_msat: priced.depositMsat ?? null,
-          invoice_sats: newTokenInvoiceSats(priced),
+          invoice_sats: msatToInvoiceSats(newTokenDepositMsat(priced.quote, priced.depositMsat)),
           quote: describeQuote(priced.quote),
         },
         noStore,

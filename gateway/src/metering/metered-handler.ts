@@ -1,28 +1,28 @@
-import type { IncomingHttpHeaders, IncomingMessage as Request, ServerResponse as Response } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage as Request } from "node:http";
 import { BALANCE_HEADER, COST_HEADER, RESERVED_HEADER } from "@l402-gateway/l402";
 import type { Logger } from "pino";
 import type { ServiceConfig } from "../config/schema.js";
 import type { CanonicalTarget } from "../http/canonical-target.js";
 import { readBody } from "../http/read-body.js";
-import { type LlmRequest, llmKindOf, parseLlmRequest, upstreamBody } from "../llm/llm-request.js";
+import { type LlmRequest, upstreamBody } from "../llm/llm-request.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import type { Pricer } from "../pricing/pricer.js";
 import { costOf, type Quote } from "../pricing/quote.js";
-import type { ForwardOptions, ForwardOutcome, ResponsePlan } from "../proxy/proxy.js";
+import type { ForwardOptions, ResponsePlan } from "../proxy/proxy.js";
 import type { Charge, TokenRecord, TokenStore } from "../store/store.js";
-import type { AuthResult } from "../tokens/authenticator.js";
-import type { Challenge, Challenger } from "../tokens/challenger.js";
+import type { Authenticated, AuthResult } from "../tokens/authenticator.js";
+import type { Reason } from "../tokens/challenger.js";
 import type { TokenCounters } from "../upstream/token-counter.js";
 import { BoundedLabel } from "./bounded-label.js";
-import { requestedDeposit } from "./deposit.js";
+import { newTokenDepositMsat, priceMeteredRequest, readMeteredRequest } from "./metered-price.js";
 import { SseUsageTap, type Usage, usageFromJson } from "./usage-tap.js";
 
 export { BALANCE_HEADER, COST_HEADER, RESERVED_HEADER };
 
-export interface MeteredOutcome {
-  readonly status: number;
-  readonly code?: string;
+/** The client's challenge rate limit: seconds until the client of `req` may have a challenge, 0 having taken one. */
+export interface ChallengeLimit {
+  waitFor(req: Request): number;
 }
 
 export interface MeteredDeps {
@@ -31,33 +31,40 @@ export interface MeteredDeps {
   readonly pricer: Pricer;
   /** The upstreams' token counters, for a stream cut short before the upstream reported its usage. */
   readonly counters: TokenCounters;
-  readonly challenger: Challenger;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
   readonly maxBodyBytes: number;
-  /**
-   * Takes one of the client's challenges from the rate limit: undefined when admitted, else the 429 it answered.
-   * Unpaid requests pass it before any token counting, so they cannot make the upstream work at will.
-   */
-  readonly admitChallenge: (req: Request, res: Response, service: ServiceConfig) => MeteredOutcome | undefined;
-  /** Sends a 402 built by `issue` (after admitChallenge); throws LightningUnavailableError when LND is down. */
-  readonly sendChallenge: (
-    req: Request,
-    res: Response,
-    service: ServiceConfig,
-    code: string,
-    issue: () => Promise<Challenge>,
-  ) => Promise<MeteredOutcome>;
-  readonly forward: (
-    req: Request,
-    res: Response,
-    service: ServiceConfig,
-    options: ForwardOptions,
-  ) => Promise<ForwardOutcome>;
+  /** Unpaid requests pass it before any token counting, so they cannot make the upstream work at will. */
+  readonly limit: ChallengeLimit;
 }
 
+/** A reserved request, ready to be forwarded and then accounted (see MeteredHandler.account). */
+export interface MeteredReservation {
+  readonly service: ServiceConfig;
+  readonly token: TokenRecord;
+  readonly llm: LlmRequest | undefined;
+  readonly open: OpenReservation;
+  readonly balanceAfterReserve: number;
+}
+
+/**
+ * What the metered admit stage decides: out of challenges (answer 429), a new token's 402 for `amountMsat`, a
+ * top-up 402 for a token whose balance cannot cover the quote, or the quote's worst case reserved.
+ */
+export type MeteredAdmission =
+  | { readonly kind: "rateLimited"; readonly waitSeconds: number }
+  | { readonly kind: "challenge"; readonly quote: Quote; readonly amountMsat: number; readonly reason: Reason }
+  | {
+      readonly kind: "topUp";
+      readonly presented: Authenticated;
+      readonly quote: Quote;
+      readonly amountMsat: number;
+      readonly balanceMsat: number;
+    }
+  | { readonly kind: "reserved"; readonly reservation: MeteredReservation };
+
 /** One reservation's life: it is closed exactly once, with the first charge decided. */
-class OpenReservation {
+export class OpenReservation {
   private closing: Promise<{ chargedMsat: number; balanceMsat: number }> | undefined;
 
   constructor(
@@ -100,103 +107,66 @@ export class MeteredHandler {
 
   constructor(private readonly deps: MeteredDeps) {}
 
-  async handle(
+  /**
+   * The admit stage: reads and prices the request (a refused body, deposit or price throws to the error map), then
+   * decides. An unpaid request is rate limited before it is priced; a paid one only when it needs a top-up.
+   */
+  async admit(
     req: Request,
-    res: Response,
     service: ServiceConfig,
     target: CanonicalTarget,
     auth: AuthResult,
-  ): Promise<MeteredOutcome> {
+  ): Promise<MeteredAdmission> {
     const pricing = this.deps.book.pricing(service.name);
     if (!pricing) throw new Error(`service ${service.name} has no pricing`);
-    const paid = auth.ok && auth.token.metered;
-    let llm: LlmRequest | undefined;
-    let deposit: number | undefined;
-    // A request refused here (bad body, bad deposit, unpriced) throws to the pipeline's error map.
-    deposit = requestedDeposit(req.headers, pricing);
-    const kind = llmKindOf(req.method ?? "GET", target.key);
-    if (kind) llm = parseLlmRequest(kind, req.headers, await readBody(req, this.deps.maxBodyBytes), pricing);
-    if (!paid) {
-      const limited = this.deps.admitChallenge(req, res, service);
-      if (limited) return limited;
-    }
-    const quote = await this.deps.pricer.quote(service, { method: req.method ?? "GET", path: target.key }, llm);
-
-    if (!paid) {
+    const line = { method: req.method ?? "GET", path: target.key };
+    const body = () => readBody(req, this.deps.maxBodyBytes);
+    if (!auth.ok || !auth.token.metered) {
+      const { depositMsat, llm } = await readMeteredRequest(pricing, line, req.headers, body);
+      const waitSeconds = this.deps.limit.waitFor(req);
+      if (waitSeconds > 0) return { kind: "rateLimited", waitSeconds };
+      const quote = await this.deps.pricer.quote(service, line, llm);
       const reason = auth.ok
         ? { code: "token_not_metered", message: "this token was bought before the service was metered; buy a new one" }
         : { code: auth.code, message: auth.message };
-      const amount = Math.max(quote.worstCaseMsat, deposit ?? 0);
-      return this.deps.sendChallenge(req, res, service, reason.code, () =>
-        this.deps.challenger.meteredChallenge(service, quote, amount, reason),
-      );
+      return { kind: "challenge", quote, amountMsat: newTokenDepositMsat(quote, depositMsat), reason };
     }
-
+    const priced = await priceMeteredRequest(this.deps.pricer, service, pricing, line, req.headers, body);
+    const { quote, depositMsat, llm } = priced;
     const token = auth.token;
     const reservation = await this.deps.store.reserve(token.tokenId, quote.worstCaseMsat, new Date());
     if (!reservation.ok) {
-      const amount = Math.max(quote.worstCaseMsat - reservation.balanceMsat, deposit ?? 0, pricing.deposit.minMsat);
-      const limited = this.deps.admitChallenge(req, res, service);
-      if (limited) return limited;
-      const outcome = await this.deps.sendChallenge(req, res, service, "insufficient_balance", () =>
-        this.deps.challenger.topUp(service, auth, quote, amount, reservation.balanceMsat),
+      const waitSeconds = this.deps.limit.waitFor(req);
+      if (waitSeconds > 0) return { kind: "rateLimited", waitSeconds };
+      const amountMsat = Math.max(
+        quote.worstCaseMsat - reservation.balanceMsat,
+        depositMsat ?? 0,
+        pricing.deposit.minMsat,
       );
-      if (outcome.status === 402) this.deps.metrics.topUpsIssued.inc({ service: service.name });
-      return outcome;
+      return { kind: "topUp", presented: auth, quote, amountMsat, balanceMsat: reservation.balanceMsat };
     }
     this.deps.metrics.paidRequests.inc({ service: service.name, scheme: token.scheme });
-    const open = new OpenReservation(
-      this.deps,
-      reservation.id,
-      quote,
-      service.name,
-      this.modelLabels.value(quote.model),
-    );
-    return this.forwardMetered(req, res, service, token, llm, open, reservation.balanceMsat);
+    const modelLabel = this.modelLabels.value(quote.model);
+    const open = new OpenReservation(this.deps, reservation.id, quote, service.name, modelLabel);
+    return {
+      kind: "reserved",
+      reservation: { service, token, llm, open, balanceAfterReserve: reservation.balanceMsat },
+    };
   }
 
-  private async forwardMetered(
-    req: Request,
-    res: Response,
-    service: ServiceConfig,
-    token: TokenRecord,
-    llm: LlmRequest | undefined,
-    open: OpenReservation,
-    balanceAfterReserve: number,
-  ): Promise<MeteredOutcome> {
-    const quote = open.quote;
-    let tap: SseUsageTap | undefined;
-    const costHeaders = (settled: { chargedMsat: number; balanceMsat: number }) => ({
-      [COST_HEADER]: String(settled.chargedMsat),
-      [BALANCE_HEADER]: String(settled.balanceMsat),
-    });
-    const plan = async (status: number, headers: IncomingHttpHeaders): Promise<ResponsePlan> => {
-      if (status >= 400) return { headers: costHeaders(await open.close({ amountMsat: 0, reason: "failed" })) };
-      const contentType = String(headers["content-type"] ?? "");
-      if (contentType.includes("text/event-stream")) {
-        tap = new SseUsageTap(llm !== undefined && !llm.clientWantsUsage, async () => {
-          const settled = await open.close(this.chargeFor(quote, tap?.usage));
-          return `: l402 cost_msat=${settled.chargedMsat} balance_msat=${settled.balanceMsat}\n\n`;
-        });
-        return {
-          headers: { [RESERVED_HEADER]: String(quote.worstCaseMsat), [BALANCE_HEADER]: String(balanceAfterReserve) },
-          transform: tap,
-        };
-      }
-      if (contentType.includes("json")) {
-        return { buffered: async (body) => costHeaders(await open.close(this.chargeFor(quote, usageFromJson(body)))) };
-      }
-      return { headers: costHeaders(await open.close(this.chargeFor(quote, undefined))) };
-    };
-    let outcome: ForwardOutcome;
-    try {
-      const priced = llm ? { body: upstreamBody(llm), bodyContentType: "application/json" } : {};
-      outcome = await this.deps.forward(req, res, service, { ...priced, plan });
-    } finally {
-      if (!open.done) await this.closeUnfinished(service, open, tap);
-    }
+  /**
+   * The account stage: what to forward (the priced body) and the response plan that charges from the usage the
+   * upstream reports and returns the rest. The caller forwards with `options`, then calls `finish` whatever happened.
+   */
+  account(reservation: MeteredReservation): MeteredAccount {
+    return new MeteredAccount(this, reservation);
+  }
+
+  /** Closes a reservation the response plan did not: failed before any answer, or a stream cut short. */
+  async finish(account: MeteredAccount): Promise<void> {
+    const { open, service, token } = account.reservation;
+    if (!open.done) await this.closeUnfinished(service, open, account.tap);
     this.deps.log.debug({ service: service.name, tokenId: token.tokenId.slice(0, 8) }, "metered request done");
-    return outcome.ok ? { status: outcome.status } : { status: outcome.status, code: outcome.code };
   }
 
   /** A request that ended without a charge: failed before any answer, or a stream cut short. */
@@ -230,7 +200,7 @@ export class MeteredHandler {
     await open.close({ amountMsat: costOf(quote, usage), ...tokenCounts(usage), reason: "partial" });
   }
 
-  private chargeFor(quote: Quote, usage: Usage | undefined): Omit<Charge, "service" | "model"> {
+  chargeFor(quote: Quote, usage: Usage | undefined): Omit<Charge, "service" | "model"> {
     if (quote.kind === "per_call") return { amountMsat: quote.worstCaseMsat, reason: "fixed" };
     if (!usage) return { amountMsat: quote.worstCaseMsat, reason: "no_usage" };
     return { amountMsat: costOf(quote, usage), ...tokenCounts(usage), reason: "usage" };
@@ -239,4 +209,49 @@ export class MeteredHandler {
 
 function tokenCounts(usage: Usage): { promptTokens: number; completionTokens: number } {
   return { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens };
+}
+
+const costHeaders = (settled: { chargedMsat: number; balanceMsat: number }) => ({
+  [COST_HEADER]: String(settled.chargedMsat),
+  [BALANCE_HEADER]: String(settled.balanceMsat),
+});
+
+/** One reserved request's forward options and response plan; see MeteredHandler.account. */
+export class MeteredAccount {
+  /** The usage tap of a streamed answer, once the plan has chosen one. */
+  tap: SseUsageTap | undefined;
+  readonly options: ForwardOptions;
+
+  constructor(
+    private readonly handler: MeteredHandler,
+    readonly reservation: MeteredReservation,
+  ) {
+    const { llm } = reservation;
+    const priced = llm ? { body: upstreamBody(llm), bodyContentType: "application/json" } : {};
+    this.options = { ...priced, plan: (status, headers) => this.plan(status, headers) };
+  }
+
+  private async plan(status: number, headers: IncomingHttpHeaders): Promise<ResponsePlan> {
+    const { open, llm, balanceAfterReserve } = this.reservation;
+    const quote = open.quote;
+    if (status >= 400) return { headers: costHeaders(await open.close({ amountMsat: 0, reason: "failed" })) };
+    const contentType = String(headers["content-type"] ?? "");
+    if (contentType.includes("text/event-stream")) {
+      const tap = new SseUsageTap(llm !== undefined && !llm.clientWantsUsage, async () => {
+        const settled = await open.close(this.handler.chargeFor(quote, tap.usage));
+        return `: l402 cost_msat=${settled.chargedMsat} balance_msat=${settled.balanceMsat}\n\n`;
+      });
+      this.tap = tap;
+      return {
+        headers: { [RESERVED_HEADER]: String(quote.worstCaseMsat), [BALANCE_HEADER]: String(balanceAfterReserve) },
+        transform: tap,
+      };
+    }
+    if (contentType.includes("json")) {
+      return {
+        buffered: async (body) => costHeaders(await open.close(this.handler.chargeFor(quote, usageFromJson(body)))),
+      };
+    }
+    return { headers: costHeaders(await open.close(this.handler.chargeFor(quote, undefined))) };
+  }
 }

@@ -24,6 +24,7 @@ import type { InvoiceBackend } from "../lightning/invoices.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import { networkOfInvoice, RefundInvoiceError } from "../refunds/invoice.js";
 import type { Refunds } from "../refunds/refunds.js";
+import { closeRefused } from "../refusals/answers.js";
 import type { TokenRecord, TokenStore } from "../store/store.js";
 import type { Authenticated } from "../tokens/authenticator.js";
 import { tokenCaveats } from "../tokens/caveats.js";
@@ -330,7 +331,8 @@ export class PaymentGate {
     if (token.service !== service.name) refused("invalid-challenge", "this session belongs to another service");
     const closed = await this.deps.refunds.close(token, token.returnInvoice);
     if (!closed.ok) {
-      return { status: closed.status, body: { code: closed.code, message: closed.message, sessionId } };
+      const { status, code, message } = closeRefused(closed.refusal);
+      return { status, body: { code, message, sessionId } };
     }
     const { refund } = closed;
     const refundStatus = refund.status === "pending" ? "failed" : refund.status;

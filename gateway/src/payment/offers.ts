@@ -9,6 +9,7 @@ import {
 import type { GatewayConfig, ServiceConfig } from "../config/schema.js";
 import type { InvoiceClass } from "../lightning/invoice-pool.js";
 import type { InvoiceBackend } from "../lightning/invoices.js";
+import { msatToInvoiceSats } from "../pricing/quote.js";
 import { networkOfInvoice } from "../refunds/invoice.js";
 import { serviceSecret } from "./service-secret.js";
 
@@ -58,7 +59,7 @@ export class PaymentOffers {
       const { minMsat, maxMsat } = service.pricing.deposit;
       return depositsMsat
         .filter((msat) => msat >= minMsat && msat <= maxMsat)
-        .map((msat) => ({ sats: Math.ceil(msat / 1000), memo: memoOf(service, intent), expirySeconds }));
+        .map((msat) => ({ sats: msatToInvoiceSats(msat), memo: memoOf(service, intent), expirySeconds }));
     });
   }
 

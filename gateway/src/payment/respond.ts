@@ -8,6 +8,7 @@ import {
 } from "@l402-gateway/l402";
 import type { ServiceConfig } from "../config/schema.js";
 import { sendJson } from "../http/json.js";
+import { msatToInvoiceSats } from "../pricing/quote.js";
 import type { ForwardOptions } from "../proxy/proxy.js";
 import type { Challenge } from "../tokens/challenger.js";
 import type { PaymentRefusal, PaymentReply } from "./gate.js";
@@ -15,34 +16,8 @@ import type { PaymentOffers } from "./offers.js";
 
 export const RECEIPT_HEADER = "payment-receipt";
 
-/** Where a request's Payment state rides between stages: the receipt to send on a 2xx, or why it was refused. */
-interface PaymentLocals {
-  paymentReceipt?: string;
-  paymentRefusal?: PaymentRefusal;
-}
-
-const states = new WeakMap<Response, PaymentLocals>();
-
-function locals(res: Response): PaymentLocals {
-  let state = states.get(res);
-  if (!state) {
-    state = {};
-    states.set(res, state);
-  }
-  return state;
-}
-
-export function rememberReceipt(res: Response, receipt: string): void {
-  locals(res).paymentReceipt = receipt;
-}
-
-export function rememberRefusal(res: Response, refusal: PaymentRefusal): void {
-  locals(res).paymentRefusal = refusal;
-}
-
 /** `options` with the request's Payment-Receipt (and `Cache-Control: private`) added to a 2xx answer only. */
-export function withReceipt(res: Response, options: ForwardOptions): ForwardOptions {
-  const receipt = locals(res).paymentReceipt;
+export function withReceipt(receipt: string | undefined, options: ForwardOptions): ForwardOptions {
   if (receipt === undefined) return options;
   const inner = options.plan;
   return {
@@ -83,10 +58,10 @@ export interface ChallengeAnswer {
 /**
  * Adds the Payment offer (its own invoice) to an L402 challenge, after the LSAT and L402 lines as Aperture orders
  * them, and makes the body RFC 9457 problem details (`application/problem+json`) that keeps the L402 fields as
- * extension members. Without `l402` among the service's schemes the L402 lines and fields are left out.
+ * extension members; a refused Payment credential's `refusal` gives the problem its type. Without `l402` among the service's schemes the L402 lines and fields are left out.
  */
 export async function withPaymentOffer(
-  res: Response,
+  refusal: PaymentRefusal | undefined,
   offers: PaymentOffers,
   service: ServiceConfig,
   issued: Challenge,
@@ -95,11 +70,10 @@ export async function withPaymentOffer(
   const priceMsat = typeof body.price_msat === "number" ? body.price_msat : undefined;
   const payment: PaymentChallenge[] = await offers.challenges(service, {
     sats: body.price_sats,
-    ...(priceMsat === undefined ? {} : { unitSats: Math.ceil(priceMsat / 1000) }),
+    ...(priceMsat === undefined ? {} : { unitSats: msatToInvoiceSats(priceMsat) }),
   });
   const l402 = service.schemes.includes("l402");
   if (payment.length === 0) return { wwwAuthenticate: issued.wwwAuthenticate, body };
-  const refusal = locals(res).paymentRefusal;
   const type =
     refusal?.type ?? (body.code === "insufficient_balance" ? "lightning/insufficient-balance" : "payment-required");
   const problem = paymentProblem(type, refusal?.detail ?? body.message, refusal?.challengeId);

@@ -3,7 +3,7 @@ import { problemStatus } from "@l402-gateway/l402";
 import type { ServiceConfig } from "../config/schema.js";
 import type { AuthResult } from "../tokens/authenticator.js";
 import type { PaymentGate, PaymentRefusal } from "./gate.js";
-import { rememberReceipt, rememberRefusal, sendBadRequest, sendReply } from "./respond.js";
+import { sendBadRequest, sendReply } from "./respond.js";
 
 export interface PaymentStep {
   /** The request was answered here (session top-up or close, or a 400): its status and code. */
@@ -12,7 +12,14 @@ export interface PaymentStep {
   readonly auth?: AuthResult;
   /** A Payment charge was claimed for this call. */
   readonly charged?: boolean;
+  /** The Payment-Receipt to send with a 2xx answer. */
+  readonly receipt?: string;
+  /** Why a Payment credential was refused: the 402 that answers it carries this problem. */
+  readonly refusal?: PaymentRefusal;
 }
+
+/** No Payment credential: nothing to add. */
+export const NO_PAYMENT: PaymentStep = {};
 
 /** L402 codes a refused Payment credential shows in the 402 body's `code`, beside the problem type. */
 function l402Code(refusal: PaymentRefusal): "malformed" | "bad_signature" | "wrong_preimage" | "expired" | "revoked" {
@@ -25,7 +32,7 @@ function l402Code(refusal: PaymentRefusal): "malformed" | "bad_signature" | "wro
 
 /**
  * The Payment scheme's part of authentication: nothing without a Payment credential; otherwise the session or
- * charge it proves (its receipt kept for a 2xx answer), a reply the gateway gives itself, or a refusal that the
+ * charge it proves (with the receipt for a 2xx answer), a reply the gateway gives itself, or a refusal that the
  * challenge stage answers with a fresh 402 carrying its problem type.
  */
 export async function paymentStage(
@@ -38,13 +45,11 @@ export async function paymentStage(
   const outcome = await gate.authenticate(authorization, service);
   switch (outcome?.kind) {
     case undefined:
-      return {};
+      return NO_PAYMENT;
     case "charge":
-      rememberReceipt(res, outcome.receipt);
-      return { charged: true };
+      return { charged: true, receipt: outcome.receipt };
     case "session":
-      rememberReceipt(res, outcome.receipt);
-      return { auth: outcome.auth };
+      return { auth: outcome.auth, receipt: outcome.receipt };
     case "reply":
       req.resume();
       sendReply(res, outcome.reply);
@@ -56,8 +61,7 @@ export async function paymentStage(
         sendBadRequest(res, refusal);
         return { answered: { status: 400, code: refusal.type } };
       }
-      rememberRefusal(res, refusal);
-      return { auth: { ok: false, code: l402Code(refusal), message: refusal.detail } };
+      return { auth: { ok: false, code: l402Code(refusal), message: refusal.detail }, refusal };
     }
   }
 }

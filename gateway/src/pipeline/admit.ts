@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ServiceConfig } from "../config/schema.js";
 import type { ClientAddresses } from "../http/client-address.js";
-import { sendJsonError } from "../http/errors.js";
 import { sendJson } from "../http/json.js";
+import { retryAfter, sendRefusal } from "../http/refusal.js";
 import type { RateLimiter } from "../limits/rate-limiter.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
+import type { PaymentRefusal } from "../payment/gate.js";
 import type { ChallengeAnswer } from "../payment/respond.js";
 import type { Challenge } from "../tokens/challenger.js";
 import type { Outcome } from "./outcome.js";
@@ -19,41 +20,57 @@ export class ChallengeAdmission {
     private readonly limiter: RateLimiter,
     private readonly clients: ClientAddresses,
     private readonly metrics: GatewayMetrics,
-    /** Adds the service's other offers (the Payment scheme) to a challenge; see payment/respond.ts. */
+    /**
+     * Adds the service's other offers (the Payment scheme) to a challenge, with the problem of a refused Payment
+     * credential; see payment/respond.ts.
+     */
     private readonly offer: (
-      res: ServerResponse,
       service: ServiceConfig,
       issued: Challenge,
-    ) => Promise<ChallengeAnswer> = async (_res, _service, issued) => issued,
+      refusal: PaymentRefusal | undefined,
+    ) => Promise<ChallengeAnswer> = async (_service, issued) => issued,
   ) {}
+
+  /** Seconds until the client of `req` may have another challenge; 0 when one was taken from its rate limit now. */
+  waitFor(req: IncomingMessage): number {
+    return this.limiter.take(this.clients.of(req).ip);
+  }
+
+  /** Answers 429 to a client out of challenges for `waitSeconds`. */
+  rateLimited(req: IncomingMessage, res: ServerResponse, service: ServiceConfig, waitSeconds: number): Outcome {
+    req.resume();
+    this.metrics.rateLimited.inc({ service: service.name });
+    return sendRefusal(res, {
+      status: 429,
+      code: "rate_limited",
+      message: "too many payment challenges from this address",
+      headers: retryAfter(waitSeconds),
+    });
+  }
 
   /** Takes one challenge from the client's rate limit; answers 429 and returns its outcome when none is left. */
   admit(req: IncomingMessage, res: ServerResponse, service: ServiceConfig): Outcome | undefined {
-    const waitSeconds = this.limiter.take(this.clients.of(req).ip);
-    if (waitSeconds <= 0) return undefined;
-    req.resume();
-    this.metrics.rateLimited.inc({ service: service.name });
-    sendJsonError(res, 429, "rate_limited", "too many payment challenges from this address", {
-      "retry-after": String(waitSeconds),
-    });
-    return { status: 429, code: "rate_limited" };
+    const waitSeconds = this.waitFor(req);
+    return waitSeconds > 0 ? this.rateLimited(req, res, service, waitSeconds) : undefined;
   }
 
-  /** Answers 402 with the challenge `issue` builds; the caller has passed `admit`. */
+  /**
+   * Answers 402 with the `issued` challenge and the service's other offers (`refusal`: why a Payment credential was
+   * refused); the caller has passed `admit`. The outcome carries `code`.
+   */
   async challenge(
     req: IncomingMessage,
     res: ServerResponse,
-    service: ServiceConfig,
-    code: string,
-    issue: () => Promise<Challenge>,
+    ask: { service: ServiceConfig; code: string; issued: Challenge; refusal?: PaymentRefusal | undefined },
   ): Promise<Outcome> {
+    const { service, code, issued, refusal } = ask;
     req.resume();
-    const issued = await this.offer(res, service, await issue());
+    const answer = await this.offer(service, issued, refusal);
     this.metrics.challengesIssued.inc({ service: service.name });
-    sendJson(res, 402, issued.body, {
+    sendJson(res, 402, answer.body, {
       "cache-control": "no-store",
-      "www-authenticate": issued.wwwAuthenticate,
-      ...(issued.contentType ? { "content-type": issued.contentType } : {}),
+      "www-authenticate": answer.wwwAuthenticate,
+      ...(answer.contentType ? { "content-type": answer.contentType } : {}),
     });
     return { status: 402, code };
   }

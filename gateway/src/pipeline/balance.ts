@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { sendJsonError } from "../http/errors.js";
 import { sendJson } from "../http/json.js";
+import { sendRefusal } from "../http/refusal.js";
 import type { Authenticator } from "../tokens/authenticator.js";
 import { credentialHeaders } from "../tokens/credential-headers.js";
 import type { Outcome } from "./outcome.js";
@@ -13,10 +13,7 @@ export async function answerBalance(
 ): Promise<Outcome> {
   req.resume();
   const auth = await authenticator.identify(credentialHeaders(req));
-  if (!auth.ok) {
-    sendJsonError(res, 401, auth.code, auth.message);
-    return { status: 401, code: auth.code };
-  }
+  if (!auth.ok) return sendRefusal(res, { status: 401, code: auth.code, message: auth.message });
   const { token } = auth;
   sendJson(
     res,

@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { decodeMacaroon, L402Error, parseCredential, preimageProves } from "@l402-gateway/l402";
 import { z } from "zod";
-import { sendJsonError } from "../http/errors.js";
 import { sendJson } from "../http/json.js";
 import { BodyTooLargeError, readBody } from "../http/read-body.js";
+import { bodyTooLarge, sendRefusal } from "../http/refusal.js";
 import type { CloseReply, Refunds } from "../refunds/refunds.js";
+import { closeRefused } from "../refusals/answers.js";
 import type { RefundRecord } from "../store/ledger.js";
 import type { TokenRecord, TokenStore } from "../store/store.js";
 import type { Authenticator } from "../tokens/authenticator.js";
@@ -31,20 +32,13 @@ function refundJson(refund: RefundRecord) {
 }
 
 function send(res: ServerResponse, reply: CloseReply): Outcome {
-  if (!reply.ok) {
-    const retry: Record<string, string> =
-      reply.retryAfterSeconds === undefined ? {} : { "retry-after": String(reply.retryAfterSeconds) };
-    sendJsonError(res, reply.status, reply.code, reply.message, retry);
-    return { status: reply.status, code: reply.code };
-  }
+  if (!reply.ok) return sendRefusal(res, closeRefused(reply.refusal));
   sendJson(res, 200, refundJson(reply.refund), { "cache-control": "no-store" });
   return { status: 200 };
 }
 
-function refuse(res: ServerResponse, status: number, code: string, message: string): Outcome {
-  sendJsonError(res, status, code, message);
-  return { status, code };
-}
+const refuse = (res: ServerResponse, status: number, code: string, message: string): Outcome =>
+  sendRefusal(res, { status, code, message });
 
 /**
  * `POST /l402/close` with the token's `Authorization: L402 <macaroon>:<preimage>` and a JSON body
@@ -67,7 +61,7 @@ export async function answerClose(
     if (!parsed.success) throw new SyntaxError(parsed.error.issues[0]?.message ?? "invalid body");
     invoice = parsed.data.invoice;
   } catch (error) {
-    if (error instanceof BodyTooLargeError) return refuse(res, 413, "body_too_large", error.message);
+    if (error instanceof BodyTooLargeError) return sendRefusal(res, bodyTooLarge(error.message));
     return refuse(res, 400, "invalid_body", `expected JSON { "invoice": "<bolt11>" }: ${String(error)}`);
   }
   const headers = credentialHeaders(req);

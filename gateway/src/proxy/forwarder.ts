@@ -2,12 +2,19 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { ServiceConfig } from "../config/schema.js";
 import type { ClientAddresses } from "../http/client-address.js";
-import { sendJsonError } from "../http/errors.js";
 import { BodyTooLargeError, readBody } from "../http/read-body.js";
+import { bodyTooLarge, sendRefusal } from "../http/refusal.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { UpstreamPools } from "../upstream/pool.js";
 import { ejectsUpstream, mayRetryAttempt, upstreamErrorClass } from "../upstream/retry.js";
 import { type ForwardOptions, type ForwardOutcome, hasRequestBody, type UpstreamProxy } from "./proxy.js";
+
+/** What the forward stage needs to know of the request beyond its headers and body. */
+export interface ForwardedRequest {
+  readonly requestId: string;
+  /** The canonical path and query: what the request was routed and priced as, and so what is sent. */
+  readonly upstreamPath: string;
+}
 
 export interface ForwarderDeps {
   readonly proxy: UpstreamProxy;
@@ -30,9 +37,10 @@ export class UpstreamForwarder {
     req: IncomingMessage,
     res: ServerResponse,
     service: ServiceConfig,
-    requestId: string,
+    request: ForwardedRequest,
     options: ForwardOptions = {},
   ): Promise<ForwardOutcome> {
+    const { requestId, upstreamPath } = request;
     const { proxy, pools, metrics, log } = this.deps;
     const pool = pools.of(service.name);
     const labels = { service: service.name };
@@ -42,8 +50,7 @@ export class UpstreamForwarder {
         options = { ...options, body: await readBody(req, this.deps.maxBodyBytes) };
       } catch (error) {
         if (!(error instanceof BodyTooLargeError)) throw error;
-        sendJsonError(res, 413, "body_too_large", error.message);
-        return { ok: false, status: 413, code: "body_too_large" };
+        return { ok: false, ...sendRefusal(res, bodyTooLarge(error.message)) };
       }
     }
     const replayable = options.body !== undefined || !hasRequestBody(req);
@@ -61,6 +68,7 @@ export class UpstreamForwarder {
         outcome = await proxy.forward(req, res, upstream, forwarded, {
           ...options,
           mayRetry,
+          path: upstreamPath,
           extraHeaders: { "x-request-id": requestId },
         });
       } finally {
@@ -74,7 +82,7 @@ export class UpstreamForwarder {
       }
       if (outcome.ok || !outcome.retryable) return outcome;
       if (pool.pick(tried) === undefined) {
-        sendJsonError(res, outcome.status, outcome.code, outcome.retryable.message);
+        sendRefusal(res, { status: outcome.status, code: outcome.code, message: outcome.retryable.message });
         return outcome;
       }
       log.warn(

@@ -2,8 +2,8 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:
 import type { Readable, Transform } from "node:stream";
 import { Agent, type Dispatcher, errors as undiciErrors, util as undiciUtil } from "undici";
 import type { GatewayConfig } from "../config/schema.js";
-import { sendJsonError } from "../http/errors.js";
 import { BodyTooLargeError, byteLimit, readBody } from "../http/read-body.js";
+import { bodyTooLarge, type Refusal, sendRefusal } from "../http/refusal.js";
 import { upstreamTarget } from "../upstream/url.js";
 import { endToEndHeaders, type ForwardedFor, upstreamRequestHeaders } from "./headers.js";
 import { pump } from "./pump.js";
@@ -42,6 +42,8 @@ export interface ForwardOptions {
    */
   readonly bodyContentType?: string;
   readonly extraHeaders?: Record<string, string>;
+  /** The request target sent upstream (the canonical path and query); the request's own `url` when absent. */
+  readonly path?: string;
   readonly plan?: (status: number, headers: IncomingHttpHeaders) => ResponsePlan | Promise<ResponsePlan>;
   /**
    * When the upstream cannot be reached or times out before answering, return a retryable outcome without
@@ -76,8 +78,8 @@ const CLIENT_BODY_HEADERS = [
 /** Bound on a response the gateway reads whole to learn its usage before answering. */
 const MAX_BUFFERED_RESPONSE_BYTES = 16 * 1_048_576;
 
-function classify(error: unknown): { status: number; code: string; message: string } {
-  if (error instanceof BodyTooLargeError) return { status: 413, code: "body_too_large", message: error.message };
+function classify(error: unknown): Refusal {
+  if (error instanceof BodyTooLargeError) return bodyTooLarge(error.message);
   if (
     error instanceof undiciErrors.ConnectTimeoutError ||
     error instanceof undiciErrors.HeadersTimeoutError ||
@@ -289,8 +291,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     if (failure.status === 413) this.req.resume();
-    sendJsonError(res, failure.status, failure.code, failure.message);
-    this.settle({ ok: false, status: failure.status, code: failure.code });
+    this.settle({ ok: false, ...sendRefusal(res, failure) });
   }
 }
 
@@ -319,9 +320,9 @@ export class UpstreamProxy {
     const started = performance.now();
     const declaredLength = Number(req.headers["content-length"] ?? 0);
     if (options.body === undefined && declaredLength > this.maxBodyBytes) {
-      sendJsonError(res, 413, "body_too_large", `request body exceeds ${this.maxBodyBytes} bytes`);
+      const refused = sendRefusal(res, bodyTooLarge(`request body exceeds ${this.maxBodyBytes} bytes`));
       req.resume();
-      return { ok: false, status: 413, code: "body_too_large" };
+      return { ok: false, ...refused };
     }
     const headers = upstreamRequestHeaders(req.headers, forwarded, this.config.forwardCredential);
     let body: Buffer | Readable | undefined;
@@ -349,12 +350,13 @@ export class UpstreamProxy {
     }
     if (options.extraHeaders) Object.assign(headers, options.extraHeaders);
     const { origin, basePath } = upstreamTarget(upstream);
+    const path = options.path ?? req.url ?? "/";
     return new Promise<ForwardOutcome>((resolve) => {
       const exchange = new Exchange(req, res, options, started, resolve);
       this.agent.dispatch(
         {
           origin,
-          path: basePath === "" ? (req.url ?? "/") : `${basePath}${req.url ?? "/"}`,
+          path: basePath === "" ? path : `${basePath}${path}`,
           method: (req.method ?? "GET") as Dispatcher.HttpMethod,
           headers,
           body,

@@ -20,16 +20,24 @@ type AttemptEnd =
   | { readonly status: "failed"; readonly error: string }
   | { readonly status: "pending"; readonly why: string };
 
-/** What a close answers: the stored refund, or why the account was not closed (HTTP status and code). */
+/** Why an account was not closed, in the refunds' own terms (refusals/answers.ts answers it over HTTP). */
+export type CloseRefusal =
+  /** The refund invoice cannot be taken: `detail` says why. */
+  | { readonly reason: "invalid_invoice"; readonly detail: string }
+  /** The shared refund bucket is empty for `retryAfterSeconds`. */
+  | { readonly reason: "rate_limited"; readonly retryAfterSeconds: number }
+  | { readonly reason: "not_found" }
+  /** Not a paid, prepaid (metered) token or session. */
+  | { readonly reason: "not_refundable" }
+  /** A request is still being metered on the account. */
+  | { readonly reason: "busy" }
+  /** The balance is above the automatic refund cap of `maxSats`. */
+  | { readonly reason: "over_cap"; readonly maxSats: number };
+
+/** What a close answers: the stored refund, or why the account was not closed. */
 export type CloseReply =
   | { readonly ok: true; readonly refund: RefundRecord }
-  | {
-      readonly ok: false;
-      readonly status: number;
-      readonly code: string;
-      readonly message: string;
-      readonly retryAfterSeconds?: number;
-    };
+  | { readonly ok: false; readonly refusal: CloseRefusal };
 
 export interface RefundsDeps {
   readonly store: TokenStore;
@@ -40,13 +48,8 @@ export interface RefundsDeps {
   readonly log: Logger;
 }
 
-const refuse = (status: number, code: string, message: string, retryAfterSeconds?: number): CloseReply => ({
-  ok: false,
-  status,
-  code,
-  message,
-  ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
-});
+const refuse = (refusal: CloseRefusal): CloseReply => ({ ok: false, refusal });
+const invalidInvoice = (detail: string): CloseReply => refuse({ reason: "invalid_invoice", detail });
 
 /**
  * Closes prepaid accounts (L402 metered tokens and Payment sessions alike) and pays their unspent balance back,
@@ -83,11 +86,11 @@ export class Refunds {
       invoice =
         invoiceText === undefined ? undefined : await this.checkInvoice(invoiceText, networkOfInvoice(token.invoice));
     } catch (error) {
-      if (error instanceof RefundInvoiceError) return refuse(400, "invalid_refund_invoice", error.message);
+      if (error instanceof RefundInvoiceError) return invalidInvoice(error.message);
       throw error;
     }
     if (invoice && (await this.paidElsewhere(tokenId, invoice.paymentHash))) {
-      return refuse(400, "invalid_refund_invoice", "this gateway's node has already paid that invoice");
+      return invalidInvoice("this gateway's node has already paid that invoice");
     }
     // Each refund payment takes one from a bucket shared by all agents; an account is closed only when it may be paid.
     // (The cap is checked again, atomically, when the account closes.)
@@ -95,7 +98,7 @@ export class Refunds {
     if (token.status === "paid" && owed > 0 && owed <= this.deps.caps.maxSats * 1000) {
       const waitSeconds = this.limiter.take("refunds");
       if (waitSeconds > 0) {
-        return refuse(429, "rate_limited", "too many refunds at the moment; retry later", waitSeconds);
+        return refuse({ reason: "rate_limited", retryAfterSeconds: waitSeconds });
       }
     }
     const outcome = await this.deps.store.closeAccount({
@@ -106,25 +109,19 @@ export class Refunds {
     });
     switch (outcome.kind) {
       case "not_found":
-        return refuse(404, "not_found", "no such token or session");
+        return refuse({ reason: "not_found" });
       case "not_refundable":
-        return refuse(409, "not_refundable", "only a paid, prepaid (metered) token or session can be closed");
+        return refuse({ reason: "not_refundable" });
       case "busy":
-        return refuse(409, "request_in_flight", "a request is still being metered on this account; retry when done");
+        return refuse({ reason: "busy" });
       case "over_cap":
-        return refuse(
-          422,
-          "refund_over_cap",
-          `the balance is above the automatic refund cap of ${this.deps.caps.maxSats} sats; ask the operator`,
-        );
+        return refuse({ reason: "over_cap", maxSats: this.deps.caps.maxSats });
       case "invoice_required":
-        return refuse(
-          400,
-          "invalid_refund_invoice",
+        return invalidInvoice(
           `give an amountless invoice, or one of exactly ${outcome.balanceMsat} msat, for the refund`,
         );
       case "invoice_used":
-        return refuse(400, "invalid_refund_invoice", "that invoice is already the refund invoice of another account");
+        return invalidInvoice("that invoice is already the refund invoice of another account");
       case "closed":
         this.deps.metrics.accountsClosed.inc({ service: outcome.token.service, scheme: outcome.token.scheme });
         return {

@@ -63,14 +63,14 @@ export function depositInvoices(services: readonly ServiceConfig[], depositsMsat
         (msat) => service.pricing && msat >= service.pricing.deposit.minMsat && msat <= service.pricing.deposit.maxMsat,
       )
       .map((msat) => ({
-        sats: Math.ceil(msat / 1000),
+        sats: msatToInvoiceSats(msat),
         memo: accessMemo(service),
         expirySeconds: service.invoiceExpirySeconds,
       })),
   );
 }
 
-interface Reason {
+export interface Reason {
   readonly code: string;
   readonly message: string;
 }
@@ -170,7 +170,7 @@ export class Challenger {
     depositMsat: number,
     reason: Reason,
   ): Promise<Challenge> {
-    const sats = Math.ceil(depositMsat / 1000);
+    const sats = msatToInvoiceSats(depositMsat);
     const { invoice, token } = await this.newToken(service, sats, true);
     return this.answer(service, reason, sats, invoice, token, {
       token_id: token.identifier.tokenId.toString("hex"),
@@ -194,7 +194,7 @@ export class Challenger {
     balanceMsat: number,
   ): Promise<Challenge> {
     const owner = presented.token;
-    const sats = Math.ceil(depositMsat / 1000);
+    const sats = msatToInvoiceSats(depositMsat);
     const now = new Date();
     const { invoice, token } = await this.invoiceAndToken(
       service,

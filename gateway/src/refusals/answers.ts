@@ -1,22 +1,20 @@
 import { InvalidTargetError } from "../http/canonical-target.js";
 import { BodyTooLargeError } from "../http/read-body.js";
+import { bodyTooLarge, type Refusal, retryAfter } from "../http/refusal.js";
 import { LightningUnavailableError } from "../lightning/invoices.js";
 import { LlmRequestError } from "../llm/llm-request.js";
 import { DepositError } from "../metering/deposit.js";
 import { QuoteError } from "../pricing/pricer.js";
+import type { CloseRefusal } from "../refunds/refunds.js";
 import { isStoreFailure } from "../store/errors.js";
 
-/** How the gateway answers a typed error: status, a stable `code`, a message for people, extra headers. */
-export interface ErrorAnswer {
-  readonly status: number;
-  readonly code: string;
-  readonly message: string;
-  readonly headers?: Record<string, string>;
+/** How the gateway answers a typed error: a Refusal, and whether it is the gateway's own trouble. */
+export interface ErrorAnswer extends Refusal {
   /** Worth a warning in the log: the gateway, not the request, is in trouble. */
   readonly degraded?: boolean;
 }
 
-const RETRY_SOON = { "retry-after": "5" };
+const RETRY_SOON = retryAfter(5);
 
 /**
  * The one mapping from the errors the stages throw to HTTP answers. Anything it does not know is a bug: the caller
@@ -24,7 +22,7 @@ const RETRY_SOON = { "retry-after": "5" };
  */
 export function answerFor(error: unknown): ErrorAnswer | undefined {
   if (error instanceof InvalidTargetError) return { status: 400, code: "invalid_path", message: error.message };
-  if (error instanceof BodyTooLargeError) return { status: 413, code: "body_too_large", message: error.message };
+  if (error instanceof BodyTooLargeError) return bodyTooLarge(error.message);
   if (error instanceof LlmRequestError) return { status: error.status, code: error.code, message: error.message };
   if (error instanceof DepositError) return { status: 400, code: "invalid_deposit", message: error.message };
   if (error instanceof QuoteError) return { status: error.status, code: error.code, message: error.message };
@@ -55,3 +53,38 @@ export const INTERNAL_ERROR: ErrorAnswer = {
   code: "internal_error",
   message: "the gateway could not handle this request",
 };
+
+/** How an account close (`POST /l402/close`, or a Payment session's close) answers a refused close. */
+export function closeRefused(refusal: CloseRefusal): Refusal {
+  switch (refusal.reason) {
+    case "invalid_invoice":
+      return { status: 400, code: "invalid_refund_invoice", message: refusal.detail };
+    case "rate_limited":
+      return {
+        status: 429,
+        code: "rate_limited",
+        message: "too many refunds at the moment; retry later",
+        headers: retryAfter(refusal.retryAfterSeconds),
+      };
+    case "not_found":
+      return { status: 404, code: "not_found", message: "no such token or session" };
+    case "not_refundable":
+      return {
+        status: 409,
+        code: "not_refundable",
+        message: "only a paid, prepaid (metered) token or session can be closed",
+      };
+    case "busy":
+      return {
+        status: 409,
+        code: "request_in_flight",
+        message: "a request is still being metered on this account; retry when done",
+      };
+    case "over_cap":
+      return {
+        status: 422,
+        code: "refund_over_cap",
+        message: `the balance is above the automatic refund cap of ${refusal.maxSats} sats; ask the operator`,
+      };
+  }
+}
