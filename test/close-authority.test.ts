@@ -3,12 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
 import { addFirstPartyCaveats, decodeMacaroon, formatAuthorization } from "@l402-gateway/l402";
-import { cancelHodlInvoice, createInvoice, getChannels, getInvoice, grantAccess, pay } from "lightning";
+import { cancelHodlInvoice, createInvoice, getInvoice, grantAccess, pay } from "lightning";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testNetwork } from "./regtest/context.js";
 import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
 import { checkAccounting } from "./support/accounting.js";
+import { ensureOperatorCanPay } from "./support/operator-liquidity.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
 const network = testNetwork();
@@ -41,12 +42,8 @@ describe("only the owner closes an account (regtest)", () => {
     upstream = await startUpstream();
     const refundMacaroon = (await grantAccess({ lnd: alice, permissions: ["offchain:read", "offchain:write"] }))
       .macaroon;
-    // Refunds are paid from alice's side of the channel: above its reserve she needs some sats of her own.
-    const [channel] = (await getChannels({ lnd: alice })).channels;
-    const spendable = (channel?.local_balance ?? 0) - (channel?.local_reserve ?? 0);
-    if (spendable < 50_000) {
-      await pay({ lnd: bob, request: (await createInvoice({ lnd: alice, tokens: 60_000 - spendable })).request });
-    }
+    // Refunds are paid from alice's side of the channel bob opened.
+    await ensureOperatorCanPay(alice, bob, 50_000);
     const config = parseConfig({
       listen: { port: 0 },
       operator: { port: 0 },

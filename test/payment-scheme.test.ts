@@ -24,12 +24,13 @@ import {
   parsePaymentReceipt,
 } from "@l402-gateway/l402";
 import Database from "better-sqlite3";
-import { cancelHodlInvoice, createInvoice, getChannels, getInvoice, grantAccess, pay } from "lightning";
+import { cancelHodlInvoice, createInvoice, getInvoice, grantAccess, pay } from "lightning";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testNetwork } from "./regtest/context.js";
 import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
 import { checkAccounting } from "./support/accounting.js";
+import { ensureOperatorCanPay } from "./support/operator-liquidity.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
 const network = testNetwork();
@@ -68,12 +69,8 @@ describe("HTTP Payment scheme and refunds (regtest)", () => {
   beforeAll(async () => {
     upstream = await startUpstream();
     refundMacaroon = (await grantAccess({ lnd: alice, permissions: ["offchain:read", "offchain:write"] })).macaroon;
-    // Refunds are paid from alice's side of the channel bob opened: above its reserve she needs some sats of her own.
-    const [channel] = (await getChannels({ lnd: alice })).channels;
-    const spendable = (channel?.local_balance ?? 0) - (channel?.local_reserve ?? 0);
-    if (spendable < 50_000) {
-      await pay({ lnd: bob, request: (await createInvoice({ lnd: alice, tokens: 60_000 - spendable })).request });
-    }
+    // Refunds are paid from alice's side of the channel bob opened.
+    await ensureOperatorCanPay(alice, bob, 50_000);
     config = parseConfig({
       listen: { port: 0 },
       operator: { port: 0 },

@@ -21,6 +21,7 @@ import { testNetwork } from "./regtest/context.js";
 import { NodeControl } from "./regtest/control.js";
 import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
 import { checkAccounting, nodePayments } from "./support/accounting.js";
+import { ensureOperatorCanPay } from "./support/operator-liquidity.js";
 import { startGatewayProcess } from "./support/supervised.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
@@ -76,12 +77,8 @@ describe("refunds pay exactly once (regtest)", () => {
     upstream = await startUpstream();
     const refundMacaroon = (await grantAccess({ lnd: alice, permissions: ["offchain:read", "offchain:write"] }))
       .macaroon;
-    // Refunds are paid from alice's side of the channel bob opened: above its reserve she needs some sats of her own.
-    const [channel] = (await getChannels({ lnd: alice })).channels;
-    const spendable = (channel?.local_balance ?? 0) - (channel?.local_reserve ?? 0);
-    if (spendable < 50_000) {
-      await pay({ lnd: bob, request: (await createInvoice({ lnd: alice, tokens: 60_000 - spendable })).request });
-    }
+    // Refunds are paid from alice's side of the channel bob opened.
+    await ensureOperatorCanPay(alice, bob, 50_000);
     writeFileSync(
       configFile,
       stringify({

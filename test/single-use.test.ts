@@ -20,7 +20,7 @@ import {
   type PaymentChallenge,
   parsePaymentChallenges,
 } from "@l402-gateway/l402";
-import { createInvoice, getChannels, getInvoice, getPayments, getPendingPayments, grantAccess, pay } from "lightning";
+import { createInvoice, getInvoice, getPayments, getPendingPayments, grantAccess, pay } from "lightning";
 import pg from "pg";
 import pino from "pino";
 import { Agent, request } from "undici";
@@ -29,6 +29,7 @@ import { testNetwork } from "./regtest/context.js";
 import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
 import { checkAccounting } from "./support/accounting.js";
 import { scrapeSum } from "./support/metrics.js";
+import { ensureOperatorCanPay } from "./support/operator-liquidity.js";
 import { startPostgres, type TestPostgres } from "./support/postgres.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
@@ -62,12 +63,8 @@ async function send(url: string, headers: Record<string, string>, body?: string)
 
 async function gatewayConfig(upstream: string, store: GatewayConfig["store"] | object): Promise<GatewayConfig> {
   const refundMacaroon = (await grantAccess({ lnd: alice, permissions: ["offchain:read", "offchain:write"] })).macaroon;
-  // Refunds are paid from alice's side of the channel: above its reserve she needs some sats of her own.
-  const [channel] = (await getChannels({ lnd: alice })).channels;
-  const spendable = (channel?.local_balance ?? 0) - (channel?.local_reserve ?? 0);
-  if (spendable < 50_000) {
-    await pay({ lnd: bob, request: (await createInvoice({ lnd: alice, tokens: 60_000 - spendable })).request });
-  }
+  // Refunds are paid from alice's side of the channel bob opened.
+  await ensureOperatorCanPay(alice, bob, 50_000);
   return parseConfig({
     listen: { port: 0 },
     operator: { port: 0 },
