@@ -7,6 +7,22 @@ import type * as ledger from "./ledger.js";
 import { toRefund } from "./ledger.js";
 import * as programs from "./ledger-logic.js";
 import { LEDGER_SQL, PAYMENT_SECRET_NAME } from "./ledger-sql.js";
+import {
+  addTrafficValues,
+  browseSql,
+  browseValues,
+  type ListingRow,
+  mergeSeries,
+  OWNER_REPORTS_SQL,
+  type PaymentSeriesRow,
+  type SeriesPoint,
+  type TokenBrowse,
+  type TokenBrowsePage,
+  type TotalsRow,
+  type TrafficCount,
+  type TrafficSeriesRow,
+  toPage,
+} from "./owner-reports.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-schema.js";
 import { REVOCATION_CHANNEL, RevocationListener } from "./revocation-listener.js";
 import { RootKeyCache } from "./root-key-cache.js";
@@ -415,6 +431,31 @@ export class PostgresTokenStore implements TokenStore {
 
   async advanceSettleIndex(index: number): Promise<void> {
     await this.query(SQL.advanceSettleIndex, [index]);
+  }
+
+  async browseTokens(query: TokenBrowse): Promise<TokenBrowsePage> {
+    const values = browseValues(query);
+    const [rows, [totals]] = await Promise.all([
+      this.query<ListingRow>(browseSql(query.sort, query.order), values),
+      this.query<TotalsRow>(OWNER_REPORTS_SQL.totals, values.slice(0, 3)),
+    ]);
+    return toPage(rows, totals);
+  }
+
+  async addTraffic(counts: readonly TrafficCount[]): Promise<void> {
+    if (counts.length === 0) return;
+    await this.transaction(async (client) => {
+      for (const count of counts) await client.query(OWNER_REPORTS_SQL.addTraffic, addTrafficValues(count));
+    });
+  }
+
+  async revenueSeries(since: Date, bucketMs: number): Promise<SeriesPoint[]> {
+    const values = [since.getTime(), bucketMs];
+    const [payments, traffic] = await Promise.all([
+      this.query<PaymentSeriesRow>(OWNER_REPORTS_SQL.paymentSeries, values),
+      this.query<TrafficSeriesRow>(OWNER_REPORTS_SQL.trafficSeries, values),
+    ]);
+    return mergeSeries(payments, traffic);
   }
 
   async ping(): Promise<void> {
