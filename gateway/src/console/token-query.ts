@@ -31,9 +31,13 @@ export function tokenQuerySchema(services: readonly string[]) {
       ),
       order: optional(z.enum(["asc", "desc"], { message: "order: asc or desc" })).transform((o) => o ?? "desc"),
       size: optional(
-        wholeNumber("size", 1, 100).refine((n) => (PAGE_SIZES as readonly number[]).includes(n), {
-          message: `size: one of ${PAGE_SIZES.join(", ")}`,
-        }),
+        z
+          .string()
+          .regex(/^\d{1,6}$/, "size: a whole number")
+          .transform(Number)
+          .refine((n) => (PAGE_SIZES as readonly number[]).includes(n), {
+            message: `size: one of ${PAGE_SIZES.join(", ")}`,
+          }),
       ).transform((n) => n ?? DEFAULT_PAGE_SIZE),
       page: optional(wholeNumber("page", 1, MAX_PAGE)).transform((n) => n ?? 1),
     })

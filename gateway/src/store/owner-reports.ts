@@ -98,6 +98,9 @@ const SORT_KEYS: Record<TokenSort, string> = {
   used: "COALESCE(last_used_at, 0)",
 };
 
+// Buckets start at `at - at % size`: SQLite's % works on integers even when the driver binds the size as a REAL,
+// where `/` would not divide as integers.
+
 /** The page query for a sort: the key comes from a fixed list, never from the request. Ties break on the token id. */
 export function browseSql(sort: TokenSort, order: SortOrder): string {
   const direction = order === "asc" ? "ASC" : "DESC";
@@ -115,7 +118,7 @@ export const OWNER_REPORTS_SQL = {
   addTraffic: `INSERT INTO traffic_hourly (service, hour_start, challenges, calls) VALUES ($1, $2, $3, $4)
                ON CONFLICT (service, hour_start) DO UPDATE SET challenges = traffic_hourly.challenges + $3,
                  calls = traffic_hourly.calls + $4`,
-  paymentSeries: `SELECT service, (at / $2::bigint) * $2::bigint AS bucket, SUM(sats) AS sats, COUNT(*) AS invoices
+  paymentSeries: `SELECT service, at - at % $2::bigint AS bucket, SUM(sats) AS sats, COUNT(*) AS invoices
                   FROM (SELECT service, price_sats AS sats, paid_at AS at FROM tokens WHERE paid_at >= $1
                         UNION ALL
                         SELECT t.service, u.sats, u.paid_at AS at FROM topups u JOIN tokens t USING (token_id)
@@ -124,7 +127,7 @@ export const OWNER_REPORTS_SQL = {
                         SELECT service, sats, claimed_at AS at FROM payment_claims
                         WHERE kind IN ('charge', 'topup') AND claimed_at >= $1) AS paid
                   GROUP BY service, bucket`,
-  trafficSeries: `SELECT service, (hour_start / $2::bigint) * $2::bigint AS bucket, SUM(challenges) AS challenges,
+  trafficSeries: `SELECT service, hour_start - hour_start % $2::bigint AS bucket, SUM(challenges) AS challenges,
                     SUM(calls) AS calls
                   FROM traffic_hourly WHERE hour_start >= $1 GROUP BY service, bucket`,
 } as const;
