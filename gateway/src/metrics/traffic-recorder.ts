@@ -1,4 +1,3 @@
-import type { Logger } from "pino";
 import type { OwnerReports } from "../store/owner-reports.js";
 import type { GatewayMetrics } from "./metrics.js";
 
@@ -33,7 +32,7 @@ export class TrafficRecorder {
   constructor(
     private readonly metrics: Pick<GatewayMetrics, "challengesIssued" | "paidRequests">,
     private readonly store: Pick<OwnerReports, "addTraffic">,
-    private readonly log: Pick<Logger, "warn">,
+    private readonly log: { warn(details: object, message: string): void },
     private readonly intervalMs = 60_000,
   ) {}
 
