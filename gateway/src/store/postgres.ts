@@ -7,22 +7,7 @@ import type * as ledger from "./ledger.js";
 import { toRefund } from "./ledger.js";
 import * as programs from "./ledger-logic.js";
 import { LEDGER_SQL, PAYMENT_SECRET_NAME } from "./ledger-sql.js";
-import {
-  addTrafficValues,
-  browseSql,
-  browseValues,
-  type ListingRow,
-  mergeSeries,
-  OWNER_REPORTS_SQL,
-  type PaymentSeriesRow,
-  type SeriesPoint,
-  type TokenBrowse,
-  type TokenBrowsePage,
-  type TotalsRow,
-  type TrafficCount,
-  type TrafficSeriesRow,
-  toPage,
-} from "./owner-reports.js";
+import * as reports from "./owner-reports.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-schema.js";
 import { REVOCATION_CHANNEL, RevocationListener } from "./revocation-listener.js";
 import { RootKeyCache } from "./root-key-cache.js";
@@ -433,29 +418,35 @@ export class PostgresTokenStore implements TokenStore {
     await this.query(SQL.advanceSettleIndex, [index]);
   }
 
-  async browseTokens(query: TokenBrowse): Promise<TokenBrowsePage> {
-    const values = browseValues(query);
+  async browseTokens(query: reports.TokenBrowse): Promise<reports.TokenBrowsePage> {
+    const values = reports.browseValues(query);
     const [rows, [totals]] = await Promise.all([
-      this.query<ListingRow>(browseSql(query.sort, query.order), values),
-      this.query<TotalsRow>(OWNER_REPORTS_SQL.totals, values.slice(0, 3)),
+      this.query<reports.ListingRow>(reports.browseSql(query.sort, query.order), values),
+      this.query<reports.TotalsRow>(reports.OWNER_REPORTS_SQL.totals, values.slice(0, 3)),
     ]);
-    return toPage(rows, totals);
+    return reports.toPage(rows, totals);
   }
 
-  async addTraffic(counts: readonly TrafficCount[]): Promise<void> {
+  async addTraffic(counts: readonly reports.TrafficCount[]): Promise<void> {
     if (counts.length === 0) return;
+    // Rows in one order (service, then hour), so two replicas flushing at once cannot deadlock on them.
+    const ordered = [...counts].sort(
+      (a, b) => a.service.localeCompare(b.service) || a.hourStart.getTime() - b.hourStart.getTime(),
+    );
     await this.transaction(async (client) => {
-      for (const count of counts) await client.query(OWNER_REPORTS_SQL.addTraffic, addTrafficValues(count));
+      for (const count of ordered) {
+        await client.query(reports.OWNER_REPORTS_SQL.addTraffic, reports.addTrafficValues(count));
+      }
     });
   }
 
-  async revenueSeries(since: Date, bucketMs: number): Promise<SeriesPoint[]> {
+  async revenueSeries(since: Date, bucketMs: number): Promise<reports.SeriesPoint[]> {
     const values = [since.getTime(), bucketMs];
     const [payments, traffic] = await Promise.all([
-      this.query<PaymentSeriesRow>(OWNER_REPORTS_SQL.paymentSeries, values),
-      this.query<TrafficSeriesRow>(OWNER_REPORTS_SQL.trafficSeries, values),
+      this.query<reports.PaymentSeriesRow>(reports.OWNER_REPORTS_SQL.paymentSeries, values),
+      this.query<reports.TrafficSeriesRow>(reports.OWNER_REPORTS_SQL.trafficSeries, values),
     ]);
-    return mergeSeries(payments, traffic);
+    return reports.mergeSeries(payments, traffic);
   }
 
   async ping(): Promise<void> {
