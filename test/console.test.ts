@@ -257,6 +257,95 @@ describe("the web console in a real browser (regtest)", () => {
     expect(figures["health-store"]).toContain("up");
   });
 
+  it("charts revenue, calls and challenges per service over 24 hours and 30 days, from the store", async () => {
+    await page.goto(admin("/console/overview"));
+    const figures = Object.fromEntries(
+      await page.$$eval("[data-figure]", (elements) =>
+        elements.map((e) => [e.getAttribute("data-figure") ?? "", e.textContent ?? ""]),
+      ),
+    );
+    const metrics = await (await fetch(`${gateway.operatorUrl}/metrics`)).text();
+    const payments = await gateway.store.paymentsByService(new Date(Date.now() - 86_400_000));
+    for (const service of ["echo", "weather", "llm"]) {
+      for (const window of ["24h", "30d"]) {
+        const at = (name: string) => number(figures[`series-${window}-${service}-${name}`]);
+        expect(at("sats"), service).toBe(payments.find((p) => p.service === service)?.sats);
+        expect(at("invoices"), service).toBe(1);
+        expect(at("challenges"), service).toBe(metricValue(metrics, "l402_challenges_issued_total", { service }));
+        expect(at("calls"), service).toBe(metricValue(metrics, "l402_paid_requests_total", { service }));
+      }
+    }
+    // Two charts (revenue, calls) per service and window, each with one column per hour or day.
+    const charts = await page.$$eval(
+      'svg.chart[aria-labelledby^="rev-"], svg.chart[aria-labelledby^="calls-"]',
+      (svgs) => svgs.map((svg) => svg.querySelectorAll("rect").length),
+    );
+    expect(charts).toEqual([24, 24, 24, 24, 24, 24, 30, 30, 30, 30, 30, 30]);
+    const labels = await page.$$eval("svg.chart text", (texts) => texts.map((t) => t.textContent ?? ""));
+    expect(labels).toContain("echo");
+    expect(labels.some((label) => label.endsWith(" · -"))).toBe(false);
+    expect(await page.$eval("#load", (h) => h.parentElement?.textContent ?? "")).toContain(
+      "No service uses surge pricing",
+    );
+    const series = await page.$('[data-series="24h-llm"]');
+    await series?.screenshot({ path: join(SCREENSHOTS, "revenue-series.png") });
+  });
+
+  it("browses recent tokens: filters, sorts by amount paid, pages, with the totals of the filtered set", async () => {
+    // Unpaid challenges add issued tokens, so that the list has two pages of ten.
+    for (let i = 0; i < 8; i++) expect((await fetch(`${gateway.url}/v1/weather`)).status).toBe(402);
+    const rows = () => page.$$eval("#token-list tbody tr", (trs) => trs.map((tr) => tr.getAttribute("data-token")));
+    const totals = async () =>
+      Object.fromEntries(
+        await page.$$eval('[data-figure^="total-"]', (elements) =>
+          elements.map((e) => [e.getAttribute("data-figure") ?? "", e.textContent ?? ""]),
+        ),
+      );
+
+    await page.goto(admin("/console/tokens"));
+    await page.select("#service", "llm");
+    await page.select("#status", "paid");
+    await Promise.all([page.waitForNavigation(), page.click("#filter")]);
+    expect(await rows()).toEqual([bought.llm?.tokenId]);
+    const llm = await gateway.store.browseTokens({
+      service: "llm",
+      status: "paid",
+      sort: "created",
+      order: "desc",
+      limit: 10,
+      offset: 0,
+    });
+    expect(await totals()).toMatchObject({ "total-count": "1" });
+    expect(number((await totals())["total-paid"])).toBe(llm.totals.paidMsat);
+    expect(number((await totals())["total-outstanding"])).toBe(llm.totals.outstandingMsat);
+
+    await page.select("#service", "");
+    await Promise.all([page.waitForNavigation(), page.click("#filter")]);
+    await Promise.all([page.waitForNavigation(), page.click('a[data-sort="paid"]')]);
+    expect(new URL(page.url()).searchParams.get("sort")).toBe("paid");
+    // The status filter stays: the paid tokens, most paid first. (A fixed-price 402 names no token id.)
+    const [weather] = await gateway.store.listTokens({ paymentHash: bought.weather?.paymentHash ?? "" });
+    expect(await rows()).toEqual([bought.llm?.tokenId, bought.echo?.tokenId, weather?.tokenId]);
+    await shoot("tokens");
+
+    await page.goto(admin("/console/tokens?size=10"));
+    const all = await gateway.store.browseTokens({ sort: "created", order: "desc", limit: 100, offset: 0 });
+    expect(all.totals.count).toBeGreaterThan(10);
+    expect(number((await totals())["total-count"])).toBe(all.totals.count);
+    expect(number((await totals())["total-paid"])).toBe((20 + WEATHER_SATS + 30) * 1000);
+    const seen = await rows();
+    while (await page.$('a[rel="next"]')) {
+      await Promise.all([page.waitForNavigation(), page.click('a[rel="next"]')]);
+      seen.push(...(await rows()));
+    }
+    expect(seen).toEqual(all.tokens.map((l) => l.token.tokenId));
+
+    await page.goto(admin("/console/tokens?sort=cost"));
+    expect(await page.$eval('[data-code="invalid_query"]', (e) => e.textContent)).toContain(
+      "sort: one of created, paid, balance, used",
+    );
+  });
+
   it("previews and applies a price change, logs it, and the next 402 asks the new price", async () => {
     expect(await echoChallengeMsat()).toBe(ECHO_MSAT);
     await page.goto(admin("/console/prices"));

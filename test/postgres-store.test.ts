@@ -25,7 +25,7 @@ function postgresConfig(url: string, overrides: Partial<PostgresOptions> = {}): 
 
 describeTokenStore({
   name: "PostgreSQL",
-  latestSchemaVersion: 6,
+  latestSchemaVersion: 7,
   async createDatabase() {
     const url = await server.createDatabase();
     return {
@@ -46,7 +46,7 @@ describe("PostgreSQL store: several replicas", () => {
   it("migrates once when replicas start together", async () => {
     const url = await server.createDatabase();
     const stores = await Promise.all(Array.from({ length: 4 }, () => PostgresTokenStore.open(postgresConfig(url))));
-    expect(await Promise.all(stores.map((s) => s.schemaVersion()))).toEqual([6, 6, 6, 6]);
+    expect(await Promise.all(stores.map((s) => s.schemaVersion()))).toEqual([7, 7, 7, 7]);
     await Promise.all(stores.map((s) => s.close()));
   });
 

@@ -20,6 +20,7 @@ import { SettlementWatcher } from "./lightning/settlement-watcher.js";
 import { createLogger } from "./logging/logger.js";
 import { InstrumentedInvoiceBackend } from "./metrics/instrumented-invoices.js";
 import { GatewayMetrics } from "./metrics/metrics.js";
+import { TrafficRecorder } from "./metrics/traffic-recorder.js";
 import { PaymentOffers } from "./payment/offers.js";
 import { watchPricing } from "./pricing/config-reload.js";
 import { InstrumentedPricer } from "./pricing/instrumented-pricer.js";
@@ -155,6 +156,8 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     countActiveTokens: () => store.countActiveTokens(new Date()),
     outstandingBalanceMsat: () => store.outstandingBalanceMsat(),
   });
+  const traffic = new TrafficRecorder(metrics, store, log);
+  traffic.start();
   const health = healthHandlers(config, backend, store);
   const book = new PriceBook(config.services, log, metrics, (service) => pools.of(service).liveUrls());
   const counters = new TokenCounters(
@@ -200,7 +203,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   if (adminSecret !== undefined && (!worker || worker.leader)) {
     const adminApp = express();
     adminApp.disable("x-powered-by");
-    const consoleParts = { config, adminSecret, store, book, metrics, backend, counters, log };
+    const consoleParts = { config, adminSecret, store, book, metrics, backend, counters, traffic, log };
     adminApp.use("/console", consoleRouter({ ...consoleParts, configPath: overrides.configPath }));
     adminApp.use(adminRouter(config, adminSecret, book, store));
     admin = createServer(adminApp);
@@ -266,6 +269,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
       stopWatchingTls();
       await Promise.all([closeServer(server), closeServer(operator), ...(admin ? [closeServer(admin)] : [])]);
       await proxy.close();
+      await traffic.stop();
       await store.close();
     },
   };

@@ -11,8 +11,11 @@ export class ConsoleClient {
   /** The Set-Cookie lines of the last answer, as sent (flags included). */
   lastSetCookies: string[] = [];
 
-  async request(path: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<Response> {
-    const headers: Record<string, string> = {};
+  async request(
+    path: string,
+    init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = { ...init.headers };
     if (this.cookies.size > 0) headers.cookie = this.cookieHeader;
     if (init.form) headers["content-type"] = "application/x-www-form-urlencoded";
     const response = await fetch(`${this.adminUrl}${path}`, {

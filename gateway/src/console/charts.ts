@@ -51,3 +51,43 @@ export function groupedBarChart(id: string, title: string, groups: readonly BarG
   );
   return html`<svg class="chart" role="img" aria-labelledby="${id}-title" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="13" fill="#1a1a1a"><title id="${id}-title">${title}</title>${key}${rows}</svg>`;
 }
+
+export interface Column {
+  readonly label: string;
+  readonly value: number;
+}
+
+/**
+ * Values over time as columns, oldest on the left, on one scale from zero; every `labelEvery`th column is named
+ * under the axis, and the highest value is written at the top of the scale.
+ */
+export function columnChart(
+  id: string,
+  title: string,
+  columns: readonly Column[],
+  unit: string,
+  labelEvery: number,
+): SafeHtml {
+  const step = columns.length > 24 ? 14 : 18;
+  const left = 64;
+  const top = 12;
+  const plot = 90;
+  const width = left + columns.length * step + 8;
+  const height = top + plot + 22;
+  const max = Math.max(...columns.map((c) => c.value), 0);
+  const scale = Math.max(max, 1);
+  const bars = columns.map((column, i) => {
+    const length = column.value > 0 ? Math.max(2, Math.round((column.value / scale) * plot)) : 0;
+    const x = left + i * step;
+    return html`<rect x="${x + 1}" y="${top + plot - length}" width="${step - 2}" height="${length}" fill="${PALETTE[0]}"><title>${
+      column.label
+    }: ${figure(column.value)} ${unit}</title></rect>${
+      i % labelEvery === 0 ? html`<text x="${x}" y="${top + plot + 16}" font-size="11">${column.label}</text>` : ""
+    }`;
+  });
+  return html`<svg class="chart" role="img" aria-labelledby="${id}-title" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="12" fill="#1a1a1a"><title id="${id}-title">${title}</title><line x1="${left}" y1="${
+    top + plot
+  }" x2="${width - 4}" y2="${top + plot}" stroke="#6b6b6b"/><text x="${left - 6}" y="${top + 4}" text-anchor="end">${figure(
+    max,
+  )}</text><text x="${left - 6}" y="${top + plot}" text-anchor="end">0 ${unit}</text>${bars}</svg>`;
+}

@@ -239,6 +239,55 @@ describe("console: sessions, CSRF, prices and tokens over HTTP", () => {
     expect(await priceMsat()).toBe(before);
   }, 120_000);
 
+  it("lists tokens with filters and pages, and answers a bad list query 400 in HTML or JSON", async () => {
+    const client = await operator();
+    // The earlier tests' challenges issued tokens (each 402 of a metered service makes one).
+    const issued = await gateway.store.browseTokens({ sort: "created", order: "desc", limit: 100, offset: 0 });
+    expect(issued.totals.count).toBeGreaterThanOrEqual(2);
+    const list = await (await client.request("/console/tokens?service=echo&size=10")).text();
+    expect(list).toContain(`data-figure="total-count">${issued.totals.count.toLocaleString("en-US")}<`);
+    for (const { token } of issued.tokens.slice(0, 10)) expect(list).toContain(`data-token="${token.tokenId}"`);
+    const sorted = await (await client.request("/console/tokens?sort=paid&order=asc")).text();
+    expect(sorted).toContain('aria-sort="ascending"');
+    const beyond = await (await client.request("/console/tokens?size=100&page=50&sort=paid")).text();
+    expect(beyond).toContain('data-code="no_tokens"');
+    expect(beyond).toContain('href="/console/tokens?sort=paid&amp;size=100&amp;page=49" rel="prev"');
+
+    for (const query of [
+      "sort=price",
+      "service=nope",
+      "size=7",
+      "page=0",
+      "page=x",
+      "status=paid&color=red",
+      "page=1&page=2",
+    ]) {
+      const refused = await client.request(`/console/tokens?${query}`);
+      expect(refused.status, query).toBe(400);
+      expect(await refused.text(), query).toContain('data-code="invalid_query"');
+    }
+    const json = await client.request("/console/tokens?scheme=lsat", { headers: { accept: "application/json" } });
+    expect(json.status).toBe(400);
+    expect(await json.json()).toEqual({
+      code: "invalid_query",
+      message: "The token list cannot show that: scheme: l402 or payment.",
+      problems: ["scheme: l402 or payment"],
+    });
+  });
+
+  it("charts challenges per service from the store, including those of the last minute", async () => {
+    const client = await operator();
+    const overview = await (await client.request("/console/overview")).text();
+    const challenges = await gateway.metrics.challengesIssued.get();
+    const echo = challenges.values.find((v) => (v.labels as { service?: string }).service === "echo")?.value ?? 0;
+    expect(echo).toBeGreaterThan(0);
+    for (const window of ["24h", "30d"]) {
+      expect(overview).toContain(`data-figure="series-${window}-echo-challenges">${echo.toLocaleString("en-US")}<`);
+    }
+    expect(overview).not.toContain("no surge pricing");
+    expect(overview).toContain("No service uses surge pricing");
+  });
+
   // Last: it spends this address's sign-in attempts.
   it("refuses a sign-in form that did not come from the console, and limits attempts per address", async () => {
     const client = admin();

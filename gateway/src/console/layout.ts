@@ -37,6 +37,14 @@ fieldset { border: 1px solid #8a8a8a; margin: 8px 0; }
 .hint { color: #4a4a4a; font-weight: 400; font-size: 0.9rem; }
 .chart, .ratio { display: block; margin: 4px 0 8px; }
 code { font-size: 0.9rem; word-break: break-all; }
+.filters { display: flex; flex-wrap: wrap; gap: 4px 16px; align-items: flex-end; }
+.filters select { min-width: 8rem; }
+.pager { display: flex; gap: 16px; margin-bottom: 1rem; }
+.series { border-top: 1px solid #8a8a8a; margin-top: 8px; }
+.series h4 { margin: 8px 0 4px; }
+.series-charts { display: flex; flex-wrap: wrap; gap: 8px 24px; }
+figure { margin: 0; }
+figcaption { font-weight: 600; font-size: 0.9rem; }
 `;
 
 export type Section = "overview" | "prices" | "tokens";

@@ -8,6 +8,9 @@ import type { PaymentsRow, RevenueRow, TokenStore } from "../store/store.js";
 import { groupedBarChart, ratioBar } from "./charts.js";
 import { figure, html, type SafeHtml } from "./html.js";
 
+/** The model the store records for a charge whose request named none (a non-LLM route). */
+const NO_MODEL = "-";
+
 export const WINDOWS = [
   { id: "hour", title: "last hour", ms: 3_600_000 },
   { id: "day", title: "last day", ms: 86_400_000 },
@@ -137,7 +140,7 @@ ${groupedBarChart(
   "charges",
   "Charges from prepaid balances by service and model, per window (msat)",
   lines.map((line) => ({
-    label: `${line.service} · ${line.model}`,
+    label: line.model === NO_MODEL ? line.service : `${line.service} · ${line.model}`,
     values: windows.map((w) => ({ series: w.title, value: chargeOf(w, line)?.chargedMsat ?? 0 })),
   })),
   "msat",
@@ -146,13 +149,29 @@ ${groupedBarChart(
 <thead><tr><th scope="col">Service</th><th scope="col">Model</th>${head}</tr></thead>
 <tbody>${lines.map(
     (line) =>
-      html`<tr><th scope="row">${line.service}</th><td>${line.model}</td>${windows.map((w) => {
-        const c = chargeOf(w, line);
-        return html`<td class="num"><span data-figure="charged-${w.id}-${line.service}-${line.model}">${figure(
-          c?.chargedMsat ?? 0,
-        )}</span> (${figure(c?.requests ?? 0)})</td>`;
-      })}</tr>`,
+      html`<tr><th scope="row">${line.service}</th><td>${line.model === NO_MODEL ? "" : line.model}</td>${windows.map(
+        (w) => {
+          const c = chargeOf(w, line);
+          return html`<td class="num"><span data-figure="charged-${w.id}-${line.service}-${line.model}">${figure(
+            c?.chargedMsat ?? 0,
+          )}</span> (${figure(c?.requests ?? 0)})</td>`;
+        },
+      )}</tr>`,
   )}</tbody></table></section>`;
+}
+
+/** Surge multipliers and backend load, for the services whose pricing has surge; a line when none has. */
+function surgeTable(surge: OverviewFigures["surge"]): SafeHtml {
+  const surging = surge.filter((s) => s.load !== undefined);
+  if (surging.length === 0) return html`<p>No service uses surge pricing: every price is as configured.</p>`;
+  return html`<table><caption>Current surge multiplier by service with surge pricing</caption>
+<thead><tr><th scope="col">Service</th><th scope="col" class="num">Multiplier</th><th scope="col">Backend load</th></tr></thead>
+<tbody>${surging.map(
+    (s) =>
+      html`<tr><th scope="row">${s.service}</th><td class="num" data-figure="surge-${s.service}">${s.multiplier.toFixed(
+        3,
+      )}×</td><td>${ratioBar(`load-${s.service}`, `${s.service}: busy and queued over slots`, s.load ?? 0)}</td></tr>`,
+  )}</tbody></table>`;
 }
 
 export function renderOverview(o: OverviewFigures): SafeHtml {
@@ -177,21 +196,6 @@ ${health("lnd", "LND", o.health.lnd)}${health("store", "Token store", o.health.s
       )}</td></tr>`,
   )}</tbody></table></section>
 <section aria-labelledby="load"><h2 id="load">Surge and backend load</h2>
-${
-  o.surge.length === 0
-    ? html`<p>No metered service.</p>`
-    : html`<table><caption>Current surge multiplier by metered service</caption>
-<thead><tr><th scope="col">Service</th><th scope="col" class="num">Multiplier</th><th scope="col">Backend load</th></tr></thead>
-<tbody>${o.surge.map(
-        (s) =>
-          html`<tr><th scope="row">${s.service}</th><td class="num" data-figure="surge-${s.service}">${s.multiplier.toFixed(
-            3,
-          )}×</td><td>${
-            s.load === undefined
-              ? "no surge pricing"
-              : ratioBar(`load-${s.service}`, `${s.service}: busy and queued over slots`, s.load)
-          }</td></tr>`,
-      )}</tbody></table>`
-}</section>
+${surgeTable(o.surge)}</section>
 ${revenueSection(o.windows)}`;
 }

@@ -5,6 +5,7 @@ import type { GatewayConfig } from "../config/schema.js";
 import type { InvoiceBackend } from "../lightning/invoices.js";
 import { RateLimiter } from "../limits/rate-limiter.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
+import type { TrafficRecorder } from "../metrics/traffic-recorder.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import type { TokenStore } from "../store/store.js";
 import type { TokenCounters } from "../upstream/token-counter.js";
@@ -24,6 +25,7 @@ import { PriceEditor, type SampleRequest } from "./price-editor.js";
 import { PriceChangeError, PriceFile } from "./price-file.js";
 import { renderEditor, renderPrices } from "./prices-page.js";
 import { refundOf } from "./refunds.js";
+import { readSeries, renderSeries } from "./revenue-series.js";
 import { formOf, type RuleForm, ruleFormSchema, ruleFromForm } from "./rule-form.js";
 import {
   type ConsoleSession,
@@ -35,7 +37,8 @@ import {
   SIGN_IN_COOKIE,
   sameSecret,
 } from "./session.js";
-import { renderSearch, renderToken } from "./tokens-page.js";
+import { browseOf, parseTokenQuery } from "./token-query.js";
+import { renderSearch, renderToken, renderTokenList } from "./tokens-page.js";
 
 export interface ConsoleParts {
   readonly config: GatewayConfig;
@@ -46,6 +49,8 @@ export interface ConsoleParts {
   readonly backend: InvoiceBackend;
   /** The upstreams' token counters, for the preview's prompt tokens. */
   readonly counters: TokenCounters;
+  /** Writes this process's latest challenges and calls to the store, so the charts include them. */
+  readonly traffic?: Pick<TrafficRecorder, "flush">;
   /** The config file: price changes are written into it. Without one they last until a restart. */
   readonly configPath: string | undefined;
   readonly log: Logger;
@@ -188,15 +193,16 @@ export function consoleRouter(parts: ConsoleParts): Router {
     res.redirect(303, "/console/sign-in");
   });
 
+  const serviceNames = config.services.map((s) => s.name);
+
   router.get("/overview", async (_req, res) => {
-    const figures = await readOverview({
-      services: config.services,
-      store,
-      book,
-      metrics: parts.metrics,
-      backend: parts.backend,
-    });
-    sendPage(res, 200, page({ title: "Overview", signedIn: frame(res, "overview") }, renderOverview(figures)));
+    await parts.traffic?.flush();
+    const [figures, series] = await Promise.all([
+      readOverview({ services: config.services, store, book, metrics: parts.metrics, backend: parts.backend }),
+      readSeries(store, serviceNames),
+    ]);
+    const body = html`${renderOverview(figures)}${renderSeries(series)}`;
+    sendPage(res, 200, page({ title: "Overview", signedIn: frame(res, "overview") }, body));
   });
 
   router.get("/prices", (_req, res) => {
@@ -304,17 +310,27 @@ export function consoleRouter(parts: ConsoleParts): Router {
   });
 
   router.get("/tokens", async (req, res) => {
-    const query = typeof req.query.q === "string" ? req.query.q.trim().toLowerCase() : "";
-    const show = (status: number, found?: Parameters<typeof renderSearch>[1], problem?: string) =>
-      sendPage(
-        res,
-        status,
-        page({ title: "Tokens", signedIn: frame(res, "tokens") }, renderSearch(query, found, problem)),
-      );
-    if (query === "") return show(200);
-    if (!HEX64.test(query)) return show(400, undefined, "A token id or payment hash is 64 hexadecimal digits.");
-    const byId = await store.getToken(query);
-    show(200, byId ? [byId] : await store.listTokens({ paymentHash: query, limit: 10 }));
+    const parsed = parseTokenQuery(req.query as Record<string, unknown>, serviceNames);
+    if (!parsed.ok) {
+      const message = `The token list cannot show that: ${parsed.problems.join("; ")}.`;
+      if (req.accepts(["html", "json"]) === "json") {
+        res.status(400).set(SECURITY_HEADERS).json({ code: "invalid_query", message, problems: parsed.problems });
+        return;
+      }
+      sendErrorPage(res, 400, "invalid_query", message, frame(res, "tokens"));
+      return;
+    }
+    const { query } = parsed;
+    const search = query.q.trim().toLowerCase();
+    const list = await store.browseTokens(browseOf(query));
+    const show = (status: number, found?: Parameters<typeof renderSearch>[1], problem?: string) => {
+      const body = html`${renderSearch(search, found, problem)}${renderTokenList(query, list, serviceNames)}`;
+      sendPage(res, status, page({ title: "Tokens", signedIn: frame(res, "tokens") }, body));
+    };
+    if (search === "") return show(200);
+    if (!HEX64.test(search)) return show(400, undefined, "A token id or payment hash is 64 hexadecimal digits.");
+    const byId = await store.getToken(search);
+    show(200, byId ? [byId] : await store.listTokens({ paymentHash: search, limit: 10 }));
   });
 
   const tokenPage = async (res: Response, tokenId: string, notice?: string) => {

@@ -1,11 +1,121 @@
+import type { TokenBrowsePage } from "../store/owner-reports.js";
 import type { ChargeEntry, TokenRecord } from "../store/store.js";
 import { figure, html, type SafeHtml } from "./html.js";
 import { type RefundView, refundedMsatOf } from "./refunds.js";
+import { listUrl, PAGE_SIZES, type TokenQuery } from "./token-query.js";
 
 const when = (date: Date | undefined) => (date ? date.toISOString() : "—");
+const minute = (date: Date | undefined) => (date ? date.toISOString().slice(0, 16).replace("T", " ") : "—");
+
+const SORT_COLUMNS = {
+  created: "Created (UTC)",
+  paid: "Paid (msat)",
+  balance: "Balance (msat)",
+  used: "Last charge (UTC)",
+};
+
+const select = (
+  id: string,
+  label: string,
+  options: readonly (readonly [string, string])[],
+  selected: string | undefined,
+) =>
+  html`<div class="field"><label for="${id}">${label}</label><select id="${id}" name="${id}">${options.map(
+    ([value, text]) => html`<option value="${value}"${value === (selected ?? "") ? " selected" : ""}>${text}</option>`,
+  )}</select></div>`;
+
+/** A column header that sorts by it: descending first, then toggled; the current sort is marked for screen readers. */
+function sortHeader(query: TokenQuery, sort: TokenQuery["sort"]): SafeHtml {
+  const current = query.sort === sort;
+  const order = current && query.order === "desc" ? "asc" : "desc";
+  const ariaSort = current ? (query.order === "desc" ? "descending" : "ascending") : undefined;
+  return html`<th scope="col" class="num"${ariaSort ? html` aria-sort="${ariaSort}"` : ""}><a href="${listUrl(query, {
+    sort,
+    order,
+    page: 1,
+  })}" data-sort="${sort}">${SORT_COLUMNS[sort]}${current ? (query.order === "desc" ? " ↓" : " ↑") : ""}</a></th>`;
+}
+
+/** Recent tokens: filters, totals of the filtered set, a sortable table, and pages. */
+export function renderTokenList(query: TokenQuery, found: TokenBrowsePage, services: readonly string[]): SafeHtml {
+  const { totals } = found;
+  const pages = Math.max(1, Math.ceil(totals.count / query.size));
+  const first = totals.count === 0 ? 0 : (query.page - 1) * query.size + 1;
+  const last = (query.page - 1) * query.size + found.tokens.length;
+  const total = (id: string, label: string, value: string) =>
+    html`<li><span class="label">${label}</span><span class="value" data-figure="${id}">${value}</span></li>`;
+  return html`<section aria-labelledby="list"><h2 id="list">Recent tokens</h2>
+<form method="get" action="/console/tokens" class="filters" aria-label="Filter tokens">
+${select("service", "Service", [["", "any"], ...services.map((s) => [s, s] as const)], query.service)}
+${select(
+  "status",
+  "Status",
+  [
+    ["", "any"],
+    ["issued", "issued (unpaid)"],
+    ["paid", "paid"],
+    ["revoked", "revoked"],
+  ],
+  query.status,
+)}
+${select(
+  "scheme",
+  "Scheme",
+  [
+    ["", "any"],
+    ["l402", "L402"],
+    ["payment", "Payment"],
+  ],
+  query.scheme,
+)}
+${select("sort", "Sort by", Object.entries(SORT_COLUMNS), query.sort)}
+${select(
+  "order",
+  "Order",
+  [
+    ["desc", "descending"],
+    ["asc", "ascending"],
+  ],
+  query.order,
+)}
+${select(
+  "size",
+  "Per page",
+  PAGE_SIZES.map((n) => [String(n), String(n)] as const),
+  String(query.size),
+)}
+<button type="submit" id="filter">Show</button></form>
+<ul class="cards" aria-label="Totals of the tokens shown by these filters">
+${total("total-count", "Tokens", figure(totals.count))}${total("total-paid", "Paid", `${figure(totals.paidMsat)} msat`)}
+${total("total-outstanding", "Balance outstanding", `${figure(totals.outstandingMsat)} msat`)}
+${total("total-refunded", "Refunded", `${figure(totals.refundedMsat)} msat`)}</ul>
+${
+  found.tokens.length === 0
+    ? html`<p role="status" data-code="no_tokens">No token matches these filters${query.page > 1 ? " on this page" : ""}.</p>`
+    : html`<table id="token-list"><caption>Tokens ${figure(first)}–${figure(last)} of ${figure(totals.count)}</caption>
+<thead><tr><th scope="col">Token</th><th scope="col">Service</th><th scope="col">Status</th><th scope="col">Scheme</th>
+${sortHeader(query, "created")}${sortHeader(query, "paid")}${sortHeader(query, "balance")}<th scope="col" class="num">Calls</th>${sortHeader(
+        query,
+        "used",
+      )}</tr></thead>
+<tbody>${found.tokens.map(
+        ({ token: t, paidMsat, lastUsedAt }) =>
+          html`<tr data-token="${t.tokenId}"><td><a href="/console/tokens/${t.tokenId}"><code>${t.tokenId.slice(
+            0,
+            12,
+          )}…</code></a></td><td>${t.service}</td><td>${t.status}</td><td>${t.scheme === "payment" ? "Payment" : "L402"}</td>
+<td class="num">${minute(t.createdAt)}</td><td class="num">${figure(paidMsat)}</td><td class="num">${
+            t.metered ? figure(t.account.balanceMsat) : "—"
+          }</td><td class="num">${t.metered ? figure(t.account.requests) : "—"}</td><td class="num">${minute(lastUsedAt)}</td></tr>`,
+      )}</tbody></table>`
+}
+<nav aria-label="Pages of tokens" class="pager"><span>Page ${figure(query.page)} of ${figure(pages)}</span>${
+    query.page > 1 ? html` <a href="${listUrl(query, { page: query.page - 1 })}" rel="prev">Previous page</a>` : ""
+  }${query.page < pages ? html` <a href="${listUrl(query, { page: query.page + 1 })}" rel="next">Next page</a>` : ""}</nav></section>`;
+}
 
 export function renderSearch(query: string, found: readonly TokenRecord[] | undefined, problem?: string): SafeHtml {
-  return html`<form method="get" action="/console/tokens" role="search">
+  return html`<form method="get" action="/console/tokens" role="search" aria-label="Find a token">
 <label for="q">Token id or payment hash <span class="hint">(64 hex digits)</span></label>
 <input id="q" name="q" value="${query}" autocomplete="off" spellcheck="false"> <button type="submit">Search</button></form>
 ${problem ? html`<p class="error" role="alert" data-code="invalid_query">${problem}</p>` : ""}${
@@ -71,5 +181,5 @@ ${row("Created", when(token.createdAt))}${row("Paid", when(token.paidAt))}${row(
 <form method="post" action="/console/tokens/${token.tokenId}/revoke"><input type="hidden" name="csrf" value="${csrfToken}">
 <button type="submit">Revoke this token</button></form>`
   }
-<p><a href="/console/tokens">Search another token</a></p>`;
+<p><a href="/console/tokens">Back to the tokens</a></p>`;
 }

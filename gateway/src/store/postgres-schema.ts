@@ -1,5 +1,6 @@
 import { closeCredentialsMigration } from "./close-credentials.js";
 import { ledgerMigration, refundClaimMigration } from "./ledger.js";
+import { ownerReportsMigration } from "./owner-reports.js";
 
 /**
  * The PostgreSQL schema: the same versioned migrations as SQLite's (v1 tokens and cursors, v2 metering), with
@@ -88,6 +89,8 @@ export const POSTGRES_MIGRATIONS: readonly { version: number; sql: string }[] = 
   { version: 5, sql: refundClaimMigration("BIGINT") },
   // SQLite's migration 5: who may retry a closed account's refund.
   { version: 6, sql: closeCredentialsMigration("BIGINT") },
+  // SQLite's migration 6: the owner's reports (hourly traffic counters, indexes).
+  { version: 7, sql: ownerReportsMigration("BIGINT") },
 ];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;

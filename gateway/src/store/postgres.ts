@@ -7,6 +7,7 @@ import type * as ledger from "./ledger.js";
 import { toRefund } from "./ledger.js";
 import * as programs from "./ledger-logic.js";
 import { LEDGER_SQL, PAYMENT_SECRET_NAME } from "./ledger-sql.js";
+import * as reports from "./owner-reports.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-schema.js";
 import { REVOCATION_CHANNEL, RevocationListener } from "./revocation-listener.js";
 import { RootKeyCache } from "./root-key-cache.js";
@@ -415,6 +416,37 @@ export class PostgresTokenStore implements TokenStore {
 
   async advanceSettleIndex(index: number): Promise<void> {
     await this.query(SQL.advanceSettleIndex, [index]);
+  }
+
+  async browseTokens(query: reports.TokenBrowse): Promise<reports.TokenBrowsePage> {
+    const values = reports.browseValues(query);
+    const [rows, [totals]] = await Promise.all([
+      this.query<reports.ListingRow>(reports.browseSql(query.sort, query.order), values),
+      this.query<reports.TotalsRow>(reports.OWNER_REPORTS_SQL.totals, values.slice(0, 3)),
+    ]);
+    return reports.toPage(rows, totals);
+  }
+
+  async addTraffic(counts: readonly reports.TrafficCount[]): Promise<void> {
+    if (counts.length === 0) return;
+    // Rows in one order (service, then hour), so two replicas flushing at once cannot deadlock on them.
+    const ordered = [...counts].sort(
+      (a, b) => a.service.localeCompare(b.service) || a.hourStart.getTime() - b.hourStart.getTime(),
+    );
+    await this.transaction(async (client) => {
+      for (const count of ordered) {
+        await client.query(reports.OWNER_REPORTS_SQL.addTraffic, reports.addTrafficValues(count));
+      }
+    });
+  }
+
+  async revenueSeries(since: Date, bucketMs: number): Promise<reports.SeriesPoint[]> {
+    const values = [since.getTime(), bucketMs];
+    const [payments, traffic] = await Promise.all([
+      this.query<reports.PaymentSeriesRow>(reports.OWNER_REPORTS_SQL.paymentSeries, values),
+      this.query<reports.TrafficSeriesRow>(reports.OWNER_REPORTS_SQL.trafficSeries, values),
+    ]);
+    return reports.mergeSeries(payments, traffic);
   }
 
   async ping(): Promise<void> {

@@ -11,7 +11,7 @@ const newPath = () => join(mkdtempSync(join(tmpdir(), "gw-store-")), "db", "gate
 
 describeTokenStore({
   name: "SQLite",
-  latestSchemaVersion: 5,
+  latestSchemaVersion: 6,
   async createDatabase() {
     const path = newPath();
     return {

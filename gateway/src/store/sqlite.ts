@@ -21,6 +21,7 @@ import type {
 import { ledgerMigration, refundClaimMigration, toRefund } from "./ledger.js";
 import * as programs from "./ledger-logic.js";
 import { LEDGER_SQL, PAYMENT_SECRET_NAME, sqliteBindings, sqliteParams } from "./ledger-sql.js";
+import * as reports from "./owner-reports.js";
 import { RootKeyCache } from "./root-key-cache.js";
 import type {
   Charge,
@@ -129,6 +130,8 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
   { version: 4, sql: refundClaimMigration("INTEGER") },
   // Who may retry a closed account's refund: the credentials that closed it.
   { version: 5, sql: closeCredentialsMigration("INTEGER") },
+  // The owner's reports: hourly challenge and call counters, and indexes for the token list and revenue series.
+  { version: 6, sql: reports.ownerReportsMigration("INTEGER") },
 ];
 
 const STATEMENTS = {
@@ -547,6 +550,44 @@ export class SqliteTokenStore implements TokenStore {
   async paymentSecret(candidate: Buffer): Promise<Buffer> {
     this.ledger.insertSecret.run(sqliteBindings([PAYMENT_SECRET_NAME, candidate]));
     return (this.ledger.secret.get(sqliteBindings([PAYMENT_SECRET_NAME])) as { value: Buffer }).value;
+  }
+
+  /** The owner's reports' statements, prepared when first used (the token list: one per sort and order). */
+  private readonly reportStatements = new Map<string, Database.Statement>();
+  private report(sql: string): Database.Statement {
+    let statement = this.reportStatements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sqliteParams(sql));
+      this.reportStatements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  async browseTokens(query: reports.TokenBrowse): Promise<reports.TokenBrowsePage> {
+    const values = reports.browseValues(query);
+    return this.db.transaction(() => {
+      const rows = this.report(reports.browseSql(query.sort, query.order)).all(
+        sqliteBindings(values),
+      ) as reports.ListingRow[];
+      const totals = this.report(reports.OWNER_REPORTS_SQL.totals).get(
+        sqliteBindings(values.slice(0, 3)),
+      ) as reports.TotalsRow;
+      return reports.toPage(rows, totals);
+    })();
+  }
+
+  async addTraffic(counts: readonly reports.TrafficCount[]): Promise<void> {
+    const statement = this.report(reports.OWNER_REPORTS_SQL.addTraffic);
+    this.db.transaction(() => {
+      for (const count of counts) statement.run(sqliteBindings(reports.addTrafficValues(count)));
+    })();
+  }
+
+  async revenueSeries(since: Date, bucketMs: number): Promise<reports.SeriesPoint[]> {
+    const bindings = sqliteBindings([since.getTime(), bucketMs]);
+    const payments = this.report(reports.OWNER_REPORTS_SQL.paymentSeries).all(bindings) as reports.PaymentSeriesRow[];
+    const traffic = this.report(reports.OWNER_REPORTS_SQL.trafficSeries).all(bindings) as reports.TrafficSeriesRow[];
+    return reports.mergeSeries(payments, traffic);
   }
 
   async close(): Promise<void> {

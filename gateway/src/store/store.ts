@@ -1,4 +1,5 @@
 import type { PaymentLedger } from "./ledger.js";
+import type { OwnerReports } from "./owner-reports.js";
 
 /** Persistence of L402 tokens and Payment sessions, their root keys, refunds, and the LND settlement cursor. */
 
@@ -134,7 +135,7 @@ export interface ChargeEntry extends Charge {
  * Async so that a PostgreSQL implementation for several replicas can follow the same interface.
  * Every method is a single atomic statement or transaction.
  */
-export interface TokenStore extends PaymentLedger {
+export interface TokenStore extends PaymentLedger, OwnerReports {
   insertToken(token: NewToken): Promise<void>;
   lookupRootKey(rootKeyId: string): Promise<RootKeyLookup>;
   /**

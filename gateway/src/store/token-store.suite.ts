@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import type { NewClaim, NewSession } from "./ledger.js";
+import { describeOwnerReports } from "./owner-reports.suite.js";
 import type { NewToken, NewTopUp, TokenStore } from "./store.js";
 
 /** One empty database that several stores (as separate processes or replicas would) can open. */
@@ -645,5 +646,10 @@ export function describeTokenStore(backend: StoreBackend): void {
       const other = await track(database.open());
       expect(await other.paymentSecret(randomBytes(32))).toEqual(first);
     });
+  });
+
+  describeOwnerReports(backend.name, async () => {
+    const { store, open } = await fresh();
+    return { store, second: () => open() };
   });
 }
