@@ -29,9 +29,20 @@ export default defineConfig({
       },
       {
         test: {
-          name: "regtest",
+          name: "integration",
           sequence: { groupOrder: 2 },
+          // Whole gateways with invoices faked and upstreams in-process: no Lightning network needed.
+          include: ["test/gateway/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: "regtest",
+          sequence: { groupOrder: 3 },
           include: ["test/**/*.test.ts"],
+          exclude: [...configDefaults.exclude, "test/gateway/**"],
           // One real Lightning network (btcd + alice + bob) for the whole run.
           globalSetup: ["test/regtest/global-setup.ts"],
           testTimeout: 120_000,

@@ -1,38 +1,32 @@
 import { randomBytes } from "node:crypto";
-import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import type { RequestListener } from "node:http";
 import type { Logger } from "pino";
-import type { GatewayConfig, ServiceConfig } from "./config/schema.js";
+import type { GatewayConfig } from "./config/schema.js";
 import { BALANCE_PATH, CLOSE_PATH, MANIFEST_PATH, QUOTE_PATH } from "./discovery/manifest.js";
 import { discovery } from "./discovery/routes.js";
 import type { HealthHandlers } from "./health/routes.js";
-import { type CanonicalTarget, canonicalTarget } from "./http/canonical-target.js";
 import type { ClientAddresses } from "./http/client-address.js";
-import { notRouted, sendRefusal } from "./http/refusal.js";
-import { requestIdFrom } from "./http/request-id.js";
-import { type RouteMatch, ServiceRouter } from "./http/routing.js";
+import { ServiceRouter } from "./http/routing.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
 import { RateLimiter } from "./limits/rate-limiter.js";
 import { MeteredHandler } from "./metering/metered-handler.js";
 import type { GatewayMetrics } from "./metrics/metrics.js";
 import { PaymentGate } from "./payment/gate.js";
 import { PaymentOffers } from "./payment/offers.js";
-import { withPaymentOffer, withReceipt } from "./payment/respond.js";
-import { paymentStage } from "./payment/stage.js";
+import { withPaymentOffer } from "./payment/respond.js";
 import { ChallengeAdmission } from "./pipeline/admit.js";
 import { answerBalance } from "./pipeline/balance.js";
 import { answerClose } from "./pipeline/close.js";
-import { newRequestContext, type RequestContext } from "./pipeline/context.js";
-import { type Outcome, outcomeOf } from "./pipeline/outcome.js";
+import { OwnRoutes } from "./pipeline/own-routes.js";
 import type { PriceBook } from "./pricing/price-book.js";
 import type { Pricer } from "./pricing/pricer.js";
 import { UpstreamForwarder } from "./proxy/forwarder.js";
-import type { ForwardOptions, UpstreamProxy } from "./proxy/proxy.js";
+import type { UpstreamProxy } from "./proxy/proxy.js";
 import { Refunds } from "./refunds/refunds.js";
-import { answerFor, INTERNAL_ERROR } from "./refusals/answers.js";
+import { requestPath } from "./request-path.js";
 import type { TokenStore } from "./store/store.js";
-import { Authenticator, type AuthResult } from "./tokens/authenticator.js";
+import { Authenticator } from "./tokens/authenticator.js";
 import { Challenger } from "./tokens/challenger.js";
-import { credentialHeaders } from "./tokens/credential-headers.js";
 import type { UpstreamPools } from "./upstream/pool.js";
 import type { TokenCounters } from "./upstream/token-counter.js";
 
@@ -54,19 +48,9 @@ export interface GatewayParts {
   readonly refunds?: Refunds;
 }
 
-const isRead = (method: string | undefined) => method === "GET" || method === "HEAD";
-
-/** The path the request log shows: the canonical one, or as it came when it had none. */
-const pathOf = (req: IncomingMessage, ctx: RequestContext) => (ctx.target ? ctx.upstreamPath : req.url);
-
-const NO_OPTIONS: ForwardOptions = {};
-
 /**
- * The public listener's request path, one stage per module: route (canonical target, service match) → authenticate
- * (tokens/authenticator) → price and admit (fixed price: pipeline/admit; metered: MeteredHandler.admit, which returns a
- * challenge, a top-up, a rate limit or a reservation) → forward (proxy/forwarder, called here) → account (the plan of
- * MeteredHandler.account charges and refunds). Stages return values or throw typed
- * errors; refusals/answers maps them to answers in one place. Plain node:http: the hot path pays for no framework.
+ * Wires the public listener's stages: each is made here once, the gateway's own endpoints go into one route table,
+ * and request-path.ts runs them in order and switches on what they return.
  */
 export function createApp(parts: GatewayParts): RequestListener {
   const { config, store, backend, pricer, counters, book, proxy, pools, metrics, health, clients, log } = parts;
@@ -104,139 +88,33 @@ export function createApp(parts: GatewayParts): RequestListener {
     limit: admission,
   });
 
-  /** Metered: admit (challenge, top-up, 429 or a reservation), then forward with the account stage's plan. */
-  async function meteredPath(
-    req: IncomingMessage,
-    res: ServerResponse,
-    ctx: RequestContext,
-    service: ServiceConfig,
-    target: CanonicalTarget,
-    auth: AuthResult,
-  ): Promise<Outcome> {
-    const admitted = await metered.admit(req, service, target, auth);
-    const refusal = ctx.payment.refusal;
-    switch (admitted.kind) {
-      case "rateLimited":
-        return admission.rateLimited(req, res, service, admitted.waitSeconds);
-      case "challenge": {
-        const { quote, amountMsat, reason } = admitted;
-        const issued = await challenger.meteredChallenge(service, quote, amountMsat, reason);
-        return admission.challenge(req, res, { service, code: reason.code, issued, refusal });
-      }
-      case "topUp": {
-        const { presented, quote, amountMsat, balanceMsat } = admitted;
-        const issued = await challenger.topUp(service, presented, quote, amountMsat, balanceMsat);
-        const outcome = await admission.challenge(req, res, { service, code: "insufficient_balance", issued, refusal });
-        metrics.topUpsIssued.inc({ service: service.name });
-        return outcome;
-      }
-      case "reserved": {
-        const account = metered.account(admitted.reservation);
-        try {
-          return outcomeOf(
-            await forwarder.forward(req, res, service, ctx, withReceipt(ctx.payment.receipt, account.options)),
-          );
-        } finally {
-          await metered.finish(account);
-        }
-      }
-    }
-  }
-
-  /** Authenticate, then admit (challenge or reserve) and forward. */
-  async function paid(
-    req: IncomingMessage,
-    res: ServerResponse,
-    ctx: RequestContext,
-    match: RouteMatch,
-    target: CanonicalTarget,
-  ): Promise<Outcome> {
-    const service = match.service;
-    const authStarted = performance.now();
-    const headers = credentialHeaders(req);
-    const payment = await paymentStage(payments, req, res, service, headers.authorization);
-    ctx.payment = payment;
-    if (payment.answered) return payment.answered;
-    const auth =
-      payment.auth ??
-      (service.schemes.includes("l402")
-        ? await authenticator.authenticate(headers, service.name, match.requiredCapabilities)
-        : { ok: false as const, code: "missing" as const, message: "this service takes the Payment scheme only" });
-    ctx.credential = auth;
-    metrics.requestDuration.observe({ service: service.name, phase: "auth" }, (performance.now() - authStarted) / 1000);
-    // A request without any credential is the normal first step, not an authentication failure.
-    if (!auth.ok && auth.code !== "missing") metrics.authFailures.inc({ service: service.name, reason: auth.code });
-    if (service.pricing) return meteredPath(req, res, ctx, service, target, auth);
-    if (auth.ok || payment.charged) {
-      metrics.paidRequests.inc({ service: service.name, scheme: payment.charged ? "payment" : "l402" });
-      return outcomeOf(await forwarder.forward(req, res, service, ctx, withReceipt(payment.receipt, NO_OPTIONS)));
-    }
-    const limited = admission.admit(req, res, service);
-    if (limited) return limited;
-    req.resume();
-    const issued = await challenger.challenge(service, { method: req.method ?? "GET", path: target.key }, auth);
-    return admission.challenge(req, res, { service, code: auth.code, issued, refusal: payment.refusal });
-  }
-
-  /** Route: the canonical target is the request's only path from here on, routed, priced and forwarded as is. */
-  async function handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<Outcome> {
-    const target = canonicalTarget(req.url ?? "/");
-    ctx.target = target;
-    ctx.upstreamPath = target.query === "" ? target.path : target.path + target.query;
-    if (isRead(req.method) && target.key === "/healthz") {
+  const own = new OwnRoutes()
+    .read("/healthz", (req, res) => {
       health.liveness(req, res);
       return { status: 200 };
-    }
-    if (isRead(req.method) && target.key === "/readyz") {
+    })
+    .read("/readyz", async (req, res) => {
       await health.publicReadiness(req, res);
       return { status: res.statusCode };
-    }
-    if (isRead(req.method) && target.key === BALANCE_PATH) return answerBalance(authenticator, req, res);
-    if (isRead(req.method) && target.key === MANIFEST_PATH) return prices.manifest(req, res);
-    if (req.method === "POST" && target.key === QUOTE_PATH) return prices.quote(req, res, target.query.slice(1));
-    if (req.method === "POST" && target.key === CLOSE_PATH) {
-      return answerClose({ authenticator, store, refunds, maxBodyBytes: config.limits.maxBodyBytes }, req, res);
-    }
-    const match = router.match({ method: req.method ?? "GET", path: target.key, host: clients.of(req).hostname });
-    if (!match) {
-      req.resume();
-      return sendRefusal(res, notRouted(req.method, target.path));
-    }
-    ctx.match = match;
-    if (match.free) return outcomeOf(await forwarder.forward(req, res, match.service, ctx));
-    return paid(req, res, ctx, match, target);
-  }
+    })
+    .read(BALANCE_PATH, (req, res) => answerBalance(authenticator, req, res))
+    .read(MANIFEST_PATH, (req, res) => prices.manifest(req, res))
+    .post(QUOTE_PATH, (req, res, target) => prices.quote(req, res, target.query.slice(1)))
+    .post(CLOSE_PATH, (req, res) =>
+      answerClose({ authenticator, store, refunds, maxBodyBytes: config.limits.maxBodyBytes }, req, res),
+    );
 
-  return (req, res) => {
-    const started = performance.now();
-    const requestId = requestIdFrom(req.headers["x-request-id"]);
-    res.setHeader("x-request-id", requestId);
-    const ctx = newRequestContext(requestId);
-    void handle(req, res, ctx)
-      .catch((error: unknown): Outcome => {
-        req.resume();
-        const answer = answerFor(error) ?? INTERNAL_ERROR;
-        const detail = { err: error instanceof Error ? error.message : String(error), path: pathOf(req, ctx) };
-        if (answer === INTERNAL_ERROR) log.error(detail, "request failed");
-        else if (answer.degraded) log.warn(detail, answer.message);
-        return sendRefusal(res, answer);
-      })
-      .then((outcome) => {
-        const seconds = (performance.now() - started) / 1000;
-        const service = ctx.match?.service.name;
-        if (service) metrics.requestDuration.observe({ service, phase: "total" }, seconds);
-        log.info(
-          {
-            reqId: requestId,
-            method: req.method,
-            path: pathOf(req, ctx),
-            service,
-            status: outcome.status,
-            code: outcome.code,
-            ms: Math.round(seconds * 1000),
-          },
-          "request",
-        );
-      });
-  };
+  return requestPath({
+    own,
+    router,
+    clients,
+    payments,
+    authenticator,
+    challenger,
+    admission,
+    metered,
+    forwarder,
+    metrics,
+    log,
+  });
 }

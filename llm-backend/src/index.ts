@@ -1,5 +1,5 @@
+export { ApiError, type ApiErrorBody } from "./api/api-error.js";
 export { type Config, ConfigError, type ConfigInput, configSchema, parseCli, parseConfig } from "./config.js";
-export { ApiError, type ApiErrorBody } from "./http/api-error.js";
 export { createLogger, type RunningServer, type StartOptions, startServer } from "./http/server.js";
 export {
   cacheRoot,

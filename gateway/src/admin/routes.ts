@@ -4,8 +4,8 @@ import { pricingSchema } from "../config/pricing-schema.js";
 import type { GatewayConfig } from "../config/schema.js";
 import { sendJsonError } from "../http/errors.js";
 import type { PriceBook } from "../pricing/price-book.js";
-import type { RefundRecord } from "../store/ledger.js";
-import type { TokenRecord, TokenStore } from "../store/store.js";
+import type { RefundLedger, RefundRecord } from "../store/ledger.js";
+import type { AccountReports, Accounts, TokenRecord } from "../store/store.js";
 import { requireAdminSecret } from "./auth.js";
 import { ADMIN_OPENAPI } from "./openapi.js";
 
@@ -70,7 +70,12 @@ function zodMessage(error: z.ZodError): string {
 }
 
 /** The owner's API: read and change prices, list and revoke tokens, read revenue. JSON in and out. */
-export function adminRouter(config: GatewayConfig, secret: string, book: PriceBook, store: TokenStore): Router {
+export function adminRouter(
+  config: GatewayConfig,
+  secret: string,
+  book: PriceBook,
+  store: Accounts & AccountReports & RefundLedger,
+): Router {
   const router = express.Router();
   router.use(requireAdminSecret(secret));
   router.use(express.json({ limit: "64kb" }));

@@ -2,7 +2,7 @@ import { request } from "undici";
 import type { ServiceConfig } from "../config/schema.js";
 import { upstreamsOf } from "../config/upstreams.js";
 import type { InvoiceBackend } from "../lightning/invoices.js";
-import type { TokenStore } from "../store/store.js";
+import type { StoreLifecycle } from "../store/store.js";
 
 export interface CheckResult {
   readonly ok: boolean;
@@ -51,7 +51,7 @@ async function probeUpstream(service: ServiceConfig, timeoutMs: number): Promise
 /** Ready when LND answers, the store takes a write, and at least one upstream is healthy. */
 export async function checkReadiness(parts: {
   backend: InvoiceBackend;
-  store: TokenStore;
+  store: StoreLifecycle;
   services: readonly ServiceConfig[];
   timeoutMs: number;
 }): Promise<ReadinessReport> {

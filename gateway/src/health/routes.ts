@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { GatewayConfig } from "../config/schema.js";
 import { sendJson } from "../http/json.js";
 import type { InvoiceBackend } from "../lightning/invoices.js";
-import type { TokenStore } from "../store/store.js";
+import type { StoreLifecycle } from "../store/store.js";
 import { checkReadiness, type ReadinessReport } from "./readiness.js";
 
 export interface HealthHandlers {
@@ -20,7 +20,7 @@ export interface HealthHandlers {
 export const PUBLIC_READINESS_REUSE_MS = 1_000;
 
 /** /healthz: the process answers. /readyz: it can take paid traffic; the JSON says which check failed. */
-export function healthHandlers(config: GatewayConfig, backend: InvoiceBackend, store: TokenStore): HealthHandlers {
+export function healthHandlers(config: GatewayConfig, backend: InvoiceBackend, store: StoreLifecycle): HealthHandlers {
   const check = () => checkReadiness({ backend, store, services: config.services, timeoutMs: 2_000 });
   const send = (res: ServerResponse, report: ReadinessReport, headers: Record<string, string> = {}) => {
     sendJson(res, report.ready ? 200 : 503, report, headers);

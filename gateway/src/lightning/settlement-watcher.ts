@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { SettledPayment, TokenStore } from "../store/store.js";
+import type { SettledPayment, Settlements } from "../store/store.js";
 import type { InvoiceBackend, Settlement } from "./invoices.js";
 
 const MIN_BACKOFF_MS = 500;
@@ -21,7 +21,7 @@ export class SettlementWatcher {
 
   constructor(
     private readonly backend: InvoiceBackend,
-    private readonly store: TokenStore,
+    private readonly store: Settlements,
     private readonly log: Logger,
     private readonly onPaid: (payment: SettledPayment) => void = () => {},
   ) {}

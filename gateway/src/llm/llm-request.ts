@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import { CodedError } from "@l402-gateway/l402";
 import { z } from "zod";
 import type { PricingConfig } from "../config/pricing-schema.js";
 
@@ -54,15 +55,21 @@ export interface LlmRequest {
   readonly body: Record<string, unknown>;
 }
 
-export class LlmRequestError extends Error {
+/** Why an LLM request body cannot be read or priced (refusals/answers.ts gives each its HTTP status). */
+export type LlmRequestErrorCode =
+  | "unsupported_encoding"
+  | "unsupported_media_type"
+  | "unsupported_charset"
+  | "invalid_encoding"
+  | "body_too_deep"
+  | "invalid_json"
+  | "invalid_request"
+  | "unsupported_parameter"
+  | "conflicting_max_tokens"
+  | "max_tokens_too_large";
+
+export class LlmRequestError extends CodedError<LlmRequestErrorCode> {
   override readonly name = "LlmRequestError";
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -79,7 +86,6 @@ function bodyText(headers: IncomingHttpHeaders, raw: Buffer): string {
     throw new LlmRequestError(
       "unsupported_encoding",
       `content-encoding ${encoding} is not accepted; send the JSON as is`,
-      415,
     );
   }
   const contentType = headers["content-type"];
@@ -91,13 +97,12 @@ function bodyText(headers: IncomingHttpHeaders, raw: Buffer): string {
       throw new LlmRequestError(
         "unsupported_media_type",
         `content-type ${mediaType} is not accepted; send application/json`,
-        415,
       );
     }
     for (const param of params) {
       const [name, value = ""] = param.split("=").map((part) => part.trim());
       if (name === "charset" && value.replace(/^"|"$/g, "") !== "utf-8") {
-        throw new LlmRequestError("unsupported_charset", `charset ${value} is not accepted; send UTF-8`, 415);
+        throw new LlmRequestError("unsupported_charset", `charset ${value} is not accepted; send UTF-8`);
       }
     }
   }

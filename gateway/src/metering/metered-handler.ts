@@ -10,7 +10,7 @@ import type { PriceBook } from "../pricing/price-book.js";
 import type { Pricer } from "../pricing/pricer.js";
 import { costOf, type Quote } from "../pricing/quote.js";
 import type { ForwardOptions, ResponsePlan } from "../proxy/proxy.js";
-import type { Charge, TokenRecord, TokenStore } from "../store/store.js";
+import type { Charge, Reservations, TokenRecord } from "../store/store.js";
 import type { Authenticated, AuthResult } from "../tokens/authenticator.js";
 import type { Reason } from "../tokens/challenger.js";
 import type { TokenCounters } from "../upstream/token-counter.js";
@@ -26,7 +26,7 @@ export interface ChallengeLimit {
 }
 
 export interface MeteredDeps {
-  readonly store: TokenStore;
+  readonly store: Reservations;
   readonly book: PriceBook;
   readonly pricer: Pricer;
   /** The upstreams' token counters, for a stream cut short before the upstream reported its usage. */

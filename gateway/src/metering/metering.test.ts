@@ -3,6 +3,7 @@ import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
 import { pricingSchema } from "../config/pricing-schema.js";
 import { jsonDepth, LlmRequestError, MAX_JSON_DEPTH, parseLlmRequest, upstreamBody } from "../llm/llm-request.js";
+import { answerFor } from "../refusals/answers.js";
 import { SseUsageTap, usageFromJson } from "./usage-tap.js";
 
 const pricing = pricingSchema.parse({ rules: [{ perCallMsat: 1 }], defaultMaxTokens: 64, maxTokensCap: 128 });
@@ -16,11 +17,11 @@ describe("LLM request bodies", () => {
       string,
       unknown
     >;
-  const codeOf = (run: () => unknown): { code: string; status: number } => {
+  const codeOf = (run: () => unknown): { code: string; status: number | undefined } => {
     try {
       run();
     } catch (error) {
-      if (error instanceof LlmRequestError) return { code: error.code, status: error.status };
+      if (error instanceof LlmRequestError) return { code: error.code, status: answerFor(error)?.status };
       throw error;
     }
     throw new Error("not refused");

@@ -25,7 +25,8 @@ import type { GatewayMetrics } from "../metrics/metrics.js";
 import { networkOfInvoice, RefundInvoiceError } from "../refunds/invoice.js";
 import type { Refunds } from "../refunds/refunds.js";
 import { closeRefused } from "../refusals/answers.js";
-import type { TokenRecord, TokenStore } from "../store/store.js";
+import type { PaymentClaims } from "../store/ledger.js";
+import type { Accounts, TokenRecord } from "../store/store.js";
 import type { Authenticated } from "../tokens/authenticator.js";
 import { tokenCaveats } from "../tokens/caveats.js";
 import { PaymentOffers } from "./offers.js";
@@ -54,7 +55,7 @@ export type PaymentOutcome =
   | { readonly kind: "reply"; readonly reply: PaymentReply };
 
 export interface PaymentGateDeps {
-  readonly store: TokenStore;
+  readonly store: PaymentClaims & Accounts;
   readonly backend: InvoiceBackend;
   readonly refunds: Refunds;
   readonly metrics: GatewayMetrics;

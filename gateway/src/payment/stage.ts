@@ -36,7 +36,7 @@ function l402Code(refusal: PaymentRefusal): "malformed" | "bad_signature" | "wro
  * challenge stage answers with a fresh 402 carrying its problem type.
  */
 export async function paymentStage(
-  gate: PaymentGate,
+  gate: Pick<PaymentGate, "authenticate">,
   req: Request,
   res: Response,
   service: ServiceConfig,

@@ -7,7 +7,7 @@ import { bodyTooLarge, sendRefusal } from "../http/refusal.js";
 import type { CloseReply, Refunds } from "../refunds/refunds.js";
 import { closeRefused } from "../refusals/answers.js";
 import type { RefundRecord } from "../store/ledger.js";
-import type { TokenRecord, TokenStore } from "../store/store.js";
+import type { Accounts, CloseCredentials, TokenRecord } from "../store/store.js";
 import type { Authenticator } from "../tokens/authenticator.js";
 import { closeAuthority, signatureSha256 } from "../tokens/close-authority.js";
 import { credentialHeaders } from "../tokens/credential-headers.js";
@@ -49,7 +49,7 @@ const refuse = (res: ServerResponse, status: number, code: string, message: stri
  * refund, and retries a failed one, to a new invoice when one is given, for the credential that closed the account.
  */
 export async function answerClose(
-  deps: { authenticator: Authenticator; store: TokenStore; refunds: Refunds; maxBodyBytes: number },
+  deps: { authenticator: Authenticator; store: Accounts & CloseCredentials; refunds: Refunds; maxBodyBytes: number },
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<Outcome> {
@@ -104,7 +104,7 @@ interface RevokedHolding {
  * close credentials before trusting its caveats.
  */
 async function revokedHolding(
-  store: TokenStore,
+  store: Accounts,
   headers: ReturnType<typeof credentialHeaders>,
 ): Promise<RevokedHolding | undefined> {
   try {

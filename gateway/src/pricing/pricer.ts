@@ -1,3 +1,4 @@
+import { CodedError } from "@l402-gateway/l402";
 import type { ServiceConfig } from "../config/schema.js";
 import { completionPrompt, type LlmRequest } from "../llm/llm-request.js";
 import { TokenCountError, type TokenCounters } from "../upstream/token-counter.js";
@@ -6,15 +7,17 @@ import type { PriceBook } from "./price-book.js";
 import { externalQuote, fixedQuote, type Quote, quoteFor } from "./quote.js";
 import { matchRule } from "./rules.js";
 
-export class QuoteError extends Error {
+/** Why a request cannot be priced: the price is not set or out of range, or cannot be worked out now. */
+export type QuoteErrorCode =
+  | "no_price"
+  | "unpriced_endpoint"
+  | "price_out_of_range"
+  | "invalid_request"
+  | "pricing_unavailable";
+
+/** A request that cannot be priced (refusals/answers.ts gives each code its HTTP status). */
+export class QuoteError extends CodedError<QuoteErrorCode> {
   override readonly name = "QuoteError";
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /** The request line a price is for: the method and the canonical path key (see canonical-target.ts). */
@@ -57,7 +60,6 @@ export class ConfiguredPricer implements Pricer {
     const rule = matchRule(pricing, line.path, llm?.model);
     if (!rule) {
       throw new QuoteError(
-        400,
         "no_price",
         `no price is set for ${line.method} ${line.path}${llm?.model ? ` with model ${llm.model}` : ""}`,
       );
@@ -66,7 +68,6 @@ export class ConfiguredPricer implements Pricer {
     // other request under such a rule would be charged the fee alone for work the gateway cannot see.
     if (rule.tokens && !llm) {
       throw new QuoteError(
-        400,
         "unpriced_endpoint",
         `${line.method} ${line.path} is not an endpoint priced by tokens (POST …/chat/completions or …/completions); the owner can make it free or give it a per-call price`,
       );
@@ -81,7 +82,7 @@ export class ConfiguredPricer implements Pricer {
     try {
       return quoteFor(rule, request, this.book.multiplierMilli(service.name));
     } catch (error) {
-      if (error instanceof RangeError) throw new QuoteError(400, "price_out_of_range", error.message);
+      if (error instanceof RangeError) throw new QuoteError("price_out_of_range", error.message);
       throw error;
     }
   }
@@ -94,9 +95,9 @@ export class ConfiguredPricer implements Pricer {
         : await counter.textTokens(completionPrompt(llm), true);
     } catch (error) {
       if (error instanceof TokenCountError && error.refusedByUpstream) {
-        throw new QuoteError(400, "invalid_request", error.message);
+        throw new QuoteError("invalid_request", error.message);
       }
-      throw new QuoteError(503, "pricing_unavailable", `cannot price this request now: ${(error as Error).message}`);
+      throw new QuoteError("pricing_unavailable", `cannot price this request now: ${(error as Error).message}`);
     }
   }
 }

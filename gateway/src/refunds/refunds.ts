@@ -3,8 +3,8 @@ import type { Logger } from "pino";
 import type { GatewayConfig } from "../config/schema.js";
 import { RateLimiter } from "../limits/rate-limiter.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
-import type { RefundAttemptEnd, RefundRecord } from "../store/ledger.js";
-import type { TokenRecord, TokenStore } from "../store/store.js";
+import type { RefundAttemptEnd, RefundLedger, RefundRecord } from "../store/ledger.js";
+import type { Reservations, TokenRecord } from "../store/store.js";
 import {
   decodeRefundInvoice,
   invoiceAmountMsat,
@@ -40,7 +40,7 @@ export type CloseReply =
   | { readonly ok: false; readonly refusal: CloseRefusal };
 
 export interface RefundsDeps {
-  readonly store: TokenStore;
+  readonly store: RefundLedger & Pick<Reservations, "owner">;
   /** Undefined without a refund macaroon: closes are recorded, refunds stay pending for the operator. */
   readonly payer: RefundPayer | undefined;
   readonly caps: GatewayConfig["refunds"];

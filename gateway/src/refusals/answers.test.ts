@@ -11,11 +11,13 @@ describe("the refusal map", () => {
   it("answers each typed error with its status, code and headers, and knows nothing else", () => {
     expect(answerFor(new InvalidTargetError("bad"))).toMatchObject({ status: 400, code: "invalid_path" });
     expect(answerFor(new BodyTooLargeError("big"))).toEqual({ status: 413, code: "body_too_large", message: "big" });
-    expect(answerFor(new LlmRequestError("unsupported_charset", "utf-8 only", 415))).toMatchObject({
+    expect(answerFor(new LlmRequestError("unsupported_charset", "utf-8 only"))).toMatchObject({
       status: 415,
       code: "unsupported_charset",
     });
-    expect(answerFor(new QuoteError(503, "pricing_unavailable", "down"))).toMatchObject({ status: 503 });
+    expect(answerFor(new QuoteError("pricing_unavailable", "down"))).toMatchObject({ status: 503 });
+    expect(answerFor(new QuoteError("no_price", "none"))).toMatchObject({ status: 400, code: "no_price" });
+    expect(answerFor(new LlmRequestError("invalid_json", "not JSON"))).toMatchObject({ status: 400 });
     expect(answerFor(new LightningUnavailableError("down"))).toMatchObject({
       status: 503,
       code: "lightning_unavailable",

@@ -2,9 +2,9 @@ import { InvalidTargetError } from "../http/canonical-target.js";
 import { BodyTooLargeError } from "../http/read-body.js";
 import { bodyTooLarge, type Refusal, retryAfter } from "../http/refusal.js";
 import { LightningUnavailableError } from "../lightning/invoices.js";
-import { LlmRequestError } from "../llm/llm-request.js";
+import { LlmRequestError, type LlmRequestErrorCode } from "../llm/llm-request.js";
 import { DepositError } from "../metering/deposit.js";
-import { QuoteError } from "../pricing/pricer.js";
+import { QuoteError, type QuoteErrorCode } from "../pricing/pricer.js";
 import type { CloseRefusal } from "../refunds/refunds.js";
 import { isStoreFailure } from "../store/errors.js";
 
@@ -16,6 +16,29 @@ export interface ErrorAnswer extends Refusal {
 
 const RETRY_SOON = retryAfter(5);
 
+/** A body in a form the gateway does not read is 415; any other unusable LLM body 400. */
+const LLM_REQUEST_STATUS: Readonly<Record<LlmRequestErrorCode, number>> = {
+  unsupported_encoding: 415,
+  unsupported_media_type: 415,
+  unsupported_charset: 415,
+  invalid_encoding: 400,
+  body_too_deep: 400,
+  invalid_json: 400,
+  invalid_request: 400,
+  unsupported_parameter: 400,
+  conflicting_max_tokens: 400,
+  max_tokens_too_large: 400,
+};
+
+/** A request that cannot be priced is the client's (400), unless the pricing itself is down (503). */
+const QUOTE_STATUS: Readonly<Record<QuoteErrorCode, number>> = {
+  no_price: 400,
+  unpriced_endpoint: 400,
+  price_out_of_range: 400,
+  invalid_request: 400,
+  pricing_unavailable: 503,
+};
+
 /**
  * The one mapping from the errors the stages throw to HTTP answers. Anything it does not know is a bug: the caller
  * logs it and answers 500 `internal_error`.
@@ -23,9 +46,12 @@ const RETRY_SOON = retryAfter(5);
 export function answerFor(error: unknown): ErrorAnswer | undefined {
   if (error instanceof InvalidTargetError) return { status: 400, code: "invalid_path", message: error.message };
   if (error instanceof BodyTooLargeError) return bodyTooLarge(error.message);
-  if (error instanceof LlmRequestError) return { status: error.status, code: error.code, message: error.message };
+  if (error instanceof LlmRequestError) {
+    return { status: LLM_REQUEST_STATUS[error.code], code: error.code, message: error.message };
+  }
   if (error instanceof DepositError) return { status: 400, code: "invalid_deposit", message: error.message };
-  if (error instanceof QuoteError) return { status: error.status, code: error.code, message: error.message };
+  if (error instanceof QuoteError)
+    return { status: QUOTE_STATUS[error.code], code: error.code, message: error.message };
   if (error instanceof LightningUnavailableError) {
     return {
       status: 503,

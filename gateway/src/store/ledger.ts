@@ -136,7 +136,8 @@ export interface RefundAttemptEnd {
   readonly at: Date;
 }
 
-export interface PaymentLedger {
+/** The Payment scheme's claims on payment hashes: sessions opened, topped up and charged, each hash once. */
+export interface PaymentClaims {
   /**
    * Opens a session: inserts its metered token already paid and credited with the deposit, and claims the deposit's
    * payment hash, in one transaction. A repeated open of the same deposit returns the session (`repeated`); a hash
@@ -150,6 +151,15 @@ export interface PaymentLedger {
   creditTopUp(tokenId: string, claim: NewClaim): Promise<TopUpCredit>;
   /** Claims a charge's payment hash once; false when it was claimed before (a replay). */
   claimCharge(claim: NewClaim): Promise<boolean>;
+  /**
+   * The secret binding Payment challenge ids: `candidate` is stored if none is yet, and the stored one returned, so
+   * every replica and every restart uses the same.
+   */
+  paymentSecret(candidate: Buffer): Promise<Buffer>;
+}
+
+/** Closed accounts and their refunds: the close itself and each refund's payment attempts. */
+export interface RefundLedger {
   /**
    * Closes a paid metered token (L402 or Payment session) in one transaction: its balance moves to refunded, the
    * token is revoked (root key erased), and a refund row is written, `pending` (or `skipped` when nothing is owed).
@@ -177,12 +187,10 @@ export interface PaymentLedger {
   getRefund(tokenId: string): Promise<RefundRecord | undefined>;
   /** Refunds, newest first; `status` filters (e.g. `pending` for reconciliation after a restart). */
   listRefunds(filter?: { readonly status?: RefundStatus; readonly limit?: number }): Promise<RefundRecord[]>;
-  /**
-   * The secret binding Payment challenge ids: `candidate` is stored if none is yet, and the stored one returned, so
-   * every replica and every restart uses the same.
-   */
-  paymentSecret(candidate: Buffer): Promise<Buffer>;
 }
+
+/** Everything the Payment scheme and refunds add to the token store. */
+export interface PaymentLedger extends PaymentClaims, RefundLedger {}
 
 /** A `refunds` row as both stores read it. */
 export interface RefundRow {

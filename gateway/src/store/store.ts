@@ -131,19 +131,36 @@ export interface ChargeEntry extends Charge {
   readonly at: Date;
 }
 
-/**
- * Async so that a PostgreSQL implementation for several replicas can follow the same interface.
+/*
+ * The store's roles. Each consumer names the roles it uses; TokenStore, all of them, is what the SQLite and PostgreSQL
+ * stores implement. Async so that a PostgreSQL implementation for several replicas can follow the same interfaces.
  * Every method is a single atomic statement or transaction.
  */
-export interface TokenStore extends PaymentLedger, OwnerReports {
+
+/** Tokens and top-ups with their root keys: written by the challenger, read by the authenticator. */
+export interface RootKeys {
   insertToken(token: NewToken): Promise<void>;
+  insertTopUp(topUp: NewTopUp): Promise<void>;
   lookupRootKey(rootKeyId: string): Promise<RootKeyLookup>;
+}
+
+/** Invoices seen paid, and how far LND's settlements have been read. */
+export interface Settlements {
   /**
    * Marks the invoice of a payment hash paid (a token's own or a top-up) and credits a metered token's balance with
    * its amount; undefined if unknown, already paid, or revoked. Exactly once per invoice.
    */
   markPaid(paymentHash: string, at: Date): Promise<SettledPayment | undefined>;
-  insertTopUp(topUp: NewTopUp): Promise<void>;
+  /** Payment hashes of unpaid invoices (tokens' and top-ups') that may still be paid, or were paid unwatched. */
+  unpaidPaymentHashes(invoiceExpiredAfter: Date): Promise<string[]>;
+  /** LND's settle index of the last settlement this store has seen. */
+  settleIndex(): Promise<number>;
+  /** Advances the settle index; never moves it backwards. */
+  advanceSettleIndex(index: number): Promise<void>;
+}
+
+/** Metered reservations: money held from a balance while a request runs, and the processes that hold them. */
+export interface Reservations {
   /** Takes `amountMsat` from a paid metered token's balance into a reservation, or nothing if the balance is short. */
   reserve(tokenId: string, amountMsat: number, at: Date): Promise<Reservation>;
   /**
@@ -151,7 +168,7 @@ export interface TokenStore extends PaymentLedger, OwnerReports {
    * Undefined if the reservation was already closed or released.
    */
   closeReservation(reservationId: number, charge: Charge, at: Date): Promise<ClosedReservation | undefined>;
-  /** Names this process in the reservations it makes. */
+  /** Names this process in the reservations (and refund claims) it makes. */
   readonly owner: string;
   /**
    * Releases (charges nothing for) reservations that no running gateway will close; returns how many. SQLite (one
@@ -167,26 +184,32 @@ export interface TokenStore extends PaymentLedger, OwnerReports {
   releaseReservationsOf(owner: string, at: Date): Promise<number>;
   /** How often `releaseStaleReservations` must run to keep this replica's lease; undefined when once at start is enough. */
   readonly heartbeatIntervalMs: number | undefined;
+}
+
+/** Tokens as the operator sees them: one, a list, its charges, and revocation. */
+export interface Accounts {
+  getToken(tokenId: string): Promise<TokenRecord | undefined>;
+  listTokens(filter?: TokenFilter): Promise<TokenRecord[]>;
+  /** A token's charges ledger, newest first. */
+  chargesOf(tokenId: string, limit: number): Promise<ChargeEntry[]>;
+  /** Revokes a token and erases its root key; undefined if no such token. */
+  revoke(tokenId: string, at: Date): Promise<TokenRecord | undefined>;
+}
+
+/** Totals over every account: money held, revenue, payments, tokens in use. */
+export interface AccountReports {
   /** Sum of balances and reservations of paid metered tokens: money agents have prepaid and not yet spent. */
   outstandingBalanceMsat(): Promise<number>;
   /** Charges by service and model; only those made at or after `since` when given. */
   revenueByModel(since?: Date): Promise<RevenueRow[]>;
   /** Paid invoices (tokens' and top-ups') by service; only those paid at or after `since` when given. */
   paymentsByService(since?: Date): Promise<PaymentsRow[]>;
-  /** A token's charges ledger, newest first. */
-  chargesOf(tokenId: string, limit: number): Promise<ChargeEntry[]>;
   /** Paid tokens that are neither revoked nor past their validity. */
   countActiveTokens(now: Date): Promise<number>;
-  /** Revokes a token and erases its root key; undefined if no such token. */
-  revoke(tokenId: string, at: Date): Promise<TokenRecord | undefined>;
-  getToken(tokenId: string): Promise<TokenRecord | undefined>;
-  listTokens(filter?: TokenFilter): Promise<TokenRecord[]>;
-  /** Payment hashes of unpaid invoices (tokens' and top-ups') that may still be paid, or were paid unwatched. */
-  unpaidPaymentHashes(invoiceExpiredAfter: Date): Promise<string[]>;
-  /** LND's settle index of the last settlement this store has seen. */
-  settleIndex(): Promise<number>;
-  /** Advances the settle index; never moves it backwards. */
-  advanceSettleIndex(index: number): Promise<void>;
+}
+
+/** Credentials allowed to close an account after its root keys were erased. */
+export interface CloseCredentials {
   /**
    * Remembers that the credential whose macaroon signature hashes to `signatureSha256` may close `tokenId`'s account
    * (it was verified, with the issuer's caveats only, before the close erased the root keys). Idempotent.
@@ -194,7 +217,23 @@ export interface TokenStore extends PaymentLedger, OwnerReports {
   recordCloseCredential(tokenId: string, signatureSha256: string, at: Date): Promise<void>;
   /** Whether a credential recorded by recordCloseCredential for this account has this signature hash. */
   isCloseCredential(tokenId: string, signatureSha256: string): Promise<boolean>;
+}
+
+/** The store as a resource: probed for readiness, closed at shutdown. */
+export interface StoreLifecycle {
   /** Cheap write probe for readiness checks. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Every role: what the SQLite and PostgreSQL stores implement, and what only the wiring (server, app) takes. */
+export interface TokenStore
+  extends RootKeys,
+    Settlements,
+    Reservations,
+    Accounts,
+    AccountReports,
+    CloseCredentials,
+    StoreLifecycle,
+    PaymentLedger,
+    OwnerReports {}

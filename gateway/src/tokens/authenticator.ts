@@ -7,7 +7,7 @@ import {
   rootKeyId,
   verifyToken,
 } from "@l402-gateway/l402";
-import type { RootKeyLookup, SettledPayment, TokenRecord, TokenStore } from "../store/store.js";
+import type { RootKeyLookup, RootKeys, SettledPayment, Settlements, TokenRecord } from "../store/store.js";
 import { issuerCaveatCount } from "./caveats.js";
 import { MacaroonKeys } from "./macaroon-keys.js";
 import { type VerifiedCredential, VerifiedCredentials } from "./verified-credentials.js";
@@ -40,7 +40,7 @@ export class Authenticator {
    * @param macaroonKeys derived keys by root key id; give the one the challenger primes at mint to share it.
    */
   constructor(
-    private readonly store: TokenStore,
+    private readonly store: RootKeys & Pick<Settlements, "markPaid">,
     private readonly onPaid: (payment: SettledPayment) => void = () => {},
     verifiedCacheEntries = 10_000,
     /** Derived keys of root keys seen or minted here; the challenger fills it at mint. */

@@ -4,7 +4,7 @@ import type { InvoiceClass } from "../lightning/invoice-pool.js";
 import type { CreatedInvoice, InvoiceBackend } from "../lightning/invoices.js";
 import type { Pricer } from "../pricing/pricer.js";
 import { describeQuote, msatToInvoiceSats, type Quote } from "../pricing/quote.js";
-import type { TokenStore } from "../store/store.js";
+import type { RootKeys } from "../store/store.js";
 import type { Authenticated } from "./authenticator.js";
 import { carriedCaveats, tokenCaveats } from "./caveats.js";
 import type { MacaroonKeys } from "./macaroon-keys.js";
@@ -79,7 +79,7 @@ export interface Reason {
 export class Challenger {
   constructor(
     private readonly backend: InvoiceBackend,
-    private readonly store: TokenStore,
+    private readonly store: RootKeys,
     private readonly pricer: Pricer,
     private readonly macaroonLocation: string,
     /** The authenticator's, to give it each new token's derived key (one HMAC less on the token's first request). */

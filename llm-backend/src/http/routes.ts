@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
+import { ApiError } from "../api/api-error.js";
 import type { Config } from "../config.js";
 import type { GenerationResult } from "../inference/inference.js";
 import type { LlmService, PreparedJob } from "../scheduling/service.js";
 import { AbortedWhileQueuedError } from "../scheduling/slot-pool.js";
-import { ApiError } from "./api-error.js";
 
 export type ServiceState =
   | { phase: "loading" }

@@ -1,14 +1,14 @@
 import type { ChatHistoryItem, LlamaGrammar, Token } from "node-llama-cpp";
 import type { z } from "zod";
-import type { Config } from "../config.js";
-import { ApiError, fromZodError, invalidRequest } from "../http/api-error.js";
+import { ApiError, fromZodError, invalidRequest } from "../api/api-error.js";
 import {
   type ChatMessage,
   chatCompletionRequestSchema,
   completionRequestSchema,
   type ResponseFormat,
   tokenizeRequestSchema,
-} from "../http/api-schema.js";
+} from "../api/api-schema.js";
+import type { Config } from "../config.js";
 import {
   chatPromptTokens,
   completionPromptTokens,

@@ -3,10 +3,14 @@ import { request as httpRequest } from "node:http";
 import { createServer, type Server } from "node:net";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startUpstream, type TestUpstream } from "../../test/support/upstream.js";
-import { type CreatedInvoice, type InvoiceBackend, LightningUnavailableError } from "./lightning/invoices.js";
-import { type RunningGateway, startGateway } from "./server.js";
-import { offlineGatewayConfig } from "./test-support/offline-config.js";
+import {
+  type CreatedInvoice,
+  type InvoiceBackend,
+  LightningUnavailableError,
+} from "../../gateway/src/lightning/invoices.js";
+import { type RunningGateway, startGateway } from "../../gateway/src/server.js";
+import { offlineGatewayConfig } from "../../gateway/src/test-support/offline-config.js";
+import { startUpstream, type TestUpstream } from "../support/upstream.js";
 
 /** Invoices without a node: enough to test the HTTP behaviour. Payments are proven on regtest in test/. */
 class FakeInvoices implements InvoiceBackend {

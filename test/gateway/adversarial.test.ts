@@ -11,11 +11,11 @@ import {
 } from "@l402-gateway/l402";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startUpstream, type TestUpstream } from "../../test/support/upstream.js";
-import type { CreatedInvoice, InvoiceBackend } from "./lightning/invoices.js";
-import { type RunningGateway, startGateway } from "./server.js";
-import { offlineGatewayConfig } from "./test-support/offline-config.js";
-import { Authenticator } from "./tokens/authenticator.js";
+import type { CreatedInvoice, InvoiceBackend } from "../../gateway/src/lightning/invoices.js";
+import { type RunningGateway, startGateway } from "../../gateway/src/server.js";
+import { offlineGatewayConfig } from "../../gateway/src/test-support/offline-config.js";
+import { Authenticator } from "../../gateway/src/tokens/authenticator.js";
+import { startUpstream, type TestUpstream } from "../support/upstream.js";
 
 /** Invoices whose preimages the test knows, so tokens can be "paid" without a node; verification is unchanged. */
 class KnownPreimages implements InvoiceBackend {
@@ -44,6 +44,7 @@ describe("adversarial tokens: each refused with its reason", () => {
   let upstream: TestUpstream;
   let gateway: RunningGateway;
   const invoices = new KnownPreimages();
+  let token: Token;
 
   beforeAll(async () => {
     upstream = await startUpstream();
@@ -64,6 +65,7 @@ describe("adversarial tokens: each refused with its reason", () => {
       }),
       { backend: invoices, log: pino({ level: "silent" }) },
     );
+    token = await buy();
   });
 
   afterAll(async () => {
@@ -95,11 +97,6 @@ describe("adversarial tokens: each refused with its reason", () => {
       macaroons: [overrides.macaroon ?? token.macaroon],
       preimage: overrides.preimage ?? token.preimage,
     });
-
-  let token: Token;
-  beforeAll(async () => {
-    token = await buy();
-  });
 
   it("accepts several comma-separated macaroons before the preimage (the spec's form), reading the first", async () => {
     expect((await answer(`L402 ${token.macaroon},${token.macaroon}:${token.preimage.toString("hex")}`)).status).toBe(

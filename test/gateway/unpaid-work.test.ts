@@ -1,10 +1,10 @@
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { settledAccountOf } from "../../test/support/account.js";
-import { buyMeteredToken, KnownPreimageInvoices } from "../../test/support/known-preimage-invoices.js";
-import { fakeChatTokens, type LiberalUpstream, startLiberalUpstream } from "../../test/support/liberal-llm-upstream.js";
-import { type RunningGateway, startGateway } from "./server.js";
-import { offlineGatewayConfig } from "./test-support/offline-config.js";
+import { type RunningGateway, startGateway } from "../../gateway/src/server.js";
+import { offlineGatewayConfig } from "../../gateway/src/test-support/offline-config.js";
+import { settledAccountOf } from "../support/account.js";
+import { buyMeteredToken, KnownPreimageInvoices } from "../support/known-preimage-invoices.js";
+import { fakeChatTokens, type LiberalUpstream, startLiberalUpstream } from "../support/liberal-llm-upstream.js";
 
 const FEE_MSAT = 11;
 const PROMPT_MSAT = 3;

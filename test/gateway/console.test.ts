@@ -6,12 +6,12 @@ import fc from "fast-check";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { ConsoleClient } from "../../../test/support/console-client.js";
-import { checkProperty } from "../../../test/support/fuzz-seed.js";
-import { KnownPreimageInvoices } from "../../../test/support/known-preimage-invoices.js";
-import { startUpstream, type TestUpstream } from "../../../test/support/upstream.js";
-import { loadConfigFile } from "../config/load.js";
-import { type RunningGateway, startGateway } from "../server.js";
+import { loadConfigFile } from "../../gateway/src/config/load.js";
+import { type RunningGateway, startGateway } from "../../gateway/src/server.js";
+import { ConsoleClient } from "../support/console-client.js";
+import { checkProperty } from "../support/fuzz-seed.js";
+import { KnownPreimageInvoices } from "../support/known-preimage-invoices.js";
+import { startUpstream, type TestUpstream } from "../support/upstream.js";
 
 const SECRET = randomBytes(32).toString("base64url");
 

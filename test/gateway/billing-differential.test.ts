@@ -1,14 +1,14 @@
 import fc from "fast-check";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { settledAccountOf } from "../../test/support/account.js";
-import { checkProperty } from "../../test/support/fuzz-seed.js";
-import { buyMeteredToken, KnownPreimageInvoices } from "../../test/support/known-preimage-invoices.js";
-import { type LiberalUpstream, startLiberalUpstream } from "../../test/support/liberal-llm-upstream.js";
-import { type RequestShape, renderShape, shapeArbitrary } from "../../test/support/request-shapes.js";
-import { canonicalTarget } from "./http/canonical-target.js";
-import { type RunningGateway, startGateway } from "./server.js";
-import { offlineGatewayConfig } from "./test-support/offline-config.js";
+import { canonicalTarget } from "../../gateway/src/http/canonical-target.js";
+import { type RunningGateway, startGateway } from "../../gateway/src/server.js";
+import { offlineGatewayConfig } from "../../gateway/src/test-support/offline-config.js";
+import { settledAccountOf } from "../support/account.js";
+import { checkProperty } from "../support/fuzz-seed.js";
+import { buyMeteredToken, KnownPreimageInvoices } from "../support/known-preimage-invoices.js";
+import { type LiberalUpstream, startLiberalUpstream } from "../support/liberal-llm-upstream.js";
+import { type RequestShape, renderShape, shapeArbitrary } from "../support/request-shapes.js";
 
 const RATES = { prompt: 3, completion: 7, fee: 11 };
 const DEFAULT_MAX_TOKENS = 24;

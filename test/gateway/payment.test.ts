@@ -8,11 +8,11 @@ import {
 } from "@l402-gateway/l402";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KnownPreimageInvoices } from "../../../test/support/known-preimage-invoices.js";
-import { startUpstream, type TestUpstream } from "../../../test/support/upstream.js";
-import type { Settlement } from "../lightning/invoices.js";
-import { type RunningGateway, startGateway } from "../server.js";
-import { offlineGatewayConfig } from "../test-support/offline-config.js";
+import type { Settlement } from "../../gateway/src/lightning/invoices.js";
+import { type RunningGateway, startGateway } from "../../gateway/src/server.js";
+import { offlineGatewayConfig } from "../../gateway/src/test-support/offline-config.js";
+import { KnownPreimageInvoices } from "../support/known-preimage-invoices.js";
+import { startUpstream, type TestUpstream } from "../support/upstream.js";
 
 /** Invoices whose preimages the test knows; `pay` marks one settled (as LND would report it) and reveals its preimage. */
 class SettlingInvoices extends KnownPreimageInvoices {

@@ -3,14 +3,14 @@ import { request as httpRequest } from "node:http";
 import fc from "fast-check";
 import pino from "pino";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { checkProperty } from "../../test/support/fuzz-seed.js";
-import { startUpstream, type TestUpstream } from "../../test/support/upstream.js";
-import { ConfigError, parseConfig } from "./config/load.js";
-import { pricingSchema } from "./config/pricing-schema.js";
-import type { CreatedInvoice, InvoiceBackend } from "./lightning/invoices.js";
-import { LlmRequestError, parseLlmRequest } from "./llm/llm-request.js";
-import { type RunningGateway, startGateway } from "./server.js";
-import { offlineGatewayConfig } from "./test-support/offline-config.js";
+import { ConfigError, parseConfig } from "../../gateway/src/config/load.js";
+import { pricingSchema } from "../../gateway/src/config/pricing-schema.js";
+import type { CreatedInvoice, InvoiceBackend } from "../../gateway/src/lightning/invoices.js";
+import { LlmRequestError, parseLlmRequest } from "../../gateway/src/llm/llm-request.js";
+import { type RunningGateway, startGateway } from "../../gateway/src/server.js";
+import { offlineGatewayConfig } from "../../gateway/src/test-support/offline-config.js";
+import { checkProperty } from "../support/fuzz-seed.js";
+import { startUpstream, type TestUpstream } from "../support/upstream.js";
 
 class FuzzInvoices implements InvoiceBackend {
   async createInvoice(args: { sats: number; expirySeconds: number }): Promise<CreatedInvoice> {

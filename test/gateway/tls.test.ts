@@ -3,6 +3,8 @@ import { Writable } from "node:stream";
 import pino from "pino";
 import { Agent, fetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ConfigError, parseConfig } from "../../gateway/src/config/load.js";
+import { type RunningGateway, startGateway } from "../../gateway/src/server.js";
 import {
   createTestCa,
   type IssuedCertificate,
@@ -10,10 +12,8 @@ import {
   replaceFile,
   servedFingerprint,
   type TestCa,
-} from "../../test/support/certificates.js";
-import { KnownPreimageInvoices } from "../../test/support/known-preimage-invoices.js";
-import { ConfigError, parseConfig } from "./config/load.js";
-import { type RunningGateway, startGateway } from "./server.js";
+} from "../support/certificates.js";
+import { KnownPreimageInvoices } from "../support/known-preimage-invoices.js";
 
 const base = {
   operator: { port: 0 },
