@@ -31,7 +31,10 @@ function startMessage(): Promise<Extract<WorkerMessage, { type: "l402:start" }>>
 async function runWorker(): Promise<void> {
   const start = await startMessage();
   const config = configSchema.parse(start.config);
-  const log = createLogger(config.log).child({ worker: start.storeOwner.slice(0, 8), leader: start.leader });
+  const log = createLogger(config.log, { sharedOutput: true }).child({
+    worker: start.storeOwner.slice(0, 8),
+    leader: start.leader,
+  });
   const gateway = await startGateway(config, {
     log,
     ...(start.configPath ? { configPath: start.configPath } : {}),

@@ -72,7 +72,7 @@ function workerScript(): { exec: string; execArgv: string[] } {
  * it releases that worker's: no live worker's reservation is ever released.
  */
 export async function startCluster(config: GatewayConfig, options: ClusterOptions): Promise<RunningCluster> {
-  const log = options.log ?? createLogger(config.log);
+  const log = options.log ?? createLogger(config.log, { sharedOutput: true });
   if (config.admin) readAdminSecret(config.admin); // a weak secret stops the start here, not in every worker
   const store = await openStore(config.store, `primary-${randomUUID()}`);
   const released = await store.releaseStaleReservations(new Date());
