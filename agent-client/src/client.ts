@@ -5,6 +5,7 @@ import { balanceOf, type TokenBalance } from "./balances.js";
 import { type BudgetLimits, composeBudget, type Spending, spending } from "./budget.js";
 import type { CallLimits } from "./call-limits.js";
 import { CallLoop } from "./call-loop.js";
+import { DEFAULT_DEPOSIT, type DepositPolicy, depositPolicySchema } from "./deposit.js";
 import { L402ClientError, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
 import { fetchGatewayQuote, type GatewayQuote } from "./gateway-quote.js";
@@ -105,6 +106,15 @@ export interface L402ClientOptions {
    */
   readonly preference?: OfferPreference;
   /**
+   * How a metered credential (an L402 prepaid token, a Payment session) is funded when it is bought or topped up:
+   * `{ calls: n }` asks the gateway (header X-L402-Deposit-Msat, after its 402 quoted the price) for n calls at
+   * the quoted price, `{ sats: n }` for n sats, `false` for what it asks by itself (one call). Always within the cap
+   * per payment and the budgets left, and never less than the gateway asks; a request that sets the header itself
+   * is sent as it is. The deposit counts against the budgets like any payment until its refund (`close`) arrives.
+   * Default `DEFAULT_DEPOSIT` (five calls).
+   */
+  readonly deposit?: DepositPolicy;
+  /**
    * `close()` closes every open Payment session and every closable L402 prepaid token of the store (collecting the
    * refunds) before returning. Default false.
    */
@@ -120,6 +130,7 @@ export interface L402ClientOptions {
 }
 
 export { DEFAULT_BUDGET } from "./budget.js";
+export { DEFAULT_DEPOSIT, type DepositPolicy } from "./deposit.js";
 
 const optionsSchema = z.object({
   maxCostSats: z.number().int().positive().default(1000),
@@ -214,6 +225,7 @@ export class L402Client {
       now,
       onEvent,
       preference: options.preference ?? {},
+      deposit: depositPolicySchema.parse(options.deposit ?? DEFAULT_DEPOSIT),
       maxLockBlocks: settings.maxLockBlocks,
     });
     const refunds = new RefundCollector({ store, wallet, now, onEvent, refundWaitMs: options.refundWaitMs ?? 30_000 });

@@ -377,7 +377,22 @@ export function describeEvent(event: L402Event): string {
     case "token_reused":
       return `using the cached token for ${event.service || event.origin}`;
     case "token_dropped":
-      return `the server refused the cached token for ${event.service || event.origin}; dropped it`;
+      return `the server refused the cached token for ${event.service || event.origin} (spent, expired or revoked); dropped it`;
+    case "deposit":
+      return `metered: a call costs up to ${describeMsat(event.priceMsat)}; asking to ${
+        event.topUp ? "top up" : "prepay"
+      } ${describeMsat(event.depositMsat)} so that the next calls use the balance (refundable with 'l402 close')`;
+    case "deposit_refused":
+      return `the server refused a deposit of ${describeMsat(event.depositMsat)} (outside its bounds); paying what it asks`;
+    case "top_up": {
+      const held = event.credential === "token" ? "cached token" : "Payment session";
+      const details = [
+        ...(event.balanceMsat === undefined ? [] : [`${describeMsat(event.balanceMsat)} left`]),
+        ...(event.priceMsat === undefined ? [] : [`a call may cost up to ${describeMsat(event.priceMsat)}`]),
+      ];
+      const why = details.length === 0 ? "" : ` (${details.join(", ")})`;
+      return `the balance of the ${held} for ${event.service || event.origin} ran out${why}; topping it up`;
+    }
     case "paid_retry":
       return `the answer to the paid request was lost (${event.reason}); sending it again with the paid credential (retry ${event.retry})`;
     case "pending_resolved":
@@ -387,6 +402,11 @@ export function describeEvent(event: L402Event): string {
         event.refund.receivedSats === null ? "" : `, ${event.refund.receivedSats} sats received`
       }`;
   }
+}
+
+/** Msat as sats, exact: 1500 msat is "1.5 sats". */
+function describeMsat(msat: number): string {
+  return `${msat / 1000} sats`;
 }
 
 /** Which scheme a payment went through, as the CLI prints it. */
