@@ -52,6 +52,7 @@ export async function requestCommand(command: RequestCommand, io: Io): Promise<n
     ...(command.maxCostSats === undefined ? {} : { maxCostSats: command.maxCostSats }),
     ...(command.maxFeeSats === undefined ? {} : { maxFeeSats: command.maxFeeSats }),
     ...(command.timeoutSeconds === undefined ? {} : { paymentTimeoutMs: command.timeoutSeconds * 1000 }),
+    ...(command.deposit === undefined ? {} : { deposit: command.deposit }),
     ...(command.schemes === undefined ? {} : { preference: { order: command.schemes } }),
     onEvent: (event) => progress(describeEvent(event)),
   });

@@ -33,6 +33,7 @@ export async function mcpCommand(command: McpCommand, io: Io, version: string): 
     },
     ...(command.cacert === undefined ? {} : { ca: readCacert(command.cacert) }),
     ...(command.timeoutSeconds === undefined ? {} : { paymentTimeoutMs: command.timeoutSeconds * 1000 }),
+    ...(command.deposit === undefined ? {} : { deposit: command.deposit }),
     onEvent: (event) => {
       if (!command.quiet) io.stderr.write(`l402 mcp: ${describeEvent(event)}\n`);
     },
