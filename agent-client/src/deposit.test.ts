@@ -14,10 +14,9 @@ describe("meteredPriceOf", () => {
       topUp: false,
     });
     expect(
-      meteredPriceOf(
-        { code: "insufficient_balance", price_msat: 12_345, deposit_msat: 5_000, balance_msat: 7_345 },
-        [l402Offer],
-      ),
+      meteredPriceOf({ code: "insufficient_balance", price_msat: 12_345, deposit_msat: 5_000, balance_msat: 7_345 }, [
+        l402Offer,
+      ]),
     ).toEqual({ priceMsat: 12_345, offeredMsat: 5_000, topUp: true, balanceMsat: 7_345 });
   });
 

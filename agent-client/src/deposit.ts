@@ -21,7 +21,15 @@ export const DEFAULT_DEPOSIT: DepositPolicy = Object.freeze({ calls: 5 });
 export const depositPolicySchema = z.union([
   z.literal(false),
   z.object({ calls: z.number().int().positive().max(1000) }).strict(),
-  z.object({ sats: z.number().int().positive().max(Number.MAX_SAFE_INTEGER / 1000) }).strict(),
+  z
+    .object({
+      sats: z
+        .number()
+        .int()
+        .positive()
+        .max(Number.MAX_SAFE_INTEGER / 1000),
+    })
+    .strict(),
 ]);
 
 /** What a 402 for a metered credential says: a call's price at most, and what its invoice asks, in msat. */

@@ -94,7 +94,12 @@ export class Payer {
    */
   async headroomSats(origin: string, capSats?: number): Promise<number> {
     const cap = Math.min(this.options.maxCostSats, capSats ?? Number.POSITIVE_INFINITY);
-    const left = budgetLeftSats(await this.options.store.read(), this.options.policy.budget, origin, this.options.now());
+    const left = budgetLeftSats(
+      await this.options.store.read(),
+      this.options.policy.budget,
+      origin,
+      this.options.now(),
+    );
     return Math.max(0, Math.min(cap, left) - this.options.maxFeeSats);
   }
 

@@ -78,7 +78,10 @@ const depositSchema = z
       .pipe(z.number().positive("--deposit-calls must be above 0").max(1000, "--deposit-calls is at most 1000"))
       .optional(),
   })
-  .refine(({ sats, calls }) => sats === undefined || calls === undefined, "--deposit and --deposit-calls exclude each other")
+  .refine(
+    ({ sats, calls }) => sats === undefined || calls === undefined,
+    "--deposit and --deposit-calls exclude each other",
+  )
   .transform(({ sats, calls }): DepositPolicy | undefined => {
     if (sats !== undefined) return sats === 0 ? false : { sats };
     return calls === undefined ? undefined : { calls };
