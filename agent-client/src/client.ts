@@ -5,7 +5,7 @@ import { balanceOf, type TokenBalance } from "./balances.js";
 import { type BudgetLimits, composeBudget, type Spending, spending } from "./budget.js";
 import type { CallLimits } from "./call-limits.js";
 import { CallLoop } from "./call-loop.js";
-import { DEFAULT_DEPOSIT, type DepositPolicy, depositPolicySchema } from "./deposit.js";
+import { DEFAULT_DEPOSIT, DEPOSIT_HEADER, type DepositPolicy, depositPolicySchema } from "./deposit.js";
 import { L402ClientError, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
 import { fetchGatewayQuote, type GatewayQuote } from "./gateway-quote.js";
@@ -165,6 +165,7 @@ export class L402Client {
   readonly fetch: L402Fetch;
   readonly #store: ClientStore;
   readonly #payer: Payer;
+  readonly #purchaser: Purchaser;
   readonly #calls: CallLoop;
   readonly #closer: AccountCloser;
   readonly #refunds: RefundCollector;
@@ -234,6 +235,7 @@ export class L402Client {
     this.#send = send;
     this.#settings = settings;
     this.#payer = payer;
+    this.#purchaser = purchaser;
     this.#refunds = refunds;
     this.#closeSessionsOnClose = options.closeSessionsOnClose ?? false;
     this.#calls = new CallLoop({
@@ -264,15 +266,31 @@ export class L402Client {
    * What the gateway says this request would cost, asked before anything is paid or any invoice exists (its
    * `/l402/quote` endpoint), and whether this client would pay that now: `refusal` is the `over_cap` or
    * `budget_exceeded` error paying it would meet (a new credential's invoice plus the maximum fee), else null.
+   * `depositSats`: for a metered request, what this client would pay for a new credential by its deposit policy
+   * (never more than the cap and budgets allow, so it changes no refusal); null when it pays `invoiceSats`.
    * Throws `quote_failed` when the origin has no quote endpoint or cannot price the request.
    */
   async quote(
     input: string | URL | Request,
     init?: RequestInit,
     options: { maxCostSats?: number } = {},
-  ): Promise<GatewayQuote & { readonly maxFeeSats: number; readonly refusal: L402ClientError | null }> {
+  ): Promise<
+    GatewayQuote & {
+      readonly maxFeeSats: number;
+      readonly depositSats: number | null;
+      readonly refusal: L402ClientError | null;
+    }
+  > {
     const request = await ReplayableRequest.from(input, init);
     const quote = await fetchGatewayQuote(request, this.#send);
+    const depositMsat =
+      quote.kind === "metered" && quote.reserveMsat !== null && !request.hasHeader(DEPOSIT_HEADER)
+        ? await this.#purchaser.depositToAsk(
+            { priceMsat: quote.reserveMsat, offeredMsat: quote.invoiceSats * 1000, topUp: false },
+            quote.origin,
+            options.maxCostSats === undefined ? {} : { maxCostSats: options.maxCostSats },
+          )
+        : undefined;
     let refusal: L402ClientError | null = null;
     try {
       if (quote.invoiceSats > 0)
@@ -281,7 +299,8 @@ export class L402Client {
       if (!(error instanceof L402ClientError)) throw error;
       refusal = error;
     }
-    return { ...quote, maxFeeSats: this.#payer.maxFeeSats, refusal };
+    const depositSats = depositMsat === undefined ? null : depositMsat / 1000;
+    return { ...quote, maxFeeSats: this.#payer.maxFeeSats, depositSats, refusal };
   }
 
   /**

@@ -142,6 +142,7 @@ const quoteSchema = connectionSchema.extend({
   data: z.string().optional(),
   maxCostSats: wholeNumber("--max-cost").pipe(z.number().positive("--max-cost must be above 0")).optional(),
   maxFeeSats: wholeNumber("--max-fee").optional(),
+  deposit: depositSchema,
   insecure: z.boolean(),
   cacert: z.string().min(1, "--cacert takes a file").optional(),
 });
@@ -286,6 +287,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
         data: values.data,
         maxCostSats: values["max-cost"],
         maxFeeSats: values["max-fee"],
+        deposit: { sats: values.deposit, calls: values["deposit-calls"] },
         insecure: values.insecure ?? false,
         cacert: values.cacert,
       });

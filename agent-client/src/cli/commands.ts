@@ -120,6 +120,7 @@ export async function quoteCommand(command: QuoteCommand, io: Io): Promise<numbe
     ...(command.cacert === undefined ? {} : { ca: readCacert(command.cacert) }),
     ...(command.maxCostSats === undefined ? {} : { maxCostSats: command.maxCostSats }),
     ...(command.maxFeeSats === undefined ? {} : { maxFeeSats: command.maxFeeSats }),
+    ...(command.deposit === undefined ? {} : { deposit: command.deposit }),
   });
   const quote = await client.quote(command.url, await requestInit(command.method, command, io));
   const { refusal, ...price } = quote;
@@ -130,7 +131,7 @@ export async function quoteCommand(command: QuoteCommand, io: Io): Promise<numbe
   return exitCodeFor(refusal.code);
 }
 
-function describeGatewayQuote(quote: GatewayQuote & { maxFeeSats: number }): string {
+function describeGatewayQuote(quote: GatewayQuote & { maxFeeSats: number; depositSats: number | null }): string {
   const who = `${quote.origin}${quote.service ? ` (${quote.service})` : ""}`;
   switch (quote.kind) {
     case "free":
@@ -140,7 +141,9 @@ function describeGatewayQuote(quote: GatewayQuote & { maxFeeSats: number }): str
     case "metered":
       return (
         `${who}: this call reserves up to ${quote.reserveMsat} msat of a prepaid balance; a new credential costs ` +
-        `${quote.invoiceSats} sats (+ up to ${quote.maxFeeSats} sats fee)`
+        `${quote.invoiceSats} sats (+ up to ${quote.maxFeeSats} sats fee)${
+          quote.depositSats === null ? "" : `; this client would prepay ${quote.depositSats} sats (its deposit)`
+        }`
       );
   }
 }

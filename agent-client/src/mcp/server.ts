@@ -207,18 +207,20 @@ export function createMcpServer(client: L402Client, policy: McpPolicy, version: 
       description:
         "Asks the gateway what this exact request would cost before anything is paid (no invoice is created): the " +
         "service, whether it is free, fixed-price or metered, the sats a new credential's invoice would ask, what a " +
-        "metered call reserves (msat) with its rates, and whether the caps and budgets would refuse the payment.",
+        "metered call reserves (msat) with its rates, what this server would prepay for several metered calls " +
+        "(deposit_sats, null when it pays invoice_sats), and whether the caps and budgets would refuse the payment.",
       inputSchema: request,
     },
     (args) =>
       tool(async () => {
         const quote = await client.quote(args.url, requestInit(args));
-        const total = quote.invoiceSats + quote.maxFeeSats;
+        const total = (quote.depositSats ?? quote.invoiceSats) + quote.maxFeeSats;
         return {
           origin: quote.origin,
           service: quote.service,
           kind: quote.kind,
           invoice_sats: quote.invoiceSats,
+          deposit_sats: quote.depositSats,
           max_fee_sats: quote.maxFeeSats,
           reserve_msat: quote.reserveMsat,
           breakdown: quote.breakdown,
