@@ -17,6 +17,7 @@ import { openSessionFor, storedChallenge, updateSession } from "./sessions.js";
 import type { KeyedMutex } from "./single-flight.js";
 import type { Refusal, StoredToken } from "./store/state.js";
 import type { ClientStore } from "./store/store.js";
+import { readingStreamReceipts } from "./stream-receipts.js";
 import { chooseToken, pathScope, rememberRoute, removeToken } from "./tokens.js";
 
 /**
@@ -100,7 +101,16 @@ export class CallLoop {
           if (paid) await this.#forgiveRefusal(origin);
           else if (presented) await this.#forgiveRefusal(origin, paymentHashOf(presented));
         }
-        return response;
+        if (presented?.kind !== "session" && presented?.kind !== "topUp") return response;
+        return readingStreamReceipts(response, (receipt) =>
+          onEvent({
+            type: "stream_receipt",
+            origin,
+            sessionId: receipt.reference,
+            spentSats: receipt.spent,
+            units: receipt.units,
+          }),
+        );
       }
       // A 402 of any scheme to the credential just paid for is a refusal, also one that asks for another payment.
       if (paid) await this.#recordRefusal(paid, "refused");

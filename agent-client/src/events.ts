@@ -20,6 +20,15 @@ export type L402Event =
     }
   | { readonly type: "deposit_refused"; readonly origin: string; readonly depositMsat: number }
   | {
+      /** A Payment session's stream ended with its `payment-receipt` event (taken out of the body). */
+      readonly type: "stream_receipt";
+      readonly origin: string;
+      readonly sessionId: string;
+      /** What the stream spent, in sats, and for how many units; exact (int64). */
+      readonly spentSats: bigint;
+      readonly units: bigint;
+    }
+  | {
       /** A held metered credential's balance ran out: the payment that follows tops it up. */
       readonly type: "top_up";
       readonly origin: string;

@@ -42,6 +42,13 @@ describe("a deposit for metered calls: paid once, used by the next calls, topped
           pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
         },
         {
+          name: "streams",
+          match: { pathPrefix: "/v1/stream" },
+          upstream: upstream.url,
+          pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
+          schemes: ["payment-session"],
+        },
+        {
           name: "sessions",
           match: { pathPrefix: "/v1/session" },
           upstream: upstream.url,
@@ -126,6 +133,29 @@ describe("a deposit for metered calls: paid once, used by the next calls, topped
     const [closed] = await agent.closeSessions();
     // 12 sats paid in, four calls of 2 sats: 4 sats come back.
     expect(closed?.refund).toMatchObject({ status: "succeeded", receivedSats: 4 });
+  });
+
+  it("a Payment session's stream ends with a payment-receipt event, which the client reads and takes out", async () => {
+    const receipts: { sessionId: string; spentSats: bigint; units: bigint }[] = [];
+    const agent = bobClient({
+      onEvent: (event) => {
+        if (event.type === "stream_receipt") receipts.push(event);
+      },
+    });
+    const response = await agent.fetch(`${gateway.url}/v1/stream`);
+    expect(response.status).toBe(200);
+    const reader = response.body?.getReader();
+    let text = "";
+    for (let read = await reader?.read(); read && !read.done; read = await reader?.read()) {
+      text += new TextDecoder().decode(read.value);
+      if (text.includes('"chunk":1') || text.includes('"chunk":2')) upstream.release();
+    }
+    expect(text).toContain('data: {"chunk":3}');
+    expect(text).toContain("data: [DONE]");
+    expect(text).not.toContain("payment-receipt");
+    const [session] = await agent.sessions();
+    expect(receipts).toEqual([{ sessionId: session?.sessionId, spentSats: 2n, units: 1n }]);
+    await agent.closeSessions();
   });
 
   it("keeps the accounting invariant", async () => {

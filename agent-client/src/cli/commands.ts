@@ -393,6 +393,10 @@ export function describeEvent(event: L402Event): string {
       return `metered: a call costs up to ${describeMsat(event.priceMsat)}; asking to ${
         event.topUp ? "top up" : "prepay"
       } ${describeMsat(event.depositMsat)} so that the next calls use the balance (refundable with 'l402 close')`;
+    case "stream_receipt":
+      return `the Payment session's stream spent ${event.spentSats} sats (${event.units} unit${
+        event.units === 1n ? "" : "s"
+      }; receipt of session ${event.sessionId})`;
     case "deposit_refused":
       return `the server refused a deposit of ${describeMsat(event.depositMsat)} (outside its bounds); paying what it asks`;
     case "top_up": {
