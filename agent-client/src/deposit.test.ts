@@ -20,19 +20,20 @@ describe("meteredPriceOf", () => {
     ).toEqual({ priceMsat: 12_345, offeredMsat: 5_000, topUp: true, balanceMsat: 7_345 });
   });
 
-  it("reads a Payment session offer's unit price and deposit (sats) when the body says nothing", () => {
-    expect(meteredPriceOf(undefined, [sessionOffer("13", "13")])).toEqual({
-      priceMsat: 13_000,
-      offeredMsat: 13_000,
+  it("reads the same body beside a Payment session offer; a session offer alone (Aperture) says nothing", () => {
+    expect(meteredPriceOf({ price_msat: 2_000, deposit_msat: 2_000 }, [sessionOffer("2", "2")])).toEqual({
+      priceMsat: 2_000,
+      offeredMsat: 2_000,
       topUp: false,
     });
+    expect(meteredPriceOf(undefined, [sessionOffer("3", "12")])).toBeUndefined();
   });
 
   it("is undefined for a fixed price, a charge, or a body of another server", () => {
     expect(meteredPriceOf({ code: "missing", price_sats: 50 }, [l402Offer])).toBeUndefined();
     expect(meteredPriceOf(undefined, [l402Offer])).toBeUndefined();
     expect(meteredPriceOf("not json", [sessionOffer("5")])).toBeUndefined();
-    // A body that looks metered without an L402 offer to go with it is not trusted.
+    // A body that looks metered with no offer it could size is not a metered 402.
     expect(meteredPriceOf({ price_msat: 1_000, deposit_msat: 1_000 }, [])).toBeUndefined();
   });
 });

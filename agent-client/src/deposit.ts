@@ -51,27 +51,20 @@ const meteredBodySchema = z.object({
 });
 
 /**
- * The metered price a 402 carries: the gateway's JSON body (`price_msat`, `deposit_msat`) for its L402 offer, else
- * a Payment session offer (`amount` per request and `depositAmount`, in sats). Undefined for a fixed price or a
- * charge, which a deposit does not apply to.
+ * The metered price a 402 carries, for an L402 token or a Payment session alike: the JSON body of a gateway that
+ * takes X-L402-Deposit-Msat (this project's: `price_msat`, `deposit_msat`). Undefined for a fixed price, a charge,
+ * or a server that does not say (Aperture sizes a session deposit itself: asking it would only cost a round trip).
+ * The body only sizes what is asked for; what is paid is the invoice, under the same caps and budgets.
  */
 export function meteredPriceOf(body: unknown, offers: readonly Offer[]): MeteredPrice | undefined {
   const parsed = meteredBodySchema.safeParse(body);
-  if (parsed.success && offers.some((offer) => offer.kind === "l402")) {
-    const { code, price_msat, deposit_msat, balance_msat } = parsed.data;
-    return {
-      priceMsat: price_msat,
-      offeredMsat: deposit_msat,
-      topUp: code === "insufficient_balance",
-      ...(balance_msat === undefined ? {} : { balanceMsat: balance_msat }),
-    };
-  }
-  const session = offers.find((offer) => offer.kind === "session");
-  if (session?.request.depositAmount === undefined) return undefined;
+  if (!parsed.success || !offers.some((offer) => offer.kind === "l402" || offer.kind === "session")) return undefined;
+  const { code, price_msat, deposit_msat, balance_msat } = parsed.data;
   return {
-    priceMsat: Number(session.request.amount) * 1000,
-    offeredMsat: Number(session.request.depositAmount) * 1000,
-    topUp: false,
+    priceMsat: price_msat,
+    offeredMsat: deposit_msat,
+    topUp: code === "insufficient_balance",
+    ...(balance_msat === undefined ? {} : { balanceMsat: balance_msat }),
   };
 }
 
