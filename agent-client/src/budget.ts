@@ -100,6 +100,20 @@ export function assertWithinBudget(
   }
 }
 
+/** What the tightest budget still allows to `origin` now (amount plus fee), in sats; infinite without limits. */
+export function budgetLeftSats(state: ClientState, limits: BudgetLimits, origin: string, now: Date): number {
+  const spent = spending(state, now);
+  const left = [
+    limits.hourlySats === undefined ? Number.POSITIVE_INFINITY : limits.hourlySats - spent.lastHourSats,
+    limits.dailySats === undefined ? Number.POSITIVE_INFINITY : limits.dailySats - spent.lastDaySats,
+    limits.totalSats === undefined ? Number.POSITIVE_INFINITY : limits.totalSats - spent.totalSats,
+    limits.perOriginSats === undefined
+      ? Number.POSITIVE_INFINITY
+      : limits.perOriginSats - (spent.byOriginSats[origin] ?? 0),
+  ];
+  return Math.max(0, Math.min(...left));
+}
+
 export function isPriceQuote(cost: PaymentCost | PriceQuote): cost is PriceQuote {
   return "paymentHash" in cost;
 }

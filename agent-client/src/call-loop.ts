@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { CallLimits } from "./call-limits.js";
+import { DEPOSIT_HEADER, type MeteredPrice, meteredPriceOf } from "./deposit.js";
 import { L402ClientError, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
 import type { MacaroonInfo } from "./macaroon-info.js";
@@ -16,11 +17,14 @@ import { openSessionFor, storedChallenge, updateSession } from "./sessions.js";
 import type { KeyedMutex } from "./single-flight.js";
 import type { Refusal, StoredToken } from "./store/state.js";
 import type { ClientStore } from "./store/store.js";
+import { readingStreamReceipts } from "./stream-receipts.js";
 import { chooseToken, pathScope, rememberRoute, removeToken } from "./tokens.js";
 
 /**
  * Requests per call at most: the first try, cached tokens for the wanted service, and one paid retry. Each 402
  * either drops a token from the candidates or pays, and only one payment is allowed per call, so it ends anyway.
+ * Asking again with a deposit (and without it, if the gateway's bounds refuse it) happens once per call, before
+ * these attempts are counted.
  */
 const MAX_ATTEMPTS = 4;
 
@@ -61,6 +65,9 @@ export class CallLoop {
     // A payment for this origin in progress will likely buy the token this call needs: wait for it first.
     await mutex.idle(origin);
     let presented = await this.#firstCredential(origin, scope, request.url.href);
+    /** The request as sent: with the deposit header once this call asked for a deposit. */
+    let sent = request;
+    let depositAsked = request.hasHeader(DEPOSIT_HEADER);
     const refused = new Set<string>();
     /** The payment this call made: every request after it presents the credential it bought. */
     let paid: PriceQuote | undefined;
@@ -68,8 +75,14 @@ export class CallLoop {
       const authorization = presented && authorizationOf(presented);
       if (presented) limits.onCredential?.(credentialSecrets(presented));
       const response = paid
-        ? await this.#sendPaid(request, authorization, paid)
-        : await sendFollowing(request, authorization, this.options.send);
+        ? await this.#sendPaid(sent, authorization, paid)
+        : await sendFollowing(sent, authorization, this.options.send);
+      if (sent !== request && !paid && (await isDepositRefusal(response))) {
+        // The operator's bounds refuse the deposit asked for: ask again for what the gateway asks by itself.
+        onEvent({ type: "deposit_refused", origin, depositMsat: Number(sent.header(DEPOSIT_HEADER)) });
+        sent = request;
+        continue;
+      }
       if (response.status !== 402) {
         if (presented) await this.#accepted(presented, origin, scope);
         // A top-up answered by the draft's acknowledgement (our gateway) served nothing: ask again as bearer. The
@@ -88,17 +101,35 @@ export class CallLoop {
           if (paid) await this.#forgiveRefusal(origin);
           else if (presented) await this.#forgiveRefusal(origin, paymentHashOf(presented));
         }
-        return response;
+        if (presented?.kind !== "session" && presented?.kind !== "topUp") return response;
+        return readingStreamReceipts(response, (receipt) =>
+          onEvent({
+            type: "stream_receipt",
+            origin,
+            sessionId: receipt.reference,
+            spentSats: receipt.spent,
+            units: receipt.units,
+          }),
+        );
       }
       // A 402 of any scheme to the credential just paid for is a refusal, also one that asks for another payment.
       if (paid) await this.#recordRefusal(paid, "refused");
       const offers = readOffersOrDiscard(response);
       if (offers.length === 0) return response;
-      await response.body?.cancel();
+      const metered = meteredPriceOf(await readChallengeBody(response), offers);
       assertSameOrigin(response, origin);
+      if (!paid && !depositAsked && metered) {
+        depositAsked = true;
+        const depositMsat = await purchaser.depositToAsk(metered, origin, limits);
+        if (depositMsat !== undefined) {
+          onEvent({ type: "deposit", origin, depositMsat, priceMsat: metered.priceMsat, topUp: metered.topUp });
+          sent = request.withHeader(DEPOSIT_HEADER, String(depositMsat));
+          continue;
+        }
+      }
       const l402 = offers.find((offer) => offer.kind === "l402");
       onEvent({ type: "challenge", origin, service: l402?.macaroon.service ?? "", url: request.url.href });
-      if (presented?.kind === "token") await this.#refuse(presented.token, l402?.macaroon, refused);
+      if (presented?.kind === "token") await this.#refuse(presented.token, l402?.macaroon, refused, metered);
       // An `open` refused may be a concurrent call's open winning: the session is still tried as bearer once opened.
       else if (presented && !(presented.kind === "session" && !presented.session.opened)) {
         refused.add(paymentHashOf(presented));
@@ -210,17 +241,32 @@ export class CallLoop {
     }
   }
 
-  /** The refused token is dropped only if the server wants a token for its own service: it is spent or revoked. */
-  async #refuse(token: StoredToken, wanted: MacaroonInfo | undefined, refused: Set<string>): Promise<void> {
+  /**
+   * The refused token is dropped only if the server wants a token for its own service: it is spent or revoked, or
+   * its balance ran out (`metered.topUp`: the 402's token tops up the same balance and replaces it once paid).
+   */
+  async #refuse(
+    token: StoredToken,
+    wanted: MacaroonInfo | undefined,
+    refused: Set<string>,
+    metered: MeteredPrice | undefined,
+  ): Promise<void> {
     refused.add(token.paymentHash);
     if (wanted === undefined || token.service !== wanted.service) return;
     await this.options.store.update((state) => removeToken(state, token.paymentHash));
-    this.options.onEvent({
-      type: "token_dropped",
-      origin: token.origin,
-      service: token.service,
-      paymentHash: token.paymentHash,
-    });
+    const { origin, service, paymentHash } = token;
+    this.options.onEvent(
+      metered?.topUp
+        ? {
+            type: "top_up",
+            origin,
+            service,
+            credential: "token",
+            priceMsat: metered.priceMsat,
+            ...(metered.balanceMsat === undefined ? {} : { balanceMsat: metered.balanceMsat }),
+          }
+        : { type: "token_dropped", origin, service, paymentHash },
+    );
   }
 
   /** The origin took `paid` and did not serve it: no new payment goes there during the cool-off. */
@@ -272,6 +318,27 @@ function readOffersOrDiscard(response: Response): Offer[] {
     response.body?.cancel().catch(() => undefined);
     throw error;
   }
+}
+
+/** The JSON body of a 402 (this project's gateway describes its price there), else undefined; the body is used up. */
+async function readChallengeBody(response: Response): Promise<unknown> {
+  const length = Number(response.headers.get("content-length") ?? "NaN");
+  if (!(response.headers.get("content-type") ?? "").includes("json") || !(length <= MAX_CHALLENGE_BODY_BYTES)) {
+    await response.body?.cancel();
+    return undefined;
+  }
+  return response.json().catch(() => undefined);
+}
+
+const MAX_CHALLENGE_BODY_BYTES = 64 * 1024;
+
+/** The gateway's 400 `invalid_deposit`: the deposit asked for is outside the operator's bounds. */
+async function isDepositRefusal(response: Response): Promise<boolean> {
+  if (response.status !== 400) return false;
+  const body = await readChallengeBody(response.clone());
+  const refused = z.object({ code: z.literal("invalid_deposit") }).safeParse(body).success;
+  if (refused) await response.body?.cancel();
+  return refused;
 }
 
 /**

@@ -1,14 +1,23 @@
 #!/usr/bin/env node
 import { createRequire } from "node:module";
-import { type Command, parseCommandLine, UsageError } from "./cli/args.js";
+import type { Command } from "./cli/args.js";
 import type { Io } from "./cli/commands.js";
 import { EXIT, exitCodeFor } from "./cli/exit-codes.js";
 import { USAGE } from "./cli/usage.js";
-import { L402ClientError } from "./errors.js";
+
+// Modules load as a command needs them: `--help` and `--version` load none, the argument parser (zod) and the
+// protocol library come next, and the client with its wallets (gRPC, Nostr) only for commands that use them.
+const FAST = new Set(["--help", "-h", "--version"]);
 
 async function main(argv: readonly string[], io: Io): Promise<number> {
+  const [only] = argv;
+  if (argv.length === 1 && only !== undefined && FAST.has(only)) {
+    io.stdout.write(only === "--version" ? `${packageVersion()}\n` : USAGE);
+    return EXIT.ok;
+  }
   let command: Command;
   try {
+    const { parseCommandLine } = await import("./cli/args.js");
     command = parseCommandLine(argv, process.env);
   } catch (error) {
     return fail(error, io);
@@ -58,7 +67,8 @@ async function main(argv: readonly string[], io: Io): Promise<number> {
   }
 }
 
-function fail(error: unknown, io: Io): number {
+async function fail(error: unknown, io: Io): Promise<number> {
+  const [{ UsageError }, { L402ClientError }] = await Promise.all([import("./cli/args.js"), import("./errors.js")]);
   if (error instanceof UsageError) {
     io.stderr.write(`l402: ${error.message}\nRun 'l402 --help' for usage.\n`);
     return EXIT.usage;
@@ -86,4 +96,4 @@ function packageVersion(): string {
 const io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin };
 // The gRPC channel to LND would keep the process alive: exit once stdout has taken everything.
 const exit = (code: number) => process.stdout.write("", () => process.exit(code));
-main(process.argv.slice(2), io).then(exit, (error: unknown) => exit(fail(error, io)));
+main(process.argv.slice(2), io).then(exit, async (error: unknown) => exit(await fail(error, io)));

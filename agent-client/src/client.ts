@@ -5,6 +5,7 @@ import { balanceOf, type TokenBalance } from "./balances.js";
 import { type BudgetLimits, composeBudget, type Spending, spending } from "./budget.js";
 import type { CallLimits } from "./call-limits.js";
 import { CallLoop } from "./call-loop.js";
+import { DEFAULT_DEPOSIT, DEPOSIT_HEADER, type DepositPolicy, depositPolicySchema } from "./deposit.js";
 import { L402ClientError, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
 import { fetchGatewayQuote, type GatewayQuote } from "./gateway-quote.js";
@@ -105,6 +106,15 @@ export interface L402ClientOptions {
    */
   readonly preference?: OfferPreference;
   /**
+   * How a metered credential (an L402 prepaid token, a Payment session) is funded when it is bought or topped up:
+   * `{ calls: n }` asks the gateway (header X-L402-Deposit-Msat, after its 402 quoted the price) for n calls at
+   * the quoted price, `{ sats: n }` for n sats, `false` for what it asks by itself (one call). Always within the cap
+   * per payment and the budgets left, and never less than the gateway asks; a request that sets the header itself
+   * is sent as it is. The deposit counts against the budgets like any payment until its refund (`close`) arrives.
+   * Default `DEFAULT_DEPOSIT` (five calls).
+   */
+  readonly deposit?: DepositPolicy;
+  /**
    * `close()` closes every open Payment session and every closable L402 prepaid token of the store (collecting the
    * refunds) before returning. Default false.
    */
@@ -120,6 +130,7 @@ export interface L402ClientOptions {
 }
 
 export { DEFAULT_BUDGET } from "./budget.js";
+export { DEFAULT_DEPOSIT, type DepositPolicy } from "./deposit.js";
 
 const optionsSchema = z.object({
   maxCostSats: z.number().int().positive().default(1000),
@@ -154,6 +165,7 @@ export class L402Client {
   readonly fetch: L402Fetch;
   readonly #store: ClientStore;
   readonly #payer: Payer;
+  readonly #purchaser: Purchaser;
   readonly #calls: CallLoop;
   readonly #closer: AccountCloser;
   readonly #refunds: RefundCollector;
@@ -214,6 +226,7 @@ export class L402Client {
       now,
       onEvent,
       preference: options.preference ?? {},
+      deposit: depositPolicySchema.parse(options.deposit ?? DEFAULT_DEPOSIT),
       maxLockBlocks: settings.maxLockBlocks,
     });
     const refunds = new RefundCollector({ store, wallet, now, onEvent, refundWaitMs: options.refundWaitMs ?? 30_000 });
@@ -222,6 +235,7 @@ export class L402Client {
     this.#send = send;
     this.#settings = settings;
     this.#payer = payer;
+    this.#purchaser = purchaser;
     this.#refunds = refunds;
     this.#closeSessionsOnClose = options.closeSessionsOnClose ?? false;
     this.#calls = new CallLoop({
@@ -252,15 +266,31 @@ export class L402Client {
    * What the gateway says this request would cost, asked before anything is paid or any invoice exists (its
    * `/l402/quote` endpoint), and whether this client would pay that now: `refusal` is the `over_cap` or
    * `budget_exceeded` error paying it would meet (a new credential's invoice plus the maximum fee), else null.
+   * `depositSats`: for a metered request, what this client would pay for a new credential by its deposit policy
+   * (never more than the cap and budgets allow, so it changes no refusal); null when it pays `invoiceSats`.
    * Throws `quote_failed` when the origin has no quote endpoint or cannot price the request.
    */
   async quote(
     input: string | URL | Request,
     init?: RequestInit,
     options: { maxCostSats?: number } = {},
-  ): Promise<GatewayQuote & { readonly maxFeeSats: number; readonly refusal: L402ClientError | null }> {
+  ): Promise<
+    GatewayQuote & {
+      readonly maxFeeSats: number;
+      readonly depositSats: number | null;
+      readonly refusal: L402ClientError | null;
+    }
+  > {
     const request = await ReplayableRequest.from(input, init);
     const quote = await fetchGatewayQuote(request, this.#send);
+    const depositMsat =
+      quote.kind === "metered" && quote.reserveMsat !== null && !request.hasHeader(DEPOSIT_HEADER)
+        ? await this.#purchaser.depositToAsk(
+            { priceMsat: quote.reserveMsat, offeredMsat: quote.invoiceSats * 1000, topUp: false },
+            quote.origin,
+            options.maxCostSats === undefined ? {} : { maxCostSats: options.maxCostSats },
+          )
+        : undefined;
     let refusal: L402ClientError | null = null;
     try {
       if (quote.invoiceSats > 0)
@@ -269,7 +299,8 @@ export class L402Client {
       if (!(error instanceof L402ClientError)) throw error;
       refusal = error;
     }
-    return { ...quote, maxFeeSats: this.#payer.maxFeeSats, refusal };
+    const depositSats = depositMsat === undefined ? null : depositMsat / 1000;
+    return { ...quote, maxFeeSats: this.#payer.maxFeeSats, depositSats, refusal };
   }
 
   /**

@@ -11,6 +11,8 @@ export {
   createL402Client,
   createL402Fetch,
   DEFAULT_BUDGET,
+  DEFAULT_DEPOSIT,
+  type DepositPolicy,
   L402Client,
   type L402ClientOptions,
   type L402Fetch,

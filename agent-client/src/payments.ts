@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { type L402Challenge, preimageHexProves } from "@l402-gateway/l402";
-import { assertWithinBudget, isPriceQuote, type PaymentCost } from "./budget.js";
+import { assertWithinBudget, budgetLeftSats, isPriceQuote, type PaymentCost } from "./budget.js";
 import type { ValidatedChallenge } from "./challenge.js";
 import { L402ClientError, type PriceQuote } from "./errors.js";
 import type { L402Event } from "./events.js";
@@ -86,6 +86,21 @@ export class Payer {
     this.#assertUnderCap(cost, capSats);
     assertWithinBudget(await this.options.store.read(), this.options.policy.budget, cost, this.options.now());
     return cost;
+  }
+
+  /**
+   * The largest invoice amount a payment to `origin` could have now: the cap per payment and every budget less what
+   * is spent, each less the maximum fee. How large a deposit may be asked for.
+   */
+  async headroomSats(origin: string, capSats?: number): Promise<number> {
+    const cap = Math.min(this.options.maxCostSats, capSats ?? Number.POSITIVE_INFINITY);
+    const left = budgetLeftSats(
+      await this.options.store.read(),
+      this.options.policy.budget,
+      origin,
+      this.options.now(),
+    );
+    return Math.max(0, Math.min(cap, left) - this.options.maxFeeSats);
   }
 
   /** Pays an L402 challenge; its token is stored and returned. */

@@ -28,6 +28,23 @@ export class ReplayableRequest {
     return this.original.method;
   }
 
+  /** Whether the caller set header `name`. */
+  hasHeader(name: string): boolean {
+    return this.original.headers.has(name);
+  }
+
+  header(name: string): string | null {
+    return this.original.headers.get(name);
+  }
+
+  /** The same request with header `name` set to `value`. */
+  withHeader(name: string, value: string): ReplayableRequest {
+    const headers = new Headers(this.original.headers);
+    headers.set(name, value);
+    const { url, method, signal } = this.original;
+    return new ReplayableRequest(new Request(url, { method, headers, signal }), this.body);
+  }
+
   /** The same headers (less any Authorization) and body, sent as `method` to `url`: how a quote asks about it. */
   sentAs(url: URL, method: string): ReplayableRequest {
     const headers = new Headers(this.original.headers);

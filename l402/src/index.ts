@@ -136,6 +136,7 @@ export {
   type TokenIdentifier,
 } from "./identifier.js";
 export { invoiceNetwork } from "./invoice-network.js";
+export { quietIpServernameWarning } from "./ip-servername.js";
 export {
   addFirstPartyCaveats,
   DecodedMacaroon,

@@ -75,7 +75,9 @@ describe("price discovery from the agent client, paid for real on regtest", () =
     expect(response.status).toBe(200);
     const { usage } = (await response.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
     const [receipt] = await client.receipts();
-    expect(receipt).toMatchObject({ status: "succeeded", amountSats: quote.invoiceSats });
+    // The client prepays five calls at the quoted price (its default deposit), as the quote said it would.
+    expect(quote.depositSats).toBe(Math.ceil((5 * reserve) / 1000));
+    expect(receipt).toMatchObject({ status: "succeeded", amountSats: quote.depositSats });
     const charged = Number(response.headers.get("x-l402-cost-msat"));
     expect(charged).toBe(
       usage.prompt_tokens * RATES.promptMsatPerToken +

@@ -57,7 +57,7 @@ describe("l402 mcp: a Model Context Protocol server that pays the regtest gatewa
       for (const tool of tools) expect(tool.description?.length ?? 0).toBeGreaterThan(40);
       const fetchTool = tools.find((tool) => tool.name === "fetch");
       expect(Object.keys(fetchTool?.inputSchema.properties ?? {}).sort()).toEqual(
-        ["body", "headers", "max_cost", "method", "url"].sort(),
+        ["body", "deposit_calls", "headers", "max_cost", "method", "url"].sort(),
       );
 
       const before = await bobPaymentHashes();

@@ -88,7 +88,7 @@ export class AccountCloser {
       reference: token.paymentHash,
       returnInvoice: invoice,
       announced: {
-        sats: Math.floor(reply.data.refund.amount_msat / 1000),
+        sats: BigInt(Math.floor(reply.data.refund.amount_msat / 1000)),
         status: reply.data.refund.status === "succeeded" ? "succeeded" : null,
       },
       afterRecord: (state) => {

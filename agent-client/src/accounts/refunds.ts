@@ -1,4 +1,4 @@
-import { PAYMENT_RECEIPT_HEADER, parsePaymentReceipt } from "@l402-gateway/l402";
+import { PAYMENT_RECEIPT_HEADER, parseExactPaymentReceipt } from "@l402-gateway/l402";
 import type { L402Event } from "../events.js";
 import { invoicePaymentHash } from "../invoice.js";
 import type { ClientState, Refund } from "../store/state.js";
@@ -7,8 +7,8 @@ import type { Wallet } from "../wallet/wallet.js";
 
 /** What a server said of a refund when an account closed. */
 export interface AnnouncedRefund {
-  /** null when the server did not say (Aperture omits 0). */
-  readonly sats: number | null;
+  /** null when the server did not say (Aperture omits 0), read exactly up to the int64 maximum. */
+  readonly sats: bigint | null;
   readonly status: "succeeded" | "failed" | "skipped" | null;
 }
 
@@ -45,9 +45,11 @@ export class RefundCollector {
   async collect(target: RefundToCollect): Promise<Refund> {
     const { store, now, onEvent } = this.options;
     const { announced, returnInvoice } = target;
-    const receivedSats = announced.sats === 0 ? 0 : await this.#awaitRefund(returnInvoice);
+    const receivedSats = announced.sats === 0n ? 0 : await this.#awaitRefund(returnInvoice);
+    const exact = announced.sats !== null && announced.sats > BigInt(Number.MAX_SAFE_INTEGER);
     const refund: Refund = {
-      announcedSats: announced.sats,
+      announcedSats: announced.sats === null || exact ? null : Number(announced.sats),
+      ...(exact ? { announcedSatsExact: String(announced.sats) } : {}),
       receivedSats: receivedSats ?? null,
       status: refundStatus(announced, receivedSats),
       returnInvoice,
@@ -113,7 +115,7 @@ export function announcedInReceipt(headers: Headers): AnnouncedRefund {
   const header = headers.get(PAYMENT_RECEIPT_HEADER);
   if (header === null) return { sats: null, status: null };
   try {
-    const receipt = parsePaymentReceipt(header);
+    const receipt = parseExactPaymentReceipt(header);
     return { sats: receipt.refundSats ?? null, status: receipt.refundStatus ?? null };
   } catch {
     return { sats: null, status: null };
@@ -122,6 +124,6 @@ export function announcedInReceipt(headers: Headers): AnnouncedRefund {
 
 function refundStatus(announced: AnnouncedRefund, receivedSats: number | undefined): Refund["status"] {
   if (receivedSats !== undefined && receivedSats > 0) return "succeeded";
-  if (announced.sats === 0 || announced.status === "skipped") return "skipped";
+  if (announced.sats === 0n || announced.status === "skipped") return "skipped";
   return announced.status === "failed" ? "failed" : "pending";
 }

@@ -2,6 +2,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import type { DepositPolicy } from "../deposit.js";
 
 export class UsageError extends Error {
   override readonly name = "UsageError";
@@ -37,6 +38,8 @@ const OPTIONS = {
   total: { type: "string" },
   "per-origin": { type: "string" },
   "confirm-above": { type: "string" },
+  deposit: { type: "string" },
+  "deposit-calls": { type: "string" },
   all: { type: "boolean" },
   scheme: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -62,6 +65,26 @@ const header = z
   .transform((text) => {
     const separator = text.indexOf(":");
     return [text.slice(0, separator).trim(), text.slice(separator + 1).trim()] as const;
+  });
+
+/**
+ * --deposit <sats> (0: only what the gateway asks by itself, one call) or --deposit-calls <n>: how a metered
+ * credential is funded (see DepositPolicy); neither: the client's default.
+ */
+const depositSchema = z
+  .object({
+    sats: wholeNumber("--deposit").optional(),
+    calls: wholeNumber("--deposit-calls")
+      .pipe(z.number().positive("--deposit-calls must be above 0").max(1000, "--deposit-calls is at most 1000"))
+      .optional(),
+  })
+  .refine(
+    ({ sats, calls }) => sats === undefined || calls === undefined,
+    "--deposit and --deposit-calls exclude each other",
+  )
+  .transform(({ sats, calls }): DepositPolicy | undefined => {
+    if (sats !== undefined) return sats === 0 ? false : { sats };
+    return calls === undefined ? undefined : { calls };
   });
 
 const connectionSchema = z.object({
@@ -94,6 +117,7 @@ const requestSchema = connectionSchema.extend({
     .pipe(z.array(z.enum(["l402", "charge", "session"], "--scheme takes l402, charge and session, comma-separated")))
     .optional(),
   dryRun: z.boolean(),
+  deposit: depositSchema,
   include: z.boolean(),
   allowRefused: z.boolean(),
   coolOffSeconds: wholeNumber("--cool-off").optional(),
@@ -118,6 +142,7 @@ const quoteSchema = connectionSchema.extend({
   data: z.string().optional(),
   maxCostSats: wholeNumber("--max-cost").pipe(z.number().positive("--max-cost must be above 0")).optional(),
   maxFeeSats: wholeNumber("--max-fee").optional(),
+  deposit: depositSchema,
   insecure: z.boolean(),
   cacert: z.string().min(1, "--cacert takes a file").optional(),
 });
@@ -127,6 +152,7 @@ const mcpSchema = connectionSchema.extend({
   maxCostSats: wholeNumber("--max-cost").pipe(z.number().positive("--max-cost must be above 0")).default(1000),
   maxFeeSats: wholeNumber("--max-fee").default(10),
   confirmAboveSats: wholeNumber("--confirm-above").optional(),
+  deposit: depositSchema,
   timeoutSeconds: wholeNumber("--timeout").pipe(z.number().positive("--timeout must be above 0")).optional(),
   coolOffSeconds: wholeNumber("--cool-off").optional(),
   headersTimeoutSeconds: wholeNumber("--headers-timeout")
@@ -241,6 +267,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
         headersTimeoutSeconds: values["headers-timeout"],
         idleTimeoutSeconds: values["idle-timeout"],
         schemes: values.scheme,
+        deposit: { sats: values.deposit, calls: values["deposit-calls"] },
       });
     }
     case "close": {
@@ -260,6 +287,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
         data: values.data,
         maxCostSats: values["max-cost"],
         maxFeeSats: values["max-fee"],
+        deposit: { sats: values.deposit, calls: values["deposit-calls"] },
         insecure: values.insecure ?? false,
         cacert: values.cacert,
       });
@@ -271,6 +299,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
         maxCostSats: values["max-cost"],
         maxFeeSats: values["max-fee"],
         confirmAboveSats: values["confirm-above"],
+        deposit: { sats: values.deposit, calls: values["deposit-calls"] },
         timeoutSeconds: values.timeout,
         coolOffSeconds: values["cool-off"],
         headersTimeoutSeconds: values["headers-timeout"],

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { createL402Client } from "../client.js";
+import type { L402Client, L402ClientOptions } from "../client.js";
 import type { PriceQuote } from "../errors.js";
 import type { L402Event } from "../events.js";
 import type { GatewayQuote } from "../gateway-quote.js";
@@ -10,8 +10,6 @@ import { scrubbingStream, scrubSecrets } from "../scrub.js";
 import { FileStore } from "../store/file.js";
 import type { BudgetLimits } from "../store/state.js";
 import { credentialAsBase64 } from "../wallet/credentials.js";
-import { LndWallet } from "../wallet/lnd.js";
-import { NwcUriError, NwcWallet } from "../wallet/nwc.js";
 import type { PaymentLookup, Wallet } from "../wallet/wallet.js";
 import type {
   BudgetCommand,
@@ -25,6 +23,12 @@ import type {
 import { UsageError } from "./args.js";
 import { EXIT, exitCodeFor } from "./exit-codes.js";
 
+/** The client, loaded on first use: `tokens` and `--help` need none of it. */
+async function createClient(options: L402ClientOptions): Promise<L402Client> {
+  const { createL402Client } = await import("../client.js");
+  return createL402Client(options);
+}
+
 export interface Io {
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
@@ -36,8 +40,8 @@ export async function requestCommand(command: RequestCommand, io: Io): Promise<n
   const progress = (line: string) => {
     if (!command.quiet) io.stderr.write(`l402: ${line}\n`);
   };
-  const client = createL402Client({
-    wallet: command.dryRun ? walletOrLookupOnly(command) : requireWallet(command),
+  const client = await createClient({
+    wallet: command.dryRun ? await walletOrLookupOnly(command) : await requireWallet(command),
     store,
     budget: (await store.read()).budgetLimits,
     dryRun: command.dryRun,
@@ -52,6 +56,7 @@ export async function requestCommand(command: RequestCommand, io: Io): Promise<n
     ...(command.maxCostSats === undefined ? {} : { maxCostSats: command.maxCostSats }),
     ...(command.maxFeeSats === undefined ? {} : { maxFeeSats: command.maxFeeSats }),
     ...(command.timeoutSeconds === undefined ? {} : { paymentTimeoutMs: command.timeoutSeconds * 1000 }),
+    ...(command.deposit === undefined ? {} : { deposit: command.deposit }),
     ...(command.schemes === undefined ? {} : { preference: { order: command.schemes } }),
     onEvent: (event) => progress(describeEvent(event)),
   });
@@ -111,14 +116,15 @@ async function requestInit(
 /** Asks the gateway's price for a request before paying: JSON on stdout, and whether the cap and budgets allow it. */
 export async function quoteCommand(command: QuoteCommand, io: Io): Promise<number> {
   const store = new FileStore(command.store);
-  const client = createL402Client({
-    wallet: walletOrLookupOnly(command),
+  const client = await createClient({
+    wallet: await walletOrLookupOnly(command),
     store,
     budget: (await store.read()).budgetLimits,
     allowInsecure: command.insecure,
     ...(command.cacert === undefined ? {} : { ca: readCacert(command.cacert) }),
     ...(command.maxCostSats === undefined ? {} : { maxCostSats: command.maxCostSats }),
     ...(command.maxFeeSats === undefined ? {} : { maxFeeSats: command.maxFeeSats }),
+    ...(command.deposit === undefined ? {} : { deposit: command.deposit }),
   });
   const quote = await client.quote(command.url, await requestInit(command.method, command, io));
   const { refusal, ...price } = quote;
@@ -129,7 +135,7 @@ export async function quoteCommand(command: QuoteCommand, io: Io): Promise<numbe
   return exitCodeFor(refusal.code);
 }
 
-function describeGatewayQuote(quote: GatewayQuote & { maxFeeSats: number }): string {
+function describeGatewayQuote(quote: GatewayQuote & { maxFeeSats: number; depositSats: number | null }): string {
   const who = `${quote.origin}${quote.service ? ` (${quote.service})` : ""}`;
   switch (quote.kind) {
     case "free":
@@ -139,7 +145,9 @@ function describeGatewayQuote(quote: GatewayQuote & { maxFeeSats: number }): str
     case "metered":
       return (
         `${who}: this call reserves up to ${quote.reserveMsat} msat of a prepaid balance; a new credential costs ` +
-        `${quote.invoiceSats} sats (+ up to ${quote.maxFeeSats} sats fee)`
+        `${quote.invoiceSats} sats (+ up to ${quote.maxFeeSats} sats fee)${
+          quote.depositSats === null ? "" : `; this client would prepay ${quote.depositSats} sats (its deposit)`
+        }`
       );
   }
 }
@@ -189,8 +197,8 @@ export async function tokensCommand(command: TokensCommand, io: Io): Promise<num
 }
 
 export async function receiptsCommand(command: ReceiptsCommand, io: Io): Promise<number> {
-  const wallet = walletOrLookupOnly(command);
-  const client = createL402Client({ wallet, store: new FileStore(command.store) });
+  const wallet = await walletOrLookupOnly(command);
+  const client = await createClient({ wallet, store: new FileStore(command.store) });
   // With a wallet configured, payments left pending by a crash are resolved first.
   if (wallet !== noWallet) await client.resolvePending();
   const receipts = await client.receipts({
@@ -227,8 +235,8 @@ export async function budgetCommand(command: BudgetCommand, io: Io): Promise<num
       state.budgetLimits = limits;
     });
   }
-  const client = createL402Client({
-    wallet: walletOrLookupOnly(command),
+  const client = await createClient({
+    wallet: await walletOrLookupOnly(command),
     store,
     budget: (await store.read()).budgetLimits,
   });
@@ -238,8 +246,8 @@ export async function budgetCommand(command: BudgetCommand, io: Io): Promise<num
 
 /** Closes the store's Payment sessions and L402 prepaid tokens (of one origin, or all) and prints the refunds. */
 export async function closeCommand(command: CloseCommand, io: Io): Promise<number> {
-  const client = createL402Client({
-    wallet: requireWallet(command),
+  const client = await createClient({
+    wallet: await requireWallet(command),
     store: new FileStore(command.store),
     onEvent: (event) => {
       if (!command.quiet && event.type === "refund") io.stderr.write(`l402: ${describeEvent(event)}\n`);
@@ -257,7 +265,7 @@ export async function closeCommand(command: CloseCommand, io: Io): Promise<numbe
  * paid again before their cool-off ends.
  */
 export async function refusalsCommand(command: RefusalsCommand, io: Io): Promise<number> {
-  const client = createL402Client({
+  const client = await createClient({
     wallet: noWallet,
     store: new FileStore(command.store),
     ...(command.coolOffSeconds === undefined ? {} : { refusalCoolOffMs: command.coolOffSeconds * 1000 }),
@@ -280,8 +288,9 @@ interface WalletFlags {
   readonly nwcUri?: string | undefined;
 }
 
-export function requireWallet(flags: WalletFlags): Wallet {
-  const wallet = walletFrom(flags);
+/** The wallet the flags name; its modules (gRPC, Nostr) load only here: commands without one start faster. */
+export async function requireWallet(flags: WalletFlags): Promise<Wallet> {
+  const wallet = await walletFrom(flags);
   if (!wallet) {
     throw new UsageError(
       "no wallet: set --lnd-socket and --lnd-macaroon (or L402_LND_SOCKET and L402_LND_MACAROON), or --wallet nwc " +
@@ -292,11 +301,11 @@ export function requireWallet(flags: WalletFlags): Wallet {
 }
 
 /** For commands that never pay: the configured wallet if any (to resolve pending payments), else one that cannot. */
-function walletOrLookupOnly(flags: WalletFlags): Wallet {
-  return walletFrom(flags) ?? noWallet;
+async function walletOrLookupOnly(flags: WalletFlags): Promise<Wallet> {
+  return (await walletFrom(flags)) ?? noWallet;
 }
 
-function walletFrom(flags: WalletFlags): Wallet | undefined {
+async function walletFrom(flags: WalletFlags): Promise<Wallet | undefined> {
   const nwcGiven = flags.nwcUriFile !== undefined || flags.nwcUri !== undefined;
   if (flags.wallet === "nwc" || (flags.wallet === undefined && nwcGiven && flags.lndSocket === undefined)) {
     return nwcWalletFrom(flags);
@@ -305,6 +314,7 @@ function walletFrom(flags: WalletFlags): Wallet | undefined {
   if (flags.lndSocket === undefined || flags.lndMacaroon === undefined) {
     throw new UsageError("a wallet needs both --lnd-socket and --lnd-macaroon");
   }
+  const { LndWallet } = await import("../wallet/lnd.js");
   try {
     return LndWallet.connect({
       socket: flags.lndSocket,
@@ -317,7 +327,7 @@ function walletFrom(flags: WalletFlags): Wallet | undefined {
 }
 
 /** The NWC wallet of the URI in --nwc-uri-file (or L402_NWC_URI_FILE), else L402_NWC_URI. No message repeats the URI. */
-function nwcWalletFrom(flags: WalletFlags): Wallet {
+async function nwcWalletFrom(flags: WalletFlags): Promise<Wallet> {
   let uri = flags.nwcUri;
   if (flags.nwcUriFile !== undefined) {
     try {
@@ -328,6 +338,7 @@ function nwcWalletFrom(flags: WalletFlags): Wallet {
   }
   if (uri === undefined)
     throw new UsageError("--wallet nwc needs --nwc-uri-file (or L402_NWC_URI_FILE or L402_NWC_URI)");
+  const { NwcUriError, NwcWallet } = await import("../wallet/nwc.js");
   try {
     return NwcWallet.fromUri(uri);
   } catch (error) {
@@ -377,7 +388,26 @@ export function describeEvent(event: L402Event): string {
     case "token_reused":
       return `using the cached token for ${event.service || event.origin}`;
     case "token_dropped":
-      return `the server refused the cached token for ${event.service || event.origin}; dropped it`;
+      return `the server refused the cached token for ${event.service || event.origin} (spent, expired or revoked); dropped it`;
+    case "deposit":
+      return `metered: a call costs up to ${describeMsat(event.priceMsat)}; asking to ${
+        event.topUp ? "top up" : "prepay"
+      } ${describeMsat(event.depositMsat)} so that the next calls use the balance (refundable with 'l402 close')`;
+    case "stream_receipt":
+      return `the Payment session's stream spent ${event.spentSats} sats (${event.units} unit${
+        event.units === 1n ? "" : "s"
+      }; receipt of session ${event.sessionId})`;
+    case "deposit_refused":
+      return `the server refused a deposit of ${describeMsat(event.depositMsat)} (outside its bounds); paying what it asks`;
+    case "top_up": {
+      const held = event.credential === "token" ? "cached token" : "Payment session";
+      const details = [
+        ...(event.balanceMsat === undefined ? [] : [`${describeMsat(event.balanceMsat)} left`]),
+        ...(event.priceMsat === undefined ? [] : [`a call may cost up to ${describeMsat(event.priceMsat)}`]),
+      ];
+      const why = details.length === 0 ? "" : ` (${details.join(", ")})`;
+      return `the balance of the ${held} for ${event.service || event.origin} ran out${why}; topping it up`;
+    }
     case "paid_retry":
       return `the answer to the paid request was lost (${event.reason}); sending it again with the paid credential (retry ${event.retry})`;
     case "pending_resolved":
@@ -387,6 +417,11 @@ export function describeEvent(event: L402Event): string {
         event.refund.receivedSats === null ? "" : `, ${event.refund.receivedSats} sats received`
       }`;
   }
+}
+
+/** Msat as sats, exact: 1500 msat is "1.5 sats". */
+function describeMsat(msat: number): string {
+  return `${msat / 1000} sats`;
 }
 
 /** Which scheme a payment went through, as the CLI prints it. */

@@ -18,7 +18,7 @@ export async function mcpCommand(command: McpCommand, io: Io, version: string): 
   // stdout carries the protocol only: anything a library prints goes to stderr.
   console.log = console.info = console.debug = console.warn = (...args: unknown[]) => console.error(...args);
   const store = new FileStore(command.store);
-  const wallet = requireWallet(command);
+  const wallet = await requireWallet(command);
   const client = createL402Client({
     wallet,
     store,
@@ -33,6 +33,7 @@ export async function mcpCommand(command: McpCommand, io: Io, version: string): 
     },
     ...(command.cacert === undefined ? {} : { ca: readCacert(command.cacert) }),
     ...(command.timeoutSeconds === undefined ? {} : { paymentTimeoutMs: command.timeoutSeconds * 1000 }),
+    ...(command.deposit === undefined ? {} : { deposit: command.deposit }),
     onEvent: (event) => {
       if (!command.quiet) io.stderr.write(`l402 mcp: ${describeEvent(event)}\n`);
     },

@@ -29,6 +29,10 @@ get/post options:
   --max-fee <sats>        routing fee limit per payment (default 10)
   --timeout <seconds>     how long a payment may take before it is reported pending (default 60)
   --dry-run               pay nothing: print the price as JSON on stdout instead
+  --deposit-calls <n>     a metered service's credential (L402 prepaid token, Payment session) is bought or
+                          topped up with enough for n calls at the price its 402 quotes (default 5), within
+                          --max-cost and the budgets; the next calls use the balance, 'l402 close' refunds the rest
+  --deposit <sats>        fund it with this many sats instead; 0: only what the gateway asks (one call)
   --scheme <list>         offers to pay, best first, of l402, charge, session (default: the smallest outlay
                           that covers the call; progress on stderr says which scheme paid)
   --allow-refused         pay this URL's origin even though it took a payment and did not serve it (it
@@ -46,6 +50,7 @@ mcp options (the model can lower the cap per call with max_cost, never raise it;
 with 'l402 budget set'):
   --max-cost <sats>       cap per payment on amount plus --max-fee (default 1000)
   --max-fee <sats>        routing fee limit per payment (default 10)
+  --deposit-calls <n>, --deposit <sats>   as for get/post (the fetch tool's deposit_calls overrides per call)
   --confirm-above <sats>  a payment above this (amount plus fee) is made only after the user confirms it
                           through the host (MCP elicitation); refused where the host cannot ask
   --headers-timeout <s>, --idle-timeout <s>, --cool-off <seconds>   as for get/post

@@ -129,7 +129,9 @@ export function createMcpServer(client: L402Client, policy: McpPolicy, version: 
       description:
         "Sends an HTTP request; when the server answers 402 Payment Required with an L402 challenge, pays its " +
         "Lightning invoice (within the caps and budgets) and retries with the credential. Held credentials are " +
-        "reused, so a second call to the same service normally pays nothing. Returns the status, the headers of " +
+        "reused, so a second call to the same service normally pays nothing: a metered service's credential is " +
+        "funded for several calls (deposit_calls) and topped up when its balance runs out; close refunds the " +
+        "unspent rest. Returns the status, the headers of " +
         "interest (x-l402-cost-msat is what a metered call cost), the body, and the payment made, if any. " +
         "A paid call whose answer is lost is sent again with the paid credential; if it still fails, the error " +
         "says what was paid and how to resume (usually: call fetch again, the credential is kept). A server that " +
@@ -146,6 +148,16 @@ export function createMcpServer(client: L402Client, policy: McpPolicy, version: 
           .describe(
             `Most sats this call may pay (amount plus fee); at most the server's cap of ${policy.maxCostSats}.`,
           ),
+        deposit_calls: z
+          .number()
+          .int()
+          .positive()
+          .max(1000)
+          .optional()
+          .describe(
+            "Metered services: how many calls at the quoted price a credential bought or topped up by this call " +
+              "is funded with (within the cap and budgets). Default: the server's setting (5 calls).",
+          ),
       },
     },
     (args) =>
@@ -154,6 +166,7 @@ export function createMcpServer(client: L402Client, policy: McpPolicy, version: 
         const secrets: string[] = [];
         const response = await client.fetchWithin(args.url, requestInit(args), {
           ...(args.max_cost === undefined ? {} : { maxCostSats: args.max_cost }),
+          ...(args.deposit_calls === undefined ? {} : { deposit: { calls: args.deposit_calls } }),
           approve,
           onPaid: (hash) => {
             paidHash = hash;
@@ -194,18 +207,20 @@ export function createMcpServer(client: L402Client, policy: McpPolicy, version: 
       description:
         "Asks the gateway what this exact request would cost before anything is paid (no invoice is created): the " +
         "service, whether it is free, fixed-price or metered, the sats a new credential's invoice would ask, what a " +
-        "metered call reserves (msat) with its rates, and whether the caps and budgets would refuse the payment.",
+        "metered call reserves (msat) with its rates, what this server would prepay for several metered calls " +
+        "(deposit_sats, null when it pays invoice_sats), and whether the caps and budgets would refuse the payment.",
       inputSchema: request,
     },
     (args) =>
       tool(async () => {
         const quote = await client.quote(args.url, requestInit(args));
-        const total = quote.invoiceSats + quote.maxFeeSats;
+        const total = (quote.depositSats ?? quote.invoiceSats) + quote.maxFeeSats;
         return {
           origin: quote.origin,
           service: quote.service,
           kind: quote.kind,
           invoice_sats: quote.invoiceSats,
+          deposit_sats: quote.depositSats,
           max_fee_sats: quote.maxFeeSats,
           reserve_msat: quote.reserveMsat,
           breakdown: quote.breakdown,

@@ -1,4 +1,5 @@
 import type { CallLimits } from "../call-limits.js";
+import { type DepositPolicy, depositToAsk, type MeteredPrice } from "../deposit.js";
 import { L402ClientError, type L402ClientErrorCode, type PriceQuote } from "../errors.js";
 import type { L402Event } from "../events.js";
 import { type OfferPreference, rankOffers } from "../offer-choice.js";
@@ -32,6 +33,8 @@ export interface Purchase {
 
 export interface PurchaserOptions extends PurchaseDeps {
   readonly preference: OfferPreference;
+  /** How a metered credential is funded when no call says otherwise. */
+  readonly deposit: DepositPolicy;
   readonly onEvent: (event: L402Event) => void;
 }
 
@@ -92,6 +95,15 @@ export class Purchaser {
   }
 
   /**
+   * The deposit (msat) to ask a metered 402 for, by the call's policy or the client's, within what the caps and
+   * budgets still allow for one payment; undefined when the 402 asks as much already.
+   */
+  async depositToAsk(price: MeteredPrice, origin: string, limits: CallLimits): Promise<number | undefined> {
+    const headroom = await this.#options.payer.headroomSats(origin, limits.maxCostSats);
+    return depositToAsk(limits.deposit ?? this.#options.deposit, price, headroom);
+  }
+
+  /**
    * A bearer request refused: the balance ran out. A session offer in the 402 is a top-up (its new invoice pays more
    * into the same session); without one, the session is left as it is and the offers are chosen among as usual.
    */
@@ -99,6 +111,13 @@ export class Purchaser {
     const { session } = purchase;
     const offer = purchase.offers.find((candidate): candidate is SessionOffer => candidate.kind === "session");
     if (!offer) return this.obtain({ ...purchase, url: session.url, excludeSessions: true });
+    this.#options.onEvent({
+      type: "top_up",
+      origin: purchase.origin,
+      service: "",
+      credential: "session",
+      priceMsat: Number(offer.request.amount) * 1000,
+    });
     return this.#purchase(topUpStrategy(this.#options, session), offer, { ...purchase, url: session.url });
   }
 

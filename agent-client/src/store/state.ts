@@ -41,6 +41,14 @@ export type PaidScheme = z.infer<typeof paidSchemeSchema>;
 export const refundSchema = z.object({
   /** What the server said it would pay back (its receipt); null when it did not say. */
   announcedSats: sats.nullable(),
+  /**
+   * The announced amount in decimal digits when it is beyond 2^53 (a receipt's int64 `refundSats`, read exactly);
+   * `announcedSats` is then null. No real refund is that large: it marks a server's claim to look at.
+   */
+  announcedSatsExact: z
+    .string()
+    .regex(/^[0-9]+$/)
+    .optional(),
   /** Sats the wallet actually received on the return invoice; null until seen. */
   receivedSats: sats.nullable(),
   /** `succeeded` once the wallet saw the return invoice paid; `skipped` when nothing was left to refund. */

@@ -1,3 +1,4 @@
+import { quietIpServernameWarning } from "@l402-gateway/l402";
 import {
   type AuthenticatedLnd,
   authenticatedLndGrpc,
@@ -9,7 +10,6 @@ import {
 } from "lightning";
 import { z } from "zod";
 import { L402ClientError } from "../errors.js";
-import { quietIpServernameWarning } from "./ip-servername.js";
 import { outcomeFromLookup } from "./outcome.js";
 import type {
   PaymentLookup,

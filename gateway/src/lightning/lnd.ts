@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { quietIpServernameWarning } from "@l402-gateway/l402";
 import {
   type AuthenticatedLnd,
   authenticatedLndGrpc,
@@ -33,6 +34,8 @@ function readCredential(inline: string | undefined, path: string | undefined, wh
 export function connectLnd(config: GatewayConfig["lnd"]): AuthenticatedLnd {
   const cert = readCredential(config.cert, config.certPath, "TLS certificate");
   const macaroon = readCredential(config.macaroon, config.macaroonPath, "macaroon");
+  // grpc-js names an IP socket as the TLS ServerName: Node's DEP0123 on each start, and nothing else dropped.
+  quietIpServernameWarning(config.socket);
   return authenticatedLndGrpc({ cert, macaroon, socket: config.socket }).lnd;
 }
 

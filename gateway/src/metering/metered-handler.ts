@@ -1,5 +1,12 @@
 import type { IncomingHttpHeaders, IncomingMessage as Request } from "node:http";
-import { BALANCE_HEADER, COST_HEADER, RESERVED_HEADER } from "@l402-gateway/l402";
+import {
+  BALANCE_HEADER,
+  COST_HEADER,
+  formatStreamPaymentReceipt,
+  LIGHTNING_METHOD,
+  PAYMENT_RECEIPT_EVENT,
+  RESERVED_HEADER,
+} from "@l402-gateway/l402";
 import type { Logger } from "pino";
 import type { ServiceConfig } from "../config/schema.js";
 import type { CanonicalTarget } from "../http/canonical-target.js";
@@ -211,6 +218,23 @@ function tokenCounts(usage: Usage): { promptTokens: number; completionTokens: nu
   return { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens };
 }
 
+/**
+ * A Payment session's streamed answer ends with a `payment-receipt` event (before `data: [DONE]`): the session id,
+ * and what this stream spent in sats (its charge rounded up to whole sats; the `: l402 cost_msat=` comment just
+ * before it is exact) for one unit, a request being the session's unit.
+ */
+function streamReceiptEvent(sessionId: string, chargedMsat: number): string {
+  const data = formatStreamPaymentReceipt({
+    status: "success",
+    method: LIGHTNING_METHOD,
+    timestamp: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+    reference: sessionId,
+    spent: BigInt(Math.ceil(chargedMsat / 1000)),
+    units: 1n,
+  });
+  return `event: ${PAYMENT_RECEIPT_EVENT}\ndata: ${data}\n\n`;
+}
+
 const costHeaders = (settled: { chargedMsat: number; balanceMsat: number }) => ({
   [COST_HEADER]: String(settled.chargedMsat),
   [BALANCE_HEADER]: String(settled.balanceMsat),
@@ -237,9 +261,11 @@ export class MeteredAccount {
     if (status >= 400) return { headers: costHeaders(await open.close({ amountMsat: 0, reason: "failed" })) };
     const contentType = String(headers["content-type"] ?? "");
     if (contentType.includes("text/event-stream")) {
+      const { token } = this.reservation;
       const tap = new SseUsageTap(llm !== undefined && !llm.clientWantsUsage, async () => {
         const settled = await open.close(this.handler.chargeFor(quote, tap.usage));
-        return `: l402 cost_msat=${settled.chargedMsat} balance_msat=${settled.balanceMsat}\n\n`;
+        const cost = `: l402 cost_msat=${settled.chargedMsat} balance_msat=${settled.balanceMsat}\n\n`;
+        return token.scheme === "payment" ? cost + streamReceiptEvent(token.tokenId, settled.chargedMsat) : cost;
       });
       this.tap = tap;
       return {

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { quietIpServernameWarning } from "@l402-gateway/l402";
 import {
   type AuthenticatedLnd,
   authenticatedLndGrpc,
@@ -64,6 +65,7 @@ export class LndRefundPayer implements RefundPayer {
         : readFileSync(config.refundMacaroonPath).toString("base64"));
     if (macaroon === undefined) return undefined;
     const cert = config.cert ?? (config.certPath === undefined ? "" : readFileSync(config.certPath).toString("base64"));
+    quietIpServernameWarning(config.socket);
     return new LndRefundPayer(authenticatedLndGrpc({ cert, macaroon, socket: config.socket }).lnd);
   }
 

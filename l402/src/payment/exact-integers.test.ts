@@ -109,3 +109,25 @@ describe("session need-top-up data", () => {
     ).toBe("RangeError");
   });
 });
+
+describe("the stream payment-receipt event", () => {
+  it("formats canonically and reads back exactly, int64 values included", async () => {
+    const { formatStreamPaymentReceipt, parseStreamPaymentReceipt } = await import("./session-events.js");
+    const receipt = {
+      status: "success" as const,
+      method: "lightning",
+      timestamp: "2026-12-06T12:00:00Z",
+      reference: "ab".repeat(32),
+      spent: 2n ** 63n - 1n,
+      units: 2n ** 53n + 1n,
+    };
+    const text = formatStreamPaymentReceipt(receipt);
+    expect(text).toBe(
+      `{"method":"lightning","reference":"${"ab".repeat(32)}","spent":9223372036854775807,"status":"success",` +
+        `"timestamp":"2026-12-06T12:00:00Z","units":9007199254740993}`,
+    );
+    expect(parseStreamPaymentReceipt(text)).toEqual(receipt);
+    expect(() => parseStreamPaymentReceipt('{"status":"success","method":"lightning"}')).toThrow(/required field/);
+    expect(() => formatStreamPaymentReceipt({ ...receipt, spent: 2n ** 63n })).toThrow(RangeError);
+  });
+});

@@ -52,8 +52,12 @@ export {
 } from "./receipt.js";
 export {
   formatSessionNeedTopUp,
+  formatStreamPaymentReceipt,
   PAYMENT_NEED_TOPUP_EVENT,
+  PAYMENT_RECEIPT_EVENT,
   parseSessionNeedTopUp,
+  parseStreamPaymentReceipt,
   SESSION_TIMEOUT_EVENT,
   type SessionNeedTopUp,
+  type StreamPaymentReceipt,
 } from "./session-events.js";

@@ -49,3 +49,53 @@ export function parseSessionNeedTopUp(text: string): SessionNeedTopUp {
     return { sessionId, balanceSpent, balanceRequired };
   });
 }
+
+/** SSE event that ends a session's streamed answer (before `data: [DONE]`): what the stream cost. */
+export const PAYMENT_RECEIPT_EVENT = "payment-receipt";
+
+/**
+ * The data of `payment-receipt`: the receipt's core fields (`reference` is the session id) and what this stream
+ * spent, in the method's base unit (sats for lightning), for how many units (`unitType` of the session's request).
+ * `spent` and `units` are read exactly, up to the int64 maximum.
+ */
+export interface StreamPaymentReceipt {
+  readonly status: "success";
+  readonly method: string;
+  /** RFC 3339. */
+  readonly timestamp: string;
+  readonly reference: string;
+  readonly spent: bigint;
+  readonly units: bigint;
+}
+
+const streamReceiptSchema = z.looseObject({
+  status: z.literal("success"),
+  method: z.string().min(1),
+  timestamp: z.string().min(1),
+  reference: z.string().min(1),
+  spent: int64Schema,
+  units: int64Schema,
+});
+
+/** The event's JSON data (canonical, integers as plain digits however large). */
+export function formatStreamPaymentReceipt(receipt: StreamPaymentReceipt): string {
+  const parsed = streamReceiptSchema.safeParse(receipt);
+  if (!parsed.success) throw new RangeError(`not a stream payment receipt: ${parsed.error.issues[0]?.message}`);
+  const { status, method, timestamp, reference, spent, units } = receipt;
+  return canonicalExactJson({ method, reference, spent, status, timestamp, units });
+}
+
+/**
+ * Reads the JSON data of a `payment-receipt` event exactly; unknown fields are left out. Throws
+ * PaymentError("malformed-credential") when it is not that shape.
+ */
+export function parseStreamPaymentReceipt(text: string): StreamPaymentReceipt {
+  return asPaymentError("malformed-credential", "invalid stream payment receipt", () => {
+    const parsed = streamReceiptSchema.safeParse(parseExactJson(text));
+    if (!parsed.success) {
+      throw new PaymentError("malformed-credential", "stream payment receipt lacks a required field");
+    }
+    const { status, method, timestamp, reference, spent, units } = parsed.data;
+    return { status, method, timestamp, reference, spent, units };
+  });
+}

@@ -6,7 +6,8 @@ let installed = false;
 /**
  * The `lightning` package connects to LND through grpc-js, which sets the TLS ServerName (SNI) to the socket's host
  * even when that is an IP address, and offers no option to leave it out. Node then warns (DEP0123) on the first
- * such connection of every process, i.e. on every paid call from the CLI. Sending SNI for an IP is meaningless (RFC
+ * such connection of every process: on every paid call from the agent's CLI, and at every start of a gateway whose
+ * LND socket is an IP address. Sending SNI for an IP is meaningless (RFC
  * 6066; Node will ignore it), and the certificate is still checked against the IP: only that one warning is dropped,
  * and only when the LND socket is an IP address. Every other warning is printed as before.
  */
