@@ -17,7 +17,7 @@ const { text } = await generateText({
   prompt: question,
   tools: l402Tools(client),
   stopWhen: stepCountIs(5),
-  maxOutputTokens: 64,
+  maxOutputTokens: 32,
 });
 console.log(text);
 await printSpent(client, started);

@@ -11,7 +11,7 @@ import { firstModel, gatewayUrl, payingClient, printSpent, question } from "./pa
 const started = new Date();
 const client = payingClient();
 const tools = l402Tools(client);
-const chat = paidChatOpenAI(client, { baseURL: `${gatewayUrl}/v1`, model: await firstModel(client), maxTokens: 64 });
+const chat = paidChatOpenAI(client, { baseURL: `${gatewayUrl}/v1`, model: await firstModel(client), maxTokens: 32 });
 const agent = chat.bindTools(tools);
 
 const messages: BaseMessage[] = [

@@ -15,7 +15,7 @@ const agent = new Agent({
   name: "paying agent",
   instructions: "Answer briefly. The l402_* tools call paid APIs; check the price with l402_quote first.",
   model: paidChatCompletionsModel(client, { baseURL: `${gatewayUrl}/v1`, model: await firstModel(client) }),
-  modelSettings: { maxTokens: 64 },
+  modelSettings: { maxTokens: 32 },
   tools: l402Tools(client),
 });
 

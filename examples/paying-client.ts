@@ -34,6 +34,8 @@ export function payingClient(): L402Client {
     maxCostSats: 100,
     maxFeeSats: 5,
     budget: { hourlySats: 500, dailySats: 2_000 },
+    // A completion that is not streamed sends its headers once the model has finished: a CPU model takes a while.
+    timeouts: { headersMs: 300_000 },
     ...(process.env.L402_CA ? { ca: process.env.L402_CA } : {}),
   });
 }

@@ -11,7 +11,7 @@ import {
   tempStorePath,
 } from "../agent-client/support.js";
 import { REPO_ROOT } from "../regtest/paths.js";
-import { usePaidLlmGateway } from "./support.js";
+import { MODEL_TEST_TIMEOUT_MS, usePaidLlmGateway } from "./support.js";
 
 const run = promisify(execFile);
 
@@ -43,6 +43,7 @@ describe("the framework examples, run as the README shows, against the gateway w
       expect(stderr).toContain(`spent ${LLM_PRICE_SATS} sats in 1 payment(s)`);
       expect(added(before, await bobPaymentHashes())).toHaveLength(1);
     },
+    MODEL_TEST_TIMEOUT_MS,
   );
 
   it("keeps the books: LND's settlements and the gateway's tokens agree", async () => {

@@ -16,6 +16,7 @@ import {
   expectNoSecrets,
   expectScriptedResults,
   MODEL,
+  MODEL_TEST_TIMEOUT_MS,
   type ScriptedCall,
   scriptedCalls,
   usePaidLlmGateway,
@@ -66,47 +67,55 @@ describe("the OpenAI Agents SDK: function tools and a chat-completions model tha
     setTracingDisabled(true);
   });
 
-  it("an agent run's tool calls pay once, reuse the token, and are refused over cap and over budget", async () => {
-    const client = agentClient();
-    const tools = l402Tools(client);
-    expect(tools.map((tool) => tool.name)).toEqual([
-      "l402_fetch",
-      "l402_quote",
-      "l402_balance",
-      "l402_receipts",
-      "l402_budget",
-      "l402_close",
-    ]);
-    const script = scriptedCalls(paid.gateway.url);
-    const model = new ScriptedModel(script);
-    const agent = new Agent({ name: "payer", instructions: "Use the l402 tools.", model, tools });
+  it(
+    "an agent run's tool calls pay once, reuse the token, and are refused over cap and over budget",
+    async () => {
+      const client = agentClient();
+      const tools = l402Tools(client);
+      expect(tools.map((tool) => tool.name)).toEqual([
+        "l402_fetch",
+        "l402_quote",
+        "l402_balance",
+        "l402_receipts",
+        "l402_budget",
+        "l402_close",
+      ]);
+      const script = scriptedCalls(paid.gateway.url);
+      const model = new ScriptedModel(script);
+      const agent = new Agent({ name: "payer", instructions: "Use the l402 tools.", model, tools });
 
-    const before = await bobPaymentHashes();
-    const result = await run(agent, "Ask the paid model to say hi, then check the budget.", {
-      maxTurns: script.length + 2,
-    });
+      const before = await bobPaymentHashes();
+      const result = await run(agent, "Ask the paid model to say hi, then check the budget.", {
+        maxTurns: script.length + 2,
+      });
 
-    expect(result.finalOutput).toBe("Done.");
-    expect(model.requests).toHaveLength(script.length + 1);
-    const outputs = result.newItems.flatMap((item) => (item.type === "tool_call_output_item" ? [item.output] : []));
-    const hash = expectScriptedResults(outputs);
-    expect(added(before, await bobPaymentHashes())).toEqual([hash]);
-    await expectNoSecrets(client, { outputs, inputs: model.requests.map((request) => request.input) });
-  });
+      expect(result.finalOutput).toBe("Done.");
+      expect(model.requests).toHaveLength(script.length + 1);
+      const outputs = result.newItems.flatMap((item) => (item.type === "tool_call_output_item" ? [item.output] : []));
+      const hash = expectScriptedResults(outputs);
+      expect(added(before, await bobPaymentHashes())).toEqual([hash]);
+      await expectNoSecrets(client, { outputs, inputs: model.requests.map((request) => request.input) });
+    },
+    MODEL_TEST_TIMEOUT_MS,
+  );
 
-  it("an agent on the paid chat-completions model pays for its first turn and rides the token after", async () => {
-    const client = agentClient();
-    const model = paidChatCompletionsModel(client, { baseURL: `${paid.gateway.url}/v1`, model: MODEL });
-    const agent = new Agent({ name: "talker", model, modelSettings: { maxTokens: 8, temperature: 0 } });
-    const before = await bobPaymentHashes();
-    const first = await run(agent, "Say hello.");
-    const second = await run(agent, "Count to three.");
-    expect(String(first.finalOutput).length).toBeGreaterThan(0);
-    expect(String(second.finalOutput).length).toBeGreaterThan(0);
-    const receipts = await client.receipts();
-    expect(receipts).toMatchObject([{ status: "succeeded", amountSats: LLM_PRICE_SATS, service: "llm" }]);
-    expect(added(before, await bobPaymentHashes())).toEqual([receipts[0]?.paymentHash]);
-  });
+  it(
+    "an agent on the paid chat-completions model pays for its first turn and rides the token after",
+    async () => {
+      const client = agentClient();
+      const model = paidChatCompletionsModel(client, { baseURL: `${paid.gateway.url}/v1`, model: MODEL });
+      const agent = new Agent({ name: "talker", model, modelSettings: { maxTokens: 8, temperature: 0 } });
+      const before = await bobPaymentHashes();
+      const first = await run(agent, "Say hello.");
+      const second = await run(agent, "Count to three.");
+      expect(String(first.finalOutput).length).toBeGreaterThan(0);
+      expect(String(second.finalOutput).length).toBeGreaterThan(0);
+      const receipts = await client.receipts();
+      expect(receipts).toMatchObject([{ status: "succeeded", amountSats: LLM_PRICE_SATS, service: "llm" }]);
+      expect(added(before, await bobPaymentHashes())).toEqual([receipts[0]?.paymentHash]);
+    },
+    MODEL_TEST_TIMEOUT_MS,
+  );
 
   it("keeps the books: LND's settlements and the gateway's tokens agree", async () => {
     await expectBooksToBalance(paid.storePath);

@@ -16,9 +16,18 @@ export const MODEL = DEFAULT_MODEL.fileName.replace(/\.gguf$/, "");
  */
 const TOTAL_BUDGET_SATS = LLM_PRICE_SATS + 12;
 
+/**
+ * The model answers only once it has decoded the whole reply, and on a loaded 2-core machine that takes long: the
+ * tests wait for the model, not for a clock.
+ */
+export const MODEL_WAIT_MS = 300_000;
+
+/** How long a test that asks the model (through the gateway) may take: a few answers at the slowest. */
+export const MODEL_TEST_TIMEOUT_MS = 3 * MODEL_WAIT_MS;
+
 /** The agent's client: bob's node, a 100-sat cap, and a total budget of one llm token. */
 export function agentClient(): L402Client {
-  return bobClient({ budget: { totalSats: TOTAL_BUDGET_SATS } });
+  return bobClient({ budget: { totalSats: TOTAL_BUDGET_SATS }, timeouts: { headersMs: MODEL_WAIT_MS } });
 }
 
 export interface PaidLlmGateway {
