@@ -10,24 +10,17 @@ import {
   Usage,
 } from "@openai/agents";
 import { beforeAll, describe, expect, it } from "vitest";
-import { added, bobPaymentHashes, expectBooksToBalance, LLM_PRICE_SATS } from "../agent-client/support.js";
-import {
-  agentClient,
-  expectNoSecrets,
-  expectScriptedResults,
-  MODEL,
-  MODEL_TEST_TIMEOUT_MS,
-  type ScriptedCall,
-  scriptedCalls,
-  usePaidLlmGateway,
-} from "./support.js";
+import { bobPaymentHashes } from "../agent-client/support.js";
+import * as frameworks from "./support.js";
+
+const { MODEL_TEST_TIMEOUT_MS } = frameworks;
 
 /** A model that asks for the scripted tool calls, one per turn, then answers; it keeps every request it was sent. */
 class ScriptedModel implements Model {
   readonly requests: ModelRequest[] = [];
   #turn = 0;
 
-  constructor(private readonly script: readonly ScriptedCall[]) {}
+  constructor(private readonly script: readonly frameworks.ScriptedCall[]) {}
 
   async getResponse(request: ModelRequest): Promise<ModelResponse> {
     this.requests.push(request);
@@ -60,7 +53,7 @@ class ScriptedModel implements Model {
 }
 
 describe("the OpenAI Agents SDK: function tools and a chat-completions model that pay the regtest gateway", () => {
-  const paid = usePaidLlmGateway();
+  const paid = frameworks.usePaidLlmGateway();
 
   beforeAll(() => {
     // Nothing leaves the machine: traces would go to OpenAI.
@@ -70,31 +63,22 @@ describe("the OpenAI Agents SDK: function tools and a chat-completions model tha
   it(
     "an agent run's tool calls pay once, reuse the token, and are refused over cap and over budget",
     async () => {
-      const client = agentClient();
+      const client = frameworks.agentClient();
       const tools = l402Tools(client);
-      expect(tools.map((tool) => tool.name)).toEqual([
-        "l402_fetch",
-        "l402_quote",
-        "l402_balance",
-        "l402_receipts",
-        "l402_budget",
-        "l402_close",
-      ]);
-      const script = scriptedCalls(paid.gateway.url);
+      expect(tools.map((tool) => tool.name)).toEqual(frameworks.TOOL_NAMES);
+      const script = frameworks.scriptedCalls(paid.gateway.url);
       const model = new ScriptedModel(script);
       const agent = new Agent({ name: "payer", instructions: "Use the l402 tools.", model, tools });
 
       const before = await bobPaymentHashes();
-      const result = await run(agent, "Ask the paid model to say hi, then check the budget.", {
-        maxTurns: script.length + 2,
-      });
+      const question = "Ask the paid model to say hi, then check the budget.";
+      const result = await run(agent, question, { maxTurns: script.length + 2 });
 
       expect(result.finalOutput).toBe("Done.");
       expect(model.requests).toHaveLength(script.length + 1);
       const outputs = result.newItems.flatMap((item) => (item.type === "tool_call_output_item" ? [item.output] : []));
-      const hash = expectScriptedResults(outputs);
-      expect(added(before, await bobPaymentHashes())).toEqual([hash]);
-      await expectNoSecrets(client, { outputs, inputs: model.requests.map((request) => request.input) });
+      const inputs = model.requests.map((request) => request.input);
+      await frameworks.expectScriptOutcome(client, before, outputs, { outputs, inputs });
     },
     MODEL_TEST_TIMEOUT_MS,
   );
@@ -102,22 +86,16 @@ describe("the OpenAI Agents SDK: function tools and a chat-completions model tha
   it(
     "an agent on the paid chat-completions model pays for its first turn and rides the token after",
     async () => {
-      const client = agentClient();
-      const model = paidChatCompletionsModel(client, { baseURL: `${paid.gateway.url}/v1`, model: MODEL });
+      const client = frameworks.agentClient();
+      const model = paidChatCompletionsModel(client, { baseURL: `${paid.gateway.url}/v1`, model: frameworks.MODEL });
       const agent = new Agent({ name: "talker", model, modelSettings: { maxTokens: 8, temperature: 0 } });
       const before = await bobPaymentHashes();
       const first = await run(agent, "Say hello.");
       const second = await run(agent, "Count to three.");
-      expect(String(first.finalOutput).length).toBeGreaterThan(0);
-      expect(String(second.finalOutput).length).toBeGreaterThan(0);
-      const receipts = await client.receipts();
-      expect(receipts).toMatchObject([{ status: "succeeded", amountSats: LLM_PRICE_SATS, service: "llm" }]);
-      expect(added(before, await bobPaymentHashes())).toEqual([receipts[0]?.paymentHash]);
+      await frameworks.expectOneLlmPayment(client, before, [String(first.finalOutput), String(second.finalOutput)]);
     },
     MODEL_TEST_TIMEOUT_MS,
   );
 
-  it("keeps the books: LND's settlements and the gateway's tokens agree", async () => {
-    await expectBooksToBalance(paid.storePath);
-  });
+  frameworks.itKeepsTheBooks(paid);
 });

@@ -4,8 +4,16 @@ import { join } from "node:path";
 import type { L402Client } from "@l402-gateway/agent-client";
 import type { RunningGateway } from "@l402-gateway/gateway";
 import { DEFAULT_MODEL, type RunningServer, startServer } from "@l402-gateway/llm-backend";
-import { afterAll, beforeAll, expect } from "vitest";
-import { bobClient, LLM_PRICE_SATS, startTestGateway, WEATHER_PRICE_SATS } from "../agent-client/support.js";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import {
+  added,
+  bobClient,
+  bobPaymentHashes,
+  expectBooksToBalance,
+  LLM_PRICE_SATS,
+  startTestGateway,
+  WEATHER_PRICE_SATS,
+} from "../agent-client/support.js";
 
 /** The default model's name, as the backend serves it. */
 export const MODEL = DEFAULT_MODEL.fileName.replace(/\.gguf$/, "");
@@ -60,6 +68,16 @@ export function usePaidLlmGateway(): PaidLlmGateway {
     },
   };
 }
+
+/** The last test of each file: the accounting invariant on the gateway's store and alice's LND. */
+export function itKeepsTheBooks(paid: PaidLlmGateway): void {
+  it("keeps the books: LND's settlements and the gateway's tokens agree", async () => {
+    await expectBooksToBalance(paid.storePath);
+  });
+}
+
+/** The tools each adapter offers, in order. */
+export const TOOL_NAMES = ["l402_fetch", "l402_quote", "l402_balance", "l402_receipts", "l402_budget", "l402_close"];
 
 export interface ScriptedCall {
   readonly name: string;
@@ -118,6 +136,33 @@ export function expectScriptedResults(results: readonly unknown[]): string {
   const hash = (paid as { payment: { payment_hash: string } }).payment.payment_hash;
   expect(receipts).toMatchObject({ ok: true, receipts: [{ payment_hash: hash, status: "succeeded" }] });
   return hash;
+}
+
+/**
+ * The scripted calls' results (see `expectScriptedResults`), the one payment on bob's node since `before`, and no
+ * secret in what the model was `shown`.
+ */
+export async function expectScriptOutcome(
+  client: L402Client,
+  before: ReadonlySet<string>,
+  results: readonly unknown[],
+  shown: unknown,
+): Promise<void> {
+  const hash = expectScriptedResults(results);
+  expect(added(before, await bobPaymentHashes())).toEqual([hash]);
+  await expectNoSecrets(client, shown);
+}
+
+/** Each answer has text, and the client paid once on bob's node since `before`: the llm token, reused after. */
+export async function expectOneLlmPayment(
+  client: L402Client,
+  before: ReadonlySet<string>,
+  answers: readonly string[],
+): Promise<void> {
+  for (const answer of answers) expect(answer.length).toBeGreaterThan(0);
+  const receipts = await client.receipts();
+  expect(receipts).toMatchObject([{ status: "succeeded", amountSats: LLM_PRICE_SATS, service: "llm" }]);
+  expect(added(before, await bobPaymentHashes())).toEqual([receipts[0]?.paymentHash]);
 }
 
 /**
