@@ -252,6 +252,11 @@ export class L402Client {
     this.fetch = (input, init) => this.#calls.run({ input, init, dryRun: settings.dryRun, limits: {} });
   }
 
+  /** The cap per payment (amount plus maximum fee) this client was made with; a call can only lower it. */
+  get maxCostSats(): number {
+    return this.#settings.maxCostSats;
+  }
+
   /** Like fetch in dry-run mode: the response when no payment is needed, else the price that would be paid. */
   async preview(input: string | URL | Request, init?: RequestInit): Promise<Response | PriceQuote> {
     try {

@@ -31,6 +31,13 @@ export { MemoryStore } from "./store/memory.js";
 export type { ClientState, PaidScheme, Refund, Refusal, StoredSession, StoredToken } from "./store/state.js";
 export type { ClientStore } from "./store/store.js";
 export { pathScope } from "./tokens.js";
+export {
+  createPaymentTools,
+  type PaymentTool,
+  type PaymentToolName,
+  type PaymentToolOptions,
+} from "./tools/payment-tools.js";
+export type { ToolFailure, ToolResult, ToolSuccess } from "./tools/result.js";
 export { credentialAsBase64 } from "./wallet/credentials.js";
 export { type LndConnection, LndWallet } from "./wallet/lnd.js";
 export { NwcUriError, NwcWallet, parseNwcUri } from "./wallet/nwc.js";
