@@ -22,26 +22,39 @@ export interface SpawnedServer {
   stop(): Promise<void>;
 }
 
-/** Spawns a server whose output is kept, with a stop that escalates to SIGKILL and then runs `cleanup`. */
+/**
+ * Spawns a server whose output is kept, in a process group of its own (Ollama runs the model in a child process of its
+ * own: the whole group is signalled), with a stop that escalates to SIGKILL after 10 s and then runs `cleanup`.
+ */
 export function spawnServer(
   program: string,
   args: readonly string[],
   env: NodeJS.ProcessEnv,
   cleanup: () => Promise<void> = async () => {},
 ): SpawnedServer {
-  const child = spawn(program, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(program, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let spawnError: Error | undefined;
   child.once("error", (error) => {
     spawnError = error;
   });
   const proc = supervise(child);
+  const signalGroup = (signal: NodeJS.Signals) => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // the group is gone already
+    }
+  };
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
       if (spawnError === undefined) {
-        const escalate = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        const escalate = setTimeout(() => signalGroup("SIGKILL"), 10_000);
+        signalGroup("SIGTERM");
         await proc.kill("SIGTERM");
         clearTimeout(escalate);
+        signalGroup("SIGKILL"); // whatever the server left behind in its group
       }
       await cleanup();
     })();
