@@ -216,12 +216,28 @@ function cpuShares(before: CpuSample | null, after: CpuSample | null): CpuShares
 interface Run {
   measurement: Measurement;
   cpu: CpuShares | null;
+  /**
+   * CPU seconds that this process and the server spent on the measurement. Per generated token it shows how much work
+   * each side does, which other load on a shared machine skews far less than tokens/s (exactly so with one thread).
+   */
+  cpuSeconds: number | null;
 }
 
 async function measure(serverPid: number | undefined, run: () => Promise<number[]>): Promise<Run> {
   const before = cpuSample(serverPid);
   const measurement = await timed(run);
-  return { measurement, cpu: cpuShares(before, cpuSample(serverPid)) };
+  const after = cpuSample(serverPid);
+  const cpuSeconds =
+    before && after ? (after.self - before.self + after.server - before.server) / CLOCK_TICKS_PER_SECOND : null;
+  return { measurement, cpu: cpuShares(before, after), cpuSeconds };
+}
+
+/** CPU milliseconds per generated token over a side's runs, or null without /proc. */
+function cpuMsPerToken(runs: Run[]): number | null {
+  if (runs.some((run) => run.cpuSeconds === null)) return null;
+  const seconds = runs.reduce((total, run) => total + (run.cpuSeconds ?? 0), 0);
+  const tokens = runs.reduce((total, run) => total + run.measurement.tokens, 0);
+  return tokens > 0 ? (seconds * 1000) / tokens : null;
 }
 
 const single = (generate: Generate, round: number) => async () => [await generate(0, promptFor(0, round))];
@@ -377,6 +393,16 @@ function report(backend: string, results: Map<SideName, Side>): void {
         ),
         ...pairs.map(([a, b]) => ratioCells(pick(get(a)), pick(get(b))).padStart(34)),
       ].join(" "),
+    );
+  }
+  const perToken = (runs: Run[]) => {
+    const ms = cpuMsPerToken(runs);
+    return ms === null ? "n/a" : ms.toFixed(2);
+  };
+  console.log("\nCPU ms per generated token (this process + the server; less skewed by other load than tokens/s):");
+  for (const name of names) {
+    console.log(
+      `  ${SIDE_LABELS[name].padEnd(14)} single ${perToken(get(name).single).padStart(7)}   ${parallel} parallel ${perToken(get(name).parallel).padStart(7)}`,
     );
   }
   const speedUp = (side: Side) => totalRate(side.parallel) / totalRate(side.single);
