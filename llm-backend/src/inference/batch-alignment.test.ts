@@ -36,7 +36,9 @@ describe("batch alignment (real model)", () => {
   let llama: Awaited<ReturnType<typeof getLlama>>;
   beforeAll(async () => {
     process.env.NODE_LLAMA_CPP_SKIP_DOWNLOAD ??= "true";
-    llama = await getLlama({ build: "never", gpu: false });
+    // One thread: what is counted is batches, not speed, and llama.cpp's threads waiting at barriers for one another
+    // slow it down many times over on busy shared cores.
+    llama = await getLlama({ build: "never", gpu: false, maxThreads: 1 });
   }, 300_000);
   afterAll(async () => {
     await llama?.dispose();
@@ -44,7 +46,7 @@ describe("batch alignment (real model)", () => {
 
   it("decodes every generating sequence's next token in one batch", async () => {
     const model = await llama.loadModel({ modelPath: defaultModelPath() });
-    const context = await model.createContext({ sequences: STREAMS, contextSize: 512 });
+    const context = await model.createContext({ sequences: STREAMS, contextSize: 512, threads: 1 });
     const sizes = countBatches(context);
     const chats = PROMPTS.map(() => {
       const sequence = context.getSequence();
