@@ -91,6 +91,27 @@ function buildWithProgress(buildDir: string, log: Log): Promise<void> {
 
 const WORK_DIR_PREFIX = ".llama-server-build-";
 
+/**
+ * Downloads the pinned `llama-cpp-python` source distribution into `work` (sha256-checked), extracts it there and
+ * returns the directory of the llama.cpp it vendors.
+ */
+export async function downloadLlamaCppSources(work: string, log: Log): Promise<string> {
+  const spec = `llama-cpp-python==${LLAMA_CPP_PYTHON.version}`;
+  log(`downloading the ${spec} source distribution from PyPI (about 77 MB; it vendors llama.cpp)`);
+  await checked(
+    "python3",
+    ["-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--disable-pip-version-check", "-d", work, spec],
+    "pip download",
+  );
+  const sdist = join(work, `llama_cpp_python-${LLAMA_CPP_PYTHON.version}.tar.gz`);
+  const sha = await sha256OfFile(sdist);
+  if (sha !== LLAMA_CPP_PYTHON.sdistSha256) {
+    throw new Error(`${sdist} has sha256 ${sha}, expected ${LLAMA_CPP_PYTHON.sdistSha256}`);
+  }
+  await checked("tar", ["-xzf", sdist, "-C", work], "extracting the source distribution");
+  return join(work, `llama_cpp_python-${LLAMA_CPP_PYTHON.version}`, "vendor", "llama.cpp");
+}
+
 async function buildLlamaServer(target: string, log: Log): Promise<void> {
   const started = Date.now();
   // Called under the build lock: a work directory left here is a killed build's (about 300 MB to 1 GB), reclaimed.
@@ -99,20 +120,7 @@ async function buildLlamaServer(target: string, log: Log): Promise<void> {
   }
   const work = await mkdtemp(join(cacheRoot(), WORK_DIR_PREFIX));
   try {
-    const spec = `llama-cpp-python==${LLAMA_CPP_PYTHON.version}`;
-    log(`downloading the ${spec} source distribution from PyPI (about 77 MB; it vendors llama.cpp)`);
-    await checked(
-      "python3",
-      ["-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--disable-pip-version-check", "-d", work, spec],
-      "pip download",
-    );
-    const sdist = join(work, `llama_cpp_python-${LLAMA_CPP_PYTHON.version}.tar.gz`);
-    const sha = await sha256OfFile(sdist);
-    if (sha !== LLAMA_CPP_PYTHON.sdistSha256) {
-      throw new Error(`${sdist} has sha256 ${sha}, expected ${LLAMA_CPP_PYTHON.sdistSha256}`);
-    }
-    await checked("tar", ["-xzf", sdist, "-C", work], "extracting the source distribution");
-    const source = join(work, `llama_cpp_python-${LLAMA_CPP_PYTHON.version}`, "vendor", "llama.cpp");
+    const source = await downloadLlamaCppSources(work, log);
     const buildDir = join(work, "build");
     log(`configuring llama.cpp (CPU only) with cmake`);
     await checked("cmake", ["-S", source, "-B", buildDir, ...CMAKE_OPTIONS], "cmake configure");
