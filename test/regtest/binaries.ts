@@ -59,7 +59,10 @@ async function patchedSource(spec: GoBinarySpec, moduleDir: string, log: Log): P
     await cp(moduleDir, partial, { recursive: true });
     // The module cache is read-only; the copy must be writable to patch it and, later, to delete it.
     await runCommand("chmod", ["-R", "u+w", partial]);
-    for (const [file, content] of Object.entries(replaced)) await writeFile(join(partial, file), content);
+    for (const [file, content] of Object.entries(replaced)) {
+      await mkdir(dirname(join(partial, file)), { recursive: true }); // a replaced file may be one the module lacks
+      await writeFile(join(partial, file), content);
+    }
     await rename(partial, target).catch(async (error: unknown) => {
       if (!(await isExecutable(target))) throw error; // else another run made the same copy first
     });

@@ -7,6 +7,7 @@ import {
   type Token,
 } from "node-llama-cpp";
 import type { FinishReason } from "../metrics.js";
+import { alignBatches } from "./batch-alignment.js";
 import type { LoadedModel } from "./model.js";
 
 /** One context sequence with the stateless evaluators bound to it; a request holds a slot exclusively. */
@@ -21,6 +22,7 @@ export function createSlots(loaded: LoadedModel): Slot[] {
   const slots: Slot[] = [];
   while (loaded.context.sequencesLeft > 0) {
     const sequence = loaded.context.getSequence();
+    alignBatches(sequence);
     slots.push({
       index: slots.length,
       sequence,
