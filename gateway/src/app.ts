@@ -33,6 +33,7 @@ import type { TokenStore } from "./store/store.js";
 import { Authenticator, type AuthResult } from "./tokens/authenticator.js";
 import { Challenger } from "./tokens/challenger.js";
 import { credentialHeaders } from "./tokens/credential-headers.js";
+import type { ModelCatalogs } from "./upstream/models.js";
 import type { UpstreamPools } from "./upstream/pool.js";
 import type { TokenCounters } from "./upstream/token-counter.js";
 
@@ -46,6 +47,8 @@ export interface GatewayParts {
   readonly book: PriceBook;
   readonly proxy: UpstreamProxy;
   readonly pools: UpstreamPools;
+  /** The model ids each service's upstream serves, for the manifest. */
+  readonly models?: ModelCatalogs;
   readonly metrics: GatewayMetrics;
   readonly health: HealthHandlers;
   readonly clients: ClientAddresses;
@@ -69,7 +72,7 @@ const NO_OPTIONS: ForwardOptions = {};
  * errors; refusals/answers maps them to answers in one place. Plain node:http: the hot path pays for no framework.
  */
 export function createApp(parts: GatewayParts): RequestListener {
-  const { config, store, backend, pricer, counters, book, proxy, pools, metrics, health, clients, log } = parts;
+  const { config, store, backend, pricer, counters, book, proxy, pools, models, metrics, health, clients, log } = parts;
   const router = new ServiceRouter(config.services);
   const authenticator = new Authenticator(store, (payment) => metrics.recordPaid(payment));
   const challenger = new Challenger(backend, store, pricer, config.macaroonLocation, authenticator.macaroonKeys);
@@ -92,7 +95,7 @@ export function createApp(parts: GatewayParts): RequestListener {
     log,
     maxBodyBytes: config.limits.maxBodyBytes,
   });
-  const prices = discovery({ config, book, pricer, clients });
+  const prices = discovery({ config, book, pricer, clients, models });
   const metered = new MeteredHandler({
     store,
     book,

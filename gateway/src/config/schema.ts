@@ -1,7 +1,8 @@
 import { z } from "zod";
+import { profileOf, UPSTREAM_KINDS } from "../upstream/kinds.js";
 import { adminSecretProblem } from "./admin-secret.js";
 import { isLoopbackHost } from "./loopback.js";
-import { pricingSchema } from "./pricing-schema.js";
+import { type PricingConfig, pricingSchema } from "./pricing-schema.js";
 
 /** Schemes a service may offer; see serviceSchema.schemes. */
 export const PAYMENT_SCHEMES = ["l402", "payment-charge", "payment-session"] as const;
@@ -53,6 +54,16 @@ export const serviceSchema = z
     match: matchSchema,
     /** The upstream, or the first of a pool; set this, `upstreams`, or both. */
     upstream: z.url({ protocol: /^https?$/ }).optional(),
+    /**
+     * The server behind `upstream`/`upstreams`, which decides how prompt tokens are counted, where load and model ids
+     * are read, and which length field is written: see docs/operator-guide.md, "Upstream kinds".
+     */
+    upstreamKind: z.enum(UPSTREAM_KINDS).default("l402-llm-backend"),
+    /**
+     * Whether the upstream reports each call's usage (`usage` in its answers and, asked with
+     * `stream_options.include_usage`, at the end of a stream). An upstream that does not can only have per-call rules.
+     */
+    upstreamReportsUsage: z.boolean().default(true),
     /** A pool of interchangeable upstreams (OpenAI-compatible servers): least-loaded first, failing ones ejected. */
     upstreams: z.array(z.url({ protocol: /^https?$/ })).optional(),
     /** Health checks and load readings of each upstream (every service has a pool, of one upstream at least). */
@@ -108,6 +119,7 @@ export const serviceSchema = z
     if ((service.price === undefined) === (service.pricing === undefined)) {
       ctx.addIssue({ code: "custom", path: ["price"], message: "set exactly one of price and pricing" });
     }
+    if (service.pricing) upstreamKindProblems(service, service.pricing, ctx);
     for (const [i, rule] of service.capabilityRules.entries()) {
       if (!service.capabilities.includes(rule.capability)) {
         ctx.addIssue({
@@ -118,6 +130,46 @@ export const serviceSchema = z
       }
     }
   });
+
+/** What a service's upstream kind cannot do with its pricing, refused at config load with the reason. */
+function upstreamKindProblems(
+  service: { name: string; upstreamKind: (typeof UPSTREAM_KINDS)[number]; upstreamReportsUsage: boolean },
+  pricing: PricingConfig,
+  ctx: z.RefinementCtx,
+): void {
+  const profile = profileOf(service.upstreamKind);
+  if (!service.upstreamReportsUsage) {
+    for (const [i, rule] of pricing.rules.entries()) {
+      if (!rule.tokens) continue;
+      ctx.addIssue({
+        code: "custom",
+        path: ["pricing", "rules", i, "tokens"],
+        message:
+          `service "${service.name}": a per-token rule charges the usage the upstream reports, and this upstream ` +
+          "reports none (upstreamReportsUsage: false): every call would be charged its whole reservation. Give the " +
+          "rule a perCallMsat instead",
+      });
+    }
+  }
+  if (!profile.lengthFields.includes(pricing.chatLengthField)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["pricing", "chatLengthField"],
+      message:
+        `a ${service.upstreamKind} upstream does not obey ${pricing.chatLengthField} as the completion limit; use ` +
+        profile.lengthFields.join(" or "),
+    });
+  }
+  if (pricing.surge && profile.load === "vllm-metrics" && pricing.surge.slotsPerUpstream === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["pricing", "surge", "slotsPerUpstream"],
+      message:
+        "vLLM's /metrics reports running and waiting requests but not how many it runs at once: set " +
+        "slotsPerUpstream to its --max-num-seqs",
+    });
+  }
+}
 
 /** Invoices created ahead of time, so a burst of challenges does not wait on LND's AddInvoice (one pool per process). */
 const invoicePoolSchema = z
