@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -302,6 +303,33 @@ describe("upstream kind: config load", () => {
     const service = meteredService("vllm", "http://127.0.0.1:1", { surge: {} });
     expect(problems(service).join("\n")).toContain("--max-num-seqs");
     expect(problems(meteredService("vllm", "http://127.0.0.1:1", { surge: { slotsPerUpstream: 8 } }))).toEqual([]);
+  });
+
+  it("holds live price changes (admin API) to the same rules", async () => {
+    const secret = randomBytes(32).toString("base64url");
+    const service = { ...meteredService("ollama", "http://127.0.0.1:1"), upstreamReportsUsage: false };
+    const config = offlineGatewayConfig({
+      admin: { port: 0, secret },
+      services: [{ ...service, pricing: { rules: [{ perCallMsat: 1_000 }] } }],
+    });
+    const gateway = await startGateway(config, {
+      backend: new KnownPreimageInvoices(),
+      log: pino({ level: "silent" }),
+    });
+    try {
+      const put = (pricing: unknown) =>
+        fetch(`${gateway.adminUrl}/admin/prices/llm`, {
+          method: "PUT",
+          headers: { "content-type": "application/json", authorization: `Bearer ${secret}` },
+          body: JSON.stringify(pricing),
+        });
+      const refused = await put({ rules: [{ tokens: { promptMsatPerToken: 1, completionMsatPerToken: 1 } }] });
+      expect(refused.status).toBe(400);
+      expect(await refused.text()).toContain("reports none");
+      expect((await put({ rules: [{ perCallMsat: 2_000 }] })).status).toBe(200);
+    } finally {
+      await gateway.close();
+    }
   });
 
   it("keeps today's behaviour by default: the llm-backend kind", () => {

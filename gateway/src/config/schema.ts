@@ -1,8 +1,9 @@
 import { z } from "zod";
-import { profileOf, UPSTREAM_KINDS } from "../upstream/kinds.js";
+import { UPSTREAM_KINDS } from "../upstream/kinds.js";
 import { adminSecretProblem } from "./admin-secret.js";
+import { upstreamKindProblems } from "./kind-rules.js";
 import { isLoopbackHost } from "./loopback.js";
-import { type PricingConfig, pricingSchema } from "./pricing-schema.js";
+import { pricingSchema } from "./pricing-schema.js";
 
 /** Schemes a service may offer; see serviceSchema.schemes. */
 export const PAYMENT_SCHEMES = ["l402", "payment-charge", "payment-session"] as const;
@@ -119,7 +120,9 @@ export const serviceSchema = z
     if ((service.price === undefined) === (service.pricing === undefined)) {
       ctx.addIssue({ code: "custom", path: ["price"], message: "set exactly one of price and pricing" });
     }
-    if (service.pricing) upstreamKindProblems(service, service.pricing, ctx);
+    for (const problem of service.pricing ? upstreamKindProblems(service, service.pricing) : []) {
+      ctx.addIssue({ code: "custom", path: ["pricing", ...problem.path], message: problem.message });
+    }
     for (const [i, rule] of service.capabilityRules.entries()) {
       if (!service.capabilities.includes(rule.capability)) {
         ctx.addIssue({
@@ -130,46 +133,6 @@ export const serviceSchema = z
       }
     }
   });
-
-/** What a service's upstream kind cannot do with its pricing, refused at config load with the reason. */
-function upstreamKindProblems(
-  service: { name: string; upstreamKind: (typeof UPSTREAM_KINDS)[number]; upstreamReportsUsage: boolean },
-  pricing: PricingConfig,
-  ctx: z.RefinementCtx,
-): void {
-  const profile = profileOf(service.upstreamKind);
-  if (!service.upstreamReportsUsage) {
-    for (const [i, rule] of pricing.rules.entries()) {
-      if (!rule.tokens) continue;
-      ctx.addIssue({
-        code: "custom",
-        path: ["pricing", "rules", i, "tokens"],
-        message:
-          `service "${service.name}": a per-token rule charges the usage the upstream reports, and this upstream ` +
-          "reports none (upstreamReportsUsage: false): every call would be charged its whole reservation. Give the " +
-          "rule a perCallMsat instead",
-      });
-    }
-  }
-  if (!profile.lengthFields.includes(pricing.chatLengthField)) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["pricing", "chatLengthField"],
-      message:
-        `a ${service.upstreamKind} upstream does not obey ${pricing.chatLengthField} as the completion limit; use ` +
-        profile.lengthFields.join(" or "),
-    });
-  }
-  if (pricing.surge && profile.load === "vllm-metrics" && pricing.surge.slotsPerUpstream === undefined) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["pricing", "surge", "slotsPerUpstream"],
-      message:
-        "vLLM's /metrics reports running and waiting requests but not how many it runs at once: set " +
-        "slotsPerUpstream to its --max-num-seqs",
-    });
-  }
-}
 
 /** Invoices created ahead of time, so a burst of challenges does not wait on LND's AddInvoice (one pool per process). */
 const invoicePoolSchema = z
