@@ -1,10 +1,13 @@
 /**
- * Tokens/s of llm-backend over HTTP against node-llama-cpp called in-process on the same model and settings:
- * one stream, then N parallel sequences, printed side by side with the HTTP/in-process ratio. Both sides stay loaded
- * and are measured round by round in alternating order; the CPU used by other processes is reported per measurement.
+ * Generated tokens/s of llm-backend over HTTP against node-llama-cpp called in-process and against llama.cpp's own
+ * `llama-server` (built from source on first use: test/tools/llama-server.ts), on the same model, prompts, max_tokens,
+ * sampling (greedy) and thread count: one stream, then N parallel sequences, printed side by side with the ratios.
+ * All sides stay loaded and are measured round by round in rotating order, so background load hits each alike; the CPU
+ * used by other processes is reported per measurement.
  *
  *   npm run bench:llm -- [--model PATH] [--shape tiny|1b|8b] [--parallel N] [--max-tokens N]
  *                        [--rounds N] [--threads N] [--gpu auto|cuda|vulkan|false] [--context-size N]
+ *                        [--sides in-process,http,llama-server]
  *
  * --shape writes (once, into the model cache) a random-weight GGUF of that llama shape with the default model's
  * tokenizer, so larger shapes can be measured offline; speed does not depend on the weight values.
@@ -17,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { getLlama, LlamaChat } from "node-llama-cpp";
 import { defaultModelPath } from "../../llm-backend/src/inference/default-model.js";
+import { startLlamaServer } from "../../test/support/llama-server.js";
 import { ensureRandomModel, SHAPES, type ShapeName } from "./random-gguf.js";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -42,6 +46,7 @@ const { values } = parseArgs({
     threads: { type: "string", default: String(availableParallelism()) },
     gpu: { type: "string", default: "auto" },
     "context-size": { type: "string", default: "1024" },
+    sides: { type: "string", default: "in-process,http,llama-server" },
   },
 });
 
@@ -243,6 +248,60 @@ function meanCpu(runs: Run[]): CpuShares | null {
   return { self: mean((c) => c.self), server: mean((c) => c.server), other: mean((c) => c.other) };
 }
 
+type SideName = "in-process" | "http" | "llama-server";
+const SIDE_NAMES: readonly SideName[] = ["in-process", "http", "llama-server"];
+const SIDE_LABELS: Record<SideName, string> = {
+  "in-process": "in-process",
+  http: "HTTP",
+  "llama-server": "llama-server",
+};
+
+/** A loaded side: how it generates, the pid whose CPU counts as "server" (none in-process), how it is unloaded. */
+interface Contender {
+  readonly name: SideName;
+  readonly generate: Generate;
+  readonly pid: number | undefined;
+  readonly dispose: () => Promise<void>;
+}
+
+function chosenSides(): SideName[] {
+  const names = (values.sides ?? "")
+    .split(",")
+    .map((name) => name.trim())
+    .filter(Boolean);
+  for (const name of names) {
+    if (!SIDE_NAMES.includes(name as SideName))
+      throw new Error(`unknown side ${name}; sides: ${SIDE_NAMES.join(", ")}`);
+  }
+  if (names.length === 0) throw new Error("--sides names no side");
+  return names as SideName[];
+}
+
+async function load(name: SideName, modelPath: string): Promise<Contender & { gpu?: string }> {
+  if (name === "in-process") {
+    const inProcess = await loadInProcess(modelPath);
+    return { name, generate: inProcess.generate, pid: undefined, dispose: inProcess.dispose, gpu: inProcess.gpu };
+  }
+  if (name === "http") {
+    const { url, child } = await startServerProcess(modelPath);
+    const dispose = async () => {
+      child.kill("SIGTERM");
+      await new Promise((resolveExit) => child.once("exit", resolveExit));
+    };
+    return { name, generate: await connectHttp(url), pid: child.pid, dispose };
+  }
+  // llama-server's -c is shared by its slots: each gets the context size our backend gives each sequence.
+  const server = await startLlamaServer({
+    model: modelPath,
+    parallel,
+    threads,
+    contextSize: contextSize * parallel,
+    args: values.gpu === "false" ? ["--n-gpu-layers", "0"] : [],
+  });
+  console.log(`[bench] llama-server ${server.baseUrl} (pid ${server.pid})`);
+  return { name, generate: await connectHttp(server.baseUrl), pid: server.pid, dispose: server.stop };
+}
+
 async function main(): Promise<void> {
   let modelPath = values.model ?? defaultModelPath();
   if (values.shape) {
@@ -250,70 +309,85 @@ async function main(): Promise<void> {
       throw new Error(`unknown --shape ${values.shape}; one of ${Object.keys(SHAPES).join(", ")}`);
     modelPath = await ensureRandomModel(values.shape as ShapeName, (message) => console.log(`[bench] ${message}`));
   }
+  const names = chosenSides();
   console.log(
-    `[bench] model ${modelPath}\n[bench] parallel ${parallel}, max_tokens ${maxTokens}, rounds ${rounds}, threads ${threads}, gpu ${values.gpu}`,
+    `[bench] model ${modelPath}\n[bench] sides ${names.join(", ")}; parallel ${parallel}, max_tokens ${maxTokens}, rounds ${rounds}, threads ${threads}, gpu ${values.gpu}`,
   );
-  // Both sides are loaded at once (the weights are mmapped, so shared) and measured in alternating order, round by
-  // round: background load or clock drift then hits both alike instead of whichever side happened to run second.
-  const inProcess = await loadInProcess(modelPath);
-  const { url, child } = await startServerProcess(modelPath);
+  // All sides are loaded at once (the weights are mmapped, so shared) and measured in rotating order, round by round:
+  // background load or clock drift then hits every side alike instead of whichever side happened to run last.
+  const contenders: (Contender & { gpu?: string })[] = [];
   try {
-    const http = await connectHttp(url);
-    const sides = { inProcess: { single: [], parallel: [] } as Side, http: { single: [], parallel: [] } as Side };
-    await inProcess.generate(0, "Hello.");
-    await http(0, "Hello.");
+    for (const name of names) contenders.push(await load(name, modelPath));
+    const results = new Map<SideName, Side>(names.map((name) => [name, { single: [], parallel: [] }]));
+    for (const contender of contenders) await contender.generate(0, "Hello.");
     for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? (["inProcess", "http"] as const) : (["http", "inProcess"] as const);
-      for (const side of order) {
-        const generate = side === "http" ? http : inProcess.generate;
-        sides[side].single.push(await measure(child.pid, single(generate, round)));
-      }
-      for (const side of order) {
-        const generate = side === "http" ? http : inProcess.generate;
-        sides[side].parallel.push(await measure(child.pid, fanOut(generate, round)));
-      }
+      const order = contenders.map((_, i) => contenders[(i + round) % contenders.length] as Contender);
+      for (const { name, generate, pid } of order)
+        results.get(name)?.single.push(await measure(pid, single(generate, round)));
+      for (const { name, generate, pid } of order)
+        results.get(name)?.parallel.push(await measure(pid, fanOut(generate, round)));
     }
-    report(inProcess.gpu, sides);
+    report(contenders.find((c) => c.gpu)?.gpu ?? (values.gpu === "false" ? "cpu" : String(values.gpu)), results);
   } finally {
-    child.kill("SIGTERM");
-    await new Promise((resolveExit) => child.once("exit", resolveExit));
-    await inProcess.dispose();
+    for (const contender of contenders.reverse()) await contender.dispose();
   }
 }
 
-function report(backend: string, sides: { inProcess: Side; http: Side }): void {
-  const row = (label: string, a: Run[], b: Run[]) => {
-    const total = (runs: Run[]) => rate(sum(runs.map((run) => run.measurement)));
-    const ratios = a.map((run, i) => {
-      const other = b[i];
-      return other ? rate(other.measurement) / rate(run.measurement) : Number.NaN;
-    });
-    return [
-      label.padEnd(22),
-      total(a).toFixed(1).padStart(10),
-      total(b).toFixed(1).padStart(10),
-      (total(b) / total(a)).toFixed(3).padStart(8),
-      median(ratios).toFixed(3).padStart(13),
-      `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`.padStart(12),
-    ].join(" ");
-  };
-  const { inProcess, http } = sides;
-  console.log(`\nbackend: ${backend}`);
-  console.log(
-    `${"tokens/s".padEnd(22)} ${"in-process".padStart(10)} ${"HTTP".padStart(10)} ${"ratio".padStart(8)} ${"median ratio".padStart(13)} ${"per round".padStart(12)}`,
-  );
-  console.log(row("single stream", inProcess.single, http.single));
-  console.log(row(`${parallel} parallel (aggregate)`, inProcess.parallel, http.parallel));
-  const speedUp = (side: Side) =>
-    rate(sum(side.parallel.map((run) => run.measurement))) / rate(sum(side.single.map((run) => run.measurement)));
-  console.log(`\nparallel speed-up: in-process ${speedUp(inProcess).toFixed(2)}x, HTTP ${speedUp(http).toFixed(2)}x`);
+const totalRate = (runs: Run[]) => rate(sum(runs.map((run) => run.measurement)));
 
-  const cpuRows: [string, CpuShares | null][] = [
-    ["in-process single", meanCpu(inProcess.single)],
-    ["HTTP single", meanCpu(http.single)],
-    [`in-process ${parallel} parallel`, meanCpu(inProcess.parallel)],
-    [`HTTP ${parallel} parallel`, meanCpu(http.parallel)],
-  ];
+/** Ratio of `a` to `b`: over the whole run, and per round (median, range), each round's pair measured back to back. */
+function ratioCells(a: Run[], b: Run[]): string {
+  const ratios = a.map((run, i) => {
+    const other = b[i];
+    return other ? rate(run.measurement) / rate(other.measurement) : Number.NaN;
+  });
+  return [
+    (totalRate(a) / totalRate(b)).toFixed(3).padStart(8),
+    median(ratios).toFixed(3).padStart(8),
+    `${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}`.padStart(11),
+  ].join(" ");
+}
+
+function report(backend: string, results: Map<SideName, Side>): void {
+  const names = [...results.keys()];
+  const get = (name: SideName) => results.get(name) as Side;
+  // Our backend over HTTP against each other side: the in-process ceiling, and llama.cpp's own server.
+  const pairs = (["in-process", "llama-server"] as const)
+    .filter((other) => results.has("http") && results.has(other))
+    .map((other) => ["http", other] as const);
+  console.log(`\nbackend: ${backend}; generated tokens/s (completion tokens ÷ wall time, prompt included)`);
+  console.log(
+    [
+      "".padEnd(24),
+      ...names.map((name) => SIDE_LABELS[name].padStart(12)),
+      ...pairs.map(([a, b]) => `${SIDE_LABELS[a]}/${SIDE_LABELS[b]}: total, median, per round`.padStart(34)),
+    ].join(" "),
+  );
+  for (const [label, pick] of [
+    ["single stream", (side: Side) => side.single],
+    [`${parallel} parallel (aggregate)`, (side: Side) => side.parallel],
+  ] as const) {
+    console.log(
+      [
+        label.padEnd(24),
+        ...names.map((name) =>
+          totalRate(pick(get(name)))
+            .toFixed(1)
+            .padStart(12),
+        ),
+        ...pairs.map(([a, b]) => ratioCells(pick(get(a)), pick(get(b))).padStart(34)),
+      ].join(" "),
+    );
+  }
+  const speedUp = (side: Side) => totalRate(side.parallel) / totalRate(side.single);
+  console.log(
+    `\nparallel speed-up: ${names.map((name) => `${SIDE_LABELS[name]} ${speedUp(get(name)).toFixed(2)}x`).join(", ")}`,
+  );
+
+  const cpuRows: [string, CpuShares | null][] = names.flatMap((name) => [
+    [`${SIDE_LABELS[name]} single`, meanCpu(get(name).single)] as [string, CpuShares | null],
+    [`${SIDE_LABELS[name]} ${parallel} parallel`, meanCpu(get(name).parallel)] as [string, CpuShares | null],
+  ]);
   if (cpuRows.every(([, cpu]) => cpu === null)) return;
   console.log(
     `\nCPU, share of all ${availableParallelism()} cores: ${"bench process".padStart(13)} ${"server".padStart(7)} ${"other processes".padStart(15)}`,
@@ -326,9 +400,9 @@ function report(backend: string, sides: { inProcess: Side; http: Side }): void {
       `  ${label.padEnd(37)} ${percent(cpu.self).padStart(13)} ${percent(cpu.server).padStart(7)} ${percent(cpu.other).padStart(15)}`,
     );
   }
-  const perRoundOther = [...inProcess.single, ...http.single, ...inProcess.parallel, ...http.parallel].map(
-    (run) => run.cpu?.other ?? 0,
-  );
+  const perRoundOther = names
+    .flatMap((name) => [...get(name).single, ...get(name).parallel])
+    .map((run) => run.cpu?.other ?? 0);
   const busiest = Math.max(...perRoundOther);
   if (busiest > 0.05) {
     console.log(

@@ -1,5 +1,5 @@
 /**
- * `npx tsx test/tools/cli.ts`: finds or provides the model, PostgreSQL, Prometheus, Aperture and a headless browser for the tests, as the test run
+ * `npx tsx test/tools/cli.ts`: finds or provides the model, PostgreSQL, Prometheus, Aperture, a headless browser, llama-server and Ollama for the tests, as the test run
  * does first.
  */
 import { provideTools } from "./provide.js";
