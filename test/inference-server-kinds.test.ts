@@ -212,6 +212,7 @@ describe.each(KINDS)("metering a real $kind server (regtest)", ({ kind, start, e
   it("charges nothing for calls refused before the server works", { timeout: 120_000 }, async () => {
     for (const body of [
       chat("hi", { n: 2 }),
+      chat("hi", { n_cmpl: 2 }),
       chat("hi", { max_tokens: MAX_TOKENS_CAP + 1 }),
       chat("hi", { max_tokens: 4, max_completion_tokens: 5 }),
       ...(kind === "ollama" ? [{ ...chat("hi"), model: "no-such-model" }] : []),

@@ -209,7 +209,7 @@ describe.each(KINDS)("upstream kind: $title", ({ kind, exact }) => {
 
   it("refuses several answers and beam search before any work, charging nothing", async () => {
     const served = upstream.served.length;
-    for (const multiplier of [{ n: 2 }, { best_of: 3 }, { use_beam_search: true }]) {
+    for (const multiplier of [{ n: 2 }, { n_cmpl: 2 }, { best_of: 3 }, { use_beam_search: true }]) {
       const call = await charged(() => post("/v1/chat/completions", { model, messages, ...multiplier }));
       expect(call.res.status, JSON.stringify(multiplier)).toBe(400);
       expect((JSON.parse(call.text) as { code: string }).code).toBe("unsupported_parameter");
