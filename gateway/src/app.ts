@@ -27,6 +27,7 @@ import { requestPath } from "./request-path.js";
 import type { TokenStore } from "./store/store.js";
 import { Authenticator } from "./tokens/authenticator.js";
 import { Challenger } from "./tokens/challenger.js";
+import type { ModelCatalogs } from "./upstream/models.js";
 import type { UpstreamPools } from "./upstream/pool.js";
 import type { TokenCounters } from "./upstream/token-counter.js";
 
@@ -40,6 +41,8 @@ export interface GatewayParts {
   readonly book: PriceBook;
   readonly proxy: UpstreamProxy;
   readonly pools: UpstreamPools;
+  /** The model ids each service's upstream serves, for the manifest. */
+  readonly models?: ModelCatalogs;
   readonly metrics: GatewayMetrics;
   readonly health: HealthHandlers;
   readonly clients: ClientAddresses;
@@ -53,7 +56,7 @@ export interface GatewayParts {
  * and request-path.ts runs them in order and switches on what they return.
  */
 export function createApp(parts: GatewayParts): RequestListener {
-  const { config, store, backend, pricer, counters, book, proxy, pools, metrics, health, clients, log } = parts;
+  const { config, store, backend, pricer, counters, book, proxy, pools, models, metrics, health, clients, log } = parts;
   const router = new ServiceRouter(config.services);
   const authenticator = new Authenticator(store, (payment) => metrics.recordPaid(payment));
   const challenger = new Challenger(backend, store, pricer, config.macaroonLocation, authenticator.macaroonKeys);
@@ -76,7 +79,7 @@ export function createApp(parts: GatewayParts): RequestListener {
     log,
     maxBodyBytes: config.limits.maxBodyBytes,
   });
-  const prices = discovery({ config, book, pricer, clients });
+  const prices = discovery({ config, book, pricer, clients, models });
   const metered = new MeteredHandler({
     store,
     book,

@@ -32,6 +32,7 @@ import { Refunds } from "./refunds/refunds.js";
 import { openStore } from "./store/open.js";
 import type { TokenStore } from "./store/store.js";
 import { depositInvoices, fixedPriceInvoices } from "./tokens/challenger.js";
+import { ModelCatalogs } from "./upstream/models.js";
 import { UpstreamPools } from "./upstream/pool.js";
 import { TokenCounters } from "./upstream/token-counter.js";
 
@@ -160,11 +161,17 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
   traffic.start();
   const health = healthHandlers(config, backend, store);
   const book = new PriceBook(config.services, log, metrics, (service) => pools.of(service).liveUrls());
+  const kindOf = (name: string) => config.services.find((s) => s.name === name)?.upstreamKind ?? "l402-llm-backend";
   const counters = new TokenCounters(
     (service) => pools.of(service),
     (service) => book.pricing(service)?.tokenCounting,
+    kindOf,
   );
-  const pricer = new InstrumentedPricer(customPricer(overrides.pricer, new ConfiguredPricer(book, counters)), metrics);
+  const models = new ModelCatalogs({ upstream: (service) => pools.of(service).pick(), kind: kindOf });
+  const pricer = new InstrumentedPricer(
+    customPricer(overrides.pricer, new ConfiguredPricer(book, counters, models)),
+    metrics,
+  );
   const clients = new ClientAddresses(config.trustProxy);
   const invoicePool = startInvoicePool(config, backend, metrics);
   const refundPayer = overrides.refundPayer ?? LndRefundPayer.fromConfig(config.lnd);
@@ -178,6 +185,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     book,
     proxy,
     pools,
+    models,
     metrics,
     health,
     clients,

@@ -43,11 +43,16 @@ export class KnownPreimageInvoices implements InvoiceBackend {
  * Buys a metered token from a gateway whose invoices `invoices` makes: asks for a chat completion with a deposit,
  * and "pays" by presenting the invoice's preimage. Returns the Authorization value.
  */
-export async function buyMeteredToken(gatewayUrl: string, invoices: KnownPreimageInvoices, depositMsat: number) {
+export async function buyMeteredToken(
+  gatewayUrl: string,
+  invoices: KnownPreimageInvoices,
+  depositMsat: number,
+  model = "m",
+) {
   const challenge = await fetch(`${gatewayUrl}/v1/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json", "x-l402-deposit-msat": String(depositMsat) },
-    body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }] }),
+    body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }),
   });
   if (challenge.status !== 402) throw new Error(`expected a 402 challenge, got ${challenge.status}`);
   const { macaroon, payment_hash } = (await challenge.json()) as { macaroon: string; payment_hash: string };

@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
 import { z } from "zod";
+import { upstreamKindProblems } from "../config/kind-rules.js";
 import { pricingSchema } from "../config/pricing-schema.js";
 import type { GatewayConfig } from "../config/schema.js";
 import { sendJsonError } from "../http/errors.js";
@@ -97,6 +98,11 @@ export function adminRouter(
     const parsed = pricingSchema.safeParse(req.body);
     if (!parsed.success) {
       sendJsonError(res, 400, "invalid_pricing", zodMessage(parsed.error));
+      return;
+    }
+    const problems = upstreamKindProblems(service, parsed.data);
+    if (problems.length > 0) {
+      sendJsonError(res, 400, "invalid_pricing", problems.map((p) => `${p.path.join(".")}: ${p.message}`).join("; "));
       return;
     }
     book.update(service, parsed.data, "admin");

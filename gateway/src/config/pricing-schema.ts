@@ -53,6 +53,11 @@ export const surgeSchema = z
   .object({
     /** Upstream path with `busy_sequences`, `queue_depth` and `slots_total` (the llm-backend's /health). */
     healthPath: z.string().startsWith("/").default("/health"),
+    /**
+     * Requests one upstream runs at once, for a kind whose load reading does not say (vLLM: its --max-num-seqs);
+     * overrides the slot count a llama.cpp server reports.
+     */
+    slotsPerUpstream: z.number().int().positive().optional(),
     pollIntervalMs: z.number().int().min(50).max(60_000).default(1_000),
     /** Piecewise-linear curve from load to multiplier; below the first point 1×, above the last the last value. */
     curve: z
@@ -105,6 +110,19 @@ export const pricingSchema = z
         chatPath: z.string().startsWith("/").default("/v1/chat/completions/input_tokens"),
         tokenizePath: z.string().startsWith("/").default("/tokenize"),
         timeoutMs: z.number().int().positive().default(2_000),
+        /**
+         * For an upstream with no tokenizer (Ollama, a hosted API): the prompt is reserved as the UTF-8 bytes of its
+         * messages (and tools) as JSON, plus these allowances for what the chat template adds, in tokens.
+         */
+        promptBound: z
+          .object({
+            /** Special tokens the template wraps around each message (ChatML: 5; Llama 3: 5). */
+            perMessageTokens: z.number().int().min(0).max(10_000).default(8),
+            /** Text the template adds once: the generation prompt and a default system prompt (Modelfile SYSTEM). */
+            perRequestTokens: z.number().int().min(0).max(100_000).default(64),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

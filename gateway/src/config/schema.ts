@@ -1,5 +1,7 @@
 import { z } from "zod";
+import { UPSTREAM_KINDS } from "../upstream/kinds.js";
 import { adminSecretProblem } from "./admin-secret.js";
+import { upstreamKindProblems } from "./kind-rules.js";
 import { isLoopbackHost } from "./loopback.js";
 import { pricingSchema } from "./pricing-schema.js";
 
@@ -53,6 +55,16 @@ export const serviceSchema = z
     match: matchSchema,
     /** The upstream, or the first of a pool; set this, `upstreams`, or both. */
     upstream: z.url({ protocol: /^https?$/ }).optional(),
+    /**
+     * The server behind `upstream`/`upstreams`, which decides how prompt tokens are counted, where load and model ids
+     * are read, and which length field is written: see docs/operator-guide.md, "Upstream kinds".
+     */
+    upstreamKind: z.enum(UPSTREAM_KINDS).default("l402-llm-backend"),
+    /**
+     * Whether the upstream reports each call's usage (`usage` in its answers and, asked with
+     * `stream_options.include_usage`, at the end of a stream). An upstream that does not can only have per-call rules.
+     */
+    upstreamReportsUsage: z.boolean().default(true),
     /** A pool of interchangeable upstreams (OpenAI-compatible servers): least-loaded first, failing ones ejected. */
     upstreams: z.array(z.url({ protocol: /^https?$/ })).optional(),
     /** Health checks and load readings of each upstream (every service has a pool, of one upstream at least). */
@@ -107,6 +119,9 @@ export const serviceSchema = z
     }
     if ((service.price === undefined) === (service.pricing === undefined)) {
       ctx.addIssue({ code: "custom", path: ["price"], message: "set exactly one of price and pricing" });
+    }
+    for (const problem of service.pricing ? upstreamKindProblems(service, service.pricing) : []) {
+      ctx.addIssue({ code: "custom", path: ["pricing", ...problem.path], message: problem.message });
     }
     for (const [i, rule] of service.capabilityRules.entries()) {
       if (!service.capabilities.includes(rule.capability)) {

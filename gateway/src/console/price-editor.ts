@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { upstreamKindProblems } from "../config/kind-rules.js";
 import { type PriceRule, type PricingConfig, pricingSchema } from "../config/pricing-schema.js";
 import type { ServiceConfig } from "../config/schema.js";
 import { canonicalTarget } from "../http/canonical-target.js";
@@ -104,6 +105,11 @@ export class PriceEditor {
     const checked = pricingSchema.safeParse(withRule(live, index, rule));
     if (!checked.success) {
       const problems = checked.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
+      throw new PriceChangeError(400, "invalid_pricing", problems);
+    }
+    const kindProblems = upstreamKindProblems(service, checked.data);
+    if (kindProblems.length > 0) {
+      const problems = kindProblems.map((p) => `${p.path.join(".")}: ${p.message}`).join("; ");
       throw new PriceChangeError(400, "invalid_pricing", problems);
     }
     let next = checked.data;

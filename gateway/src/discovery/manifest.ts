@@ -56,8 +56,12 @@ function describeMetered(pricing: PricingConfig, multiplierMilli: number): Recor
   };
 }
 
-function describeService(service: ServiceConfig, book: PriceBook): Record<string, unknown> {
+/** The model ids a service's upstream serves, as it names them; undefined when unknown. */
+export type ModelsOf = (service: string) => readonly string[] | undefined;
+
+function describeService(service: ServiceConfig, book: PriceBook, modelsOf: ModelsOf): Record<string, unknown> {
   const pricing = book.pricing(service.name);
+  const models = pricing ? modelsOf(service.name) : undefined;
   const { match } = service;
   return {
     name: service.name,
@@ -79,6 +83,8 @@ function describeService(service: ServiceConfig, book: PriceBook): Record<string
     schemes: service.schemes,
     token_lifetime_seconds: service.tokenLifetimeSeconds,
     invoice_expiry_seconds: service.invoiceExpirySeconds,
+    // The model ids a request's `model` may name, as the upstream lists them (null when it has not said).
+    ...(pricing ? { models: models ?? null } : {}),
     pricing: pricing
       ? describeMetered(pricing, book.multiplierMilli(service.name))
       : // Pay once, use until the credential expires (token_lifetime_seconds).
@@ -91,7 +97,11 @@ function describeService(service: ServiceConfig, book: PriceBook): Record<string
  * pricing rule as data, capabilities, deposit bounds and free paths. It names no upstream, no health path, no
  * external pricer URL and nothing marked private.
  */
-export function buildManifest(services: readonly ServiceConfig[], book: PriceBook): Record<string, unknown> {
+export function buildManifest(
+  services: readonly ServiceConfig[],
+  book: PriceBook,
+  modelsOf: ModelsOf = () => undefined,
+): Record<string, unknown> {
   const shown = services.filter((service) => !service.private);
   const offered = new Set(shown.flatMap((service) => service.schemes));
   const withPayment = offered.has("payment-charge") || offered.has("payment-session");
@@ -114,7 +124,7 @@ export function buildManifest(services: readonly ServiceConfig[], book: PriceBoo
     },
     endpoints: { quote: QUOTE_PATH, balance: BALANCE_PATH, close: CLOSE_PATH },
     units: { metered: "msat", fixed: "sats" },
-    services: shown.map((service) => describeService(service, book)),
+    services: shown.map((service) => describeService(service, book, modelsOf)),
   };
 }
 

@@ -12,6 +12,7 @@ import type { Outcome } from "../pipeline/outcome.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import type { Pricer } from "../pricing/pricer.js";
 import { describeQuote, msatToInvoiceSats } from "../pricing/quote.js";
+import type { ModelCatalogs } from "../upstream/models.js";
 import { buildManifest, MANIFEST_MAX_AGE_SECONDS, manifestBody } from "./manifest.js";
 
 export interface DiscoveryDeps {
@@ -20,11 +21,13 @@ export interface DiscoveryDeps {
   /** The pricer challenges and the metered handler use, so that a quote is what a challenge would ask for. */
   readonly pricer: Pricer;
   readonly clients: ClientAddresses;
+  /** The model ids each service's upstream serves, listed in the manifest. */
+  readonly models?: ModelCatalogs;
 }
 
 export interface Discovery {
   /** GET /.well-known/l402.json: the public manifest, cacheable. */
-  manifest(req: IncomingMessage, res: ServerResponse): Outcome;
+  manifest(req: IncomingMessage, res: ServerResponse): Promise<Outcome>;
   /** POST /l402/quote: the exact price of one request, without an invoice. */
   quote(req: IncomingMessage, res: ServerResponse, query: string): Promise<Outcome>;
 }
@@ -35,7 +38,7 @@ export interface Discovery {
  * Refusals of the body, deposit or price are thrown to the pipeline's error map, as for a challenge.
  */
 export function discovery(deps: DiscoveryDeps): Discovery {
-  const { config, book, pricer, clients } = deps;
+  const { config, book, pricer, clients, models } = deps;
   const router = new ServiceRouter(config.services);
   // Quotes count prompt tokens on the upstream: limited per client like challenges, with the same settings.
   const limiter = new RateLimiter(config.limits.challengesPerMinute, config.limits.challengeBurst);
@@ -45,9 +48,11 @@ export function discovery(deps: DiscoveryDeps): Discovery {
   };
 
   return {
-    manifest(req, res) {
+    async manifest(req, res) {
       req.resume();
-      const { body, etag } = manifestBody(buildManifest(config.services, book));
+      const metered = config.services.filter((service) => !service.private && service.pricing !== undefined);
+      const listed = new Map(await Promise.all(metered.map(async (s) => [s.name, await models?.ids(s.name)] as const)));
+      const { body, etag } = manifestBody(buildManifest(config.services, book, (name) => listed.get(name)));
       const headers = {
         "cache-control": `public, max-age=${MANIFEST_MAX_AGE_SECONDS}`,
         etag,

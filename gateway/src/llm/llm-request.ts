@@ -27,8 +27,11 @@ export const LENGTH_FIELDS = [
   "max_output_tokens",
 ] as const;
 
-/** Fields that multiply the output (several choices, beam candidates): only the single-answer value is accepted. */
-const SINGLE_ANSWER: Record<string, unknown> = { n: 1, best_of: 1, use_beam_search: false };
+/**
+ * Fields that multiply the output (several choices, beam candidates): only the single-answer value is accepted.
+ * `n_cmpl` is llama.cpp's server's own name for `n` (completions generated from one prompt).
+ */
+const SINGLE_ANSWER: Record<string, unknown> = { n: 1, n_cmpl: 1, best_of: 1, use_beam_search: false };
 
 /** JSON nesting deeper than this is refused before parsing: OpenAI-style bodies nest a few levels. */
 export const MAX_JSON_DEPTH = 64;

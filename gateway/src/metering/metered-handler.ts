@@ -193,16 +193,10 @@ export class MeteredHandler {
       return;
     }
     // The upstream accepted the stream, so it processed the prompt: that much is charged even when no token went out.
-    let completionTokens = 0;
-    if (tap.deliveredText !== "") {
-      try {
-        completionTokens = await this.deps.counters.of(service.name).textTokens(tap.deliveredText, false);
-      } catch {
-        // The tokenizer died with the upstream: count the text events delivered (one per token on llama.cpp-style
-        // servers), never more than max_tokens.
-        completionTokens = Math.min(tap.deliveredChunks, quote.maxTokens);
-      }
-    }
+    // Its prompt is the quote's count: exact, or on an upstream with no tokenizer the bound the client was quoted
+    // (the upstream reports the real count only at the end of a stream, which the client did not wait for).
+    const counter = this.deps.counters.of(service.name);
+    const completionTokens = await counter.deliveredTokens(tap.deliveredText, tap.deliveredChunks, quote.maxTokens);
     const usage = { promptTokens: quote.promptTokens, completionTokens };
     await open.close({ amountMsat: costOf(quote, usage), ...tokenCounts(usage), reason: "partial" });
   }
@@ -210,6 +204,13 @@ export class MeteredHandler {
   chargeFor(quote: Quote, usage: Usage | undefined): Omit<Charge, "service" | "model"> {
     if (quote.kind === "per_call") return { amountMsat: quote.worstCaseMsat, reason: "fixed" };
     if (!usage) return { amountMsat: quote.worstCaseMsat, reason: "no_usage" };
+    if (usage.promptTokens > quote.promptTokens && quote.promptCount !== undefined) {
+      // Charged at most the reservation all the same; the operator's template allowance (or the kind) is wrong.
+      this.deps.log.warn(
+        { quoted: quote.promptTokens, reported: usage.promptTokens, count: quote.promptCount, model: quote.model },
+        "the upstream reports more prompt tokens than the quote counted; raise tokenCounting.promptBound",
+      );
+    }
     return { amountMsat: costOf(quote, usage), ...tokenCounts(usage), reason: "usage" };
   }
 }

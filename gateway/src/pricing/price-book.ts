@@ -3,6 +3,7 @@ import type { PricingConfig } from "../config/pricing-schema.js";
 import type { ServiceConfig } from "../config/schema.js";
 import { upstreamsOf } from "../config/upstreams.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
+import { profileOf, type UpstreamKind } from "../upstream/kinds.js";
 import { MULTIPLIER_SCALE } from "./quote.js";
 import { SurgeMonitor } from "./surge.js";
 
@@ -15,6 +16,7 @@ const upstreamsOfService = (service: ServiceConfig | undefined): string[] => (se
 export class PriceBook {
   private readonly live = new Map<string, PricingConfig>();
   private readonly surges = new Map<string, SurgeMonitor>();
+  private readonly kinds = new Map<string, UpstreamKind>();
   private readonly listeners: ((service: string, next: PricingConfig, source: "admin" | "reload") => void)[] = [];
 
   /** @param upstreamsOf the upstreams in service of a service now (its pool), whose combined load drives surge. */
@@ -26,17 +28,24 @@ export class PriceBook {
       upstreamsOfService(services.find((s) => s.name === name)),
   ) {
     for (const service of services) {
+      this.kinds.set(service.name, service.upstreamKind);
       if (!service.pricing) continue;
       this.live.set(service.name, service.pricing);
-      if (service.pricing.surge) this.surges.set(service.name, this.monitor(service.name, service.pricing));
+      this.addSurge(service.name, service.pricing);
     }
     this.publish();
   }
 
-  private monitor(service: string, pricing: PricingConfig): SurgeMonitor {
+  /** Follows the service's load when its pricing has surge and its upstream kind reports load; logs why not. */
+  private addSurge(service: string, pricing: PricingConfig): SurgeMonitor | undefined {
     const surge = pricing.surge;
-    if (!surge) throw new Error("no surge config");
-    return new SurgeMonitor(
+    if (!surge) return undefined;
+    const profile = profileOf(this.kinds.get(service) ?? "l402-llm-backend");
+    if (profile.load === "none") {
+      this.log.warn({ service }, `surge pricing off: ${profile.noLoadReason ?? "this upstream reports no load"}`);
+      return undefined;
+    }
+    const monitor = new SurgeMonitor(
       () => this.upstreamsOf(service),
       surge,
       this.log,
@@ -44,7 +53,10 @@ export class PriceBook {
         this.metrics.surgeMultiplier.set({ service }, multiplier);
         this.log.info({ service, multiplier: Number(multiplier.toFixed(3)) }, "surge multiplier changed");
       },
+      profile.load,
     );
+    this.surges.set(service, monitor);
+    return monitor;
   }
 
   /** The services whose prices this book holds. */
@@ -76,11 +88,8 @@ export class PriceBook {
     for (const listener of this.listeners) listener(service.name, next, source);
     const monitor = this.surges.get(service.name);
     if (next.surge && monitor) monitor.reconfigure(next.surge);
-    else if (next.surge) {
-      const created = this.monitor(service.name, next);
-      this.surges.set(service.name, created);
-      created.start();
-    } else if (monitor) {
+    else if (next.surge) this.addSurge(service.name, next)?.start();
+    else if (monitor) {
       monitor.stop();
       this.surges.delete(service.name);
       this.metrics.surgeMultiplier.set({ service: service.name }, 1);

@@ -1,6 +1,8 @@
 import { CodedError } from "@l402-gateway/l402";
 import type { ServiceConfig } from "../config/schema.js";
 import { completionPrompt, type LlmRequest } from "../llm/llm-request.js";
+import { profileOf } from "../upstream/kinds.js";
+import { type ModelCatalogs, namesModel } from "../upstream/models.js";
 import { TokenCountError, type TokenCounters } from "../upstream/token-counter.js";
 import { askExternalPricer } from "./external.js";
 import type { PriceBook } from "./price-book.js";
@@ -13,6 +15,8 @@ export type QuoteErrorCode =
   | "unpriced_endpoint"
   | "price_out_of_range"
   | "invalid_request"
+  | "unknown_model"
+  | "token_counting_misconfigured"
   | "pricing_unavailable";
 
 /** A request that cannot be priced (refusals/answers.ts gives each code its HTTP status). */
@@ -46,10 +50,14 @@ export type PriceSource = Pick<PriceBook, "pricing" | "multiplierMilli">;
  * it does not answer in time.
  */
 export class ConfiguredPricer implements Pricer {
-  /** @param counters the upstreams' token counters, for prompt tokens. */
+  /**
+   * @param counters the upstreams' token counters, for prompt tokens.
+   * @param models the upstreams' model ids, for the quote and to refuse a model the upstream does not serve.
+   */
   constructor(
     private readonly book: PriceSource,
     private readonly counters: TokenCounters,
+    private readonly models?: ModelCatalogs,
   ) {}
 
   /** @param line the method and the canonical path key (see canonical-target.ts) */
@@ -72,19 +80,37 @@ export class ConfiguredPricer implements Pricer {
         `${line.method} ${line.path} is not an endpoint priced by tokens (POST …/chat/completions or …/completions); the owner can make it free or give it a per-call price`,
       );
     }
+    const models = llm ? await this.upstreamModels(service, llm.model) : undefined;
     const countsPrompt = (rule.tokens?.promptMsatPerToken ?? 0) > 0 || pricing.external !== undefined;
     const promptTokens = llm && countsPrompt ? await this.promptTokens(service, llm) : 0;
     const request = { model: llm?.model, promptTokens, maxTokens: llm?.maxTokens ?? 0 };
+    const promptCount: Quote["promptCount"] = this.counters.of(service.name).exact ? "exact" : "bound";
+    const described = { ...(llm && countsPrompt ? { promptCount } : {}), ...(models ? { models } : {}) };
     if (pricing.external) {
       const price = await askExternalPricer(pricing.external, { service: service.name, ...line, ...request });
-      if (price !== undefined) return externalQuote(price, request);
+      if (price !== undefined) return { ...externalQuote(price, request), ...described };
     }
     try {
-      return quoteFor(rule, request, this.book.multiplierMilli(service.name));
+      return { ...quoteFor(rule, request, this.book.multiplierMilli(service.name)), ...described };
     } catch (error) {
       if (error instanceof RangeError) throw new QuoteError("price_out_of_range", error.message);
       throw error;
     }
+  }
+
+  /**
+   * The upstream's model ids, for the quote; a model the upstream would refuse by name (see kinds.ts) is refused
+   * here, before any count or payment, with the ids it serves.
+   */
+  private async upstreamModels(service: ServiceConfig, model: string | undefined) {
+    if (!this.models) return undefined;
+    const ids = await this.models.ids(service.name);
+    if (ids && model !== undefined && profileOf(service.upstreamKind).refusesUnknownModel) {
+      if (!namesModel(service.upstreamKind, ids, model)) {
+        throw new QuoteError("unknown_model", `model ${model} is not served here; models: ${ids.join(", ")}`);
+      }
+    }
+    return ids;
   }
 
   private async promptTokens(service: ServiceConfig, llm: LlmRequest): Promise<number> {
@@ -92,10 +118,14 @@ export class ConfiguredPricer implements Pricer {
     try {
       return llm.kind === "chat"
         ? await counter.chatPromptTokens(llm.body)
-        : await counter.textTokens(completionPrompt(llm), true);
+        : await counter.completionPromptTokens(completionPrompt(llm), llm.model);
     } catch (error) {
-      if (error instanceof TokenCountError && error.refusedByUpstream) {
+      if (error instanceof TokenCountError && error.blame === "client") {
         throw new QuoteError("invalid_request", error.message);
+      }
+      // The operator's set-up, not the client's request: the gateway's upstream does not count as its kind should.
+      if (error instanceof TokenCountError && error.blame === "operator") {
+        throw new QuoteError("token_counting_misconfigured", `cannot price this request: ${error.message}`);
       }
       throw new QuoteError("pricing_unavailable", `cannot price this request now: ${(error as Error).message}`);
     }

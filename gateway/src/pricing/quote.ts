@@ -20,6 +20,13 @@ export interface Quote {
   readonly worstCaseMsat: number;
   /** Where the price came from: a fixed-price service's config, a pricing rule, or the owner's external pricer. */
   readonly source: "fixed" | "rule" | "external";
+  /**
+   * `bound` when promptTokens is an upper bound (an upstream with no tokenizer: the call is charged the prompt tokens
+   * the upstream reports); exact otherwise.
+   */
+  readonly promptCount?: "exact" | "bound";
+  /** The model ids the service's upstream serves, as it names them (undefined when it has not said). */
+  readonly models?: readonly string[];
 }
 
 function applyMultiplier(msat: number, multiplierMilli: number): number {
@@ -135,5 +142,7 @@ export function describeQuote(quote: Quote): Record<string, unknown> {
     minimum_msat: quote.minimumMsat,
     surge_multiplier: quote.multiplierMilli / MULTIPLIER_SCALE,
     worst_case_msat: quote.worstCaseMsat,
+    ...(quote.promptCount ? { prompt_tokens_are: quote.promptCount === "bound" ? "upper_bound" : "exact" } : {}),
+    ...(quote.models ? { models: quote.models } : {}),
   };
 }

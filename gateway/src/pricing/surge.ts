@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { SurgeConfig } from "../config/pricing-schema.js";
+import type { LoadSource } from "../upstream/kinds.js";
 import { combinedLoad } from "../upstream/load.js";
 import { MULTIPLIER_SCALE } from "./quote.js";
 
@@ -26,12 +27,16 @@ export class SurgeMonitor {
   private timer: NodeJS.Timeout | undefined;
   private lastLoad = 0;
 
-  /** @param upstreams the upstream, or the pool's upstreams in service now. */
+  /**
+   * @param upstreams the upstream, or the pool's upstreams in service now.
+   * @param source where the upstreams' kind reports its load (see kinds.ts).
+   */
   constructor(
     private readonly upstreams: string | (() => readonly string[]),
     private config: SurgeConfig,
     private readonly log: Logger,
     private readonly onChange: (multiplier: number) => void = () => {},
+    private readonly source: LoadSource = "backend-health",
   ) {}
 
   /** The multiplier in thousandths, as quotes use it. */
@@ -67,10 +72,11 @@ export class SurgeMonitor {
   /** Reads the upstreams' combined load once and moves the smoothed multiplier toward the curve's value. */
   async poll(): Promise<void> {
     const urls = typeof this.upstreams === "string" ? [this.upstreams] : this.upstreams();
+    const { healthPath, slotsPerUpstream } = this.config;
     const load = await combinedLoad(
       urls,
-      this.config.healthPath,
-      Math.max(this.config.pollIntervalMs, 500),
+      this.source,
+      { healthPath, slotsPerUpstream, timeoutMs: Math.max(this.config.pollIntervalMs, 500) },
       (upstream, error) => this.log.debug({ err: error.message, upstream }, "surge: could not read upstream load"),
     );
     // Upstreams we cannot read keep the last multiplier: readiness and the pool's health checks report them.

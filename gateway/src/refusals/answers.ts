@@ -30,12 +30,17 @@ const LLM_REQUEST_STATUS: Readonly<Record<LlmRequestErrorCode, number>> = {
   max_tokens_too_large: 400,
 };
 
-/** A request that cannot be priced is the client's (400), unless the pricing itself is down (503). */
+/**
+ * A request that cannot be priced is the client's (400), unless the upstream does not count as its configured kind
+ * should (502: the operator's set-up) or the pricing itself is down (503).
+ */
 const QUOTE_STATUS: Readonly<Record<QuoteErrorCode, number>> = {
   no_price: 400,
   unpriced_endpoint: 400,
   price_out_of_range: 400,
   invalid_request: 400,
+  unknown_model: 400,
+  token_counting_misconfigured: 502,
   pricing_unavailable: 503,
 };
 
