@@ -10,6 +10,7 @@ import type { PriceBook } from "../pricing/price-book.js";
 import type { TokenStore } from "../store/store.js";
 import type { TokenCounters } from "../upstream/token-counter.js";
 import { AuditLog } from "./audit.js";
+import { PRICE_CHANGE_STATUS } from "./errors.js";
 import { html } from "./html.js";
 import {
   CONSOLE_CSS,
@@ -305,7 +306,7 @@ export function consoleRouter(parts: ConsoleParts): Router {
       res.redirect(303, "/console/prices#audit");
     } catch (error) {
       if (!(error instanceof PriceChangeError)) throw error;
-      sendErrorPage(res, error.status, error.code, error.message, frame(res, "prices"));
+      sendErrorPage(res, PRICE_CHANGE_STATUS[error.code], error.code, error.message, frame(res, "prices"));
     }
   });
 
