@@ -123,7 +123,7 @@ export function requestPath(stages: RequestStages): RequestListener {
       metrics.paidRequests.inc({ service: service.name, scheme: payment.charged ? "payment" : "l402" });
       return outcomeOf(await forwarder.forward(req, res, service, ctx, withReceipt(payment.receipt, NO_OPTIONS)));
     }
-    const limited = admission.admit(req, res, service);
+    const limited = admission.takeChallenge(req, res, service);
     if (limited) return limited;
     req.resume();
     const issued = await challenger.challenge(service, { method: req.method ?? "GET", path: target.key }, auth);

@@ -1,3 +1,4 @@
+import { CodedError } from "./errors.js";
 import { strictUtf8 } from "./text.js";
 
 /**
@@ -53,8 +54,12 @@ export function encodeBinaryV2(macaroon: FirstPartyMacaroonFields): Buffer {
 }
 
 /** Thrown for bytes that are not one well-formed binary V2 macaroon. */
-export class BinaryV2Error extends Error {
+export class BinaryV2Error extends CodedError<"malformed"> {
   override readonly name = "BinaryV2Error";
+
+  constructor(message: string) {
+    super("malformed", message);
+  }
 }
 
 /**

@@ -2,7 +2,7 @@
  * @l402-gateway/l402 — the L402 protocol core, byte-compatible with Aperture and lnget.
  *
  * Errors
- *   class CodedError<Code> extends Error { readonly code: Code }: the one error shape here and in the agent client
+ *   class CodedError<Code> extends Error { readonly code: Code }: the one error shape here, in the gateway and in the agent client
  *   class L402Error extends CodedError<L402ErrorCode>
  *   type L402ErrorCode = "missing" | "malformed" | "bad_signature" | "wrong_preimage" | "expired" | "revoked"
  *     | "wrong_service" | "missing_capability" | "unknown_caveat" | "widened_caveat" | "unsupported_version"

@@ -4,7 +4,7 @@ import type { InvoiceBackend } from "../lightning/invoices.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { PriceBook } from "../pricing/price-book.js";
 import { MULTIPLIER_SCALE } from "../pricing/quote.js";
-import type { PaymentsRow, RevenueRow, TokenStore } from "../store/store.js";
+import type { AccountReports, PaymentsRow, RevenueRow, StoreLifecycle } from "../store/store.js";
 import { groupedBarChart, ratioBar } from "./charts.js";
 import { figure, html, type SafeHtml } from "./html.js";
 
@@ -43,7 +43,8 @@ export interface OverviewFigures {
 
 export interface OverviewSources {
   readonly services: readonly ServiceConfig[];
-  readonly store: TokenStore;
+  /** The totals of the money figures, and the write probe of the health figures. */
+  readonly store: AccountReports & Pick<StoreLifecycle, "ping">;
   readonly book: PriceBook;
   readonly metrics: GatewayMetrics;
   readonly backend: InvoiceBackend;

@@ -57,7 +57,7 @@ export class PriceEditor {
 
   async preview(service: ServiceConfig, index: number, rule: PriceRule, sample: SampleRequest) {
     const live = this.book.pricing(service.name);
-    if (!live) throw new PriceChangeError(404, "unknown_service", `no metered service named ${service.name}`);
+    if (!live) throw new PriceChangeError("unknown_service", `no metered service named ${service.name}`);
     const proposed = withRule(live, index, rule);
     const after: PriceSource = {
       pricing: (name) => (name === service.name ? proposed : this.book.pricing(name)),
@@ -94,10 +94,9 @@ export class PriceEditor {
   apply(service: ServiceConfig, index: number, rule: PriceRule, version: string, who: string): AuditEntry {
     const live = this.book.pricing(service.name);
     const old = live?.rules[index];
-    if (!live || !old) throw new PriceChangeError(404, "unknown_rule", `${service.name} has no rule ${index}`);
+    if (!live || !old) throw new PriceChangeError("unknown_rule", `${service.name} has no rule ${index}`);
     if (version !== this.version(service.name)) {
       throw new PriceChangeError(
-        409,
         "prices_changed",
         `the prices of ${service.name} or the config file changed since this page was loaded (a hot reload, the admin API or another console); nothing was applied: reload the page and make the change again`,
       );
@@ -105,7 +104,7 @@ export class PriceEditor {
     const checked = pricingSchema.safeParse(withRule(live, index, rule));
     if (!checked.success) {
       const problems = checked.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
-      throw new PriceChangeError(400, "invalid_pricing", problems);
+      throw new PriceChangeError("invalid_pricing", problems);
     }
     const kindProblems = upstreamKindProblems(service, checked.data);
     if (kindProblems.length > 0) {
@@ -116,7 +115,6 @@ export class PriceEditor {
     if (this.file) {
       if (JSON.stringify(this.file.pricing(service.name)) !== JSON.stringify(live)) {
         throw new PriceChangeError(
-          409,
           "file_differs",
           `the live prices of ${service.name} differ from ${this.file.path} (changed through the admin API); writing the file would undo that change: put those prices in the file first`,
         );

@@ -1,19 +1,25 @@
 import { createHash } from "node:crypto";
 import { chmodSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { CodedError } from "@l402-gateway/l402";
 import { isMap, isSeq, parseDocument } from "yaml";
 import { loadConfigFile } from "../config/load.js";
 import type { PriceRule, PricingConfig } from "../config/pricing-schema.js";
 
-/** The console's change cannot be applied as asked; `code` and `status` say why. */
-export class PriceChangeError extends Error {
+/** Why a console price change cannot be applied as asked (console/errors.ts gives each code its HTTP status). */
+export type PriceChangeCode =
+  | "unknown_service"
+  | "unknown_rule"
+  | "invalid_pricing"
+  | "prices_changed"
+  | "file_differs"
+  | "config_changed"
+  | "config_unreadable"
+  | "rule_not_in_file"
+  | "config_not_writable";
+
+/** The console's change cannot be applied as asked; `code` says why. */
+export class PriceChangeError extends CodedError<PriceChangeCode> {
   override readonly name = "PriceChangeError";
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /**
@@ -36,25 +42,24 @@ export class PriceFile {
 
   /**
    * Replaces rule `index` of `service` when the file is still at `expectedVersion`; returns the pricing the file
-   * declares afterwards. Throws PriceChangeError (409) when the file changed, and restores the old file when the
+   * declares afterwards. Throws PriceChangeError (`config_changed`) when the file changed, and restores the old file when the
    * result does not load.
    */
   replaceRule(service: string, index: number, rule: PriceRule, expectedVersion: string): PricingConfig {
     const text = readFileSync(this.path, "utf8");
     if (versionOf(text) !== expectedVersion) {
       throw new PriceChangeError(
-        409,
         "config_changed",
         `${this.path} changed since this page was loaded (an edit or another console); nothing was applied: reload the page and make the change again`,
       );
     }
     const document = parseDocument(text);
     const services = document.get("services");
-    if (!isSeq(services)) throw new PriceChangeError(409, "config_unreadable", `${this.path} has no services list`);
+    if (!isSeq(services)) throw new PriceChangeError("config_unreadable", `${this.path} has no services list`);
     const position = services.items.findIndex((item) => isMap(item) && item.get("name") === service);
     const rules = document.getIn(["services", position, "pricing", "rules"]);
     if (position < 0 || !isSeq(rules) || index >= rules.items.length) {
-      throw new PriceChangeError(409, "rule_not_in_file", `${this.path} has no rule ${index} for service ${service}`);
+      throw new PriceChangeError("rule_not_in_file", `${this.path} has no rule ${index} for service ${service}`);
     }
     document.setIn(["services", position, "pricing", "rules", index], document.createNode(rule));
     this.write(document.toString());
@@ -65,7 +70,6 @@ export class PriceFile {
     } catch (error) {
       this.write(text);
       throw new PriceChangeError(
-        400,
         "invalid_pricing",
         `the change would make ${this.path} invalid, so it was not applied: ${(error as Error).message}`,
       );
@@ -88,7 +92,6 @@ export class PriceFile {
     } catch (error) {
       if (written) rmSync(temporary, { force: true });
       throw new PriceChangeError(
-        409,
         "config_not_writable",
         `cannot replace ${this.path} (${(error as Error).message}); nothing was applied. The console writes the config file: mount its folder read-write (a single-file mount cannot be replaced), or change prices in the file itself`,
       );

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { TokenStore } from "../store/store.js";
+import type { RefundLedger } from "../store/ledger.js";
 
 /** A closed account's refund, as the console shows it. */
 export const refundSchema = z.object({
@@ -13,13 +13,15 @@ export const refundSchema = z.object({
 export type RefundView = z.infer<typeof refundSchema>;
 
 /**
- * A token's refund when the store keeps refunds (`getRefund`, which the Payment work adds to the store); undefined
- * when it has none or the store has no refunds at all, so the console shows refunds only where they exist.
+ * A token's refund when the store keeps refunds (`getRefund`); undefined when it has none or the store has no refunds
+ * at all, so the console shows refunds only where they exist.
  */
-export async function refundOf(store: TokenStore, tokenId: string): Promise<RefundView | undefined> {
-  const getRefund: unknown = Reflect.get(store, "getRefund");
-  if (typeof getRefund !== "function") return undefined;
-  const parsed = refundSchema.safeParse(await getRefund.call(store, tokenId));
+export async function refundOf(
+  store: Partial<Pick<RefundLedger, "getRefund">>,
+  tokenId: string,
+): Promise<RefundView | undefined> {
+  if (store.getRefund === undefined) return undefined;
+  const parsed = refundSchema.safeParse(await store.getRefund(tokenId));
   return parsed.success ? parsed.data : undefined;
 }
 

@@ -59,7 +59,7 @@ describe("console sessions", () => {
     expect(source("session.ts")).toMatch(
       /return timingSafeEqual\(createHash\("sha256"\)\.update\(a\)\.digest\(\), createHash\("sha256"\)\.update\(b\)\.digest\(\)\);/,
     );
-    const router = source("router.ts");
+    const router = source("routes/sign-in.ts");
     expect(router).toMatch(/sameSecret\(form\.data\.secret, parts\.adminSecret\)/);
     expect(router).toMatch(/sameSecret\(submitted, session\.csrfToken\)/);
     expect(router).toMatch(/sameSecret\(form\.data\.csrf, expected\)/);

@@ -51,7 +51,7 @@ async function probeUpstream(service: ServiceConfig, timeoutMs: number): Promise
 /** Ready when LND answers, the store takes a write, and at least one upstream is healthy. */
 export async function checkReadiness(parts: {
   backend: InvoiceBackend;
-  store: StoreLifecycle;
+  store: Pick<StoreLifecycle, "ping">;
   services: readonly ServiceConfig[];
   timeoutMs: number;
 }): Promise<ReadinessReport> {

@@ -1,3 +1,5 @@
+import { CodedError } from "@l402-gateway/l402";
+
 /**
  * The one reading of a request target that the gateway routes, checks capabilities on, prices and forwards.
  *
@@ -16,8 +18,13 @@ export interface CanonicalTarget {
   readonly query: string;
 }
 
-export class InvalidTargetError extends Error {
+/** A request target the gateway will not route (refusals/answers.ts: 400). */
+export class InvalidTargetError extends CodedError<"invalid_path"> {
   override readonly name = "InvalidTargetError";
+
+  constructor(message: string) {
+    super("invalid_path", message);
+  }
 }
 
 /** Characters a path segment may carry literally (RFC 3986 pchar without `%`); every other byte is percent-encoded. */

@@ -1,8 +1,14 @@
 import type { IncomingMessage } from "node:http";
 import { Transform, type TransformCallback } from "node:stream";
+import { CodedError } from "@l402-gateway/l402";
 
-export class BodyTooLargeError extends Error {
+/** A body past the route's byte limit (refusals/answers.ts: 413). */
+export class BodyTooLargeError extends CodedError<"body_too_large"> {
   override readonly name = "BodyTooLargeError";
+
+  constructor(message: string) {
+    super("body_too_large", message);
+  }
 }
 
 /** Reads a request body whole, failing as soon as it passes `limit` bytes or the client leaves before its end. */

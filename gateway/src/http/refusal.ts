@@ -1,5 +1,6 @@
 import type { ServerResponse } from "node:http";
 import { sendJsonError } from "./errors.js";
+import type { Outcome } from "./outcome.js";
 
 /**
  * A request the gateway answers itself with an error: the HTTP status, a stable `code`, a message for people and
@@ -27,7 +28,7 @@ export const notRouted = (method: string | undefined, path: string): Refusal => 
 });
 
 /** Writes `refusal` as JSON `{ code, message }` (see sendJsonError) and returns what the request log records. */
-export function sendRefusal(res: ServerResponse, refusal: Refusal): { readonly status: number; readonly code: string } {
+export function sendRefusal(res: ServerResponse, refusal: Refusal): Required<Outcome> {
   sendJsonError(res, refusal.status, refusal.code, refusal.message, refusal.headers);
   return { status: refusal.status, code: refusal.code };
 }

@@ -1,3 +1,5 @@
+import { CodedError } from "@l402-gateway/l402";
+
 /** What the gateway needs from a Lightning node: invoices in, settlements out. LND implements it. */
 
 export interface CreatedInvoice {
@@ -24,6 +26,10 @@ export interface InvoiceBackend {
 }
 
 /** The node could not be reached or refused: new challenges cannot be issued. */
-export class LightningUnavailableError extends Error {
+export class LightningUnavailableError extends CodedError<"lightning_unavailable"> {
   override readonly name = "LightningUnavailableError";
+
+  constructor(message: string, options?: ErrorOptions) {
+    super("lightning_unavailable", message, options);
+  }
 }

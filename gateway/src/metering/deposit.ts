@@ -1,12 +1,17 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { DEPOSIT_HEADER } from "@l402-gateway/l402";
+import { CodedError, DEPOSIT_HEADER } from "@l402-gateway/l402";
 import type { PricingConfig } from "../config/pricing-schema.js";
 
 /** The header an agent sends to prepay more than one call: the balance it wants, in msat. */
 export { DEPOSIT_HEADER };
 
-export class DepositError extends Error {
+/** A deposit header that is not a whole number of msat within the owner's bounds (refusals/answers.ts: 400). */
+export class DepositError extends CodedError<"invalid_deposit"> {
   override readonly name = "DepositError";
+
+  constructor(message: string) {
+    super("invalid_deposit", message);
+  }
 }
 
 /** The deposit asked for, checked against the owner's bounds; undefined when the header is absent. */

@@ -193,7 +193,7 @@ export class PaymentGate {
         };
       }
       case "bearer": {
-        const token = await this.openSession(payload.sessionId, payload.preimage, service);
+        const token = await this.liveSession(payload.sessionId, payload.preimage, service);
         return {
           kind: "session",
           auth: { ok: true, token, caveats: [] },
@@ -270,7 +270,7 @@ export class PaymentGate {
   }
 
   /** The session `sessionId` after checking its preimage; refused when unknown, closed or of another service. */
-  private async openSession(
+  private async liveSession(
     sessionId: string,
     preimage: string | undefined,
     service: ServiceConfig,
@@ -294,7 +294,7 @@ export class PaymentGate {
     service: ServiceConfig,
   ): Promise<PaymentReply> {
     this.requireUnexpired(credential);
-    await this.openSession(sessionId, undefined, service);
+    await this.liveSession(sessionId, undefined, service);
     if (!preimageHexProves(preimage, request.paymentHash)) {
       refused("verification-failed", "the top-up preimage does not match the invoice's payment hash");
     }

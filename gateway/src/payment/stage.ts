@@ -1,13 +1,14 @@
 import type { IncomingMessage as Request, ServerResponse as Response } from "node:http";
 import { problemStatus } from "@l402-gateway/l402";
 import type { ServiceConfig } from "../config/schema.js";
+import type { Outcome } from "../http/outcome.js";
 import type { AuthResult } from "../tokens/authenticator.js";
 import type { PaymentGate, PaymentRefusal } from "./gate.js";
 import { sendBadRequest, sendReply } from "./respond.js";
 
 export interface PaymentStep {
   /** The request was answered here (session top-up or close, or a 400): its status and code. */
-  readonly answered?: { readonly status: number; readonly code?: string };
+  readonly answered?: Outcome;
   /** The account a Payment credential stands for, or its refusal (answered later with a fresh 402). */
   readonly auth?: AuthResult;
   /** A Payment charge was claimed for this call. */

@@ -38,7 +38,7 @@ describe("the challenge admission stage", () => {
     const admission = new ChallengeAdmission(new RateLimiter(1, 1), clients, new GatewayMetrics(["llm"]));
     expect(admission.waitFor(req)).toBe(0);
     const { res, sent } = recorder();
-    expect(admission.admit(req, res, service)).toEqual({ status: 429, code: "rate_limited" });
+    expect(admission.takeChallenge(req, res, service)).toEqual({ status: 429, code: "rate_limited" });
     expect(sent.status).toBe(429);
     expect(Number(sent.headers?.["retry-after"])).toBeGreaterThan(0);
     expect(sent.body).toMatchObject({ code: "rate_limited" });

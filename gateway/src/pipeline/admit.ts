@@ -49,14 +49,14 @@ export class ChallengeAdmission {
   }
 
   /** Takes one challenge from the client's rate limit; answers 429 and returns its outcome when none is left. */
-  admit(req: IncomingMessage, res: ServerResponse, service: ServiceConfig): Outcome | undefined {
+  takeChallenge(req: IncomingMessage, res: ServerResponse, service: ServiceConfig): Outcome | undefined {
     const waitSeconds = this.waitFor(req);
     return waitSeconds > 0 ? this.rateLimited(req, res, service, waitSeconds) : undefined;
   }
 
   /**
    * Answers 402 with the `issued` challenge and the service's other offers (`refusal`: why a Payment credential was
-   * refused); the caller has passed `admit`. The outcome carries `code`.
+   * refused); the caller has passed `takeChallenge`. The outcome carries `code`.
    */
   async challenge(
     req: IncomingMessage,

@@ -117,7 +117,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.clientGone = true;
     // The upstream stops working for nobody (an LLM stops generating); a transform's pump sees the close itself.
     if (this.sink !== "transform") this.abortUpstream?.(new ClientGoneError("client left"));
-    if (this.status !== 0 && this.sink === "response") this.settle({ ...this.answered(), complete: false });
+    if (this.status !== 0 && this.sink === "response") this.finish({ ...this.answered(), complete: false });
   };
   private readonly onDrain = () => this.resumeUpstream?.();
 
@@ -135,7 +135,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     return { ok: true as const, status: this.status, ttfbSeconds: this.ttfbSeconds };
   }
 
-  private settle(outcome: ForwardOutcome): void {
+  private finish(outcome: ForwardOutcome): void {
     if (this.settled) return;
     this.settled = true;
     this.res.off("close", this.onClientClose);
@@ -195,7 +195,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       res.flushHeaders();
       void pump(plan.transform as Readable, res).then((complete) => {
         if (!complete) this.abortUpstream?.(new ClientGoneError("client left"));
-        this.settle({ ...this.answered(), complete });
+        this.finish({ ...this.answered(), complete });
       });
       return;
     }
@@ -228,7 +228,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     switch (this.sink) {
       case "response":
         if (this.settled) return;
-        this.res.end(() => this.settle({ ...this.answered(), complete: true }));
+        this.res.end(() => this.finish({ ...this.answered(), complete: true }));
         return;
       case "transform":
         this.transform?.end();
@@ -244,7 +244,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     try {
       const extra = (await plan.buffered?.(whole)) ?? {};
       if (this.clientGone) {
-        this.settle({ ...this.answered(), complete: false });
+        this.finish({ ...this.answered(), complete: false });
         return;
       }
       this.res.writeHead(this.status, {
@@ -253,7 +253,7 @@ class Exchange implements Dispatcher.DispatchHandler {
         ...extra,
         "content-length": String(whole.length),
       });
-      this.res.end(whole, () => this.settle({ ...this.answered(), complete: true }));
+      this.res.end(whole, () => this.finish({ ...this.answered(), complete: true }));
     } catch (error) {
       this.fail(error);
     }
@@ -273,7 +273,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     if (this.clientGone) {
-      this.settle({ ok: false, status: 499, code: "client_closed" });
+      this.finish({ ok: false, status: 499, code: "client_closed" });
       return;
     }
     if (res.headersSent) {
@@ -282,16 +282,16 @@ class Exchange implements Dispatcher.DispatchHandler {
       const socket = res.socket;
       if (socket && !socket.destroyed) socket.end();
       else res.destroy();
-      this.settle({ ...this.answered(), complete: false });
+      this.finish({ ...this.answered(), complete: false });
       return;
     }
     const failure = classify(error);
     if (this.options.mayRetry && this.status === 0 && failure.status !== 413) {
-      this.settle({ ok: false, status: failure.status, code: failure.code, retryable: { message: failure.message } });
+      this.finish({ ok: false, status: failure.status, code: failure.code, retryable: { message: failure.message } });
       return;
     }
     if (failure.status === 413) this.req.resume();
-    this.settle({ ok: false, ...sendRefusal(res, failure) });
+    this.finish({ ok: false, ...sendRefusal(res, failure) });
   }
 }
 

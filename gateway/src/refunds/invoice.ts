@@ -1,5 +1,5 @@
 /// <reference path="../types/invoices.d.ts" />
-import { type DecodedBolt11, decodedBolt11Schema } from "@l402-gateway/l402";
+import { CodedError, type DecodedBolt11, decodedBolt11Schema } from "@l402-gateway/l402";
 import invoices from "invoices";
 
 /** A refund invoice as the gateway checks it before closing an account. */
@@ -13,8 +13,13 @@ export interface RefundInvoice {
   readonly destination: string;
 }
 
-export class RefundInvoiceError extends Error {
+/** A refund invoice the gateway will not pay; a close answers it as an `invalid_invoice` refusal. */
+export class RefundInvoiceError extends CodedError<"invalid_refund_invoice"> {
   override readonly name = "RefundInvoiceError";
+
+  constructor(message: string) {
+    super("invalid_refund_invoice", message);
+  }
 }
 
 /** An invoice this close to expiry is refused: the payment may take `refunds.timeoutSeconds` to route. */

@@ -54,7 +54,7 @@ const invalidInvoice = (detail: string): CloseReply => refuse({ reason: "invalid
 /**
  * Closes prepaid accounts (L402 metered tokens and Payment sessions alike) and pays their unspent balance back,
  * exactly once. The close is one store transaction that moves the balance to `refunded` and records a pending refund;
- * the payment is then made by the one caller that claims the refund's attempt in the store (see settle). A refund
+ * the payment is then made by the one caller that claims the refund's attempt in the store (see payOut). A refund
  * moves to a new invoice only after LND's tracking reports the previous payment failed, so at most one payment of a
  * refund can ever be live. Pending refunds are reconciled with LND at start and every `reconcileIntervalSeconds`.
  */
@@ -126,7 +126,7 @@ export class Refunds {
         this.deps.metrics.accountsClosed.inc({ service: outcome.token.service, scheme: outcome.token.scheme });
         return {
           ok: true,
-          refund: outcome.refund.status === "pending" ? await this.settle(outcome.refund) : outcome.refund,
+          refund: outcome.refund.status === "pending" ? await this.payOut(outcome.refund) : outcome.refund,
         };
       case "already_closed":
         return { ok: true, refund: await this.retry(outcome.refund, invoice) };
@@ -150,7 +150,7 @@ export class Refunds {
    */
   async retry(refund: RefundRecord, invoice?: RefundInvoice): Promise<RefundRecord> {
     if (refund.status !== "failed" && refund.status !== "pending") return refund;
-    return this.settle(refund, { retry: refund.status === "failed", ...(invoice ? { invoice } : {}) });
+    return this.payOut(refund, { retry: refund.status === "failed", ...(invoice ? { invoice } : {}) });
   }
 
   /**
@@ -160,7 +160,7 @@ export class Refunds {
    * never registered is paid, or, on the agent's retry, one LND reports failed. After paying, the outcome is read from
    * LND's tracking again, so an answer such as "already paid" or "in transition" never makes a refund `failed`.
    */
-  private async settle(
+  private async payOut(
     refund: RefundRecord,
     ask: { readonly retry: boolean; readonly invoice?: RefundInvoice } = { retry: false },
   ): Promise<RefundRecord> {
@@ -250,7 +250,7 @@ export class Refunds {
     const next = async (): Promise<void> => {
       for (let refund = queue.shift(); refund; refund = queue.shift()) {
         try {
-          await this.settle(refund);
+          await this.payOut(refund);
         } catch (error) {
           this.deps.log.warn(
             { tokenId: refund.tokenId.slice(0, 8), err: String(error) },

@@ -1,10 +1,13 @@
+import { CodedError } from "@l402-gateway/l402";
 import { describe, expect, it } from "vitest";
 import { InvalidTargetError } from "../http/canonical-target.js";
 import { BodyTooLargeError } from "../http/read-body.js";
 import { LightningUnavailableError } from "../lightning/invoices.js";
 import { LlmRequestError } from "../llm/llm-request.js";
+import { DepositError } from "../metering/deposit.js";
 import { QuoteError } from "../pricing/pricer.js";
 import type { CloseRefusal } from "../refunds/refunds.js";
+import { StoreUnavailableError } from "../store/errors.js";
 import { answerFor, closeRefused } from "./answers.js";
 
 describe("the refusal map", () => {
@@ -25,6 +28,21 @@ describe("the refusal map", () => {
       degraded: true,
     });
     expect(answerFor(new Error("a bug"))).toBeUndefined();
+  });
+
+  it("answers the gateway's coded errors with their own code: one error shape, mapped to HTTP only here", () => {
+    const errors = [
+      new InvalidTargetError("bad"),
+      new BodyTooLargeError("big"),
+      new DepositError("not a number"),
+      new LightningUnavailableError("down"),
+      new StoreUnavailableError("down"),
+    ];
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(CodedError);
+      expect(answerFor(error)?.code).toBe(error.code);
+    }
+    expect(answerFor(new DepositError("not a number"))).toMatchObject({ status: 400, code: "invalid_deposit" });
   });
 
   it("answers every close refusal, a rate limit with its Retry-After", () => {

@@ -49,12 +49,12 @@ const QUOTE_STATUS: Readonly<Record<QuoteErrorCode, number>> = {
  * logs it and answers 500 `internal_error`.
  */
 export function answerFor(error: unknown): ErrorAnswer | undefined {
-  if (error instanceof InvalidTargetError) return { status: 400, code: "invalid_path", message: error.message };
+  if (error instanceof InvalidTargetError) return { status: 400, code: error.code, message: error.message };
   if (error instanceof BodyTooLargeError) return bodyTooLarge(error.message);
   if (error instanceof LlmRequestError) {
     return { status: LLM_REQUEST_STATUS[error.code], code: error.code, message: error.message };
   }
-  if (error instanceof DepositError) return { status: 400, code: "invalid_deposit", message: error.message };
+  if (error instanceof DepositError) return { status: 400, code: error.code, message: error.message };
   if (error instanceof QuoteError)
     return { status: QUOTE_STATUS[error.code], code: error.code, message: error.message };
   if (error instanceof LightningUnavailableError) {

@@ -1,8 +1,13 @@
+import { CodedError } from "@l402-gateway/l402";
 import Database from "better-sqlite3";
 
 /** The database cannot be reached or did not answer in time: the request gets 503 `store_unavailable`. */
-export class StoreUnavailableError extends Error {
+export class StoreUnavailableError extends CodedError<"store_unavailable"> {
   override readonly name = "StoreUnavailableError";
+
+  constructor(message: string, options?: ErrorOptions) {
+    super("store_unavailable", message, options);
+  }
 }
 
 /** Network errors and PostgreSQL SQLSTATEs that mean "the database is not there", not "this statement is wrong". */

@@ -89,7 +89,7 @@ const SQL = {
             RETURNING id, (SELECT balance_msat FROM taken) AS balance_msat`,
   balance: "SELECT balance_msat FROM tokens WHERE token_id = $1",
   // One statement: take the reservation (once), charge at most its amount, refund the rest, write the ledger.
-  settle: `WITH taken AS (
+  closeReservation: `WITH taken AS (
              DELETE FROM reservations WHERE id = $1 RETURNING token_id, amount_msat),
            decided AS (
              SELECT token_id, amount_msat AS reserved, LEAST(GREATEST($2::bigint, 0), amount_msat) AS charge FROM taken),
@@ -316,7 +316,7 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   async closeReservation(reservationId: number, charge: Charge, at: Date): Promise<ClosedReservation | undefined> {
-    const [row] = await this.query<{ charge: number; balance_msat: number }>(SQL.settle, [
+    const [row] = await this.query<{ charge: number; balance_msat: number }>(SQL.closeReservation, [
       reservationId,
       Math.ceil(charge.amountMsat),
       charge.service,

@@ -67,11 +67,11 @@ export class Authenticator {
       const key = VerifiedCredentials.keyOf(headers, service, requiredCapabilities);
       const now = new Date();
       const known = key === undefined ? undefined : this.verified.get(key, now.getTime());
-      if (known) return await this.admit(known, await this.store.lookupRootKey(known.rootKeyId), true);
+      if (known) return await this.currentToken(known, await this.store.lookupRootKey(known.rootKeyId), true);
       const outcome = await this.verify(headers, service, requiredCapabilities, now);
       if (!outcome.ok) return outcome;
       if (key !== undefined) this.verified.remember(key, outcome.verified);
-      return await this.admit(outcome.verified, outcome.lookup, false);
+      return await this.currentToken(outcome.verified, outcome.lookup, false);
     } catch (error) {
       if (error instanceof L402Error) return refuse(error.code, error.message);
       throw error;
@@ -111,7 +111,11 @@ export class Authenticator {
   }
 
   /** The store's current word on a verified credential's token: revoked, or its record (paid now if need be). */
-  private async admit(verified: VerifiedCredential, lookup: RootKeyLookup, cached: boolean): Promise<AuthResult> {
+  private async currentToken(
+    verified: VerifiedCredential,
+    lookup: RootKeyLookup,
+    cached: boolean,
+  ): Promise<AuthResult> {
     if (lookup.found !== "active") return refuseLookup(lookup);
     const { caveats } = verified;
     if (!lookup.credential.paid) {

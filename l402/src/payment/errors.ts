@@ -1,3 +1,5 @@
+import { CodedError } from "../errors.js";
+
 /**
  * Problem types of the Payment scheme (payment-scheme.md §5), relative to PROBLEM_TYPE_BASE. Every one is answered
  * with 402 and a fresh challenge except `method-unsupported` and `bad-request` (400).
@@ -23,16 +25,13 @@ export type PaymentProblemType =
 
 export const PROBLEM_TYPE_BASE = "https://paymentauth.org/problems/";
 
-/** Thrown by the decoders of untrusted Payment input; `type` names the RFC 9457 problem to answer with. */
-export class PaymentError extends Error {
+/** Thrown by the decoders of untrusted Payment input; its code (`type`) names the RFC 9457 problem to answer with. */
+export class PaymentError extends CodedError<PaymentProblemType> {
   override readonly name = "PaymentError";
 
-  constructor(
-    readonly type: PaymentProblemType,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
+  /** The code, by the name the Payment scheme gives it: the problem type. */
+  get type(): PaymentProblemType {
+    return this.code;
   }
 }
 
