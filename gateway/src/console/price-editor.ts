@@ -109,7 +109,7 @@ export class PriceEditor {
     const kindProblems = upstreamKindProblems(service, checked.data);
     if (kindProblems.length > 0) {
       const problems = kindProblems.map((p) => `${p.path.join(".")}: ${p.message}`).join("; ");
-      throw new PriceChangeError(400, "invalid_pricing", problems);
+      throw new PriceChangeError("invalid_pricing", problems);
     }
     let next = checked.data;
     if (this.file) {
