@@ -1,3 +1,4 @@
+import { Agent, fetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { InferenceServer } from "./support/inference-server.js";
 import { startLlamaServer } from "./support/llama-server.js";
@@ -15,10 +16,18 @@ interface Usage {
 }
 
 const MESSAGES = [{ role: "user", content: "Name three colours." }];
+
+/**
+ * A new connection per request: these tests are about what each server answers, and a kept-alive connection that the
+ * server closes just as the next request is written fails that request ("other side closed"), seen here under load.
+ */
+const freshConnections = new Agent({ pipelining: 0 });
+const get = (url: string) => fetch(url, { dispatcher: freshConnections });
 const MAX_TOKENS = 8;
 
 async function postJson(url: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const response = await fetch(url, {
+    dispatcher: freshConnections,
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
@@ -45,6 +54,7 @@ async function chatUsage(server: InferenceServer): Promise<Usage> {
 /** A streamed chat with `stream_options.include_usage`: the text chunks, then one chunk with the usage. */
 async function streamedUsage(server: InferenceServer): Promise<{ usage: Usage; chunks: number }> {
   const response = await fetch(`${server.baseUrl}/v1/chat/completions`, {
+    dispatcher: freshConnections,
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({
@@ -85,7 +95,7 @@ function describeServer(
     });
 
     it("lists the model it serves on /v1/models", async () => {
-      const models = (await (await fetch(`${current().baseUrl}/v1/models`)).json()) as { data: { id: string }[] };
+      const models = (await (await get(`${current().baseUrl}/v1/models`)).json()) as { data: { id: string }[] };
       expect(models.data.map((model) => model.id)).toContain(current().model);
     });
 
@@ -123,8 +133,8 @@ describeServer(
     });
 
     it("reports readiness on /health and slot state on /slots", async () => {
-      expect((await fetch(`${server().baseUrl}/health`)).status).toBe(200);
-      const slots = (await (await fetch(`${server().baseUrl}/slots`)).json()) as {
+      expect((await get(`${server().baseUrl}/health`)).status).toBe(200);
+      const slots = (await (await get(`${server().baseUrl}/slots`)).json()) as {
         id: number;
         is_processing: boolean;
       }[];
@@ -138,7 +148,7 @@ describeServer(
   startOllama,
   (server) => {
     it("reports the loaded model on /api/ps", async () => {
-      const ps = (await (await fetch(`${server().baseUrl}/api/ps`)).json()) as { models: { name: string }[] };
+      const ps = (await (await get(`${server().baseUrl}/api/ps`)).json()) as { models: { name: string }[] };
       expect(ps.models.map((model) => model.name)).toContain(server().model);
     });
   },
