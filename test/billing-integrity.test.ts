@@ -14,6 +14,7 @@ import { checkAccounting } from "./support/accounting.js";
 import { checkProperty } from "./support/fuzz-seed.js";
 import { startRegtestGateway } from "./support/regtest-gateway.js";
 import { type RequestShape, renderShape, shapeArbitrary } from "./support/request-shapes.js";
+import { tokenMeteredLlm } from "./support/services.js";
 
 const network = testNetwork();
 const alice = lndClient(network.nodes.alice);
@@ -46,20 +47,11 @@ describe("billing integrity (regtest, real model)", () => {
       storePath,
       limits: { challengeBurst: 100, challengesPerMinute: 100 },
       services: [
-        {
-          name: "llm",
-          match: { pathPrefix: "/v1/" },
-          upstream: backend.url,
-          freePaths: ["/v1/models"],
-          pricing: {
-            rules: [
-              { tokens: { promptMsatPerToken: RATES.prompt, completionMsatPerToken: RATES.completion }, feeMsat: 7 },
-            ],
-            defaultMaxTokens: DEFAULT_MAX_TOKENS,
-            maxTokensCap: MAX_TOKENS_CAP,
-            deposit: { minMsat: 1_000, maxMsat: 10_000_000 },
-          },
-        },
+        tokenMeteredLlm(backend.url, {
+          rates: RATES,
+          defaultMaxTokens: DEFAULT_MAX_TOKENS,
+          maxTokensCap: MAX_TOKENS_CAP,
+        }),
       ],
     });
     const challenge = await fetch(`${gateway.url}/v1/chat/completions`, {

@@ -13,6 +13,7 @@ import type { InferenceServer } from "./support/inference-server.js";
 import { startLlamaServer } from "./support/llama-server.js";
 import { startOllama } from "./support/ollama.js";
 import { startRegtestGateway } from "./support/regtest-gateway.js";
+import { tokenMeteredLlm } from "./support/services.js";
 
 const network = testNetwork();
 const alice = lndClient(network.nodes.alice);
@@ -58,21 +59,12 @@ describe.each(KINDS)("metering a real $kind server (regtest)", ({ kind, start, e
       storePath,
       limits: { challengeBurst: 100, challengesPerMinute: 100 },
       services: [
-        {
-          name: "llm",
-          match: { pathPrefix: "/v1/" },
-          upstream: server.baseUrl,
+        tokenMeteredLlm(server.baseUrl, {
+          rates: RATES,
+          defaultMaxTokens: 8,
+          maxTokensCap: MAX_TOKENS_CAP,
           upstreamKind: kind,
-          freePaths: ["/v1/models"],
-          pricing: {
-            rules: [
-              { tokens: { promptMsatPerToken: RATES.prompt, completionMsatPerToken: RATES.completion }, feeMsat: 7 },
-            ],
-            defaultMaxTokens: 8,
-            maxTokensCap: MAX_TOKENS_CAP,
-            deposit: { minMsat: 1_000, maxMsat: 10_000_000 },
-          },
-        },
+        }),
       ],
     });
     const challenge = await fetch(`${gateway.url}/v1/chat/completions`, {
