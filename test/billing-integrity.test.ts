@@ -1,19 +1,20 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
+import type { RunningGateway } from "@l402-gateway/gateway";
 import { formatAuthorization } from "@l402-gateway/l402";
 import { DEFAULT_MODEL, type RunningServer, startServer } from "@l402-gateway/llm-backend";
 import fc from "fast-check";
 import { pay } from "lightning";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testNetwork } from "./regtest/context.js";
-import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
+import { lndClient } from "./regtest/network-file.js";
 import { settledAccountOf } from "./support/account.js";
 import { checkAccounting } from "./support/accounting.js";
 import { checkProperty } from "./support/fuzz-seed.js";
+import { startRegtestGateway } from "./support/regtest-gateway.js";
 import { type RequestShape, renderShape, shapeArbitrary } from "./support/request-shapes.js";
+import { tokenMeteredLlm } from "./support/services.js";
 
 const network = testNetwork();
 const alice = lndClient(network.nodes.alice);
@@ -42,33 +43,17 @@ describe("billing integrity (regtest, real model)", () => {
       { gpu: "false", port: 0, host: "127.0.0.1", parallel: 1, contextSize: 512, logLevel: "warn" },
       { waitUntilReady: true },
     );
-    gateway = await startGateway(
-      parseConfig({
-        listen: { port: 0 },
-        operator: { port: 0 },
-        lnd: gatewayLndConfig(network.nodes.alice),
-        store: { path: storePath },
-        log: { level: "silent" },
-        limits: { challengeBurst: 100, challengesPerMinute: 100 },
-        services: [
-          {
-            name: "llm",
-            match: { pathPrefix: "/v1/" },
-            upstream: backend.url,
-            freePaths: ["/v1/models"],
-            pricing: {
-              rules: [
-                { tokens: { promptMsatPerToken: RATES.prompt, completionMsatPerToken: RATES.completion }, feeMsat: 7 },
-              ],
-              defaultMaxTokens: DEFAULT_MAX_TOKENS,
-              maxTokensCap: MAX_TOKENS_CAP,
-              deposit: { minMsat: 1_000, maxMsat: 10_000_000 },
-            },
-          },
-        ],
-      }),
-      { log: pino({ level: "silent" }) },
-    );
+    gateway = await startRegtestGateway({
+      storePath,
+      limits: { challengeBurst: 100, challengesPerMinute: 100 },
+      services: [
+        tokenMeteredLlm(backend.url, {
+          rates: RATES,
+          defaultMaxTokens: DEFAULT_MAX_TOKENS,
+          maxTokensCap: MAX_TOKENS_CAP,
+        }),
+      ],
+    });
     const challenge = await fetch(`${gateway.url}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json", "x-l402-deposit-msat": "2000000" },

@@ -1,18 +1,19 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
+import type { RunningGateway } from "@l402-gateway/gateway";
 import { formatAuthorization } from "@l402-gateway/l402";
 import { pay } from "lightning";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testNetwork } from "./regtest/context.js";
-import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
+import { lndClient } from "./regtest/network-file.js";
 import { settledAccountOf } from "./support/account.js";
 import { checkAccounting } from "./support/accounting.js";
 import type { InferenceServer } from "./support/inference-server.js";
 import { startLlamaServer } from "./support/llama-server.js";
 import { startOllama } from "./support/ollama.js";
+import { startRegtestGateway } from "./support/regtest-gateway.js";
+import { tokenMeteredLlm } from "./support/services.js";
 
 const network = testNetwork();
 const alice = lndClient(network.nodes.alice);
@@ -54,34 +55,18 @@ describe.each(KINDS)("metering a real $kind server (regtest)", ({ kind, start, e
 
   beforeAll(async () => {
     server = await start();
-    gateway = await startGateway(
-      parseConfig({
-        listen: { port: 0 },
-        operator: { port: 0 },
-        lnd: gatewayLndConfig(network.nodes.alice),
-        store: { path: storePath },
-        log: { level: "silent" },
-        limits: { challengeBurst: 100, challengesPerMinute: 100 },
-        services: [
-          {
-            name: "llm",
-            match: { pathPrefix: "/v1/" },
-            upstream: server.baseUrl,
-            upstreamKind: kind,
-            freePaths: ["/v1/models"],
-            pricing: {
-              rules: [
-                { tokens: { promptMsatPerToken: RATES.prompt, completionMsatPerToken: RATES.completion }, feeMsat: 7 },
-              ],
-              defaultMaxTokens: 8,
-              maxTokensCap: MAX_TOKENS_CAP,
-              deposit: { minMsat: 1_000, maxMsat: 10_000_000 },
-            },
-          },
-        ],
-      }),
-      { log: pino({ level: "silent" }) },
-    );
+    gateway = await startRegtestGateway({
+      storePath,
+      limits: { challengeBurst: 100, challengesPerMinute: 100 },
+      services: [
+        tokenMeteredLlm(server.baseUrl, {
+          rates: RATES,
+          defaultMaxTokens: 8,
+          maxTokensCap: MAX_TOKENS_CAP,
+          upstreamKind: kind,
+        }),
+      ],
+    });
     const challenge = await fetch(`${gateway.url}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json", "x-l402-deposit-msat": "3000000" },

@@ -1,7 +1,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseConfig, type RunningGateway, startGateway } from "@l402-gateway/gateway";
+import type { RunningGateway } from "@l402-gateway/gateway";
 import {
   addFirstPartyCaveats,
   decodeMacaroon,
@@ -11,11 +11,11 @@ import {
   validUntilCaveat,
 } from "@l402-gateway/l402";
 import { type AuthenticatedLnd, getPayments, pay } from "lightning";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testNetwork } from "./regtest/context.js";
-import { gatewayLndConfig, lndClient } from "./regtest/network-file.js";
+import { lndClient } from "./regtest/network-file.js";
 import { checkAccounting } from "./support/accounting.js";
+import { startRegtestGateway } from "./support/regtest-gateway.js";
 import { startUpstream, type TestUpstream } from "./support/upstream.js";
 
 const network = testNetwork();
@@ -118,37 +118,30 @@ describe("paying like lnget, and top-ups that never widen (regtest)", () => {
   beforeAll(async () => {
     fixedUpstream = await startUpstream();
     meteredUpstream = await startUpstream();
-    gateway = await startGateway(
-      parseConfig({
-        listen: { port: 0 },
-        operator: { port: 0 },
-        lnd: gatewayLndConfig(network.nodes.alice),
-        store: { path: storePath },
-        log: { level: "silent" },
-        limits: { challengeBurst: 1_000, challengesPerMinute: 1_000 },
-        services: [
-          { name: "weather", match: { pathPrefix: "/weather/" }, upstream: fixedUpstream.url, price: { sats: 5 } },
-          {
-            name: "echo",
-            match: { pathPrefix: "/v1/echo" },
-            upstream: meteredUpstream.url,
-            pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
-          },
-          {
-            name: "docs",
-            match: { pathPrefix: "/docs/" },
-            upstream: meteredUpstream.url,
-            capabilities: ["read", "write"],
-            capabilityRules: [
-              { pathPrefix: "/docs/read", capability: "read" },
-              { pathPrefix: "/docs/write", capability: "write" },
-            ],
-            pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
-          },
-        ],
-      }),
-      { log: pino({ level: "silent" }) },
-    );
+    gateway = await startRegtestGateway({
+      storePath,
+      limits: { challengeBurst: 1_000, challengesPerMinute: 1_000 },
+      services: [
+        { name: "weather", match: { pathPrefix: "/weather/" }, upstream: fixedUpstream.url, price: { sats: 5 } },
+        {
+          name: "echo",
+          match: { pathPrefix: "/v1/echo" },
+          upstream: meteredUpstream.url,
+          pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
+        },
+        {
+          name: "docs",
+          match: { pathPrefix: "/docs/" },
+          upstream: meteredUpstream.url,
+          capabilities: ["read", "write"],
+          capabilityRules: [
+            { pathPrefix: "/docs/read", capability: "read" },
+            { pathPrefix: "/docs/write", capability: "write" },
+          ],
+          pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
+        },
+      ],
+    });
   });
 
   afterAll(async () => {

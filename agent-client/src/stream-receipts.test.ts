@@ -2,14 +2,15 @@ import { formatStreamPaymentReceipt } from "@l402-gateway/l402";
 import { describe, expect, it } from "vitest";
 import { readingStreamReceipts } from "./stream-receipts.js";
 
-const receiptData = formatStreamPaymentReceipt({
-  status: "success",
-  method: "lightning",
+const receipt = {
+  status: "success" as const,
+  method: "lightning" as const,
   timestamp: "2026-12-06T12:00:00Z",
   reference: "cd".repeat(32),
   spent: 3n,
   units: 1n,
-});
+};
+const receiptData = formatStreamPaymentReceipt(receipt);
 
 /** A streamed answer cut into the given pieces, as a network would deliver it. */
 function streamed(pieces: readonly string[], contentType = "text/event-stream"): Response {
@@ -30,16 +31,7 @@ describe("readingStreamReceipts", () => {
     const seen: unknown[] = [];
     const text = await readingStreamReceipts(streamed(pieces), (receipt) => seen.push(receipt)).text();
     expect(text).toBe('data: {"n":1}\n\n: l402 cost_msat=2500\n\ndata: [DONE]\n\n');
-    expect(seen).toEqual([
-      {
-        status: "success",
-        method: "lightning",
-        timestamp: "2026-12-06T12:00:00Z",
-        reference: "cd".repeat(32),
-        spent: 3n,
-        units: 1n,
-      },
-    ]);
+    expect(seen).toEqual([receipt]);
   });
 
   it("passes on a receipt event it cannot read, and leaves other answers alone", async () => {

@@ -126,30 +126,30 @@ async function run(): Promise<void> {
     /** The proxy's process (with its workers), whose CPU time per request is measured. */
     readonly pid?: number;
   };
+  /** A gateway's two targets: a paid call with its token, and a free path. */
+  const paidAndFree = (
+    labels: { readonly paid: string; readonly free: string },
+    gateway: { url: string; authorization: string },
+    pid: number | undefined,
+  ): Target[] => [
+    {
+      label: labels.paid,
+      url: `${gateway.url}/v1/completions`,
+      headers: { authorization: gateway.authorization },
+      pid,
+    },
+    { label: labels.free, url: `${gateway.url}/v1/free`, pid },
+  ];
   const targets: Target[] = [
     { label: "upstream direct", url: `${upstream}/v1/completions` },
-    {
-      label: "this gateway, paid token",
-      url: `${ours.url}/v1/completions`,
-      headers: { authorization: ours.authorization },
-      pid: gatewayChild.child.pid,
-    },
-    { label: "this gateway, free path", url: `${ours.url}/v1/free`, pid: gatewayChild.child.pid },
+    ...paidAndFree({ paid: "this gateway, paid token", free: "this gateway, free path" }, ours, gatewayChild.child.pid),
   ];
   const baseline = values.baseline;
   if (baseline !== undefined) {
     const baseChild = await startChild(join(baseline, "bench/gateway/gateway-server.ts"), [upstream]);
     cleanups.push(() => stopChild(baseChild.child));
     const base = JSON.parse(baseChild.line) as { url: string; authorization: string };
-    targets.push(
-      {
-        label: BASE_PAID,
-        url: `${base.url}/v1/completions`,
-        headers: { authorization: base.authorization },
-        pid: baseChild.child.pid,
-      },
-      { label: BASE_FREE, url: `${base.url}/v1/free`, pid: baseChild.child.pid },
-    );
+    targets.push(...paidAndFree({ paid: BASE_PAID, free: BASE_FREE }, base, baseChild.child.pid));
   }
   if (workers > 1) {
     const clusterChild = await startChild(join(here, "gateway-server.ts"), [upstream, String(workers)]);
@@ -204,15 +204,7 @@ async function run(): Promise<void> {
     // SIGTERM: the CLI closes the gateway and exits normally, so that node writes the CPU profile.
     cleanups.push(() => stopChild(operator.child));
     log(`operator set-up's request log: ${operator.logFile}`);
-    targets.push(
-      {
-        label: OPERATOR_PAID,
-        url: `${operator.url}/v1/completions`,
-        headers: { authorization: operator.authorization },
-        pid: operator.child.pid,
-      },
-      { label: OPERATOR_FREE, url: `${operator.url}/v1/free`, pid: operator.child.pid },
-    );
+    targets.push(...paidAndFree({ paid: OPERATOR_PAID, free: OPERATOR_FREE }, operator, operator.child.pid));
 
     // Challenges: every unpaid request makes an invoice on the same LND (alice), so these share its AddInvoice rate.
     const challengeGateway = await startChild(join(here, "challenge-gateway.ts"), [network.file, upstream]);

@@ -1,72 +1,48 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { RunningGateway } from "@l402-gateway/gateway";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { gatewayLndConfig } from "../regtest/network-file.js";
+import { describe, expect, it } from "vitest";
 import { checkAccounting } from "../support/accounting.js";
-import { ensureOperatorCanPay } from "../support/operator-liquidity.js";
-import { startUpstream, type TestUpstream } from "../support/upstream.js";
 import {
   added,
   aliceLnd,
   bobCliEnv,
   bobClient,
-  bobLnd,
   bobPaymentHashes,
-  network,
   runCli,
-  startTestGateway,
   tempStorePath,
+  useRefundingGateway,
 } from "./support.js";
 
 const PER_CALL_MSAT = 2_000;
 
 describe("a deposit for metered calls: paid once, used by the next calls, topped up, refunded by close (regtest)", () => {
-  let upstream: TestUpstream;
-  let gateway: RunningGateway;
-  const storePath = join(mkdtempSync(join(tmpdir(), "gw-deposit-")), "gateway.sqlite");
-  const echoed = () => upstream.seen.filter((seen) => seen.url.startsWith("/v1/")).length;
-
-  beforeAll(async () => {
-    await ensureOperatorCanPay(aliceLnd, bobLnd, 1_000);
-    upstream = await startUpstream();
-    gateway = await startTestGateway(upstream.url, {
-      lnd: { ...gatewayLndConfig(network.nodes.alice), refundMacaroon: network.nodes.alice.adminMacaroon },
-      store: { path: storePath },
-      services: [
-        {
-          name: "metered",
-          match: { pathPrefix: "/v1/echo" },
-          upstream: upstream.url,
-          pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
-        },
-        {
-          name: "streams",
-          match: { pathPrefix: "/v1/stream" },
-          upstream: upstream.url,
-          pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
-          schemes: ["payment-session"],
-        },
-        {
-          name: "sessions",
-          match: { pathPrefix: "/v1/session" },
-          upstream: upstream.url,
-          pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
-          schemes: ["payment-session"],
-        },
-      ],
-    });
-  });
-
-  afterAll(async () => {
-    await gateway?.close();
-    await upstream?.close();
-  });
+  const running = useRefundingGateway((upstreamUrl) => [
+    {
+      name: "metered",
+      match: { pathPrefix: "/v1/echo" },
+      upstream: upstreamUrl,
+      pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
+    },
+    {
+      name: "streams",
+      match: { pathPrefix: "/v1/stream" },
+      upstream: upstreamUrl,
+      pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
+      schemes: ["payment-session"],
+    },
+    {
+      name: "sessions",
+      match: { pathPrefix: "/v1/session" },
+      upstream: upstreamUrl,
+      pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
+      schemes: ["payment-session"],
+    },
+  ]);
+  const storePath = running.storePath;
+  const echoed = () => running.upstream.seen.filter((seen) => seen.url.startsWith("/v1/")).length;
 
   it("two metered CLI calls pay once; the third, after the balance ran out, says top-up; close refunds the rest", async () => {
     const env = bobCliEnv(tempStorePath());
-    const call = (body: string) => runCli(["post", `${gateway.url}/v1/echo`, "-d", body, "--deposit-calls", "2"], env);
+    const call = (body: string) =>
+      runCli(["post", `${running.gateway.url}/v1/echo`, "-d", body, "--deposit-calls", "2"], env);
     const before = await bobPaymentHashes();
 
     const first = await call("one");
@@ -94,7 +70,7 @@ describe("a deposit for metered calls: paid once, used by the next calls, topped
     expect(added(before, await bobPaymentHashes())).toHaveLength(2);
 
     // Two deposits of 4 sats, three calls of 2: 2 sats come back.
-    const closed = await runCli(["close", gateway.url], env);
+    const closed = await runCli(["close", running.gateway.url], env);
     expect(closed.code, closed.stderr).toBe(0);
     expect(JSON.parse(closed.stdout)).toMatchObject({
       tokens: [{ refund: { status: "succeeded", receivedSats: 2 } }],
@@ -106,11 +82,11 @@ describe("a deposit for metered calls: paid once, used by the next calls, topped
 
   it("--deposit 0 pays what the gateway asks by itself: one call", async () => {
     const env = bobCliEnv(tempStorePath());
-    const paid = await runCli(["post", `${gateway.url}/v1/echo`, "-d", "single", "--deposit", "0"], env);
+    const paid = await runCli(["post", `${running.gateway.url}/v1/echo`, "-d", "single", "--deposit", "0"], env);
     expect(paid.code, paid.stderr).toBe(0);
     expect(paid.stderr).not.toContain("prepay");
     expect(paid.stderr).toMatch(/paid 2 sats, fee \d+ sats/);
-    expect((await runCli(["close", gateway.url], env)).code).toBe(0);
+    expect((await runCli(["close", running.gateway.url], env)).code).toBe(0);
   });
 
   it("a Payment session is opened with the deposit the client asks for, and its top-up too", async () => {
@@ -118,7 +94,7 @@ describe("a deposit for metered calls: paid once, used by the next calls, topped
     const agent = bobClient({ deposit: { calls: 3 }, onEvent: (event) => events.push(event.type) });
     const before = await bobPaymentHashes();
     for (let i = 0; i < 4; i++) {
-      const res = await agent.fetch(`${gateway.url}/v1/session`, { method: "POST", body: `call ${i}` });
+      const res = await agent.fetch(`${running.gateway.url}/v1/session`, { method: "POST", body: `call ${i}` });
       expect(res.status).toBe(200);
       expect(await res.text()).toContain(`call ${i}`);
     }
@@ -142,13 +118,13 @@ describe("a deposit for metered calls: paid once, used by the next calls, topped
         if (event.type === "stream_receipt") receipts.push(event);
       },
     });
-    const response = await agent.fetch(`${gateway.url}/v1/stream`);
+    const response = await agent.fetch(`${running.gateway.url}/v1/stream`);
     expect(response.status).toBe(200);
     const reader = response.body?.getReader();
     let text = "";
     for (let read = await reader?.read(); read && !read.done; read = await reader?.read()) {
       text += new TextDecoder().decode(read.value);
-      if (text.includes('"chunk":1') || text.includes('"chunk":2')) upstream.release();
+      if (text.includes('"chunk":1') || text.includes('"chunk":2')) running.upstream.release();
     }
     expect(text).toContain('data: {"chunk":3}');
     expect(text).toContain("data: [DONE]");

@@ -1,25 +1,16 @@
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { RunningGateway } from "@l402-gateway/gateway";
 import { PAYMENT_RECEIPT_HEADER, parsePaymentReceipt } from "@l402-gateway/l402";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { gatewayLndConfig } from "../regtest/network-file.js";
+import { describe, expect, it } from "vitest";
 import { checkAccounting } from "../support/accounting.js";
-import { ensureOperatorCanPay } from "../support/operator-liquidity.js";
-import { startUpstream, type TestUpstream } from "../support/upstream.js";
 import {
   added,
   aliceLnd,
   bobCliEnv,
   bobClient,
-  bobLnd,
   bobPaymentHashes,
   codeOf,
-  network,
   runCli,
-  startTestGateway,
   tempStorePath,
+  useRefundingGateway,
 } from "./support.js";
 
 const CHARGE_SATS = 5;
@@ -27,46 +18,30 @@ const PER_CALL_MSAT = 2_000;
 const DEPOSIT_MSAT = 3 * PER_CALL_MSAT;
 
 describe("the agent client pays the gateway's Payment charge and session, and closes for refunds (regtest)", () => {
-  let upstream: TestUpstream;
-  let gateway: RunningGateway;
-  const storePath = join(mkdtempSync(join(tmpdir(), "gw-schemes-")), "gateway.sqlite");
-  const echoed = () => upstream.seen.filter((seen) => seen.url.startsWith("/v1/echo")).length;
-
-  beforeAll(async () => {
-    await ensureOperatorCanPay(aliceLnd, bobLnd, 1_000);
-    upstream = await startUpstream();
-    gateway = await startTestGateway(upstream.url, {
-      lnd: { ...gatewayLndConfig(network.nodes.alice), refundMacaroon: network.nodes.alice.adminMacaroon },
-      store: { path: storePath },
-      services: [
-        {
-          name: "weather",
-          match: { pathPrefix: "/weather/" },
-          upstream: upstream.url,
-          price: { sats: CHARGE_SATS },
-          schemes: ["l402", "payment-charge"],
-        },
-        {
-          name: "echo",
-          match: { pathPrefix: "/v1/echo" },
-          upstream: upstream.url,
-          pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
-          schemes: ["l402", "payment-session"],
-        },
-      ],
-    });
-  });
-
-  afterAll(async () => {
-    await gateway?.close();
-    await upstream?.close();
-  });
+  const running = useRefundingGateway((upstreamUrl) => [
+    {
+      name: "weather",
+      match: { pathPrefix: "/weather/" },
+      upstream: upstreamUrl,
+      price: { sats: CHARGE_SATS },
+      schemes: ["l402", "payment-charge"],
+    },
+    {
+      name: "echo",
+      match: { pathPrefix: "/v1/echo" },
+      upstream: upstreamUrl,
+      pricing: { rules: [{ perCallMsat: PER_CALL_MSAT }] },
+      schemes: ["l402", "payment-session"],
+    },
+  ]);
+  const storePath = running.storePath;
+  const echoed = () => running.upstream.seen.filter((seen) => seen.url.startsWith("/v1/echo")).length;
 
   it("for one call, pays the charge: one invoice per call, each credential used once, a receipt naming it", async () => {
     const agent = bobClient({ preference: { calls: "one" } });
     const before = await bobPaymentHashes();
     for (let i = 0; i < 2; i++) {
-      const res = await agent.fetch(`${gateway.url}/weather/today?i=${i}`);
+      const res = await agent.fetch(`${running.gateway.url}/weather/today?i=${i}`);
       expect(res.status).toBe(200);
       await res.text();
       const receipt = parsePaymentReceipt(res.headers.get(PAYMENT_RECEIPT_HEADER) ?? "");
@@ -84,11 +59,13 @@ describe("the agent client pays the gateway's Payment charge and session, and cl
       preference: { order: ["charge", "session"] },
     });
     const before = await bobPaymentHashes();
-    const res = await agent.fetch(`${gateway.url}/weather/today`);
+    const res = await agent.fetch(`${running.gateway.url}/weather/today`);
     expect(res.status).toBe(200);
     await res.text();
-    expect(await codeOf(agent.fetch(`${gateway.url}/weather/today`))).toBe("budget_exceeded");
-    expect(await codeOf(agent.fetch(`${gateway.url}/v1/echo`, { method: "POST", body: "x" }))).toBe("budget_exceeded");
+    expect(await codeOf(agent.fetch(`${running.gateway.url}/weather/today`))).toBe("budget_exceeded");
+    expect(await codeOf(agent.fetch(`${running.gateway.url}/v1/echo`, { method: "POST", body: "x" }))).toBe(
+      "budget_exceeded",
+    );
     expect(added(before, await bobPaymentHashes())).toHaveLength(1);
     const [receipt] = await agent.receipts();
     expect((await agent.budget()).spent.totalSats).toBe(CHARGE_SATS + (receipt?.feeSats ?? 0));
@@ -101,7 +78,11 @@ describe("the agent client pays the gateway's Payment charge and session, and cl
     // The deposit is what the first 402 quotes: the agent asks for three calls' worth.
     const deposit = { headers: { "x-l402-deposit-msat": String(DEPOSIT_MSAT) } };
     for (let i = 0; i < 4; i++) {
-      const res = await agent.fetch(`${gateway.url}/v1/echo`, { method: "POST", body: `call ${i}`, ...deposit });
+      const res = await agent.fetch(`${running.gateway.url}/v1/echo`, {
+        method: "POST",
+        body: `call ${i}`,
+        ...deposit,
+      });
       expect(res.status).toBe(200);
       expect(await res.text()).toContain(`call ${i}`);
     }
@@ -132,7 +113,7 @@ describe("the agent client pays the gateway's Payment charge and session, and cl
   it("closes an L402 prepaid token through POST /l402/close and records the refund on its receipt", async () => {
     const agent = bobClient({ preference: { order: ["l402"] }, closeSessionsOnClose: true });
     const deposit = { headers: { "x-l402-deposit-msat": String(DEPOSIT_MSAT) } };
-    const res = await agent.fetch(`${gateway.url}/v1/echo`, { method: "POST", body: "one", ...deposit });
+    const res = await agent.fetch(`${running.gateway.url}/v1/echo`, { method: "POST", body: "one", ...deposit });
     expect(res.status).toBe(200);
     await res.text();
     const [token] = await agent.tokens();
@@ -151,13 +132,16 @@ describe("the agent client pays the gateway's Payment charge and session, and cl
   it("the CLI says which scheme paid, and `l402 close` collects the session's refund", async () => {
     const env = bobCliEnv(tempStorePath());
     const deposit = ["-H", `x-l402-deposit-msat: ${DEPOSIT_MSAT}`];
-    const paid = await runCli(["post", `${gateway.url}/v1/echo`, "-d", "cli", ...deposit, "--scheme", "session"], env);
+    const paid = await runCli(
+      ["post", `${running.gateway.url}/v1/echo`, "-d", "cli", ...deposit, "--scheme", "session"],
+      env,
+    );
     expect(paid).toMatchObject({ code: 0 });
     expect(paid.stderr).toMatch(/paid \d+ sats, fee \d+ sats, hash [0-9a-f]{64} \(Payment session deposit\)/);
     const listed = JSON.parse((await runCli(["tokens", "list"], env)).stdout) as { scheme: string; status: string }[];
     expect(listed).toEqual([expect.objectContaining({ scheme: "session", status: "open" })]);
 
-    const closed = await runCli(["close", gateway.url], env);
+    const closed = await runCli(["close", running.gateway.url], env);
     expect(closed.code).toBe(0);
     const refunded = (DEPOSIT_MSAT - PER_CALL_MSAT) / 1000;
     expect(JSON.parse(closed.stdout)).toMatchObject({

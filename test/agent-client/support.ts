@@ -21,6 +21,7 @@ import { testNetwork } from "../regtest/context.js";
 import { gatewayLndConfig, lndClient } from "../regtest/network-file.js";
 import { REPO_ROOT } from "../regtest/paths.js";
 import { checkAccounting } from "../support/accounting.js";
+import { ensureOperatorCanPay } from "../support/operator-liquidity.js";
 import { startUpstream, type TestUpstream } from "../support/upstream.js";
 
 export const network = testNetwork();
@@ -86,11 +87,14 @@ export function startTestGateway(upstream: string, overrides: Record<string, unk
 }
 
 /** An upstream and the test gateway in front of it, started before the file's tests and stopped after them. */
-export function useTestGateway(): { readonly gateway: RunningGateway; readonly upstream: TestUpstream } {
+export function useTestGateway(overrides: (upstreamUrl: string) => Record<string, unknown> = () => ({})): {
+  readonly gateway: RunningGateway;
+  readonly upstream: TestUpstream;
+} {
   let running: { gateway: RunningGateway; upstream: TestUpstream } | undefined;
   beforeAll(async () => {
     const upstream = await startUpstream();
-    running = { upstream, gateway: await startTestGateway(upstream.url) };
+    running = { upstream, gateway: await startTestGateway(upstream.url, overrides(upstream.url)) };
   });
   afterAll(async () => {
     await running?.gateway.close();
@@ -107,6 +111,33 @@ export function useTestGateway(): { readonly gateway: RunningGateway; readonly u
     get upstream() {
       return started().upstream;
     },
+  };
+}
+
+/**
+ * A test gateway that can refund (alice's admin macaroon) with only `services`, its store at `storePath` for the
+ * accounting check, and alice able to pay bob back.
+ */
+export function useRefundingGateway(services: (upstreamUrl: string) => unknown[]): {
+  readonly gateway: RunningGateway;
+  readonly upstream: TestUpstream;
+  readonly storePath: string;
+} {
+  const storePath = join(mkdtempSync(join(tmpdir(), "l402-agent-refunding-gw-")), "gateway.sqlite");
+  beforeAll(() => ensureOperatorCanPay(aliceLnd, bobLnd, 1_000));
+  const running = useTestGateway((upstreamUrl) => ({
+    lnd: { ...gatewayLndConfig(network.nodes.alice), refundMacaroon: network.nodes.alice.adminMacaroon },
+    store: { path: storePath },
+    services: services(upstreamUrl),
+  }));
+  return {
+    get gateway() {
+      return running.gateway;
+    },
+    get upstream() {
+      return running.upstream;
+    },
+    storePath,
   };
 }
 
