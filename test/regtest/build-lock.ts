@@ -1,4 +1,5 @@
 import { link, open, readFile, rename, rm } from "node:fs/promises";
+import { isAlive } from "./proc-scan.js";
 
 type Log = (line: string) => void;
 
@@ -89,16 +90,6 @@ async function lockHolder(lockPath: string): Promise<number | undefined> {
   }
   const pid = Number.parseInt(text.trim(), 10);
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /**

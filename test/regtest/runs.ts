@@ -3,7 +3,7 @@ import { mkdtemp } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { z } from "zod";
 import { runsRoot } from "./paths.js";
-import { pidsWithCommandLine } from "./proc-scan.js";
+import { isAlive, pidsWithCommandLine } from "./proc-scan.js";
 
 /**
  * Every started network has a run directory with a `run.json` naming its owner and its children's pids.
@@ -69,15 +69,6 @@ function readRecord(dir: string): RunRecord | undefined {
     return runRecordSchema.parse(JSON.parse(readFileSync(join(dir, RECORD_FILE), "utf8")));
   } catch {
     return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
