@@ -27,7 +27,8 @@ function startDemo(args: string[]) {
     cwd: REPO_ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // "close", not "exit": the output's last chunks can still be in the pipes when the process has exited.
+  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
   return { child, output: watch(child), exited };
 }
 
