@@ -261,7 +261,8 @@ describe("a hostile Nostr relay between the agent and its NWC wallet service (bo
     });
     const code = await new Promise<number | null>((resolveExit, rejectExit) => {
       child.on("error", rejectExit);
-      child.on("exit", (exitCode) => resolveExit(exitCode));
+      // "close", not "exit": the output checked below may still be in the pipes when the child exits.
+      child.on("close", (exitCode) => resolveExit(exitCode));
     });
     const lingeredMs = performance.now() - printedAt;
     expect({ code, stdout: stdout.trim() }, stderr).toEqual({ code: 0, stdout: "payment_timeout" });
