@@ -2,12 +2,15 @@
  * Generated tokens/s of llm-backend over HTTP against node-llama-cpp called in-process and against llama.cpp's own
  * `llama-server` (built from source on first use: test/tools/llama-server.ts), on the same model, prompts, max_tokens,
  * sampling (greedy) and thread count: one stream, then N parallel sequences, printed side by side with the ratios.
+ * The `floor` side drives node-llama-cpp's lowest-level generation loop (`LlamaContextSequence.evaluate`, greedy, with
+ * the backend's batch alignment) in-process: the most node-llama-cpp allows, so the report can say whether a missed
+ * goal is lost in our layers (chat, HTTP) or in node-llama-cpp itself.
  * All sides stay loaded and are measured round by round in rotating order, so background load hits each alike; the CPU
  * used by other processes is reported per measurement.
  *
  *   npm run bench:llm -- [--model PATH] [--shape tiny|1b|8b] [--parallel N] [--max-tokens N]
  *                        [--rounds N] [--threads N] [--gpu auto|cuda|vulkan|false] [--context-size N]
- *                        [--sides in-process,http,llama-server]
+ *                        [--sides floor,in-process,http,llama-server]
  *
  * --shape writes (once, into the model cache) a random-weight GGUF of that llama shape with the default model's
  * tokenizer, so larger shapes can be measured offline; speed does not depend on the weight values.
@@ -18,7 +21,8 @@ import { availableParallelism } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { getLlama, LlamaChat } from "node-llama-cpp";
+import { getLlama, LlamaChat, type LlamaContextSequence, type LlamaModel, type Token } from "node-llama-cpp";
+import { alignBatches } from "../../llm-backend/src/inference/batch-alignment.js";
 import { defaultModelPath } from "../../llm-backend/src/inference/default-model.js";
 import { startLlamaServer } from "../../test/support/llama-server.js";
 import { ensureRandomModel, SHAPES, type ShapeName } from "./random-gguf.js";
@@ -46,7 +50,7 @@ const { values } = parseArgs({
     threads: { type: "string", default: String(availableParallelism()) },
     gpu: { type: "string", default: "auto" },
     "context-size": { type: "string", default: "1024" },
-    sides: { type: "string", default: "in-process,http,llama-server" },
+    sides: { type: "string", default: "floor,in-process,http,llama-server" },
   },
 });
 
@@ -105,6 +109,54 @@ async function loadInProcess(
         { maxTokens, temperature: 0 },
       );
       return chat.sequence.tokenMeter.diff(before).usedOutputTokens;
+    };
+    return { generate, gpu: llama.gpu === false ? "cpu" : llama.gpu, dispose: () => llama.dispose() };
+  } catch (error) {
+    await llama.dispose();
+    throw error;
+  }
+}
+
+/** Erases what the sequence holds past the prompt's cached prefix, as LlamaChat does, and returns the rest to evaluate. */
+async function reusePrefix(sequence: LlamaContextSequence, tokens: Token[]): Promise<Token[]> {
+  const held = sequence.contextTokens;
+  let prefix = 0;
+  while (prefix < Math.min(held.length, tokens.length - 1) && held[prefix] === tokens[prefix]) prefix++;
+  if (prefix < held.length) await sequence.eraseContextTokenRanges([{ start: prefix, end: held.length }]);
+  return tokens.slice(prefix);
+}
+
+/** node-llama-cpp's lowest-level loop: the chat-rendered prompt's tokens, then one greedy token per evaluation. */
+async function loadFloor(modelPath: string): Promise<{ generate: Generate; gpu: string; dispose(): Promise<void> }> {
+  const llama = await getLlama({ build: "never", gpu, maxThreads: threads });
+  try {
+    const model: LlamaModel = await llama.loadModel({ modelPath });
+    const context = await model.createContext({ sequences: parallel, contextSize, threads });
+    const sequences = Array.from({ length: parallel }, () => {
+      const sequence = context.getSequence();
+      alignBatches(sequence);
+      return sequence;
+    });
+    const { chatWrapper } = new LlamaChat({
+      contextSequence: sequences[0] as LlamaContextSequence,
+      autoDisposeSequence: false,
+    });
+    const generate: Generate = async (index, prompt) => {
+      const sequence = sequences[index];
+      if (!sequence) throw new Error(`no sequence ${index}`);
+      const { contextText } = chatWrapper.generateContextState({
+        chatHistory: [
+          { type: "user", text: prompt },
+          { type: "model", response: [] },
+        ],
+      });
+      let generated = 0;
+      for await (const _token of sequence.evaluate(await reusePrefix(sequence, contextText.tokenize(model.tokenizer)), {
+        temperature: 0,
+      })) {
+        if (++generated >= maxTokens) break;
+      }
+      return generated;
     };
     return { generate, gpu: llama.gpu === false ? "cpu" : llama.gpu, dispose: () => llama.dispose() };
   } catch (error) {
@@ -264,9 +316,10 @@ function meanCpu(runs: Run[]): CpuShares | null {
   return { self: mean((c) => c.self), server: mean((c) => c.server), other: mean((c) => c.other) };
 }
 
-type SideName = "in-process" | "http" | "llama-server";
-const SIDE_NAMES: readonly SideName[] = ["in-process", "http", "llama-server"];
+type SideName = "floor" | "in-process" | "http" | "llama-server";
+const SIDE_NAMES: readonly SideName[] = ["floor", "in-process", "http", "llama-server"];
 const SIDE_LABELS: Record<SideName, string> = {
+  floor: "floor",
   "in-process": "in-process",
   http: "HTTP",
   "llama-server": "llama-server",
@@ -294,6 +347,10 @@ function chosenSides(): SideName[] {
 }
 
 async function load(name: SideName, modelPath: string): Promise<Contender & { gpu?: string }> {
+  if (name === "floor") {
+    const floor = await loadFloor(modelPath);
+    return { name, generate: floor.generate, pid: undefined, dispose: floor.dispose, gpu: floor.gpu };
+  }
   if (name === "in-process") {
     const inProcess = await loadInProcess(modelPath);
     return { name, generate: inProcess.generate, pid: undefined, dispose: inProcess.dispose, gpu: inProcess.gpu };
@@ -351,12 +408,17 @@ async function main(): Promise<void> {
 
 const totalRate = (runs: Run[]) => rate(sum(runs.map((run) => run.measurement)));
 
-/** Ratio of `a` to `b`: over the whole run, and per round (median, range), each round's pair measured back to back. */
-function ratioCells(a: Run[], b: Run[]): string {
-  const ratios = a.map((run, i) => {
+/** Each round's ratio of `a` to `b`, the pair measured back to back. */
+function roundRatios(a: Run[], b: Run[]): number[] {
+  return a.map((run, i) => {
     const other = b[i];
     return other ? rate(run.measurement) / rate(other.measurement) : Number.NaN;
   });
+}
+
+/** Ratio of `a` to `b`: over the whole run, and per round (median, range). */
+function ratioCells(a: Run[], b: Run[]): string {
+  const ratios = roundRatios(a, b);
   return [
     (totalRate(a) / totalRate(b)).toFixed(3).padStart(8),
     median(ratios).toFixed(3).padStart(8),
@@ -367,10 +429,14 @@ function ratioCells(a: Run[], b: Run[]): string {
 function report(backend: string, results: Map<SideName, Side>): void {
   const names = [...results.keys()];
   const get = (name: SideName) => results.get(name) as Side;
-  // Our backend over HTTP against each other side: the in-process ceiling, and llama.cpp's own server.
-  const pairs = (["in-process", "llama-server"] as const)
-    .filter((other) => results.has("http") && results.has(other))
-    .map((other) => ["http", other] as const);
+  // Our backend over HTTP against the in-process ceiling and llama.cpp's own server; node-llama-cpp's floor against it.
+  const pairs = (
+    [
+      ["http", "in-process"],
+      ["http", "llama-server"],
+      ["floor", "llama-server"],
+    ] as const
+  ).filter(([a, b]) => results.has(a) && results.has(b));
   console.log(`\nbackend: ${backend}; generated tokens/s (completion tokens ÷ wall time, prompt included)`);
   console.log(
     [
@@ -409,6 +475,7 @@ function report(backend: string, results: Map<SideName, Side>): void {
   console.log(
     `\nparallel speed-up: ${names.map((name) => `${SIDE_LABELS[name]} ${speedUp(get(name)).toFixed(2)}x`).join(", ")}`,
   );
+  reportLimits(results);
 
   const cpuRows: [string, CpuShares | null][] = names.flatMap((name) => [
     [`${SIDE_LABELS[name]} single`, meanCpu(get(name).single)] as [string, CpuShares | null],
@@ -435,6 +502,49 @@ function report(backend: string, results: Map<SideName, Side>): void {
       `\nWARNING: other processes used up to ${percent(busiest)} of the CPU during a measurement (mean up to ${percent(worstOther)}). ` +
         `With ${threads} llama.cpp threads on ${availableParallelism()} cores any other load slows decoding disproportionately, ` +
         "so these figures are noisy; compare the median per-round ratio, or rerun on an idle machine.",
+    );
+  }
+}
+
+/** The goals of issue 29, as medians of the per-round HTTP/llama-server ratios. */
+const GOALS = [
+  { label: "single stream", goal: 0.9, pick: (side: Side) => side.single },
+  { label: `${parallel} parallel`, goal: 1.0, pick: (side: Side) => side.parallel },
+] as const;
+
+/**
+ * For each goal our backend misses, where the loss is: the floor (node-llama-cpp's lowest-level loop, in-process)
+ * against llama-server is what node-llama-cpp allows at all; our backend against the floor is what our layers cost.
+ */
+function reportLimits(results: Map<SideName, Side>): void {
+  const http = results.get("http");
+  const server = results.get("llama-server");
+  if (!http || !server) return;
+  const floor = results.get("floor");
+  console.log("\nGoals (median per-round ratio to llama-server):");
+  for (const { label, goal, pick } of GOALS) {
+    const ours = median(roundRatios(pick(http), pick(server)));
+    const verdict = ours >= goal ? "met" : "missed";
+    console.log(`  ${label.padEnd(14)} ours ${ours.toFixed(2)}x (goal ${goal.toFixed(1)}x): ${verdict}`);
+    if (ours >= goal || !floor) continue;
+    const floorRatio = median(roundRatios(pick(floor), pick(server)));
+    const ourShare = median(roundRatios(pick(http), pick(floor)));
+    const floorCpu = cpuMsPerToken(pick(floor));
+    const serverCpu = cpuMsPerToken(pick(server));
+    const cpu =
+      floorCpu !== null && serverCpu !== null
+        ? `; CPU per token: floor ${floorCpu.toFixed(2)} ms, llama-server ${serverCpu.toFixed(2)} ms`
+        : "";
+    console.log(
+      `    node-llama-cpp's floor reaches ${floorRatio.toFixed(2)}x of llama-server, our backend ${ourShare.toFixed(2)}x of the floor${cpu}`,
+    );
+    console.log(
+      floorRatio < goal
+        ? "    limit: node-llama-cpp itself. Each token is a decode and a sampling step on libuv worker threads (two " +
+            "hand-offs to and from the event loop), and its prebuilt CPU backend, built without OpenMP, starts its " +
+            "threads for every decode and spins at its barriers; llama-server decodes and samples on one thread with " +
+            "OpenMP's persistent, yielding threads."
+        : "    limit: our layers above node-llama-cpp (LlamaChat's per-token work, HTTP).",
     );
   }
 }

@@ -163,10 +163,11 @@ export async function generate(
     lastTokenAt = now;
     callbacks.onTokens?.(tokens.length);
   };
+  // Off unless asked for: node-llama-cpp's default collects the last 64 tokens for a penalty of 1 (no effect) on every token.
   const repeatPenalty =
     params.frequencyPenalty || params.presencePenalty
       ? { frequencyPenalty: params.frequencyPenalty, presencePenalty: params.presencePenalty }
-      : undefined;
+      : (false as const);
   const common = {
     maxTokens: params.maxTokens,
     temperature: params.temperature,
