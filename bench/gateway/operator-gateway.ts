@@ -21,6 +21,8 @@ export interface OperatorGatewayOptions {
   readonly postgresUrl?: string;
   /** Extra node options (`--cpu-prof`). */
   readonly nodeArgs?: readonly string[];
+  /** The checkout whose CLI is started (built): this one when absent, another to compare against. */
+  readonly checkout?: string;
 }
 
 export interface OperatorGateway {
@@ -31,7 +33,7 @@ export interface OperatorGateway {
   readonly logFile: string;
 }
 
-const cli = join(import.meta.dirname, "..", "..", "gateway", "bin", "l402-gateway.js");
+const thisCheckout = join(import.meta.dirname, "..", "..");
 
 /** The YAML an operator would write: nothing set that the README does not ask for, bar the challenge limits. */
 function configYaml(options: OperatorGatewayOptions, dir: string, port: number, operatorPort: number): string {
@@ -92,6 +94,7 @@ export async function startOperatorGateway(options: OperatorGatewayOptions): Pro
   writeFileSync(configFile, configYaml(options, dir, port as number, operatorPort as number));
   const logFile = join(dir, "gateway.log");
   const out = openSync(logFile, "a");
+  const cli = join(options.checkout ?? thisCheckout, "gateway", "bin", "l402-gateway.js");
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), cli, "--config", configFile], {
     stdio: ["ignore", out, "inherit"],
   });

@@ -5,6 +5,11 @@
  * two set-ups, added latency at one connection, and 402 challenge rates (Aperture, this gateway, raw createInvoice on
  * the same regtest LND).
  *
+ * Beside them, the floor (bench/gateway/floor-proxy.ts): a bare Node proxy, node:http and the same undici forwarding to
+ * the same upstream, no auth, no logging, no metrics. The gateway's rates are printed as ratios to Aperture and to the
+ * floor, and the floor's to Aperture, with each one's CPU per request: what a Node proxy costs on this machine at
+ * least, and what the gateway adds to it.
+ *
  * The two set-ups of this gateway: "in-process" (bench/gateway/gateway-server.ts: in-memory store, logging silent,
  * invoices faked) isolates the request path; "as operators run it" (bench/gateway/operator-gateway.ts: the CLI from a
  * YAML config, SQLite file store or `--store postgres`, the regtest LND with its settlement watcher, request logs at
@@ -19,8 +24,8 @@
  * needs LND). `--workers N` (N > 1) adds the
  * paid path through `--workers N` (node:cluster); both setups then keep tokens in a SQLite file, as workers must.
  * `--profile` records CPU profiles of the in-process and the operator gateway and prints where each one's time goes. `--baseline DIR`
- * (another checkout, built, such as a worktree of the previous commit) adds its gateway's paid and free paths to the
- * same rounds and prints this gateway's figures against it.
+ * (another checkout, built, such as a worktree of the previous commit) adds its gateway's paid and free paths, in both
+ * set-ups, to the same rounds and prints this gateway's figures (rates and CPU per request) against it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -63,6 +68,9 @@ const here = import.meta.dirname;
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 const BASE_PAID = "baseline gateway, paid token";
 const BASE_FREE = "baseline gateway, free path";
+const FLOOR = "floor: bare Node proxy";
+const BASE_OPERATOR_PAID = "baseline operator set-up, paid token";
+const BASE_OPERATOR_FREE = "baseline operator set-up, free path";
 
 async function firstLine(child: ChildProcess): Promise<string> {
   const [chunk] = (await once(child.stdout as NodeJS.ReadableStream, "data")) as [Buffer];
@@ -140,8 +148,12 @@ async function run(): Promise<void> {
     },
     { label: labels.free, url: `${gateway.url}/v1/free`, pid },
   ];
+  // The floor: a bare Node proxy (node:http and the same undici forwarding, nothing else), in the same rounds.
+  const floorChild = await startChild(join(here, "floor-proxy.ts"), [upstream]);
+  cleanups.push(() => stopChild(floorChild.child, "SIGINT"));
   const targets: Target[] = [
     { label: "upstream direct", url: `${upstream}/v1/completions` },
+    { label: FLOOR, url: `${floorChild.line}/v1/completions`, pid: floorChild.child.pid },
     ...paidAndFree({ paid: "this gateway, paid token", free: "this gateway, free path" }, ours, gatewayChild.child.pid),
   ];
   const baseline = values.baseline;
@@ -205,6 +217,18 @@ async function run(): Promise<void> {
     cleanups.push(() => stopChild(operator.child));
     log(`operator set-up's request log: ${operator.logFile}`);
     targets.push(...paidAndFree({ paid: OPERATOR_PAID, free: OPERATOR_FREE }, operator, operator.child.pid));
+    if (baseline !== undefined) {
+      const baseOperator = await startOperatorGateway({
+        network: network.info,
+        upstream,
+        postgresUrl,
+        checkout: baseline,
+      });
+      cleanups.push(() => stopChild(baseOperator.child));
+      targets.push(
+        ...paidAndFree({ paid: BASE_OPERATOR_PAID, free: BASE_OPERATOR_FREE }, baseOperator, baseOperator.child.pid),
+      );
+    }
 
     // Challenges: every unpaid request makes an invoice on the same LND (alice), so these share its AddInvoice rate.
     const challengeGateway = await startChild(join(here, "challenge-gateway.ts"), [network.file, upstream]);
@@ -289,7 +313,14 @@ async function run(): Promise<void> {
     ...(results.has(OPERATOR_PAID) ? [{ name: "operator", paid: OPERATOR_PAID, free: OPERATOR_FREE }] : []),
   ];
   const challengeRate = (label: string) => median(challenges.get(label) ?? []);
+  const floor = rps(FLOOR);
   console.log("\nratios:");
+  console.log("  floor (bare Node proxy, no auth, no logging):");
+  if (results.has(apertureLabel)) {
+    console.log(`    floor / Aperture paid:          ${(floor / rps(apertureLabel)).toFixed(2)}x`);
+    console.log(`    CPU per request, Aperture paid / floor: ${(cpu(apertureLabel) / cpu(FLOOR)).toFixed(2)}x`);
+  }
+  console.log(`    CPU per request:                ${cpu(FLOOR).toFixed(0)} µs`);
   for (const { name, paid, free } of setups) {
     const addedP50 = median(single.get(paid) ?? []) - direct;
     console.log(`  ${name} set-up:`);
@@ -300,6 +331,12 @@ async function run(): Promise<void> {
       const cpuRatio = (label: string) => (cpu(apertureLabel) / cpu(label)).toFixed(2);
       console.log(`    CPU per request, Aperture paid / paid: ${cpuRatio(paid)}x, / free: ${cpuRatio(free)}x`);
     }
+    console.log(`    paid / floor:                   ${(rps(paid) / floor).toFixed(2)}x`);
+    console.log(`    free / floor:                   ${(rps(free) / floor).toFixed(2)}x`);
+    const perRequest = (label: string) =>
+      `${cpu(label).toFixed(0)} µs (${(cpu(label) / cpu(FLOOR)).toFixed(2)}x the floor's)`;
+    console.log(`    CPU per request, paid:          ${perRequest(paid)}`);
+    console.log(`    CPU per request, free:          ${perRequest(free)}`);
     console.log(`    paid / upstream direct:         ${(rps(paid) / rps("upstream direct")).toFixed(3)}x`);
     console.log(`    added p50 at one connection:    ${addedP50.toFixed(2)} ms (target ≤ 0.5)`);
   }
@@ -318,6 +355,14 @@ async function run(): Promise<void> {
     console.log(
       `  added p50 at one connection, paid: this ${(oursAlone - direct).toFixed(2)} ms, baseline ${(baseAlone - direct).toFixed(2)} ms`,
     );
+    if (results.has(BASE_OPERATOR_PAID)) {
+      const cpuRatio = (ours: string, base: string) => (cpu(ours) / cpu(base)).toFixed(3);
+      console.log(`  operator paid, this / baseline:       ${ratio(OPERATOR_PAID, BASE_OPERATOR_PAID)}x`);
+      console.log(`  operator free, this / baseline:       ${ratio(OPERATOR_FREE, BASE_OPERATOR_FREE)}x`);
+      console.log(
+        `  operator CPU per request, this / baseline: paid ${cpuRatio(OPERATOR_PAID, BASE_OPERATOR_PAID)}, free ${cpuRatio(OPERATOR_FREE, BASE_OPERATOR_FREE)}`,
+      );
+    }
   }
 }
 

@@ -6,6 +6,8 @@ interface CpuProfile {
   }[];
   readonly samples: readonly number[];
   readonly timeDeltas: readonly number[];
+  /** Microseconds on the monotonic clock (what `process.hrtime` reads). */
+  readonly startTime: number;
 }
 
 /** Where a function lives, short: a package name, one of ours (workspace/file), or node's own. */
@@ -17,11 +19,18 @@ function placeOf(url: string): string {
   return url.split("/").slice(-3).join("/");
 }
 
-/** The top functions by self time and the top places (packages, our files), as percentages of the samples. */
-export function summariseProfile(profile: CpuProfile, top = 15): string {
+/**
+ * The top functions by self time and the top places (packages, our files), as percentages of the samples; of those
+ * taken within `window` (monotonic microseconds, as `process.hrtime`) when given, such as while a load ran.
+ */
+export function summariseProfile(profile: CpuProfile, top = 15, window?: { from: number; to: number }): string {
   const timeOf = new Map<number, number>();
+  let at = profile.startTime;
   profile.samples.forEach((id, index) => {
-    timeOf.set(id, (timeOf.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0));
+    const delta = profile.timeDeltas[index] ?? 0;
+    at += delta;
+    if (window && (at < window.from || at > window.to)) return;
+    timeOf.set(id, (timeOf.get(id) ?? 0) + delta);
   });
   const byFunction = new Map<string, number>();
   const byPlace = new Map<string, number>();

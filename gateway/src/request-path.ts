@@ -115,7 +115,7 @@ export function requestPath(stages: RequestStages): RequestListener {
         ? await authenticator.authenticate(headers, service.name, match.requiredCapabilities)
         : { ok: false as const, code: "missing" as const, message: "this service takes the Payment scheme only" });
     ctx.credential = auth;
-    metrics.requestDuration.observe({ service: service.name, phase: "auth" }, (performance.now() - authStarted) / 1000);
+    metrics.requestPhases(service.name).auth.observe((performance.now() - authStarted) / 1000);
     // A request without any credential is the normal first step, not an authentication failure.
     if (!auth.ok && auth.code !== "missing") metrics.authFailures.inc({ service: service.name, reason: auth.code });
     if (service.pricing) return meteredPath(req, res, ctx, service, target, auth);
@@ -164,7 +164,7 @@ export function requestPath(stages: RequestStages): RequestListener {
       .then((outcome) => {
         const seconds = (performance.now() - started) / 1000;
         const service = ctx.match?.service.name;
-        if (service) metrics.requestDuration.observe({ service, phase: "total" }, seconds);
+        if (service) metrics.requestPhases(service).total.observe(seconds);
         log.info(
           {
             reqId: requestId,

@@ -1,5 +1,13 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { InvoicePoolEvents } from "../lightning/invoice-pool.js";
+import { type HistogramSeries, SeriesHistogram } from "./series-histogram.js";
+
+/** The request path's l402_request_duration_seconds series of one service. */
+export interface RequestPhases {
+  readonly auth: HistogramSeries;
+  readonly upstreamTtfb: HistogramSeries;
+  readonly total: HistogramSeries;
+}
 
 /**
  * The gateway's Prometheus metrics. Labels are bounded sets only (service, model, reason, phase, method, class):
@@ -51,13 +59,15 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
-  readonly requestDuration = new Histogram({
+  readonly requestDuration = new SeriesHistogram({
     name: "l402_request_duration_seconds",
     help: "Request latency by phase: auth, pricing, upstream_ttfb (to the upstream's response headers), total",
     labelNames: ["service", "phase"] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
+
+  private readonly phases = new Map<string, RequestPhases>();
 
   readonly upstreamErrors = new Counter({
     name: "l402_upstream_errors_total",
@@ -271,6 +281,17 @@ export class GatewayMetrics {
   observeInvoicePool(size: () => number, creating: () => number): void {
     this.invoicePoolSize = size;
     this.invoicePoolInFlight = creating;
+  }
+
+  /** A service's request-duration series of the request path, bound once. */
+  requestPhases(service: string): RequestPhases {
+    let phases = this.phases.get(service);
+    if (!phases) {
+      const series = (phase: string) => this.requestDuration.series({ service, phase });
+      phases = { auth: series("auth"), upstreamTtfb: series("upstream_ttfb"), total: series("total") };
+      this.phases.set(service, phases);
+    }
+    return phases;
   }
 
   /** Counts an invoice once, when it is first known to be paid. */

@@ -43,7 +43,6 @@ export class UpstreamForwarder {
     const { requestId, upstreamPath } = request;
     const { proxy, pools, metrics, log } = this.deps;
     const pool = pools.of(service.name);
-    const labels = { service: service.name };
     if (pool.size > 1 && options.body === undefined && hasRequestBody(req)) {
       // A body the proxy would stream cannot be sent a second time: with a pool, read it first so it can be.
       try {
@@ -74,9 +73,9 @@ export class UpstreamForwarder {
       } finally {
         end();
       }
-      if (outcome.ok) metrics.requestDuration.observe({ ...labels, phase: "upstream_ttfb" }, outcome.ttfbSeconds);
+      if (outcome.ok) metrics.requestPhases(service.name).upstreamTtfb.observe(outcome.ttfbSeconds);
       const errorClass = upstreamErrorClass(outcome);
-      if (errorClass) metrics.upstreamErrors.inc({ ...labels, class: errorClass });
+      if (errorClass) metrics.upstreamErrors.inc({ service: service.name, class: errorClass });
       if (!outcome.ok && ejectsUpstream(errorClass)) {
         pool.reportFailure(upstream, outcome.code);
       }
