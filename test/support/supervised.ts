@@ -52,9 +52,16 @@ export function supervise(child: ChildProcess): Supervised {
   };
 }
 
-/** Runs the built `l402-gateway --config <file>` and waits until it listens (its config must log at info). */
-export async function startGatewayProcess(configFile: string): Promise<Supervised & { readonly url: string }> {
-  const child = spawn(process.execPath, [join(REPO_ROOT, "gateway", "dist", "cli.js"), "--config", configFile], {
+/**
+ * Runs the built `l402-gateway --config <file>` and waits until it listens (its config must log at info); `nodeArgs`
+ * go to node first (`--cpu-prof`).
+ */
+export async function startGatewayProcess(
+  configFile: string,
+  nodeArgs: readonly string[] = [],
+): Promise<Supervised & { readonly url: string }> {
+  const cli = join(REPO_ROOT, "gateway", "dist", "cli.js");
+  const child = spawn(process.execPath, [...nodeArgs, cli, "--config", configFile], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const proc = supervise(child);

@@ -1,0 +1,77 @@
+/**
+ * The gateway in front of one inference server as an operator runs it: the CLI from a config file, a SQLite file
+ * store, the regtest operator node (alice), logging at info; the server's chat metered per token. Its credential is
+ * a prepaid balance bought from bob over Lightning, so every request runs the paid path: count the prompt, reserve
+ * the worst case, stream, charge the reported usage, return the rest.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { formatAuthorization } from "@l402-gateway/l402";
+import { pay } from "lightning";
+import { stringify } from "yaml";
+import { gatewayLndConfig, lndClient, type RegtestNetworkInfo } from "../../test/regtest/network-file.js";
+import { tokenMeteredLlm } from "../../test/support/services.js";
+import { type Supervised, startGatewayProcess } from "../../test/support/supervised.js";
+import type { BenchKind } from "./servers.js";
+
+export const RATES = { prompt: 2, completion: 5, fee: 7 };
+/** What the balance is bought with: enough for thousands of calls at RATES. */
+const DEPOSIT_MSAT = 5_000_000;
+
+export interface MeteredGatewayOptions {
+  readonly network: RegtestNetworkInfo;
+  readonly kind: BenchKind;
+  readonly upstream: string;
+  readonly model: string;
+  readonly maxTokensCap: number;
+  /** Extra node options (`--cpu-prof`). */
+  readonly nodeArgs?: readonly string[];
+}
+
+export interface MeteredGateway {
+  readonly url: string;
+  readonly authorization: string;
+  readonly process: Supervised;
+  /** Its config file, as the gateway read it. */
+  readonly configFile: string;
+}
+
+export async function startMeteredGateway(options: MeteredGatewayOptions): Promise<MeteredGateway> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-llm-gateway-"));
+  const configFile = join(dir, "gateway.yaml");
+  const service = tokenMeteredLlm(options.upstream, {
+    rates: RATES,
+    defaultMaxTokens: options.maxTokensCap,
+    maxTokensCap: options.maxTokensCap,
+    upstreamKind: options.kind,
+  });
+  writeFileSync(
+    configFile,
+    stringify({
+      listen: { port: 0 },
+      operator: { port: 0 },
+      lnd: gatewayLndConfig(options.network.nodes.alice),
+      store: { path: join(dir, "gateway.sqlite") },
+      // info, the default: the bench reads the listening URL from the log.
+      log: { level: "info" },
+      services: [service],
+    }),
+  );
+  const gateway = await startGatewayProcess(configFile, options.nodeArgs);
+  try {
+    const challenge = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-l402-deposit-msat": String(DEPOSIT_MSAT) },
+      body: JSON.stringify({ model: options.model, messages: [{ role: "user", content: "hi" }] }),
+    });
+    if (challenge.status !== 402) throw new Error(`expected a 402, got ${challenge.status}: ${await challenge.text()}`);
+    const { macaroon, invoice } = (await challenge.json()) as { macaroon: string; invoice: string };
+    const paid = await pay({ lnd: lndClient(options.network.nodes.bob), request: invoice });
+    const authorization = formatAuthorization({ macaroons: [macaroon], preimage: Buffer.from(paid.secret, "hex") });
+    return { url: gateway.url, authorization, process: gateway, configFile };
+  } catch (error) {
+    await gateway.kill("SIGTERM");
+    throw error;
+  }
+}
