@@ -87,6 +87,7 @@ async function measureKind(network: Awaited<ReturnType<typeof startNetwork>>, ki
   await streamChat(through, request);
   await counter.chatPromptTokens(chatBody);
   const measured: Round[] = [];
+  profile.mark();
   for (let round = 0; round < rounds; round++) {
     const countStarted = performance.now();
     const promptTokens = await counter.chatPromptTokens(chatBody);
@@ -121,6 +122,7 @@ async function measureKind(network: Awaited<ReturnType<typeof startNetwork>>, ki
         `gateway ${gatewaySide.timing.tokens} tokens, ttft ${gatewaySide.timing.ttftMs.toFixed(1)} ms`,
     );
   }
+  profile.mark();
   const balance = (await (
     await fetch(`${gateway.url}/l402/balance`, { headers: { authorization: gateway.authorization } })
   ).json()) as { charged_msat: number; reserved_msat: number; balance_msat: number };
