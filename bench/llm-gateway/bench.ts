@@ -21,6 +21,7 @@ import { defaultModelPath } from "../../llm-backend/src/inference/default-model.
 import { startNetwork } from "../../test/regtest/network.js";
 import { processTreeCpuSeconds } from "../support/process-cpu.js";
 import { startMeteredGateway } from "./metered-gateway.js";
+import { meanPhaseMs, scrapePhases } from "./phases.js";
 import { gatewayProfiler } from "./profile.js";
 import { type KindResult, printResults, type Round } from "./report.js";
 import { BENCH_KINDS, type BenchKind, startKind } from "./servers.js";
@@ -57,6 +58,10 @@ const stopAll = async () => {
 };
 process.once("SIGINT", () => void stopAll().then(() => process.exit(130)));
 
+const describe = (side: { timing: StreamTiming; cpuMs: number | undefined }) =>
+  `${side.timing.tokens} tokens in ${side.timing.totalMs.toFixed(0)} ms, ttft ${side.timing.ttftMs.toFixed(1)} ms, ` +
+  `gateway CPU ${side.cpuMs?.toFixed(0) ?? "n/a"} ms`;
+
 async function measureKind(network: Awaited<ReturnType<typeof startNetwork>>, kind: BenchKind): Promise<KindResult> {
   log(`${kind}: starting the server (${threads} threads) and the gateway in front of it`);
   const server = await startKind(kind, { model, threads, contextSize });
@@ -86,22 +91,26 @@ async function measureKind(network: Awaited<ReturnType<typeof startNetwork>>, ki
   await streamChat(direct, request);
   await streamChat(through, request);
   await counter.chatPromptTokens(chatBody);
+  const metricsUrl = `${gateway.operatorUrl}/metrics`;
+  const phasesBefore = await scrapePhases(metricsUrl, "llm");
   const measured: Round[] = [];
   profile.mark();
   for (let round = 0; round < rounds; round++) {
     const countStarted = performance.now();
     const promptTokens = await counter.chatPromptTokens(chatBody);
     const countingMs = performance.now() - countStarted;
-    const viaDirect = () => streamChat(direct, request);
-    const viaGateway = async () => {
+    /** Runs `call` and measures the gateway process's CPU meanwhile. */
+    const withGatewayCpu = async (call: () => Promise<StreamTiming>) => {
       const cpuBefore = processTreeCpuSeconds(gateway.process.pid);
-      const timing = await streamChat(through, request);
+      const timing = await call();
       const cpuAfter = processTreeCpuSeconds(gateway.process.pid);
       const cpuMs = cpuBefore === undefined || cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) * 1000;
       return { timing, cpuMs };
     };
+    const viaDirect = () => withGatewayCpu(() => streamChat(direct, request));
+    const viaGateway = () => withGatewayCpu(() => streamChat(through, request));
     // Alternating which side goes first, so that drift touches both alike.
-    let directSide: StreamTiming;
+    let directSide: Awaited<ReturnType<typeof viaDirect>>;
     let gatewaySide: Awaited<ReturnType<typeof viaGateway>>;
     if (round % 2 === 0) {
       directSide = await viaDirect();
@@ -111,18 +120,17 @@ async function measureKind(network: Awaited<ReturnType<typeof startNetwork>>, ki
       directSide = await viaDirect();
     }
     measured.push({
-      direct: directSide,
+      direct: directSide.timing,
       gateway: gatewaySide.timing,
       gatewayCpuMs: gatewaySide.cpuMs,
+      gatewayIdleCpuMs: directSide.cpuMs,
       countingMs,
       promptTokens,
     });
-    log(
-      `${kind} round ${round + 1}/${rounds}: direct ${directSide.tokens} tokens, ttft ${directSide.ttftMs.toFixed(1)} ms; ` +
-        `gateway ${gatewaySide.timing.tokens} tokens, ttft ${gatewaySide.timing.ttftMs.toFixed(1)} ms`,
-    );
+    log(`${kind} round ${round + 1}/${rounds}: direct ${describe(directSide)}; gateway ${describe(gatewaySide)}`);
   }
   profile.mark();
+  const phases = meanPhaseMs(phasesBefore, await scrapePhases(metricsUrl, "llm"));
   const balance = (await (
     await fetch(`${gateway.url}/l402/balance`, { headers: { authorization: gateway.authorization } })
   ).json()) as { charged_msat: number; reserved_msat: number; balance_msat: number };
@@ -130,7 +138,7 @@ async function measureKind(network: Awaited<ReturnType<typeof startNetwork>>, ki
   cleanups.pop();
   await server.stop();
   cleanups.pop();
-  return { kind, rounds: measured, balance, profile: profile.summary() };
+  return { kind, rounds: measured, phases, balance, profile: profile.summary() };
 }
 
 async function main(): Promise<void> {

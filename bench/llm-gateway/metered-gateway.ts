@@ -31,6 +31,8 @@ export interface MeteredGatewayOptions {
 
 export interface MeteredGateway {
   readonly url: string;
+  /** Its operator listener (`/metrics`). */
+  readonly operatorUrl: string;
   readonly authorization: string;
   readonly process: Supervised;
   /** Its config file, as the gateway read it. */
@@ -69,7 +71,9 @@ export async function startMeteredGateway(options: MeteredGatewayOptions): Promi
     const { macaroon, invoice } = (await challenge.json()) as { macaroon: string; invoice: string };
     const paid = await pay({ lnd: lndClient(options.network.nodes.bob), request: invoice });
     const authorization = formatAuthorization({ macaroons: [macaroon], preimage: Buffer.from(paid.secret, "hex") });
-    return { url: gateway.url, authorization, process: gateway, configFile };
+    const operatorUrl = /"operatorUrl":"(http:\/\/[^"]+)"/.exec(gateway.output())?.[1];
+    if (!operatorUrl) throw new Error("the gateway logged no operator URL");
+    return { url: gateway.url, operatorUrl, authorization, process: gateway, configFile };
   } catch (error) {
     await gateway.kill("SIGTERM");
     throw error;

@@ -1,4 +1,5 @@
 import { median, percentile } from "../support/median.js";
+import type { Phase } from "./phases.js";
 import { type StreamTiming, tokensPerSecond } from "./stream.js";
 
 /** The targets the gateway's cost is stated in (issue 29). */
@@ -10,6 +11,8 @@ export interface Round {
   readonly gateway: StreamTiming;
   /** CPU the gateway process used while it served its request (undefined without /proc). */
   readonly gatewayCpuMs: number | undefined;
+  /** CPU the gateway process used while the server answered the direct request (its idle work: health checks). */
+  readonly gatewayIdleCpuMs: number | undefined;
   /** The gateway's prompt count of the same request against the same server, timed on its own. */
   readonly countingMs: number;
   readonly promptTokens: number;
@@ -18,6 +21,8 @@ export interface Round {
 export interface KindResult {
   readonly kind: string;
   readonly rounds: readonly Round[];
+  /** The gateway's own mean per paid request over the rounds: authenticating, pricing (the count), upstream headers. */
+  readonly phases: Record<Phase, number>;
   /** The prepaid balance's account at the end: every reservation must be closed. */
   readonly balance: { charged_msat: number; reserved_msat: number; balance_msat: number };
   readonly profile: string | undefined;
@@ -35,6 +40,7 @@ export interface Summary {
   readonly addedTtftP90Ms: number;
   readonly countingMs: number;
   readonly gatewayCpuMs: number | undefined;
+  readonly gatewayIdleCpuMs: number | undefined;
   /** Rounds whose two answers differ in text (they should not, at temperature 0). */
   readonly differingAnswers: number;
 }
@@ -42,7 +48,10 @@ export interface Summary {
 export function summarise(rounds: readonly Round[]): Summary {
   const of = (pick: (round: Round) => number) => median(rounds.map(pick));
   const added = rounds.map((round) => round.gateway.ttftMs - round.direct.ttftMs);
-  const cpu = rounds.flatMap((round) => (round.gatewayCpuMs === undefined ? [] : [round.gatewayCpuMs]));
+  const cpu = (pick: (round: Round) => number | undefined) => {
+    const known = rounds.flatMap((round) => pick(round) ?? []);
+    return known.length === rounds.length ? median(known) : undefined;
+  };
   return {
     directTokensPerSecond: of((round) => tokensPerSecond(round.direct)),
     gatewayTokensPerSecond: of((round) => tokensPerSecond(round.gateway)),
@@ -52,11 +61,13 @@ export function summarise(rounds: readonly Round[]): Summary {
     addedTtftMs: median(added),
     addedTtftP90Ms: percentile(added, 90),
     countingMs: of((round) => round.countingMs),
-    gatewayCpuMs: cpu.length === rounds.length ? median(cpu) : undefined,
+    gatewayCpuMs: cpu((round) => round.gatewayCpuMs),
+    gatewayIdleCpuMs: cpu((round) => round.gatewayIdleCpuMs),
     differingAnswers: rounds.filter((round) => round.direct.text !== round.gateway.text).length,
   };
 }
 
+const ms = (value: number | undefined) => (value === undefined ? "n/a" : value.toFixed(0));
 const verdict = (met: boolean) => (met ? "met" : "MISSED");
 
 export function printResults(
@@ -79,7 +90,7 @@ export function printResults(
     "p90".padStart(6),
     `(≤ ${TARGETS.addedTtftMs} ms)`.padStart(10),
     "count ms".padStart(9),
-    "gw CPU ms/req".padStart(14),
+    "gw CPU ms: req, idle".padStart(20),
   ];
   console.log(header.join(" "));
   for (const result of results) {
@@ -97,12 +108,17 @@ export function printResults(
         s.addedTtftP90Ms.toFixed(1).padStart(6),
         verdict(s.addedTtftMs <= TARGETS.addedTtftMs).padStart(10),
         s.countingMs.toFixed(1).padStart(9),
-        (s.gatewayCpuMs === undefined ? "n/a" : s.gatewayCpuMs.toFixed(1)).padStart(14),
+        `${ms(s.gatewayCpuMs)}, ${ms(s.gatewayIdleCpuMs)}`.padStart(20),
       ].join(" "),
     );
     if (s.differingAnswers > 0) {
       console.log(`  WARNING: ${s.differingAnswers} rounds answered differently directly and through the gateway`);
     }
+    const { auth, pricing, upstream_ttfb } = result.phases;
+    console.log(
+      `  the gateway's own timing per request (mean): authentication ${auth.toFixed(1)} ms, pricing (the count) ` +
+        `${pricing.toFixed(1)} ms, upstream's response headers ${upstream_ttfb.toFixed(1)} ms after forwarding`,
+    );
     const { charged_msat, reserved_msat } = result.balance;
     console.log(
       `  paid path: ${result.rounds.length + 1} paid streams charged ${charged_msat} msat, ` +
@@ -112,7 +128,8 @@ export function printResults(
   console.log(
     "\ntokens/s: completion tokens ÷ the request's wall time; added TTFT: per round, the gateway's time to the first " +
       "generated text minus the server's; count ms: the gateway's prompt count (its TokenCounter) against the same " +
-      "server, timed alone, part of the added TTFT; gw CPU: the gateway process's CPU during its request.",
+      "server, timed alone, part of the added TTFT; gw CPU: the gateway process's CPU during its request, and during " +
+      "the direct one (its idle work, such as health checks).",
   );
   for (const result of results) if (result.profile) console.log(`\n${result.kind}: ${result.profile}`);
 }
