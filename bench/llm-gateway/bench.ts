@@ -9,7 +9,10 @@
  * alone), and the gateway's CPU per request.
  *
  *   npm run bench:llm-gateway -- [--kinds l402-llm-backend,llama.cpp,ollama] [--rounds 8] [--max-tokens 128]
- *                                [--threads N] [--context-size 2048] [--profile]
+ *                                [--ttft-rounds 30] [--threads N] [--context-size 2048] [--profile]
+ *
+ * Each round streams `--max-tokens` tokens both ways; then `--ttft-rounds` pairs of short streams (4 tokens) time
+ * the first token again, many times at little cost, for a steadier added-TTFT median.
  *
  * `--profile` records a CPU profile of each gateway (`node --cpu-prof`) and prints where its time went.
  */
@@ -32,6 +35,7 @@ const { values } = parseArgs({
     kinds: { type: "string", default: BENCH_KINDS.join(",") },
     rounds: { type: "string", default: "8" },
     "max-tokens": { type: "string", default: "128" },
+    "ttft-rounds": { type: "string", default: "30" },
     threads: { type: "string", default: String(availableParallelism()) },
     "context-size": { type: "string", default: "2048" },
     model: { type: "string" },
@@ -40,6 +44,9 @@ const { values } = parseArgs({
 });
 const rounds = Number(values.rounds);
 const maxTokens = Number(values["max-tokens"]);
+const ttftRounds = Number(values["ttft-rounds"]);
+/** max_tokens of the short streams that time the first token. */
+const SHORT_MAX_TOKENS = 4;
 const threads = Number(values.threads);
 const contextSize = Number(values["context-size"]);
 const model = values.model ?? defaultModelPath();
@@ -57,6 +64,29 @@ const stopAll = async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
 };
 process.once("SIGINT", () => void stopAll().then(() => process.exit(130)));
+
+/** Both sides of a round, the direct one first in even rounds, so that drift touches both alike. */
+async function alternating<T>(
+  round: number,
+  direct: () => Promise<T>,
+  gateway: () => Promise<T>,
+): Promise<{ direct: T; gateway: T }> {
+  if (round % 2 === 0) {
+    const first = await direct();
+    return { direct: first, gateway: await gateway() };
+  }
+  const first = await gateway();
+  return { direct: await direct(), gateway: first };
+}
+
+/** Runs `call` and measures the gateway process's CPU meanwhile. */
+async function withGatewayCpu(pid: number, call: () => Promise<StreamTiming>) {
+  const cpuBefore = processTreeCpuSeconds(pid);
+  const timing = await call();
+  const cpuAfter = processTreeCpuSeconds(pid);
+  const cpuMs = cpuBefore === undefined || cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) * 1000;
+  return { timing, cpuMs };
+}
 
 const describe = (side: { timing: StreamTiming; cpuMs: number | undefined }) =>
   `${side.timing.tokens} tokens in ${side.timing.totalMs.toFixed(0)} ms, ttft ${side.timing.ttftMs.toFixed(1)} ms, ` +
@@ -99,26 +129,12 @@ async function measureKind(network: Awaited<ReturnType<typeof startNetwork>>, ki
     const countStarted = performance.now();
     const promptTokens = await counter.chatPromptTokens(chatBody);
     const countingMs = performance.now() - countStarted;
-    /** Runs `call` and measures the gateway process's CPU meanwhile. */
-    const withGatewayCpu = async (call: () => Promise<StreamTiming>) => {
-      const cpuBefore = processTreeCpuSeconds(gateway.process.pid);
-      const timing = await call();
-      const cpuAfter = processTreeCpuSeconds(gateway.process.pid);
-      const cpuMs = cpuBefore === undefined || cpuAfter === undefined ? undefined : (cpuAfter - cpuBefore) * 1000;
-      return { timing, cpuMs };
-    };
-    const viaDirect = () => withGatewayCpu(() => streamChat(direct, request));
-    const viaGateway = () => withGatewayCpu(() => streamChat(through, request));
-    // Alternating which side goes first, so that drift touches both alike.
-    let directSide: Awaited<ReturnType<typeof viaDirect>>;
-    let gatewaySide: Awaited<ReturnType<typeof viaGateway>>;
-    if (round % 2 === 0) {
-      directSide = await viaDirect();
-      gatewaySide = await viaGateway();
-    } else {
-      gatewaySide = await viaGateway();
-      directSide = await viaDirect();
-    }
+    const both = await alternating(
+      round,
+      () => withGatewayCpu(gateway.process.pid, () => streamChat(direct, request)),
+      () => withGatewayCpu(gateway.process.pid, () => streamChat(through, request)),
+    );
+    const { direct: directSide, gateway: gatewaySide } = both;
     measured.push({
       direct: directSide.timing,
       gateway: gatewaySide.timing,
@@ -129,6 +145,17 @@ async function measureKind(network: Awaited<ReturnType<typeof startNetwork>>, ki
     });
     log(`${kind} round ${round + 1}/${rounds}: direct ${describe(directSide)}; gateway ${describe(gatewaySide)}`);
   }
+  // Time to first token again over many short streams: robust medians at little cost.
+  const short: ChatRequest = { ...request, maxTokens: SHORT_MAX_TOKENS };
+  const addedTtftMs: number[] = [];
+  for (let round = 0; round < ttftRounds; round++) {
+    const both = await alternating(
+      round,
+      () => streamChat(direct, short),
+      () => streamChat(through, short),
+    );
+    addedTtftMs.push(both.gateway.ttftMs - both.direct.ttftMs);
+  }
   profile.mark();
   const phases = meanPhaseMs(phasesBefore, await scrapePhases(metricsUrl, "llm"));
   const balance = (await (
@@ -138,7 +165,7 @@ async function measureKind(network: Awaited<ReturnType<typeof startNetwork>>, ki
   cleanups.pop();
   await server.stop();
   cleanups.pop();
-  return { kind, rounds: measured, phases, balance, profile: profile.summary() };
+  return { kind, rounds: measured, addedTtftMs, phases, balance, profile: profile.summary() };
 }
 
 async function main(): Promise<void> {
@@ -148,7 +175,14 @@ async function main(): Promise<void> {
   log(`model ${model}; kinds ${kinds.join(", ")}; rounds ${rounds}, max_tokens ${maxTokens}, threads ${threads}`);
   const results: KindResult[] = [];
   for (const kind of kinds) results.push(await measureKind(network, kind as BenchKind));
-  printResults(results, { rounds, maxTokens, threads, cores: availableParallelism() });
+  printResults(results, {
+    rounds,
+    maxTokens,
+    ttftRounds,
+    shortMaxTokens: SHORT_MAX_TOKENS,
+    threads,
+    cores: availableParallelism(),
+  });
 }
 
 main()

@@ -21,6 +21,8 @@ export interface Round {
 export interface KindResult {
   readonly kind: string;
   readonly rounds: readonly Round[];
+  /** Per pair of short streams: the gateway's time to first token minus the server's. */
+  readonly addedTtftMs: readonly number[];
   /** The gateway's own mean per paid request over the rounds: authenticating, pricing (the count), upstream headers. */
   readonly phases: Record<Phase, number>;
   /** The prepaid balance's account at the end: every reservation must be closed. */
@@ -67,69 +69,77 @@ export function summarise(rounds: readonly Round[]): Summary {
   };
 }
 
-const ms = (value: number | undefined) => (value === undefined ? "n/a" : value.toFixed(0));
+const ms = (value: number | undefined) => (value === undefined ? "n/a" : `${value.toFixed(0)} ms`);
 const verdict = (met: boolean) => (met ? "met" : "MISSED");
 
-export function printResults(
-  results: readonly KindResult[],
-  setup: { rounds: number; maxTokens: number; threads: number; cores: number },
-): void {
+export interface Setup {
+  readonly rounds: number;
+  readonly maxTokens: number;
+  readonly ttftRounds: number;
+  readonly shortMaxTokens: number;
+  readonly threads: number;
+  readonly cores: number;
+}
+
+function printKind(result: KindResult, s: Summary, setup: Setup): void {
+  const f = (value: number) => value.toFixed(1);
+  console.log(`\n${result.kind}`);
   console.log(
-    `\nthe gateway's cost, one stream; ${setup.rounds} rounds of direct and gateway alternating, ` +
-      `max_tokens ${setup.maxTokens}, temperature 0, ${setup.threads} threads on ${setup.cores} cores; medians over rounds`,
+    `  tokens/s, ${setup.maxTokens}-token streams:  direct ${f(s.directTokensPerSecond)}  gateway ` +
+      `${f(s.gatewayTokensPerSecond)}  ratio ${s.ratio.toFixed(3)} (median of the rounds' ratios)`,
   );
-  const header = [
-    "kind".padEnd(17),
-    "tokens/s direct".padStart(15),
-    "gateway".padStart(8),
-    "ratio".padStart(6),
-    `(≥ ${TARGETS.tokensPerSecondRatio})`.padStart(9),
-    "TTFT ms direct".padStart(15),
-    "gateway".padStart(8),
-    "added".padStart(6),
-    "p90".padStart(6),
-    `(≤ ${TARGETS.addedTtftMs} ms)`.padStart(10),
-    "count ms".padStart(9),
-    "gw CPU ms: req, idle".padStart(20),
-  ];
-  console.log(header.join(" "));
-  for (const result of results) {
-    const s = summarise(result.rounds);
-    console.log(
-      [
-        result.kind.padEnd(17),
-        s.directTokensPerSecond.toFixed(1).padStart(15),
-        s.gatewayTokensPerSecond.toFixed(1).padStart(8),
-        s.ratio.toFixed(3).padStart(6),
-        verdict(s.ratio >= TARGETS.tokensPerSecondRatio).padStart(9),
-        s.directTtftMs.toFixed(1).padStart(15),
-        s.gatewayTtftMs.toFixed(1).padStart(8),
-        s.addedTtftMs.toFixed(1).padStart(6),
-        s.addedTtftP90Ms.toFixed(1).padStart(6),
-        verdict(s.addedTtftMs <= TARGETS.addedTtftMs).padStart(10),
-        s.countingMs.toFixed(1).padStart(9),
-        `${ms(s.gatewayCpuMs)}, ${ms(s.gatewayIdleCpuMs)}`.padStart(20),
-      ].join(" "),
-    );
-    if (s.differingAnswers > 0) {
-      console.log(`  WARNING: ${s.differingAnswers} rounds answered differently directly and through the gateway`);
-    }
-    const { auth, pricing, upstream_ttfb } = result.phases;
-    console.log(
-      `  the gateway's own timing per request (mean): authentication ${auth.toFixed(1)} ms, pricing (the count) ` +
-        `${pricing.toFixed(1)} ms, upstream's response headers ${upstream_ttfb.toFixed(1)} ms after forwarding`,
-    );
-    const { charged_msat, reserved_msat } = result.balance;
-    console.log(
-      `  paid path: ${result.rounds.length + 1} paid streams charged ${charged_msat} msat, ` +
-        `${reserved_msat} msat still reserved${reserved_msat === 0 ? "" : " (WARNING: a reservation was left open)"}`,
-    );
-  }
   console.log(
-    "\ntokens/s: completion tokens ÷ the request's wall time; added TTFT: per round, the gateway's time to the first " +
-      "generated text minus the server's; count ms: the gateway's prompt count (its TokenCounter) against the same " +
-      "server, timed alone, part of the added TTFT; gw CPU: the gateway process's CPU during its request, and during " +
-      "the direct one (its idle work, such as health checks).",
+    `  TTFT, the same streams:  direct ${f(s.directTtftMs)} ms  gateway ${f(s.gatewayTtftMs)} ms  added: median ` +
+      `${f(s.addedTtftMs)} ms, p90 ${f(s.addedTtftP90Ms)} ms`,
+  );
+  const added = result.addedTtftMs;
+  console.log(
+    `  TTFT, ${added.length} pairs of ${setup.shortMaxTokens}-token streams:  added: median ` +
+      `${f(median(added))} ms, p90 ${f(percentile(added, 90))} ms`,
+  );
+  const { auth, pricing, upstream_ttfb } = result.phases;
+  console.log(
+    `  the prompt count alone (the gateway's TokenCounter against the server): ${f(s.countingMs)} ms; the gateway's ` +
+      `own mean per paid stream: authentication ${f(auth)} ms, pricing (the count) ${f(pricing)} ms, upstream's ` +
+      `headers ${f(upstream_ttfb)} ms after forwarding`,
+  );
+  console.log(
+    `  gateway CPU during its stream ${ms(s.gatewayCpuMs)}, during the direct one (idle: health checks) ` +
+      `${ms(s.gatewayIdleCpuMs)}`,
+  );
+  if (s.differingAnswers > 0) {
+    console.log(`  WARNING: ${s.differingAnswers} rounds answered differently directly and through the gateway`);
+  }
+  const { charged_msat, reserved_msat } = result.balance;
+  console.log(
+    `  paid path: charged ${charged_msat} msat in all, ${reserved_msat} msat still reserved` +
+      (reserved_msat === 0 ? "" : " (WARNING: a reservation was left open)"),
+  );
+}
+
+export function printResults(results: readonly KindResult[], setup: Setup): void {
+  console.log(
+    `\nthe gateway's cost, one stream: ${setup.rounds} rounds, direct and through the gateway alternating, ` +
+      `temperature 0, ${setup.threads} threads on ${setup.cores} cores; medians over rounds`,
+  );
+  const summaries = results.map((result) => summarise(result.rounds));
+  results.forEach((result, i) => printKind(result, summaries[i] as Summary, setup));
+  console.log(
+    `\n${"kind".padEnd(17)} ${"tokens/s ratio".padStart(14)} ${`≥ ${TARGETS.tokensPerSecondRatio}`.padStart(7)} ` +
+      `${"added TTFT median, p90".padStart(23)} ${`≤ ${TARGETS.addedTtftMs} ms`.padStart(7)}`,
+  );
+  results.forEach((result, i) => {
+    const s = summaries[i] as Summary;
+    const added = median(result.addedTtftMs);
+    console.log(
+      `${result.kind.padEnd(17)} ${s.ratio.toFixed(3).padStart(14)} ${verdict(s.ratio >= TARGETS.tokensPerSecondRatio).padStart(7)} ` +
+        `${`${added.toFixed(1)} ms, ${percentile(result.addedTtftMs, 90).toFixed(1)} ms`.padStart(23)} ` +
+        `${verdict(added <= TARGETS.addedTtftMs).padStart(7)}`,
+    );
+  });
+  console.log(
+    "(tokens/s: completion tokens ÷ the request's wall time; added TTFT: per pair, the gateway's time to the first " +
+      "generated text minus the server's, from the short streams)",
   );
   for (const result of results) if (result.profile) console.log(`\n${result.kind}: ${result.profile}`);
 }
