@@ -155,6 +155,9 @@ async function measureKind(network: Awaited<ReturnType<typeof startNetwork>>, ki
       () => streamChat(through, short),
     );
     addedTtftMs.push(both.gateway.ttftMs - both.direct.ttftMs);
+    log(
+      `${kind} short pair ${round + 1}/${ttftRounds}: ttft direct ${both.direct.ttftMs.toFixed(1)} ms, gateway ${both.gateway.ttftMs.toFixed(1)} ms`,
+    );
   }
   profile.mark();
   const phases = meanPhaseMs(phasesBefore, await scrapePhases(metricsUrl, "llm"));

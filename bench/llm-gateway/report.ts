@@ -123,7 +123,9 @@ export function printResults(results: readonly KindResult[], setup: Setup): void
       `temperature 0, ${setup.threads} threads on ${setup.cores} cores; medians over rounds`,
   );
   const summaries = results.map((result) => summarise(result.rounds));
-  results.forEach((result, i) => printKind(result, summaries[i] as Summary, setup));
+  results.forEach((result, i) => {
+    printKind(result, summaries[i] as Summary, setup);
+  });
   console.log(
     `\n${"kind".padEnd(17)} ${"tokens/s ratio".padStart(14)} ${`≥ ${TARGETS.tokensPerSecondRatio}`.padStart(7)} ` +
       `${"added TTFT median, p90".padStart(23)} ${`≤ ${TARGETS.addedTtftMs} ms`.padStart(7)}`,
