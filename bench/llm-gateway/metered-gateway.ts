@@ -4,15 +4,14 @@
  * a prepaid balance bought from bob over Lightning, so every request runs the paid path: count the prompt, reserve
  * the worst case, stream, charge the reported usage, return the rest.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { formatAuthorization } from "@l402-gateway/l402";
 import { pay } from "lightning";
-import { stringify } from "yaml";
-import { gatewayLndConfig, lndClient, type RegtestNetworkInfo } from "../../test/regtest/network-file.js";
+import { lndClient, type RegtestNetworkInfo } from "../../test/regtest/network-file.js";
 import { tokenMeteredLlm } from "../../test/support/services.js";
-import { type Supervised, startGatewayProcess } from "../../test/support/supervised.js";
+import { type Supervised, startConfiguredGateway } from "../../test/support/supervised.js";
 import type { BenchKind } from "./servers.js";
 
 export const RATES = { prompt: 2, completion: 5, fee: 7 };
@@ -41,26 +40,18 @@ export interface MeteredGateway {
 
 export async function startMeteredGateway(options: MeteredGatewayOptions): Promise<MeteredGateway> {
   const dir = mkdtempSync(join(tmpdir(), "bench-llm-gateway-"));
-  const configFile = join(dir, "gateway.yaml");
   const service = tokenMeteredLlm(options.upstream, {
     rates: RATES,
     defaultMaxTokens: options.maxTokensCap,
     maxTokensCap: options.maxTokensCap,
     upstreamKind: options.kind,
   });
-  writeFileSync(
-    configFile,
-    stringify({
-      listen: { port: 0 },
-      operator: { port: 0 },
-      lnd: gatewayLndConfig(options.network.nodes.alice),
-      store: { path: join(dir, "gateway.sqlite") },
-      // info, the default: the bench reads the listening URL from the log.
-      log: { level: "info" },
-      services: [service],
-    }),
+  const gateway = await startConfiguredGateway(
+    dir,
+    options.network.nodes.alice,
+    { store: { path: join(dir, "gateway.sqlite") }, services: [service] },
+    options.nodeArgs,
   );
-  const gateway = await startGatewayProcess(configFile, options.nodeArgs);
   try {
     const challenge = await fetch(`${gateway.url}/v1/chat/completions`, {
       method: "POST",
@@ -73,7 +64,7 @@ export async function startMeteredGateway(options: MeteredGatewayOptions): Promi
     const authorization = formatAuthorization({ macaroons: [macaroon], preimage: Buffer.from(paid.secret, "hex") });
     const operatorUrl = /"operatorUrl":"(http:\/\/[^"]+)"/.exec(gateway.output())?.[1];
     if (!operatorUrl) throw new Error("the gateway logged no operator URL");
-    return { url: gateway.url, operatorUrl, authorization, process: gateway, configFile };
+    return { url: gateway.url, operatorUrl, authorization, process: gateway, configFile: gateway.configFile };
   } catch (error) {
     await gateway.kill("SIGTERM");
     throw error;
