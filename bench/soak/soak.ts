@@ -1,14 +1,14 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { formatAuthorization } from "@l402-gateway/l402";
 import { DEFAULT_MODEL, type RunningServer, startServer } from "@l402-gateway/llm-backend";
 import { type AuthenticatedLnd, pay } from "lightning";
-import { stringify } from "yaml";
 import type { RegtestNetworkInfo } from "../../test/regtest/network-file.js";
-import { gatewayLndConfig, lndClient } from "../../test/regtest/network-file.js";
+import { lndClient } from "../../test/regtest/network-file.js";
 import { type AccountingVerdict, checkAccounting } from "../../test/support/accounting.js";
-import { startGatewayProcess } from "../../test/support/supervised.js";
+import { tokenMeteredLlm } from "../../test/support/services.js";
+import { startConfiguredGateway } from "../../test/support/supervised.js";
 
 export interface SoakOptions {
   readonly network: RegtestNetworkInfo;
@@ -105,34 +105,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     { gpu: "auto", port: 0, host: "127.0.0.1", parallel: 2, contextSize: 512, logLevel: "warn" },
     { waitUntilReady: true },
   );
-  const configFile = join(dir, "gateway.yaml");
-  writeFileSync(
-    configFile,
-    stringify({
-      listen: { port: 0 },
-      operator: { port: 0 },
-      lnd: gatewayLndConfig(options.network.nodes.alice),
-      store: { path: storePath },
-      // info: the driver reads the listening URL from the log; the supervisor keeps only its last MiB.
-      log: { level: "info" },
-      limits: { challengeBurst: 10_000, challengesPerMinute: 100_000 },
-      services: [
-        {
-          name: "llm",
-          match: { pathPrefix: "/v1/" },
-          upstream: backend.url,
-          freePaths: ["/v1/models"],
-          pricing: {
-            rules: [{ tokens: RATES, feeMsat: 100 }],
-            defaultMaxTokens: 16,
-            maxTokensCap: 64,
-            deposit: { minMsat: 1_000, maxMsat: 10_000_000 },
-          },
-        },
-      ],
-    }),
-  );
-  const gateway = await startGatewayProcess(configFile);
+  const gateway = await startConfiguredGateway(dir, options.network.nodes.alice, {
+    store: { path: storePath },
+    limits: { challengeBurst: 10_000, challengesPerMinute: 100_000 },
+    services: [
+      tokenMeteredLlm(backend.url, {
+        rates: { prompt: RATES.promptMsatPerToken, completion: RATES.completionMsatPerToken, fee: 100 },
+        defaultMaxTokens: 16,
+        maxTokensCap: 64,
+      }),
+    ],
+  });
   const pid = gateway.pid;
   const rssStart = rssMb(pid);
   const latencies = new Map<string, number[]>();

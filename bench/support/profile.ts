@@ -52,7 +52,7 @@ export function summariseProfile(profile: CpuProfile, top = 15, window?: { from:
       .map(([name, time]) => `  ${((100 * time) / total).toFixed(1).padStart(5)}%  ${name}`),
   ];
   return [
-    ...lines("gateway CPU profile, busy time by function (self):", byFunction),
+    ...lines(`gateway CPU profile, ${(total / 1000).toFixed(0)} ms busy; by function (self):`, byFunction),
     ...lines("by package or file:", byPlace),
   ].join("\n");
 }

@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { stringify } from "yaml";
+import { gatewayLndConfig, type RegtestNodeInfo } from "../regtest/network-file.js";
 import { REPO_ROOT } from "../regtest/paths.js";
 import { waitFor } from "../regtest/wait.js";
 
@@ -52,12 +55,42 @@ export function supervise(child: ChildProcess): Supervised {
   };
 }
 
-/** Runs the built `l402-gateway --config <file>` and waits until it listens (its config must log at info). */
-export async function startGatewayProcess(configFile: string): Promise<Supervised & { readonly url: string }> {
-  const child = spawn(process.execPath, [join(REPO_ROOT, "gateway", "dist", "cli.js"), "--config", configFile], {
+/**
+ * Runs the built `l402-gateway --config <file>` and waits until it listens (its config must log at info); `nodeArgs`
+ * go to node first (`--cpu-prof`).
+ */
+export async function startGatewayProcess(
+  configFile: string,
+  nodeArgs: readonly string[] = [],
+): Promise<Supervised & { readonly url: string }> {
+  const cli = join(REPO_ROOT, "gateway", "dist", "cli.js");
+  const child = spawn(process.execPath, [...nodeArgs, cli, "--config", configFile], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const proc = supervise(child);
   const url = (await proc.match(/"url":"(http:\/\/[^"]+)","operatorUrl"/))[1] ?? "";
   return { ...proc, url };
+}
+
+/**
+ * Writes `<dir>/gateway.yaml` for a gateway on `lnd` (the operator's node) with ports picked by the OS and logging at
+ * info (its listening URL is read from the log; the supervisor keeps only the last MiB), plus `settings` (store,
+ * limits, services), and runs it with startGatewayProcess.
+ */
+export async function startConfiguredGateway(
+  dir: string,
+  lnd: RegtestNodeInfo,
+  settings: Record<string, unknown>,
+  nodeArgs: readonly string[] = [],
+): Promise<Supervised & { readonly url: string; readonly configFile: string }> {
+  const configFile = join(dir, "gateway.yaml");
+  const config = {
+    listen: { port: 0 },
+    operator: { port: 0 },
+    lnd: gatewayLndConfig(lnd),
+    log: { level: "info" },
+    ...settings,
+  };
+  writeFileSync(configFile, stringify(config));
+  return { ...(await startGatewayProcess(configFile, nodeArgs)), configFile };
 }

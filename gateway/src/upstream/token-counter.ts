@@ -52,6 +52,13 @@ export class TokenCountError extends Error {
   }
 }
 
+/**
+ * llama.cpp's server (cpp-httplib) holds one of its few HTTP threads per open connection, and a thread on an idle
+ * kept-alive connection wakes every 10 ms until the keep-alive timeout (5 s). A count's connection left open
+ * slowed the decode that followed on a 2-core machine (bench:llm-gateway), so it is closed once answered.
+ */
+const CLOSE_AFTER_COUNT = { "content-type": "application/json", connection: "close" };
+
 /** Statuses that say the endpoint is not there (a set-up that does not match the kind), not that the body is bad. */
 const MISSING_ENDPOINT = new Set([404, 405, 501]);
 
@@ -95,7 +102,7 @@ export class TokenCounter {
       try {
         response = await fetch(upstreamUrl(upstream, path), {
           method: "POST",
-          headers: { "content-type": "application/json" },
+          headers: this.kind === "llama.cpp" ? CLOSE_AFTER_COUNT : { "content-type": "application/json" },
           body: JSON.stringify(body),
           signal: AbortSignal.timeout(this.config.timeoutMs),
         });

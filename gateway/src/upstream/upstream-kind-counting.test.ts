@@ -37,6 +37,28 @@ describe("prompt counting per upstream kind", () => {
     expect(await counter.completionPromptTokens("one two three", undefined)).toBe(3);
   });
 
+  it("llama.cpp: closes each count's connection once answered (an idle one holds a server thread); vLLM keeps it", async () => {
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.url} ${req.headers.connection}`);
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify(req.url === "/apply-template" ? { prompt: "a b c" } : { tokens: [1, 2, 3], count: 3 }));
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      expect(await new TokenCounter(url, settings, "llama.cpp").chatPromptTokens({ messages })).toBe(3);
+      expect(seen).toEqual(["/apply-template close", "/tokenize close"]);
+      seen.length = 0;
+      expect(await new TokenCounter(url, settings, "vllm").chatPromptTokens({ messages })).toBe(3);
+      expect(seen).toEqual(["/tokenize keep-alive"]);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it("contract: vLLM: counts a chat prompt with POST /tokenize and its messages, reading count", async () => {
     const counter = new TokenCounter((await start("vllm")).url, settings, "vllm");
     expect(await counter.chatPromptTokens({ model: "smollm2-135m", messages, max_tokens: 9 })).toBe(
