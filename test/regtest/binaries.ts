@@ -2,6 +2,7 @@ import { access, chmod, constants, cp, mkdir, rename, rm, writeFile } from "node
 import { dirname, join } from "node:path";
 import { buildOnce } from "./build-lock.js";
 import { runCommand, tail } from "./command.js";
+import { GoBuildProgress, withoutPackageNames } from "./go-build-output.js";
 import { cacheRoot } from "./paths.js";
 import { GO_BINARIES, type GoBinaryName, type GoBinarySpec } from "./versions.js";
 
@@ -103,14 +104,6 @@ function goBuildEnv(): NodeJS.ProcessEnv {
   return { ...env, CGO_CFLAGS: env.CGO_CFLAGS ?? "-O2", CGO_CXXFLAGS: env.CGO_CXXFLAGS ?? "-O2" };
 }
 
-const IMPORT_PATH_LINE = /^[\w.~-]+(?:\/[\w.~-]+)*$/;
-
-const withoutPackageNames = (output: string) =>
-  output
-    .split("\n")
-    .filter((line) => !IMPORT_PATH_LINE.test(line))
-    .join("\n");
-
 /** How many packages `go build` will compile at most (the program's dependencies), for progress lines. */
 async function packageCount(
   spec: GoBinarySpec,
@@ -133,10 +126,9 @@ async function buildBinary(spec: GoBinarySpec, target: string, log: Log): Promis
   const started = Date.now();
   const total = await packageCount(spec, moduleDir, tags);
   // `go build -v` names each package as it is compiled: counted, they show how far a long first build has got.
-  let compiled = 0;
-  let last = "";
-  let partLine = "";
+  const progress = new GoBuildProgress();
   const heartbeat = setInterval(() => {
+    const { compiled, last } = progress;
     const done =
       compiled > 0 ? ` ${compiled}${total ? ` of at most ${total}` : ""} packages compiled (last: ${last}),` : "";
     log(`  still building ${spec.name}…${done} ${Math.round((Date.now() - started) / 1000)} s`);
@@ -149,14 +141,7 @@ async function buildBinary(spec: GoBinarySpec, target: string, log: Log): Promis
         cwd: moduleDir,
         env: goBuildEnv(),
         timeoutMs: 60 * 60_000,
-        onStderr: (chunk) => {
-          const lines = (partLine + chunk).split("\n");
-          partLine = lines.pop() ?? "";
-          for (const line of lines.filter((text) => IMPORT_PATH_LINE.test(text))) {
-            compiled += 1;
-            last = line;
-          }
-        },
+        onStderr: (chunk) => progress.feed(chunk),
       },
     );
     if (result.code !== 0) {
