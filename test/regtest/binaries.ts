@@ -2,6 +2,7 @@ import { access, chmod, constants, cp, mkdir, rename, rm, writeFile } from "node
 import { dirname, join } from "node:path";
 import { buildOnce } from "./build-lock.js";
 import { runCommand, tail } from "./command.js";
+import { GoBuildProgress, withoutPackageNames } from "./go-build-output.js";
 import { cacheRoot } from "./paths.js";
 import { GO_BINARIES, type GoBinaryName, type GoBinarySpec } from "./versions.js";
 
@@ -92,6 +93,27 @@ async function downloadModule(spec: GoBinarySpec, log: Log): Promise<string> {
   return parsed.Dir;
 }
 
+/**
+ * Compiler flags of a first build, chosen for its cost and not its output. Go's default cgo flags are `-O2 -g`; the
+ * C/C++ debug information that `-g` adds costs compile time (Ollama's cgo compiles llama.cpp and ggml) and is then
+ * stripped by `-ldflags=-s -w` anyway. GCC's `-g` does not change the generated code, so a binary cached by an earlier
+ * build with `-g` behaves the same and is kept. CGO_CFLAGS/CGO_CXXFLAGS set by the user win.
+ */
+function goBuildEnv(): NodeJS.ProcessEnv {
+  const env = goEnv();
+  return { ...env, CGO_CFLAGS: env.CGO_CFLAGS ?? "-O2", CGO_CXXFLAGS: env.CGO_CXXFLAGS ?? "-O2" };
+}
+
+/** How many packages `go build` will compile at most (the program's dependencies), for progress lines. */
+async function packageCount(
+  spec: GoBinarySpec,
+  moduleDir: string,
+  tags: readonly string[],
+): Promise<number | undefined> {
+  const listed = await runCommand("go", ["list", ...tags, "-deps", spec.pkg], { cwd: moduleDir, env: goBuildEnv() });
+  return listed.code === 0 ? listed.stdout.trim().split("\n").length : undefined;
+}
+
 /** Builds one binary inside its module's directory, so the module's own replace directives apply. */
 async function buildBinary(spec: GoBinarySpec, target: string, log: Log): Promise<void> {
   const moduleDir = await patchedSource(spec, await downloadModule(spec, log), log);
@@ -102,17 +124,30 @@ async function buildBinary(spec: GoBinarySpec, target: string, log: Log): Promis
     `building ${spec.name} ${spec.version}${spec.tags.length ? ` (tags: ${spec.tags.join(" ")})` : ""}; the first build takes minutes`,
   );
   const started = Date.now();
+  const total = await packageCount(spec, moduleDir, tags);
+  // `go build -v` names each package as it is compiled: counted, they show how far a long first build has got.
+  const progress = new GoBuildProgress();
   const heartbeat = setInterval(() => {
-    log(`  still building ${spec.name}… ${Math.round((Date.now() - started) / 1000)} s`);
+    const { compiled, last } = progress;
+    const done =
+      compiled > 0 ? ` ${compiled}${total ? ` of at most ${total}` : ""} packages compiled (last: ${last}),` : "";
+    log(`  still building ${spec.name}…${done} ${Math.round((Date.now() - started) / 1000)} s`);
   }, 20_000);
   try {
-    const result = await runCommand("go", ["build", "-trimpath", ...tags, "-o", partial, spec.pkg], {
-      cwd: moduleDir,
-      env: goEnv(),
-      timeoutMs: 60 * 60_000,
-    });
+    const result = await runCommand(
+      "go",
+      ["build", "-trimpath", "-ldflags=-s -w", "-v", ...tags, "-o", partial, spec.pkg],
+      {
+        cwd: moduleDir,
+        env: goBuildEnv(),
+        timeoutMs: 60 * 60_000,
+        onStderr: (chunk) => progress.feed(chunk),
+      },
+    );
     if (result.code !== 0) {
-      throw new BinaryBuildError(`go build of ${spec.name} ${spec.version} failed:\n${tail(result.stderr, 30)}`);
+      throw new BinaryBuildError(
+        `go build of ${spec.name} ${spec.version} failed:\n${tail(withoutPackageNames(result.stderr), 30)}`,
+      );
     }
     await chmod(partial, 0o755);
     await rename(partial, target);

@@ -10,6 +10,8 @@ export interface CommandOptions {
   readonly cwd?: string;
   readonly env?: NodeJS.ProcessEnv;
   readonly timeoutMs?: number;
+  /** Called with each chunk of standard error as it arrives (for progress), besides collecting it. */
+  readonly onStderr?: (chunk: string) => void;
 }
 
 /** Runs a program to completion and captures its output. Never throws for a non-zero exit. */
@@ -32,6 +34,7 @@ export function runCommand(
     });
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
       stderr += chunk;
+      options.onStderr?.(chunk);
     });
     child.on("error", reject);
     child.on("close", (code) => resolvePromise({ code, stdout, stderr }));

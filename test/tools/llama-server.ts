@@ -18,6 +18,13 @@ export const LLAMA_CPP_PYTHON = {
   sdistSha256: "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e",
 } as const;
 
+/**
+ * Already the cheapest build of the same server: Release (`-O3`, no `-g`, no LTO), only the CPU variant for this
+ * machine (`GGML_NATIVE`, no dynamically loaded backends), only the `llama-server` target, and no web UI to build; every
+ * library it compiles (ggml, llama, common, mtmd, the server's own) is linked into it. About 13 CPU-minutes (README).
+ * The cached binary's path names only the version: an option that changes the code produced (optimisation, CPU
+ * variants, backends) must change that path too, or a binary built the old way is silently reused.
+ */
 const CMAKE_OPTIONS = [
   "-DCMAKE_BUILD_TYPE=Release",
   "-DBUILD_SHARED_LIBS=OFF",
