@@ -18,6 +18,8 @@ type HeaderValue = string | string[] | undefined;
 
 /** Headers a credential may come in (Authorization, and Aperture's macaroon headers that hold the preimage). */
 const CREDENTIAL_HEADERS = ["authorization", ...MACAROON_HEADERS];
+/** Request headers not sent upstream beside the hop-by-hop ones: Host, and credentials unless they are forwarded. */
+const NOT_FORWARDED = { withCredential: ["host"], withoutCredential: ["host", ...CREDENTIAL_HEADERS] } as const;
 
 /** Copies headers, dropping hop-by-hop ones, those named in Connection, and any listed in `drop`. */
 export function endToEndHeaders(
@@ -61,7 +63,10 @@ export function upstreamRequestHeaders(
   forwarded: ForwardedFor,
   forwardCredential: boolean,
 ): Record<string, string | string[]> {
-  const headers = endToEndHeaders(incoming, ["host", ...(forwardCredential ? [] : CREDENTIAL_HEADERS)]);
+  const headers = endToEndHeaders(
+    incoming,
+    forwardCredential ? NOT_FORWARDED.withCredential : NOT_FORWARDED.withoutCredential,
+  );
   const prior = incoming["x-forwarded-for"];
   headers["x-forwarded-for"] = prior ? `${String(prior)}, ${forwarded.clientIp}` : forwarded.clientIp;
   headers["x-forwarded-proto"] = forwarded.proto;

@@ -112,6 +112,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private buffered: { plan: ResponsePlan; headers: Record<string, string | string[]>; chunks: Buffer[]; size: number } =
     { plan: {}, headers: {}, chunks: [], size: 0 };
   private resumeUpstream: (() => void) | undefined;
+  /** Whether onDrain listens on the response: only once a write found it full, so most answers never add it. */
+  private drainListening = false;
   private readonly onClientClose = () => {
     if (this.res.writableFinished) return;
     this.clientGone = true;
@@ -128,7 +130,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly started: number,
     private readonly resolve: (outcome: ForwardOutcome) => void,
   ) {
-    res.once("close", this.onClientClose);
+    // `on`, not `once` (which wraps the listener per request): finish removes it, and a response closes once.
+    res.on("close", this.onClientClose);
   }
 
   private answered() {
@@ -139,7 +142,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.settled) return;
     this.settled = true;
     this.res.off("close", this.onClientClose);
-    this.res.off("drain", this.onDrain);
+    if (this.drainListening) this.res.off("drain", this.onDrain);
     this.resolve(outcome);
   }
 
@@ -202,13 +205,19 @@ class Exchange implements Dispatcher.DispatchHandler {
     res.writeHead(this.status, plan.headers ? { ...outgoing, ...plan.headers } : outgoing);
     // A stream (SSE) shows its status at once; a sized body goes out with its headers in one write.
     if (outgoing["content-length"] === undefined) res.flushHeaders();
-    res.on("drain", this.onDrain);
   }
 
   onData(chunk: Buffer): boolean {
     switch (this.sink) {
-      case "response":
-        return this.settled || this.res.write(chunk);
+      case "response": {
+        if (this.settled || this.res.write(chunk)) return true;
+        // Full: the upstream waits (false pauses its socket) until the response drains.
+        if (!this.drainListening) {
+          this.drainListening = true;
+          this.res.on("drain", this.onDrain);
+        }
+        return false;
+      }
       case "transform": {
         const transform = this.transform;
         return transform === undefined || transform.destroyed || transform.write(chunk);
