@@ -13,7 +13,7 @@ import { allocatePorts, PortInUseError } from "./ports.js";
 import { pidsWithCommandLine } from "./proc-scan.js";
 import { ProcessExitedError } from "./processes.js";
 import { RunDirectory, reapOrphanedRuns, stopRecordedRun } from "./runs.js";
-import { NotReadyError } from "./wait.js";
+import { NotReadyError, waitFor } from "./wait.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "l402-harness-"));
 const quiet = () => {};
@@ -162,6 +162,11 @@ describe("regtest process lifetime", () => {
     child.kill(signal);
     const exit = await exitOf(child);
     expect(exit.code).toBe(signal === "SIGINT" ? 130 : 143);
+    // A short-lived helper the owner ran (btcctl) may still be finishing its own exit: wait for the scan to come up empty.
+    await waitFor("no process of the run left", async () => pidsWithCommandLine(runDir).length === 0 || undefined, {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+    }).catch(() => undefined);
     expect(pidsWithCommandLine(runDir)).toEqual([]);
   });
 

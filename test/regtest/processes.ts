@@ -118,9 +118,12 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 
 const liveProcesses = new Set<ManagedProcess>();
 
-/** Stops every child this process started that is still running. */
+/**
+ * Stops every child this process started that is still running, including any started while the others were being
+ * stopped (a network still starting when a signal came), so none is left when this resolves.
+ */
 export async function stopAllProcesses(): Promise<void> {
-  await Promise.all([...liveProcesses].map((proc) => proc.stop()));
+  while (liveProcesses.size > 0) await Promise.all([...liveProcesses].map((proc) => proc.stop()));
 }
 
 let hooksInstalled = false;
