@@ -6,9 +6,10 @@
  * generator, then stopped so that node writes its profile; prints each path's top functions by self time (samples
  * while the load ran only) and its CPU per request.
  *
- * `--baseline DIR` (another checkout, built) instead compares: this checkout's and DIR's CLI side by side, and the
- * floor, in `--rounds` alternating rounds without profiling; prints each one's median CPU per request and rate, and
- * this checkout's against the baseline's. CPU per request is what other load on a shared machine skews least.
+ * `--baseline DIR` (another checkout, built; or several, comma-separated) instead compares: this checkout's and DIR's
+ * CLI side by side, and the floor, in `--rounds` rounds without profiling, every other one in reverse order; prints
+ * each one's median CPU per request and rate, and this checkout's against the baseline's (the median of the rounds'
+ * ratios, and the ratio of the medians). CPU per request is what other load on a shared machine skews least.
  *
  *   tsx bench/gateway/profile-operator.ts [--seconds 10] [--connections 16] [--paths paid,free,floor]
  *                                         [--interval-us 200] [--top 25] [--baseline DIR --rounds 5]
@@ -110,11 +111,16 @@ async function profiles(): Promise<void> {
   }
 }
 
+/** `baseline` may list several checkouts (comma-separated): the first is "baseline", the others go by their path. */
 async function compare(baseline: string): Promise<void> {
+  const [first, ...others] = baseline.split(",");
+  const checkouts = [{ name: "baseline", dir: first ?? "" }, ...others.map((dir) => ({ name: dir, dir }))];
   const setups: { label: string; started: Started }[] = [];
   for (const path of paths) {
     setups.push({ label: `this ${path}`, started: await start(path, []) });
-    if (path !== "floor") setups.push({ label: `baseline ${path}`, started: await start(path, [], baseline) });
+    if (path === "floor") continue;
+    for (const { name, dir } of checkouts)
+      setups.push({ label: `${name} ${path}`, started: await start(path, [], dir) });
   }
   const figures = new Map<string, { rps: number[]; cpu: number[] }>();
   for (const { label, started } of setups) {
@@ -122,13 +128,16 @@ async function compare(baseline: string): Promise<void> {
     figures.set(label, { rps: [], cpu: [] });
   }
   for (let round = 1; round <= Number(values.rounds); round++) {
-    const line: string[] = [];
-    for (const { label, started } of setups) {
+    // Every other round in reverse order, so that neither side always runs first.
+    for (const { label, started } of round % 2 === 0 ? [...setups].reverse() : setups) {
       const { rps, cpu } = await measure(started, seconds);
       figures.get(label)?.rps.push(rps);
       figures.get(label)?.cpu.push(cpu);
-      line.push(`${label} ${rps.toFixed(0)}/s ${cpu.toFixed(0)} µs`);
     }
+    const line = setups.map(({ label }) => {
+      const { rps, cpu } = figures.get(label) ?? { rps: [], cpu: [] };
+      return `${label} ${(rps.at(-1) ?? 0).toFixed(0)}/s ${(cpu.at(-1) ?? 0).toFixed(0)} µs`;
+    });
     console.log(`round ${round}: ${line.join(" | ")}`);
   }
   for (const { started } of setups) await stop(started);
@@ -137,12 +146,17 @@ async function compare(baseline: string): Promise<void> {
   console.log(`\nmedians of ${values.rounds} rounds, ${connections} connections, ${seconds} s each:`);
   console.log("| set-up | req/s | CPU per request (µs) |\n| --- | --- | --- |");
   for (const { label } of setups) console.log(`| ${label} | ${rpsOf(label).toFixed(0)} | ${cpuOf(label).toFixed(0)} |`);
+  // Ratios within each round first: a round's other load slows both sides of it alike.
+  const pairedRatio = (ours: number[], base: number[]) =>
+    median(ours.map((value, round) => value / (base[round] ?? 0)));
   for (const path of paths.filter((path) => path !== "floor")) {
-    const ours = `this ${path}`;
-    const base = `baseline ${path}`;
-    console.log(
-      `${path}: CPU per request this / baseline ${(cpuOf(ours) / cpuOf(base)).toFixed(3)}, req/s this / baseline ${(rpsOf(ours) / rpsOf(base)).toFixed(3)}`,
-    );
+    const ours = figures.get(`this ${path}`) ?? { rps: [], cpu: [] };
+    for (const { name } of checkouts) {
+      const base = figures.get(`${name} ${path}`) ?? { rps: [], cpu: [] };
+      console.log(
+        `${path}: this / ${name}, median of the rounds' ratios: CPU per request ${pairedRatio(ours.cpu, base.cpu).toFixed(3)}, req/s ${pairedRatio(ours.rps, base.rps).toFixed(3)} (ratio of medians: ${(median(ours.cpu) / median(base.cpu)).toFixed(3)}, ${(median(ours.rps) / median(base.rps)).toFixed(3)})`,
+      );
+    }
   }
 }
 

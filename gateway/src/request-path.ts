@@ -6,7 +6,9 @@ import { canonicalTarget } from "./http/canonical-target.js";
 import type { ClientAddresses } from "./http/client-address.js";
 import { notRouted, sendRefusal } from "./http/refusal.js";
 import { requestIdFrom } from "./http/request-id.js";
+import { setRequestId } from "./http/response.js";
 import type { RouteMatch, ServiceRouter } from "./http/routing.js";
+import { requestLineWriter } from "./logging/logger.js";
 import type { MeteredHandler } from "./metering/metered-handler.js";
 import type { GatewayMetrics } from "./metrics/metrics.js";
 import type { PaymentGate } from "./payment/gate.js";
@@ -55,6 +57,7 @@ const NO_OPTIONS: ForwardOptions = {};
 export function requestPath(stages: RequestStages): RequestListener {
   const { own, router, clients, payments, authenticator, challenger, admission, metered, forwarder, metrics, log } =
     stages;
+  const logRequest = requestLineWriter(log);
 
   /** Metered: admit (challenge, top-up, 429 or a reservation), then forward with the account stage's plan. */
   async function meteredPath(
@@ -147,36 +150,38 @@ export function requestPath(stages: RequestStages): RequestListener {
     return paid(req, res, ctx, match, target);
   }
 
+  /** One request from start to its log line: refusals for what the stages threw, then the metrics and the log. */
+  async function serve(req: IncomingMessage, res: ServerResponse, started: number, requestId: string): Promise<void> {
+    const ctx = newRequestContext(requestId);
+    let outcome: Outcome;
+    try {
+      outcome = await handle(req, res, ctx);
+    } catch (error) {
+      req.resume();
+      const answer = answerFor(error) ?? INTERNAL_ERROR;
+      const detail = { err: error instanceof Error ? error.message : String(error), path: pathOf(req, ctx) };
+      if (answer === INTERNAL_ERROR) log.error(detail, "request failed");
+      else if (answer.degraded) log.warn(detail, answer.message);
+      outcome = sendRefusal(res, answer);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const service = ctx.match?.service.name;
+    if (service) metrics.requestPhases(service).total.observe(seconds);
+    logRequest({
+      reqId: requestId,
+      method: req.method,
+      path: pathOf(req, ctx),
+      service,
+      status: outcome.status,
+      code: outcome.code,
+      ms: Math.round(seconds * 1000),
+    });
+  }
+
   return (req, res) => {
     const started = performance.now();
     const requestId = requestIdFrom(req.headers["x-request-id"]);
-    res.setHeader("x-request-id", requestId);
-    const ctx = newRequestContext(requestId);
-    void handle(req, res, ctx)
-      .catch((error: unknown): Outcome => {
-        req.resume();
-        const answer = answerFor(error) ?? INTERNAL_ERROR;
-        const detail = { err: error instanceof Error ? error.message : String(error), path: pathOf(req, ctx) };
-        if (answer === INTERNAL_ERROR) log.error(detail, "request failed");
-        else if (answer.degraded) log.warn(detail, answer.message);
-        return sendRefusal(res, answer);
-      })
-      .then((outcome) => {
-        const seconds = (performance.now() - started) / 1000;
-        const service = ctx.match?.service.name;
-        if (service) metrics.requestPhases(service).total.observe(seconds);
-        log.info(
-          {
-            reqId: requestId,
-            method: req.method,
-            path: pathOf(req, ctx),
-            service,
-            status: outcome.status,
-            code: outcome.code,
-            ms: Math.round(seconds * 1000),
-          },
-          "request",
-        );
-      });
+    setRequestId(res, requestId);
+    void serve(req, res, started, requestId);
   };
 }

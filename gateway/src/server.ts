@@ -12,6 +12,7 @@ import { consoleRouter } from "./console/router.js";
 import { healthHandlers } from "./health/routes.js";
 import { ClientAddresses } from "./http/client-address.js";
 import { closeServer, listen } from "./http/listen.js";
+import { GatewayResponse } from "./http/response.js";
 import { readKeyPair, requiringTls, watchKeyPair } from "./http/tls.js";
 import { InvoicePool } from "./lightning/invoice-pool.js";
 import type { InvoiceBackend } from "./lightning/invoices.js";
@@ -193,7 +194,7 @@ export async function startGateway(config: GatewayConfig, overrides: GatewayOver
     refunds,
   });
 
-  const serverOptions = { maxHeaderSize: config.limits.maxHeaderBytes };
+  const serverOptions = { maxHeaderSize: config.limits.maxHeaderBytes, ServerResponse: GatewayResponse };
   const handler = config.listen.requireTls ? requiringTls(app, clients) : app;
   const tlsServer = keyPair && createTlsServer({ ...serverOptions, ...keyPair.options }, handler);
   const server: Server = tlsServer || createServer(serverOptions, handler);

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { createServer, type Server } from "node:net";
 import pino from "pino";
+import { request as undiciRequest } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type CreatedInvoice,
@@ -240,6 +241,15 @@ describe("gateway HTTP behaviour (invoices faked)", () => {
     expect(unsafe.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
     const none = await fetch(`${gateway.url}/nothing`);
     expect(none.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    // Every kind of answer carries it once: a challenge, the gateway's own endpoint, a streamed proxied answer.
+    for (const path of ["/v1/stream", "/healthz"]) {
+      const res = await fetch(`${gateway.url}${path}`, { headers: { "x-request-id": `id-${path.length}` } });
+      await res.arrayBuffer();
+      expect(res.headers.get("x-request-id")).toBe(`id-${path.length}`);
+    }
+    const raw = await undiciRequest(`${gateway.url}/v1/echo`, { headers: { "x-request-id": "once" } });
+    await raw.body.arrayBuffer();
+    expect(raw.headers["x-request-id"]).toBe("once");
   });
 
   // Each /readyz waits out its 2 s probe of the hung "slow" upstream: twice that is close to the 5 s default.

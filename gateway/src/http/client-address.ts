@@ -40,17 +40,22 @@ function withoutPort(host: string): string {
 /** Reads each request's client address, protocol and host once; the answer is kept with the request. */
 export class ClientAddresses {
   private readonly trust: Trust;
-  private readonly known = new WeakMap<IncomingMessage, ClientInfo>();
+  /**
+   * Where this reader keeps a request's answer: a property on the request under a symbol of its own (a reader with
+   * another `trustProxy` keeps its own), cheaper per request than a WeakMap entry.
+   */
+  private readonly key = Symbol("clientInfo");
 
   constructor(setting: GatewayConfig["trustProxy"]) {
     this.trust = compileTrust(setting);
   }
 
   of(req: IncomingMessage): ClientInfo {
-    let info = this.known.get(req);
+    const kept = req as IncomingMessage & Partial<Record<symbol, ClientInfo>>;
+    let info = kept[this.key];
     if (info === undefined) {
       info = this.read(req);
-      this.known.set(req, info);
+      kept[this.key] = info;
     }
     return info;
   }

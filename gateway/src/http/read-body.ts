@@ -42,10 +42,11 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const onClose = () => {
       if (!req.complete) done(new Error("the client closed the connection before the body ended"));
     };
+    // `on`, not `once` (which wraps each listener per request): done removes all four.
     req.on("data", onData);
-    req.once("end", onEnd);
-    req.once("error", onError);
-    req.once("close", onClose);
+    req.on("end", onEnd);
+    req.on("error", onError);
+    req.on("close", onClose);
   });
 }
 

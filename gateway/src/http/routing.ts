@@ -17,16 +17,30 @@ export interface RequestLine {
   readonly host: string | undefined;
 }
 
-/** Whether a path key fits a free-path pattern: exact, or a prefix when the pattern ends with `*`. */
-function matchesPathPattern(pattern: string, key: string): boolean {
-  return pattern.endsWith("*") ? key.startsWith(pattern.slice(0, -1)) : key === (pattern.replace(/\/+$/, "") || "/");
+/** A free-path pattern, compiled: a prefix when the pattern ends with `*`, else the exact key. */
+interface PathPattern {
+  readonly prefix: boolean;
+  readonly text: string;
 }
+
+function compilePathPattern(pattern: string): PathPattern {
+  return pattern.endsWith("*")
+    ? { prefix: true, text: pattern.slice(0, -1) }
+    : { prefix: false, text: pattern.replace(/\/+$/, "") || "/" };
+}
+
+/** Whether a path key fits a free-path pattern. */
+function matchesPathPattern(pattern: PathPattern, key: string): boolean {
+  return pattern.prefix ? key.startsWith(pattern.text) : key === pattern.text;
+}
+
+const NO_CAPABILITIES: readonly string[] = [];
 
 interface CompiledService {
   readonly service: ServiceConfig;
   readonly pathPrefix: string | undefined;
   readonly regex: RegExp | undefined;
-  readonly freePaths: readonly string[];
+  readonly freePaths: readonly PathPattern[];
   readonly capabilityRules: readonly { pathPrefix: string; methods?: string[]; capability: string }[];
 }
 
@@ -43,7 +57,7 @@ export class ServiceRouter {
       service,
       pathPrefix: service.match.pathPrefix === undefined ? undefined : patternKey(service.match.pathPrefix),
       regex: service.match.pathRegex === undefined ? undefined : new RegExp(service.match.pathRegex, "i"),
-      freePaths: service.freePaths.map(patternKey),
+      freePaths: service.freePaths.map((path) => compilePathPattern(patternKey(path))),
       capabilityRules: service.capabilityRules.map((rule) => ({ ...rule, pathPrefix: patternKey(rule.pathPrefix) })),
     }));
   }
@@ -56,11 +70,15 @@ export class ServiceRouter {
       if (pathPrefix !== undefined && !line.path.startsWith(pathPrefix)) continue;
       if (regex && !regex.test(line.path)) continue;
       const free = freePaths.some((pattern) => matchesPathPattern(pattern, line.path));
-      const requiredCapabilities = capabilityRules
-        .filter(
-          (rule) => line.path.startsWith(rule.pathPrefix) && (!rule.methods || rule.methods.includes(line.method)),
-        )
-        .map((rule) => rule.capability);
+      const requiredCapabilities =
+        capabilityRules.length === 0
+          ? NO_CAPABILITIES
+          : capabilityRules
+              .filter(
+                (rule) =>
+                  line.path.startsWith(rule.pathPrefix) && (!rule.methods || rule.methods.includes(line.method)),
+              )
+              .map((rule) => rule.capability);
       return { service, free, requiredCapabilities };
     }
     return undefined;

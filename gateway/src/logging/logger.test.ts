@@ -2,9 +2,11 @@ import { execFile } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { promisify } from "node:util";
+import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { createLogger } from "./logger.js";
+import { createLogger, type RequestLogLine, requestLineWriter } from "./logger.js";
 
 const config = { level: "info", pretty: false } as const;
 const fds: number[] = [];
@@ -50,5 +52,60 @@ describe("createLogger", () => {
     const log = createLogger(config, { fd, sharedOutput: true });
     log.info({ n: 1 }, "request");
     expect(linesOf(path)).toMatchObject([{ msg: "request", n: 1 }]);
+  });
+});
+
+describe("requestLineWriter", () => {
+  const lines: RequestLogLine[] = [
+    { reqId: "r-1", method: "POST", path: "/v1/free", service: "llm", status: 200, code: undefined, ms: 3 },
+    { reqId: "r-2", method: "GET", path: '/odd "path"\\', service: undefined, status: 404, code: "not_routed", ms: 0 },
+  ];
+  /** The raw lines of a file, with the time (which differs between two writes) blanked. */
+  const rawLines = (path: string) =>
+    readFileSync(path, "utf8")
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => line.replace(/"time":\d+/, '"time":0'));
+
+  it.each([
+    ["a batched logger", (fd: number) => createLogger(config, { fd })],
+    [
+      "a worker's child of a shared-output logger",
+      (fd: number) => createLogger(config, { fd, sharedOutput: true }).child({ worker: "ab12cd34", leader: true }),
+    ],
+  ])("writes the bytes pino writes for %s", async (_name, make) => {
+    const { path, fd } = logFile();
+    const log = make(fd);
+    const write = requestLineWriter(log);
+    for (const line of lines) {
+      write(line);
+      log.info(line, "request");
+    }
+    log.flush();
+    await expect.poll(() => rawLines(path).length, { timeout: 30_000 }).toBe(4);
+    const [ours1, pino1, ours2, pino2] = rawLines(path);
+    expect(ours1).toBe(pino1);
+    expect(ours2).toBe(pino2);
+    expect(JSON.parse(ours2 as string)).toMatchObject({ msg: "request", path: '/odd "path"\\', code: "not_routed" });
+  });
+
+  it("writes nothing below the logger's level, and hands any other logger's line to pino", () => {
+    const { path, fd } = logFile();
+    requestLineWriter(createLogger({ level: "warn", pretty: false }, { fd, sharedOutput: true }))(
+      lines[0] as RequestLogLine,
+    );
+    expect(rawLines(path)).toEqual([]);
+    const seen: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        seen.push(chunk.toString());
+        callback();
+      },
+    });
+    const other = pino({ base: undefined, timestamp: false }, sink);
+    requestLineWriter(other)(lines[0] as RequestLogLine);
+    expect(seen.map((line) => JSON.parse(line))).toEqual([
+      { level: 30, reqId: "r-1", method: "POST", path: "/v1/free", service: "llm", status: 200, ms: 3, msg: "request" },
+    ]);
   });
 });

@@ -18,6 +18,9 @@ export interface LoggerOptions {
 
 type Destination = ReturnType<typeof pino.destination>;
 
+/** Loggers made by createLogger that write plain JSON lines: their lines have pino's default shape. */
+const plainLoggers = new WeakSet<Logger>();
+
 /** Batches of lines handed to their destination but not yet written, written at once when the process exits. */
 const unwritten = new Set<LineBatch>();
 let exitHookInstalled = false;
@@ -70,7 +73,7 @@ export function createLogger(config: GatewayConfig["log"], options: LoggerOption
   const base = { level: config.level, name: "l402-gateway" };
   if (config.pretty) return pino({ ...base, transport: { target: "pino-pretty" } });
   const fd = options.fd ?? 1;
-  if (options.sharedOutput) return pino(base, pino.destination({ dest: fd, sync: true }));
+  if (options.sharedOutput) return plain(pino(base, pino.destination({ dest: fd, sync: true })));
   const destination = pino.destination({ dest: fd, sync: false });
   const batch = new LineBatch(destination, BATCH_BYTES);
   unwritten.add(batch);
@@ -98,5 +101,52 @@ export function createLogger(config: GatewayConfig["log"], options: LoggerOption
     clearInterval(flusher);
     unwritten.delete(batch);
   });
-  return pino(base, batch);
+  return plain(pino(base, batch));
+}
+
+function plain(logger: Logger): Logger {
+  plainLoggers.add(logger);
+  return logger;
+}
+
+/** The fields of the line the gateway logs for each request it answered. */
+export interface RequestLogLine {
+  readonly reqId: string;
+  readonly method: string | undefined;
+  readonly path: string | undefined;
+  readonly service: string | undefined;
+  readonly status: number;
+  readonly code: string | undefined;
+  readonly ms: number;
+}
+
+const stringField = (name: string, value: string | undefined) =>
+  value === undefined ? "" : `,"${name}":${JSON.stringify(value)}`;
+
+/**
+ * Writes the line logged for each request at `info`. Through pino's `info` that line cost the request path about
+ * 12 µs as operators run it (bench/gateway/profile-operator.ts, 10% of a free request's CPU): its generic walk over
+ * any object it is handed. For a logger of createLogger's (or a child of one), this writes the same bytes pino would
+ * (level, time, the logger's bindings, the fields in order, msg) from a template into the logger's own destination;
+ * any other logger (pretty output, a test's) gets the line through pino.
+ */
+export function requestLineWriter(log: Logger): (line: RequestLogLine) => void {
+  const viaPino = (line: RequestLogLine) => log.info(line, "request");
+  let root: object | null = log;
+  while (root !== null && !plainLoggers.has(root as Logger)) root = Object.getPrototypeOf(root);
+  const internals = log as unknown as Record<symbol, unknown>;
+  const bindings = internals[pino.symbols.chindingsSym];
+  const stream = internals[pino.symbols.streamSym] as { write?: unknown } | undefined;
+  if (root === null || typeof bindings !== "string" || typeof stream?.write !== "function") return viaPino;
+  const write = stream.write.bind(stream) as (line: string) => unknown;
+  const level = log.levels.values.info;
+  return (line) => {
+    if (!log.isLevelEnabled("info")) return;
+    write(
+      `{"level":${level},"time":${Date.now()}${bindings},"reqId":${JSON.stringify(line.reqId)}` +
+        `${stringField("method", line.method)}${stringField("path", line.path)}` +
+        `${stringField("service", line.service)},"status":${line.status}${stringField("code", line.code)}` +
+        `,"ms":${line.ms},"msg":"request"}\n`,
+    );
+  };
 }

@@ -68,7 +68,7 @@ export class UpstreamForwarder {
           ...options,
           mayRetry,
           path: upstreamPath,
-          extraHeaders: { "x-request-id": requestId },
+          requestId,
         });
       } finally {
         end();

@@ -4,6 +4,7 @@ import { Agent, type Dispatcher, errors as undiciErrors, util as undiciUtil } fr
 import type { GatewayConfig } from "../config/schema.js";
 import { BodyTooLargeError, byteLimit, readBody } from "../http/read-body.js";
 import { bodyTooLarge, type Refusal, sendRefusal } from "../http/refusal.js";
+import { takeRequestId } from "../http/response.js";
 import { upstreamTarget } from "../upstream/url.js";
 import { endToEndHeaders, type ForwardedFor, upstreamRequestHeaders } from "./headers.js";
 import { pump } from "./pump.js";
@@ -41,7 +42,8 @@ export interface ForwardOptions {
    * client's content coding or digests, which described the client's bytes.
    */
   readonly bodyContentType?: string;
-  readonly extraHeaders?: Record<string, string>;
+  /** Sent upstream as X-Request-Id. */
+  readonly requestId?: string;
   /** The request target sent upstream (the canonical path and query); the request's own `url` when absent. */
   readonly path?: string;
   readonly plan?: (status: number, headers: IncomingHttpHeaders) => ResponsePlan | Promise<ResponsePlan>;
@@ -90,6 +92,16 @@ function classify(error: unknown): Refusal {
   return { status: 502, code: "upstream_unreachable", message: "the upstream could not be reached" };
 }
 
+/** Adds the response's X-Request-Id to a head's headers (its own object), so that Node writes them as they are. */
+function withRequestId<Headers extends Record<string, string | string[]>>(
+  res: ServerResponse,
+  headers: Headers,
+): Headers {
+  const requestId = takeRequestId(res);
+  if (requestId !== undefined) (headers as Record<string, string>)["x-request-id"] = requestId;
+  return headers;
+}
+
 class ClientGoneError extends Error {
   override readonly name = "ClientGoneError";
 }
@@ -109,8 +121,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** Where the body goes once the plan is known: the response, a transform in front of it, or a buffer. */
   private sink: "response" | "transform" | "buffer" = "response";
   private transform: Transform | undefined;
-  private buffered: { plan: ResponsePlan; headers: Record<string, string | string[]>; chunks: Buffer[]; size: number } =
-    { plan: {}, headers: {}, chunks: [], size: 0 };
+  /** Set when the plan reads the body whole. */
+  private buffered:
+    | { plan: ResponsePlan; headers: Record<string, string | string[]>; chunks: Buffer[]; size: number }
+    | undefined;
   private resumeUpstream: (() => void) | undefined;
   /** Whether onDrain listens on the response: only once a write found it full, so most answers never add it. */
   private drainListening = false;
@@ -194,7 +208,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.sink = "transform";
       this.transform = plan.transform;
       plan.transform.on("drain", this.onDrain);
-      res.writeHead(this.status, plan.headers ? { ...outgoing, ...plan.headers } : outgoing);
+      res.writeHead(this.status, withRequestId(res, plan.headers ? { ...outgoing, ...plan.headers } : outgoing));
       res.flushHeaders();
       void pump(plan.transform as Readable, res).then((complete) => {
         if (!complete) this.abortUpstream?.(new ClientGoneError("client left"));
@@ -202,7 +216,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       });
       return;
     }
-    res.writeHead(this.status, plan.headers ? { ...outgoing, ...plan.headers } : outgoing);
+    res.writeHead(this.status, withRequestId(res, plan.headers ? { ...outgoing, ...plan.headers } : outgoing));
     // A stream (SSE) shows its status at once; a sized body goes out with its headers in one write.
     if (outgoing["content-length"] === undefined) res.flushHeaders();
   }
@@ -224,6 +238,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       }
       case "buffer": {
         const buffer = this.buffered;
+        if (buffer === undefined) return true;
         buffer.size += chunk.length;
         if (buffer.size > MAX_BUFFERED_RESPONSE_BYTES) {
           this.abortUpstream?.(new Error(`upstream response exceeds ${MAX_BUFFERED_RESPONSE_BYTES} bytes`));
@@ -237,7 +252,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     switch (this.sink) {
       case "response":
         if (this.settled) return;
-        this.res.end(() => this.finish({ ...this.answered(), complete: true }));
+        // Settled once the whole answer is handed to the socket, not on its "finish" (a listener per request).
+        this.res.end();
+        this.finish({ ...this.answered(), complete: true });
         return;
       case "transform":
         this.transform?.end();
@@ -248,6 +265,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private async answerBuffered(): Promise<void> {
+    if (this.buffered === undefined) return;
     const { plan, headers, chunks } = this.buffered;
     const whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
     try {
@@ -256,12 +274,10 @@ class Exchange implements Dispatcher.DispatchHandler {
         this.finish({ ...this.answered(), complete: false });
         return;
       }
-      this.res.writeHead(this.status, {
-        ...headers,
-        ...plan.headers,
-        ...extra,
-        "content-length": String(whole.length),
-      });
+      this.res.writeHead(
+        this.status,
+        withRequestId(this.res, { ...headers, ...plan.headers, ...extra, "content-length": String(whole.length) }),
+      );
       this.res.end(whole, () => this.finish({ ...this.answered(), complete: true }));
     } catch (error) {
       this.fail(error);
@@ -319,7 +335,11 @@ export class UpstreamProxy {
     });
   }
 
-  async forward(
+  /**
+   * Not an async function: a declared body is read with a callback into the one promise per request, so the plain
+   * path adds no promise adoption ticks between the body's end and the dispatch.
+   */
+  forward(
     req: IncomingMessage,
     res: ServerResponse,
     upstream: string,
@@ -331,48 +351,62 @@ export class UpstreamProxy {
     if (options.body === undefined && declaredLength > this.maxBodyBytes) {
       const refused = sendRefusal(res, bodyTooLarge(`request body exceeds ${this.maxBodyBytes} bytes`));
       req.resume();
-      return { ok: false, ...refused };
+      return Promise.resolve({ ok: false, ...refused });
     }
     const headers = upstreamRequestHeaders(req.headers, forwarded, this.config.forwardCredential);
-    let body: Buffer | Readable | undefined;
+    if (options.requestId !== undefined) headers["x-request-id"] = options.requestId;
     if (options.body !== undefined) {
-      body = options.body;
       headers["content-length"] = String(options.body.length);
       if (options.bodyContentType !== undefined) {
         for (const name of CLIENT_BODY_HEADERS) delete headers[name];
         headers["content-type"] = options.bodyContentType;
       }
-    } else if (hasRequestBody(req)) {
-      if (declaredLength > 0 && declaredLength <= READ_WHOLE_BELOW_BYTES && !("transfer-encoding" in req.headers)) {
-        try {
-          body = await readBody(req, declaredLength);
-        } catch {
-          // The client left before its declared body arrived: nothing reached the upstream, nobody is waiting.
-          res.destroy();
-          return { ok: false, status: 499, code: "client_closed" };
-        }
-      } else {
-        const limited = req.pipe(byteLimit(this.maxBodyBytes));
-        req.once("error", (error) => limited.destroy(error));
-        body = limited;
-      }
+      return new Promise((resolve) =>
+        this.dispatch(req, res, upstream, headers, options.body, options, started, resolve),
+      );
     }
-    if (options.extraHeaders) Object.assign(headers, options.extraHeaders);
+    if (!hasRequestBody(req)) {
+      return new Promise((resolve) => this.dispatch(req, res, upstream, headers, undefined, options, started, resolve));
+    }
+    if (declaredLength > 0 && declaredLength <= READ_WHOLE_BELOW_BYTES && !("transfer-encoding" in req.headers)) {
+      return new Promise((resolve) => {
+        readBody(req, declaredLength).then(
+          (body) => this.dispatch(req, res, upstream, headers, body, options, started, resolve),
+          () => {
+            // The client left before its declared body arrived: nothing reached the upstream, nobody is waiting.
+            res.destroy();
+            resolve({ ok: false, status: 499, code: "client_closed" });
+          },
+        );
+      });
+    }
+    const limited = req.pipe(byteLimit(this.maxBodyBytes));
+    req.once("error", (error) => limited.destroy(error));
+    return new Promise((resolve) => this.dispatch(req, res, upstream, headers, limited, options, started, resolve));
+  }
+
+  private dispatch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    upstream: string,
+    headers: Record<string, string | string[]>,
+    body: Buffer | Readable | undefined,
+    options: ForwardOptions,
+    started: number,
+    resolve: (outcome: ForwardOutcome) => void,
+  ): void {
     const { origin, basePath } = upstreamTarget(upstream);
     const path = options.path ?? req.url ?? "/";
-    return new Promise<ForwardOutcome>((resolve) => {
-      const exchange = new Exchange(req, res, options, started, resolve);
-      this.agent.dispatch(
-        {
-          origin,
-          path: basePath === "" ? path : `${basePath}${path}`,
-          method: (req.method ?? "GET") as Dispatcher.HttpMethod,
-          headers,
-          body,
-        },
-        exchange,
-      );
-    });
+    this.agent.dispatch(
+      {
+        origin,
+        path: basePath === "" ? path : `${basePath}${path}`,
+        method: (req.method ?? "GET") as Dispatcher.HttpMethod,
+        headers,
+        body,
+      },
+      new Exchange(req, res, options, started, resolve),
+    );
   }
 
   async close(): Promise<void> {

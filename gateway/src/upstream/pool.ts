@@ -70,8 +70,12 @@ export class UpstreamPool {
    * The upstream for the next attempt: the healthy one with the lowest load, ties taken in turn; an ejected one
    * only when no healthy one is left. Undefined when every upstream is in `exclude`.
    */
-  pick(exclude: ReadonlySet<string> = new Set()): string | undefined {
-    const candidates = this.members.filter((m) => !exclude.has(m.url));
+  pick(exclude?: ReadonlySet<string>): string | undefined {
+    if (this.members.length === 1) {
+      const only = this.members[0] as Member;
+      return exclude?.has(only.url) ? undefined : only.url;
+    }
+    const candidates = exclude ? this.members.filter((m) => !exclude.has(m.url)) : this.members;
     const healthy = candidates.filter((m) => m.healthy);
     const pool = healthy.length > 0 ? healthy : candidates;
     if (pool.length === 0) return undefined;
