@@ -252,8 +252,9 @@ export class MeteredAccount {
     readonly reservation: MeteredReservation,
   ) {
     const { llm } = reservation;
-    const priced = llm ? { body: upstreamBody(llm), bodyContentType: "application/json" } : {};
-    this.options = { ...priced, plan: (status, headers) => this.plan(status, headers) };
+    const plan = (status: number, headers: IncomingHttpHeaders) => this.plan(status, headers);
+    // Literals, not `{ ...priced, plan }`: see Exchange.answered in proxy/proxy.ts.
+    this.options = llm ? { body: upstreamBody(llm), bodyContentType: "application/json", plan } : { plan };
   }
 
   private async plan(status: number, headers: IncomingHttpHeaders): Promise<ResponsePlan> {

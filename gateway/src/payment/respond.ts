@@ -20,8 +20,10 @@ export const RECEIPT_HEADER = "payment-receipt";
 export function withReceipt(receipt: string | undefined, options: ForwardOptions): ForwardOptions {
   if (receipt === undefined) return options;
   const inner = options.plan;
+  // Every field named, not `{ ...options, plan }`: see Exchange.answered in proxy/proxy.ts.
   return {
-    ...options,
+    body: options.body,
+    bodyContentType: options.bodyContentType,
     plan: async (status, headers) => {
       const plan = inner ? await inner(status, headers) : {};
       if (status < 200 || status >= 300) return plan;

@@ -43,16 +43,17 @@ export class UpstreamForwarder {
     const { requestId, upstreamPath } = request;
     const { proxy, pools, metrics, log } = this.deps;
     const pool = pools.of(service.name);
+    let body: Buffer | undefined;
     if (pool.size > 1 && options.body === undefined && hasRequestBody(req)) {
       // A body the proxy would stream cannot be sent a second time: with a pool, read it first so it can be.
       try {
-        options = { ...options, body: await readBody(req, this.deps.maxBodyBytes) };
+        body = await readBody(req, this.deps.maxBodyBytes);
       } catch (error) {
         if (!(error instanceof BodyTooLargeError)) throw error;
         return { ok: false, ...sendRefusal(res, bodyTooLarge(error.message)) };
       }
     }
-    const replayable = options.body !== undefined || !hasRequestBody(req);
+    const replayable = options.body !== undefined || body !== undefined || !hasRequestBody(req);
     const client = this.deps.clients.of(req);
     const forwarded = { clientIp: client.ip, proto: client.protocol, host: req.headers.host };
     const tried = new Set<string>();
@@ -64,12 +65,12 @@ export class UpstreamForwarder {
       const end = pool.begin(upstream);
       let outcome: ForwardOutcome;
       try {
-        outcome = await proxy.forward(req, res, upstream, forwarded, {
-          ...options,
-          mayRetry,
-          path: upstreamPath,
-          requestId,
-        });
+        outcome = await proxy.forward(
+          req,
+          res,
+          { upstream, forwarded, path: upstreamPath, requestId, body, mayRetry },
+          options,
+        );
       } finally {
         end();
       }

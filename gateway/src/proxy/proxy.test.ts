@@ -53,6 +53,8 @@ function newProxy(): UpstreamProxy {
   return new UpstreamProxy(config.proxy, 1_048_576);
 }
 
+const forwarded = { clientIp: "127.0.0.1", proto: "http", host: undefined };
+
 describe("upstream proxy", () => {
   it("holds the upstream back while the client does not read, and delivers every byte once it does", async () => {
     const upstream = streamingUpstream();
@@ -61,9 +63,7 @@ describe("upstream proxy", () => {
     const outcomes: ForwardOutcome[] = [];
     const gatewayUrl = await listen(
       createServer((req, res) => {
-        void proxy
-          .forward(req, res, upstreamUrl, { clientIp: "127.0.0.1", proto: "http", host: undefined })
-          .then((outcome) => outcomes.push(outcome));
+        void proxy.forward(req, res, { upstream: upstreamUrl, forwarded }).then((outcome) => outcomes.push(outcome));
       }),
     );
     const response = await new Promise<import("node:http").IncomingMessage>((resolve) =>
@@ -120,8 +120,7 @@ describe("upstream proxy", () => {
           .forward(
             req,
             res,
-            upstreamUrl,
-            { clientIp: "127.0.0.1", proto: "http", host: undefined },
+            { upstream: upstreamUrl, forwarded },
             {
               plan: () => ({
                 buffered: async () => {
