@@ -11,43 +11,83 @@ export class BodyTooLargeError extends CodedError<"body_too_large"> {
   }
 }
 
+/**
+ * The body, when the request has ended and nobody has read from it yet: taken from the stream's buffer in one
+ * `read()`, with no listener or flowing mode. An Error for a body past `limit`; undefined while the body is still on
+ * its way.
+ */
+function arrivedWhole(req: IncomingMessage, limit: number): Buffer | Error | undefined {
+  if (!req.complete || req.readableFlowing === true) return undefined;
+  if (req.readableLength > limit) {
+    req.resume();
+    return new BodyTooLargeError(`request body exceeds ${limit} bytes`);
+  }
+  return (req.read() as Buffer | null) ?? Buffer.alloc(0);
+}
+
+const settled = (body: Buffer | Error): Promise<Buffer> =>
+  body instanceof Error ? Promise.reject(body) : Promise.resolve(body);
+
 /** Reads a request body whole, failing as soon as it passes `limit` bytes or the client leaves before its end. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   if (Number(req.headers["content-length"] ?? 0) > limit) {
     req.resume();
     return Promise.reject(new BodyTooLargeError(`request body exceeds ${limit} bytes`));
   }
-  if (req.complete && req.readableLength === 0) return Promise.resolve(Buffer.alloc(0));
-  // Events rather than `for await`: an async iterator per request is a measurable share of the hot path.
+  const arrived = arrivedWhole(req, limit);
+  if (arrived !== undefined) return settled(arrived);
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (error?: Error) => {
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onError);
-      req.off("close", onClose);
-      if (error) reject(error);
-      else resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        done(new BodyTooLargeError(`request body exceeds ${limit} bytes`));
-        req.resume();
-      } else chunks.push(chunk);
-    };
-    const onEnd = () => done();
-    const onError = (error: Error) => done(error);
-    const onClose = () => {
-      if (!req.complete) done(new Error("the client closed the connection before the body ended"));
-    };
-    // `on`, not `once` (which wraps each listener per request): done removes all four.
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.on("error", onError);
-    req.on("close", onClose);
+    // Node's parser pushes the rest of the packet the headers came in (a small JSON body, usually all of it) after
+    // the request handler returns, and before microtasks run: such a body is read whole then.
+    queueMicrotask(() => {
+      const body = arrivedWhole(req, limit);
+      if (body === undefined) listenForBody(req, limit, resolve, reject);
+      else if (body instanceof Error) reject(body);
+      else resolve(body);
+    });
   });
+}
+
+/** Gathers a body that is still arriving from its "data" events (not `for await`: an iterator per request costs). */
+function listenForBody(
+  req: IncomingMessage,
+  limit: number,
+  resolve: (body: Buffer) => void,
+  reject: (error: Error) => void,
+): void {
+  const leftEarly = () => new Error("the client closed the connection before the body ended");
+  // Its "close" may have gone by while the read waited for a microtask.
+  if (req.destroyed) {
+    reject(leftEarly());
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const done = (error?: Error) => {
+    req.off("data", onData);
+    req.off("end", onEnd);
+    req.off("error", onError);
+    req.off("close", onClose);
+    if (error) reject(error);
+    else resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+  };
+  const onData = (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > limit) {
+      done(new BodyTooLargeError(`request body exceeds ${limit} bytes`));
+      req.resume();
+    } else chunks.push(chunk);
+  };
+  const onEnd = () => done();
+  const onError = (error: Error) => done(error);
+  const onClose = () => {
+    if (!req.complete) done(leftEarly());
+  };
+  // `on`, not `once` (which wraps each listener per request): done removes all four.
+  req.on("data", onData);
+  req.on("end", onEnd);
+  req.on("error", onError);
+  req.on("close", onClose);
 }
 
 /** Passes a body through and fails once more than `limit` bytes have gone by. */

@@ -120,8 +120,11 @@ export interface RequestLogLine {
   readonly ms: number;
 }
 
+/** Printable ASCII but the quote and the backslash: what JSON holds as is (ids, methods, canonical paths, names). */
+const PLAIN_JSON_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+const jsonString = (value: string) => (PLAIN_JSON_TEXT.test(value) ? `"${value}"` : JSON.stringify(value));
 const stringField = (name: string, value: string | undefined) =>
-  value === undefined ? "" : `,"${name}":${JSON.stringify(value)}`;
+  value === undefined ? "" : `,"${name}":${jsonString(value)}`;
 
 /**
  * Writes the line logged for each request at `info`. Through pino's `info` that line cost the request path about
@@ -143,7 +146,7 @@ export function requestLineWriter(log: Logger): (line: RequestLogLine) => void {
   return (line) => {
     if (!log.isLevelEnabled("info")) return;
     write(
-      `{"level":${level},"time":${Date.now()}${bindings},"reqId":${JSON.stringify(line.reqId)}` +
+      `{"level":${level},"time":${Date.now()}${bindings},"reqId":${jsonString(line.reqId)}` +
         `${stringField("method", line.method)}${stringField("path", line.path)}` +
         `${stringField("service", line.service)},"status":${line.status}${stringField("code", line.code)}` +
         `,"ms":${line.ms},"msg":"request"}\n`,
