@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:
 import type { Readable, Transform } from "node:stream";
 import { Agent, type Dispatcher, errors as undiciErrors, util as undiciUtil } from "undici";
 import type { GatewayConfig } from "../config/schema.js";
-import { BodyTooLargeError, byteLimit, readBody as readWhole } from "../http/read-body.js";
+import { BodyTooLargeError, byteLimit, readBody } from "../http/read-body.js";
 import { bodyTooLarge, type Refusal, sendRefusal } from "../http/refusal.js";
 import { takeRequestId } from "../http/response.js";
 import { upstreamTarget } from "../upstream/url.js";
@@ -367,8 +367,8 @@ export class UpstreamProxy {
   ): Promise<ForwardOutcome> {
     const started = performance.now();
     const declaredLength = Number(req.headers["content-length"] ?? 0);
-    const readBody = options.body ?? attempt.body;
-    if (readBody === undefined && declaredLength > this.maxBodyBytes) {
+    const wholeBody = options.body ?? attempt.body;
+    if (wholeBody === undefined && declaredLength > this.maxBodyBytes) {
       const refused = sendRefusal(res, bodyTooLarge(`request body exceeds ${this.maxBodyBytes} bytes`));
       req.resume();
       return Promise.resolve({ ok: false, ...refused });
@@ -377,18 +377,18 @@ export class UpstreamProxy {
     if (attempt.requestId !== undefined) headers["x-request-id"] = attempt.requestId;
     const dispatch = (body: Buffer | Readable | undefined, resolve: (outcome: ForwardOutcome) => void) =>
       this.dispatch(req, res, attempt, headers, body, options, started, resolve);
-    if (readBody !== undefined) {
-      headers["content-length"] = String(readBody.length);
+    if (wholeBody !== undefined) {
+      headers["content-length"] = String(wholeBody.length);
       if (options.body !== undefined && options.bodyContentType !== undefined) {
         for (const name of CLIENT_BODY_HEADERS) delete headers[name];
         headers["content-type"] = options.bodyContentType;
       }
-      return new Promise((resolve) => dispatch(readBody, resolve));
+      return new Promise((resolve) => dispatch(wholeBody, resolve));
     }
     if (!hasRequestBody(req)) return new Promise((resolve) => dispatch(undefined, resolve));
     if (declaredLength > 0 && declaredLength <= READ_WHOLE_BELOW_BYTES && !("transfer-encoding" in req.headers)) {
       return new Promise((resolve) => {
-        readWhole(req, declaredLength).then(
+        readBody(req, declaredLength).then(
           (body) => dispatch(body, resolve),
           () => {
             // The client left before its declared body arrived: nothing reached the upstream, nobody is waiting.
