@@ -37,9 +37,10 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const arrived = arrivedWhole(req, limit);
   if (arrived !== undefined) return settled(arrived);
   return new Promise((resolve, reject) => {
-    // Node's parser pushes the rest of the packet the headers came in (a small JSON body, usually all of it) after
-    // the request handler returns, and before microtasks run: such a body is read whole then.
-    queueMicrotask(() => {
+    // The request handler runs as soon as Node's parser has the headers (microtasks run then too); the rest of the
+    // packet they came in (a small JSON body, usually all of it) is parsed after it, before the loop's check phase:
+    // such a body is read whole then.
+    setImmediate(() => {
       const body = arrivedWhole(req, limit);
       if (body === undefined) listenForBody(req, limit, resolve, reject);
       else if (body instanceof Error) reject(body);
@@ -56,7 +57,7 @@ function listenForBody(
   reject: (error: Error) => void,
 ): void {
   const leftEarly = () => new Error("the client closed the connection before the body ended");
-  // Its "close" may have gone by while the read waited for a microtask.
+  // Its "close" may have gone by while the read waited for the check phase.
   if (req.destroyed) {
     reject(leftEarly());
     return;

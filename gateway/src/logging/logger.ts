@@ -1,3 +1,4 @@
+import { fstatSync } from "node:fs";
 import pino, { type Logger } from "pino";
 import type { GatewayConfig } from "../config/schema.js";
 
@@ -63,18 +64,33 @@ class LineBatch {
 }
 
 /**
+ * Whether batches go to `fd` with a synchronous write: yes for a regular file, which a write never leaves waiting on a
+ * reader, and where a 4 KB write costs the event loop less than handing it to libuv's thread pool and taking its
+ * completion back (about 4 µs per request line as operators run the gateway, bench/gateway/profile-operator.ts). A
+ * pipe, socket or terminal (journald, a container runtime, a shell) is written asynchronously: a slow reader must not
+ * stall the request path.
+ */
+export function writesSynchronously(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The gateway's logger: JSON lines, or pino-pretty when the config asks for it. One process alone on its output logs
- * asynchronously in batches (pino's documented `sync: false`, fed whole batches by LineBatch): a synchronous write per
- * request line was the largest cost the gateway paid as operators run it over the benchmark's silent set-up, and
- * sonic-boom's work per line the next. Batches are written at least every second, and synchronously when the process
- * exits.
+ * in batches (fed whole to sonic-boom by LineBatch), written synchronously to a regular file and asynchronously to
+ * anything else (see writesSynchronously): a synchronous write per request line was the largest cost the gateway paid
+ * as operators run it over the benchmark's silent set-up, and sonic-boom's work per line the next. Batches are
+ * written at least every second, and synchronously when the process exits.
  */
 export function createLogger(config: GatewayConfig["log"], options: LoggerOptions = {}): Logger {
   const base = { level: config.level, name: "l402-gateway" };
   if (config.pretty) return pino({ ...base, transport: { target: "pino-pretty" } });
   const fd = options.fd ?? 1;
   if (options.sharedOutput) return plain(pino(base, pino.destination({ dest: fd, sync: true })));
-  const destination = pino.destination({ dest: fd, sync: false });
+  const destination = pino.destination({ dest: fd, sync: writesSynchronously(fd) });
   const batch = new LineBatch(destination, BATCH_BYTES);
   unwritten.add(batch);
   if (!exitHookInstalled) {
