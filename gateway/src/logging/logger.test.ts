@@ -6,7 +6,7 @@ import { Writable } from "node:stream";
 import { promisify } from "node:util";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { createLogger, type RequestLogLine, requestLineWriter } from "./logger.js";
+import { createLogger, type RequestLogLine, requestLineWriter, writesSynchronously } from "./logger.js";
 
 const config = { level: "info", pretty: false } as const;
 const fds: number[] = [];
@@ -52,6 +52,20 @@ describe("createLogger", () => {
     const log = createLogger(config, { fd, sharedOutput: true });
     log.info({ n: 1 }, "request");
     expect(linesOf(path)).toMatchObject([{ msg: "request", n: 1 }]);
+  });
+});
+
+describe("writesSynchronously", () => {
+  it("writes a regular file synchronously, and a pipe asynchronously", async () => {
+    const { fd } = logFile();
+    expect(writesSynchronously(fd)).toBe(true);
+    const fifo = join(mkdtempSync(join(tmpdir(), "gateway-log-")), "pipe");
+    await promisify(execFile)("mkfifo", [fifo]);
+    // Opened for reading and writing, a FIFO does not wait for a reader (Linux).
+    const pipeFd = openSync(fifo, "r+");
+    fds.push(pipeFd);
+    expect(writesSynchronously(pipeFd)).toBe(false);
+    expect(writesSynchronously(-1)).toBe(false);
   });
 });
 
