@@ -65,10 +65,10 @@ class LineBatch {
 
 /**
  * Whether batches go to `fd` with a synchronous write: yes for a regular file, which a write never leaves waiting on a
- * reader, and where a 4 KB write costs the event loop less than handing it to libuv's thread pool and taking its
- * completion back (about 4 µs per request line as operators run the gateway, bench/gateway/profile-operator.ts). A
- * pipe, socket or terminal (journald, a container runtime, a shell) is written asynchronously: a slow reader must not
- * stall the request path.
+ * reader, and where one 4 KB write costs the event loop less than handing it to libuv's thread pool and taking its
+ * completion back (that round trip, with sonic-boom's work, came to about 4 µs per request line as operators run the
+ * gateway, bench/gateway/profile-operator.ts). A pipe, socket or terminal (journald, a container runtime, a shell) is
+ * written asynchronously: a slow reader must not stall the request path.
  */
 export function writesSynchronously(fd: number): boolean {
   try {
@@ -143,11 +143,11 @@ const stringField = (name: string, value: string | undefined) =>
   value === undefined ? "" : `,"${name}":${jsonString(value)}`;
 
 /**
- * Writes the line logged for each request at `info`. Through pino's `info` that line cost the request path about
- * 12 µs as operators run it (bench/gateway/profile-operator.ts, 10% of a free request's CPU): its generic walk over
- * any object it is handed. For a logger of createLogger's (or a child of one), this writes the same bytes pino would
- * (level, time, the logger's bindings, the fields in order, msg) from a template into the logger's own destination;
- * any other logger (pretty output, a test's) gets the line through pino.
+ * Writes the line logged for each request at `info`. Logged through pino's `info`, that line cost a free request
+ * about 12 µs as operators run the gateway (bench/gateway/profile-operator.ts), most of it pino's generic walk over
+ * whatever object it is handed. For a logger of createLogger's (or a child of one), this writes the same bytes pino
+ * would (level, time, the logger's bindings, the fields in order, msg) from a template into the logger's own
+ * destination; any other logger (pretty output, a test's) gets the line through pino.
  */
 export function requestLineWriter(log: Logger): (line: RequestLogLine) => void {
   const viaPino = (line: RequestLogLine) => log.info(line, "request");
